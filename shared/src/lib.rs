@@ -1,0 +1,6 @@
+//! ABEV — Account Based Entitlement View. The library every Lambda and tool uses.
+//! Start at `docs/ARCHITECTURE.md` for the map.
+
+pub mod aws;
+pub mod domain;
+pub mod store;

@@ -1,0 +1,190 @@
+//! The single table's key design: the only place that formats a key or names an index.
+//!
+//! | item | pk | sk | gsi1 (pk / sk) | gsi2 (pk / sk) |
+//! |---|---|---|---|---|
+//! | order head | `ORDER#{o}` | `HEAD` | | |
+//! | order version record | `ORDER#{o}` | `VERSION#{v}` | | |
+//! | entitlement line of a version | `ORDER#{o}` | `LINE#{v}#{serial}` | `SITE#{s}#ENT` / `{serial}#{v}` | `SOLD#{r}#TO#{s}` / `{serial}#{v}` |
+//! | serial claim | `SERIAL#{serial}` | `CLAIM` | | |
+//! | site | `SITE#{s}` | `META` | | |
+//! | site history entry | `SITE#{s}` | `HISTORY#{at}#{id}` | | |
+//! | reseller → customer site counter | `SOLD#{r}` | `TO#{s}` | | |
+//! | membership | `CONTACT#{e}` | `MEMBER#{s}` | `SITE#{s}#MEMBERS` / `{role}#{e}` | |
+//! | ship-to grant | `CONTACT#{e}` | `GRANT#{o}` | | |
+//! | open-request marker | `CONTACT#{e}` | `OPEN#{s}` | | |
+//! | access request | `REQUEST#{id}` | `REQUEST` | `SITE#{s}#REQUESTS` / `{at}#{id}` | `CONTACT#{e}#REQUESTS` / `{at}#{id}` |
+//! | pending-admin marker | `PENDING#{day}` | `{at}#{id}` | | |
+//! | entitlement read audit | `AUDIT#{serial}` | `{at}#{id}` | | |
+//!
+//! Versions are zero-padded to 10 digits so they sort numerically.
+
+use crate::domain::{Email, OrderId, Role, Serial, SupportId};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// A primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: String, sk: impl Into<String>) -> Key {
+        Key { pk, sk: sk.into() }
+    }
+    pub fn to_item(&self) -> Item {
+        HashMap::from([
+            (PK.to_string(), AttributeValue::S(self.pk.clone())),
+            (SK.to_string(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+pub fn version(v: u64) -> String {
+    format!("{v:010}")
+}
+
+// ---- orders -----------------------------------------------------------------------
+
+pub fn order_pk(o: &OrderId) -> String {
+    format!("ORDER#{o}")
+}
+pub fn order_head(o: &OrderId) -> Key {
+    Key::new(order_pk(o), "HEAD")
+}
+pub const VERSION_PREFIX: &str = "VERSION#";
+pub fn order_version(o: &OrderId, v: u64) -> Key {
+    Key::new(order_pk(o), format!("{VERSION_PREFIX}{}", version(v)))
+}
+/// The sort-key prefix of one version's lines.
+pub fn line_prefix(v: u64) -> String {
+    format!("LINE#{}#", version(v))
+}
+pub fn order_line(o: &OrderId, v: u64, serial: &Serial) -> Key {
+    Key::new(order_pk(o), format!("{}{serial}", line_prefix(v)))
+}
+pub fn serial_claim(serial: &Serial) -> Key {
+    Key::new(format!("SERIAL#{serial}"), "CLAIM")
+}
+/// Index sort key of a line: serial first, so a site's lines list in serial order.
+pub fn line_index_sk(serial: &Serial, v: u64) -> String {
+    format!("{serial}#{}", version(v))
+}
+pub fn site_entitlements_gsi1pk(s: &SupportId) -> String {
+    format!("SITE#{s}#ENT")
+}
+/// Sharded per end-customer site, so one reseller's writes spread over its customers.
+pub fn sold_to_gsi2pk(reseller: &SupportId, s: &SupportId) -> String {
+    format!("SOLD#{reseller}#TO#{s}")
+}
+/// Where to resume a serial-ordered index listing after `serial` (all versions of it).
+pub fn after_serial(serial: &str) -> String {
+    format!("{serial}#~")
+}
+
+// ---- sites ------------------------------------------------------------------------
+
+pub fn site_pk(s: &SupportId) -> String {
+    format!("SITE#{s}")
+}
+pub fn site_meta(s: &SupportId) -> Key {
+    Key::new(site_pk(s), "META")
+}
+pub const HISTORY_PREFIX: &str = "HISTORY#";
+pub fn site_history(s: &SupportId, at: &str, id: &str) -> Key {
+    Key::new(site_pk(s), format!("{HISTORY_PREFIX}{at}#{id}"))
+}
+pub fn sold_pk(reseller: &SupportId) -> String {
+    format!("SOLD#{reseller}")
+}
+pub const SOLD_PREFIX: &str = "TO#";
+pub fn sold_counter(reseller: &SupportId, s: &SupportId) -> Key {
+    Key::new(sold_pk(reseller), format!("{SOLD_PREFIX}{s}"))
+}
+/// The support id a `TO#{s}` sort key names.
+pub fn sold_counter_site(sk: &str) -> Option<&str> {
+    sk.strip_prefix(SOLD_PREFIX)
+}
+
+// ---- contacts ---------------------------------------------------------------------
+
+pub fn contact_pk(e: &Email) -> String {
+    format!("CONTACT#{e}")
+}
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+pub const GRANT_PREFIX: &str = "GRANT#";
+pub fn membership(e: &Email, s: &SupportId) -> Key {
+    Key::new(contact_pk(e), format!("{MEMBER_PREFIX}{s}"))
+}
+pub fn site_members_gsi1pk(s: &SupportId) -> String {
+    format!("SITE#{s}#MEMBERS")
+}
+pub fn member_gsi1sk(role: Role, e: &Email) -> String {
+    format!("{role}#{e}")
+}
+pub fn ship_to_grant(e: &Email, o: &OrderId) -> Key {
+    Key::new(contact_pk(e), format!("{GRANT_PREFIX}{o}"))
+}
+pub fn open_request(e: &Email, s: &SupportId) -> Key {
+    Key::new(contact_pk(e), format!("OPEN#{s}"))
+}
+
+// ---- access requests and audit ----------------------------------------------------
+
+pub fn request(id: &str) -> Key {
+    Key::new(format!("REQUEST#{id}"), "REQUEST")
+}
+pub fn site_requests_gsi1pk(s: &SupportId) -> String {
+    format!("SITE#{s}#REQUESTS")
+}
+pub fn contact_requests_gsi2pk(e: &Email) -> String {
+    format!("CONTACT#{e}#REQUESTS")
+}
+pub fn request_index_sk(at: &str, id: &str) -> String {
+    format!("{at}#{id}")
+}
+/// Pending-admin requests by creation day, so the SLA sweep queries the days past the
+/// deadline instead of scanning.
+pub fn pending_day_pk(day: &str) -> String {
+    format!("PENDING#{day}")
+}
+pub fn pending_marker(day: &str, at: &str, id: &str) -> Key {
+    Key::new(pending_day_pk(day), format!("{at}#{id}"))
+}
+pub fn entitlement_audit(serial: &Serial, at: &str, id: &str) -> Key {
+    Key::new(format!("AUDIT#{serial}"), format!("{at}#{id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_sort_numerically() {
+        assert!(version(9) < version(10));
+        assert!(line_prefix(2) < line_prefix(10));
+    }
+
+    #[test]
+    fn serial_index_keys_sort_like_serials() {
+        let s1 = Serial::parse("S1").unwrap();
+        let s10 = Serial::parse("S10").unwrap();
+        let s1a = Serial::parse("S1-A").unwrap();
+        assert!(line_index_sk(&s1, 99) < line_index_sk(&s1a, 1));
+        assert!(line_index_sk(&s1a, 99) < line_index_sk(&s10, 1));
+        assert!(after_serial("S1") > line_index_sk(&s1, 9_999_999_999));
+        assert!(after_serial("S1") < line_index_sk(&s1a, 1));
+    }
+}
