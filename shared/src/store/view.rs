@@ -1,0 +1,471 @@
+//! The read side: what a contact may see (spec §2, §4), page by page.
+//!
+//! Cost per page is bounded and independent of the size of the caller's view:
+//! - sites page: 3 sequential rounds — (1) the contact's memberships and grants,
+//!   (2) the granted orders' heads + one `SOLD#{r}` query per reseller membership,
+//!   (3) one BatchGet of the page's site records;
+//! - entitlements page: 3 sequential rounds — (1) memberships, grants and the site,
+//!   (2) grant heads + reseller counters + one index query per source (the site itself
+//!   if a member, each reseller membership), (3) the lines of granted orders + the heads
+//!   of the orders on the page;
+//! - detail: 4 rounds — claim + contact, order head, line, audit write.
+//!
+//! Rounds run their calls concurrently; the number of calls per round grows only with the
+//! caller's memberships and grants, never with the entitlements behind them.
+
+use super::keys::{self, Item, Key};
+use super::metrics::record_capacity;
+use super::orders::{LineItem, OrderHead};
+use super::{from_item, get_n, get_ns, get_s, s, Store, StoreError};
+use crate::domain::{access, Access, Day, Email, OrderId, Placement, Reach, Role, Serial, SupportId};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Where a contact stands, read from the table.
+#[derive(Debug, Clone, Default)]
+pub struct ContactReach {
+    pub email: Option<Email>,
+    pub memberships: BTreeMap<SupportId, Role>,
+    /// Ship-to grants valid now: the order is active and the grant names its current version.
+    pub grants: Vec<OrderHead>,
+}
+
+impl ContactReach {
+    pub fn reach(&self) -> Reach {
+        Reach {
+            member_of: self.memberships.keys().cloned().collect(),
+            ship_to_orders: self.grants.iter().map(|h| h.order_id.clone()).collect(),
+        }
+    }
+    fn is_member(&self, site: &SupportId) -> bool {
+        self.memberships.contains_key(site)
+    }
+    fn resellers(&self) -> impl Iterator<Item = &SupportId> {
+        self.memberships.keys()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ViewSite {
+    pub support_id: SupportId,
+    pub name: String,
+    pub entitlement_count: u64,
+    pub access: Vec<Access>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` at the end. A page may hold fewer than `limit`
+    /// items (even none) while more follow: pages are cut by cost, not filled by looping.
+    pub next: Option<C>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntitlementStatus {
+    Active,
+    Expired,
+    Upcoming,
+}
+
+impl EntitlementStatus {
+    pub fn on(today: Day, starts_on: Day, ends_on: Day) -> Self {
+        if ends_on < today {
+            EntitlementStatus::Expired
+        } else if starts_on > today {
+            EntitlementStatus::Upcoming
+        } else {
+            EntitlementStatus::Active
+        }
+    }
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "active" => Some(Self::Active),
+            "expired" => Some(Self::Expired),
+            "upcoming" => Some(Self::Upcoming),
+            _ => None,
+        }
+    }
+}
+
+/// The filters of the entitlement list.
+#[derive(Debug, Clone, Default)]
+pub struct EntitlementFilter {
+    pub status: Option<EntitlementStatus>,
+    pub ends_before: Option<Day>,
+    /// Lower-cased; matches serial, SKU or product.
+    pub text: Option<String>,
+}
+
+impl EntitlementFilter {
+    fn keeps(&self, e: &VisibleEntitlement) -> bool {
+        self.status.is_none_or(|s| s == e.status)
+            && self.ends_before.is_none_or(|d| e.line.line.ends_on < d)
+            && self.text.as_deref().is_none_or(|q| {
+                let l = &e.line.line;
+                l.serial.as_str().to_lowercase().contains(q) || l.sku.to_lowercase().contains(q) || l.product.to_lowercase().contains(q)
+            })
+    }
+}
+
+/// An entitlement the caller may see, with the rules that let them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisibleEntitlement {
+    pub line: LineItem,
+    pub status: EntitlementStatus,
+    pub access: Vec<Access>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteRef {
+    pub support_id: SupportId,
+    pub name: String,
+}
+
+/// A sort-key range within one partition.
+enum Range {
+    All,
+    After(String),
+    Between(String, String),
+}
+
+/// One index/partition listing: what it returned and whether it stopped early.
+struct Listing {
+    items: Vec<Item>,
+    more: bool,
+}
+
+impl Store {
+    async fn list(&self, op: &'static str, index: Option<&str>, pk: String, range: Range, limit: usize) -> Result<Listing, StoreError> {
+        let (pk_attr, sk_attr) = match index {
+            Some(keys::GSI1) => (keys::GSI1_PK, keys::GSI1_SK),
+            Some(keys::GSI2) => (keys::GSI2_PK, keys::GSI2_SK),
+            _ => (keys::PK, keys::SK),
+        };
+        let mut q = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_string))
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", s(pk))
+            .limit(limit.min(1000) as i32)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        q = match range {
+            Range::All => q.key_condition_expression("#pk = :pk"),
+            Range::After(after) => q
+                .key_condition_expression("#pk = :pk AND #sk > :after")
+                .expression_attribute_names("#sk", sk_attr)
+                .expression_attribute_values(":after", s(after)),
+            Range::Between(lo, hi) => q
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+                .expression_attribute_names("#sk", sk_attr)
+                .expression_attribute_values(":lo", s(lo))
+                .expression_attribute_values(":hi", s(hi)),
+        };
+        let out = q.send().await.map_err(|e| StoreError::from_sdk(op, e))?;
+        record_capacity(out.consumed_capacity());
+        let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        Ok(Listing { items: out.items.unwrap_or_default(), more })
+    }
+
+    /// Round 1 (+2 when the contact holds grants): memberships and valid ship-to grants.
+    pub async fn contact_reach(&self, email: &Email) -> Result<ContactReach, StoreError> {
+        let pk = keys::contact_pk(email);
+        let (members, grants) = futures::try_join!(
+            self.query_prefix("Query memberships", &pk, keys::MEMBER_PREFIX, false),
+            self.query_prefix("Query ship-to grants", &pk, keys::GRANT_PREFIX, false),
+        )?;
+        let mut reach = ContactReach { email: Some(email.clone()), ..Default::default() };
+        for item in members {
+            let (Some(site), Some(role)) = (get_s(&item, "support_id"), get_s(&item, "role")) else { continue };
+            if let (Ok(site), Ok(role)) = (SupportId::parse(site), Role::parse(role)) {
+                reach.memberships.insert(site, role);
+            }
+        }
+        let granted: Vec<(OrderId, Vec<u64>)> = grants
+            .iter()
+            .filter_map(|g| Some((OrderId::parse(get_s(g, "order_id")?).ok()?, get_ns(g, "versions"))))
+            .filter(|(_, versions)| !versions.is_empty())
+            .collect();
+        if !granted.is_empty() {
+            let heads = self.order_heads(granted.iter().map(|(o, _)| o)).await?;
+            for (order_id, versions) in granted {
+                if let Some(head) = heads.get(&order_id) {
+                    if head.is_active() && versions.contains(&head.current_version) {
+                        reach.grants.push(head.clone());
+                    }
+                }
+            }
+        }
+        Ok(reach)
+    }
+
+    pub(crate) async fn order_heads<'a>(&self, ids: impl Iterator<Item = &'a OrderId>) -> Result<HashMap<OrderId, OrderHead>, StoreError> {
+        let keys: Vec<Key> = ids.map(keys::order_head).collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let items = self.batch_get("BatchGetItem order heads", keys).await?;
+        items.into_iter().map(|i| from_item::<OrderHead>(i).map(|h| (h.order_id.clone(), h))).collect()
+    }
+
+    pub(crate) async fn site_records(&self, sites: impl Iterator<Item = &SupportId>) -> Result<HashMap<SupportId, (String, u64)>, StoreError> {
+        let keys: Vec<Key> = sites.map(keys::site_meta).collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let items = self.batch_get("BatchGetItem sites", keys).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                let sid = SupportId::parse(get_s(i, "support_id")?).ok()?;
+                let name = get_s(i, "name").unwrap_or(sid.as_str()).to_string();
+                Some((sid, (name, get_n(i, "entitlement_count").unwrap_or(0).max(0) as u64)))
+            })
+            .collect())
+    }
+
+    pub async fn site(&self, site: &SupportId) -> Result<Option<SiteRef>, StoreError> {
+        Ok(self.get("GetItem site", &keys::site_meta(site), false).await?.map(|i| SiteRef {
+            support_id: site.clone(),
+            name: get_s(&i, "name").unwrap_or(site.as_str()).to_string(),
+        }))
+    }
+
+    /// The account sites in a contact's view, in Support ID order, after `after`.
+    pub async fn view_sites(&self, reach: &ContactReach, after: Option<&SupportId>, limit: usize) -> Result<Page<ViewSite, SupportId>, StoreError> {
+        let after_key = |prefix: &str| match after {
+            Some(a) => Range::After(format!("{prefix}{a}")),
+            None => Range::Between(prefix.to_string(), format!("{prefix}~")),
+        };
+        // Round 2: what each reseller membership sold, per customer site.
+        let listings = futures::future::try_join_all(
+            reach.resellers().map(|r| self.list("Query reseller customer sites", None, keys::sold_pk(r), after_key(keys::SOLD_PREFIX), limit)),
+        )
+        .await?;
+        let mut sold: BTreeMap<SupportId, BTreeMap<SupportId, u64>> = BTreeMap::new();
+        let mut frontier: Option<SupportId> = None;
+        for (reseller, listing) in reach.resellers().zip(&listings) {
+            let mut last = None;
+            for item in &listing.items {
+                let Some(site) = get_s(item, keys::SK).and_then(keys::sold_counter_site).and_then(|s| SupportId::parse(s).ok()) else { continue };
+                let count = get_n(item, "entitlements").unwrap_or(0).max(0) as u64;
+                if count > 0 {
+                    sold.entry(site.clone()).or_default().insert(reseller.clone(), count);
+                }
+                last = Some(site);
+            }
+            if listing.more {
+                frontier = min_opt(frontier, last);
+            }
+        }
+        let beyond = |site: &SupportId| after.is_some_and(|a| site <= a) || frontier.as_ref().is_some_and(|f| site > f);
+        let mut candidates: BTreeSet<SupportId> = BTreeSet::new();
+        candidates.extend(reach.memberships.keys().filter(|s| !beyond(s)).cloned());
+        candidates.extend(sold.keys().filter(|s| !beyond(s)).cloned());
+        candidates.extend(reach.grants.iter().filter(|h| h.entitlement_count > 0).map(|h| h.end_customer.clone()).filter(|s| !beyond(s)));
+        let more_candidates = candidates.len() > limit;
+        let page: Vec<SupportId> = candidates.into_iter().take(limit).collect();
+        let next = if more_candidates { page.last().cloned() } else { frontier.clone() };
+
+        // Round 3: names and exact counts of the page's sites.
+        let records = self.site_records(page.iter()).await?;
+        let members = reach.reach().member_of;
+        let mut items = Vec::new();
+        for site in page {
+            let (name, site_count) = records.get(&site).cloned().unwrap_or_else(|| (site.to_string(), 0));
+            let by_reseller: u64 = sold.get(&site).map(|m| m.values().sum()).unwrap_or(0);
+            let grants_here: Vec<&OrderHead> = reach.grants.iter().filter(|h| h.end_customer == site && h.entitlement_count > 0).collect();
+            let mut rules = Vec::new();
+            let count = if reach.is_member(&site) {
+                if site_count > 0 {
+                    rules.push(Access::Member);
+                }
+                site_count
+            } else {
+                // Each order has one reseller, so reseller shares are disjoint; ship-to orders
+                // sold by one of the caller's resellers are already counted there.
+                by_reseller
+                    + grants_here
+                        .iter()
+                        .filter(|h| !h.reseller.as_ref().is_some_and(|r| members.contains(r)))
+                        .map(|h| h.entitlement_count)
+                        .sum::<u64>()
+            };
+            if !grants_here.is_empty() {
+                rules.push(Access::ShipTo);
+            }
+            if by_reseller > 0 {
+                rules.push(Access::Reseller);
+            }
+            if count > 0 {
+                items.push(ViewSite { support_id: site, name, entitlement_count: count, access: rules });
+            }
+        }
+        Ok(Page { items, next })
+    }
+
+    /// The caller-visible entitlements of one site, in serial order, after `after`.
+    /// `None` when the caller cannot see the site at all (the same as a missing site).
+    pub async fn site_entitlements(
+        &self,
+        reach: &ContactReach,
+        site: &SupportId,
+        after: Option<&str>,
+        limit: usize,
+        filter: &EntitlementFilter,
+        today: Day,
+    ) -> Result<Option<(SiteRef, Page<VisibleEntitlement, Serial>)>, StoreError> {
+        let member = reach.is_member(site);
+        let range = || match after {
+            Some(a) => Range::After(keys::after_serial(a)),
+            None => Range::All,
+        };
+        // Round 2 (with the site record): the index listings and the reseller counters.
+        let member_listing = async {
+            if member {
+                self.list("Query site entitlements", Some(keys::GSI1), keys::site_entitlements_gsi1pk(site), range(), limit).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let reseller_listings = futures::future::try_join_all(reach.resellers().filter(|_| !member).map(|r| {
+            self.list("Query reseller entitlements", Some(keys::GSI2), keys::sold_to_gsi2pk(r, site), range(), limit)
+        }));
+        let (site_ref, member_listing, reseller_listings) = futures::try_join!(self.site(site), member_listing, reseller_listings)?;
+        let Some(site_ref) = site_ref else { return Ok(None) };
+
+        // Granted orders of this site not already covered by a membership.
+        let members = reach.reach().member_of;
+        let uncovered: Vec<&OrderHead> = reach
+            .grants
+            .iter()
+            .filter(|h| &h.end_customer == site && !member && !h.reseller.as_ref().is_some_and(|r| members.contains(r)))
+            .collect();
+        let sees_site = member
+            || reseller_listings.iter().any(|l| !l.items.is_empty())
+            || reach.grants.iter().any(|h| &h.end_customer == site);
+        if !sees_site && after.is_none() {
+            return Ok(None);
+        }
+
+        // Round 3: granted orders' current lines, and the heads of orders found in round 2.
+        let mut listings: Vec<Listing> = member_listing.into_iter().chain(reseller_listings).collect();
+        let order_ids: BTreeSet<OrderId> = listings
+            .iter()
+            .flat_map(|l| l.items.iter())
+            .filter_map(|i| get_s(i, "order_id").and_then(|o| OrderId::parse(o).ok()))
+            .collect();
+        let grant_listings = futures::future::try_join_all(uncovered.iter().map(|h| {
+            let prefix = keys::line_prefix(h.current_version);
+            let lo = match after {
+                Some(a) => format!("{prefix}{}", keys::after_serial(a)),
+                None => prefix.clone(),
+            };
+            self.list("Query granted order lines", None, keys::order_pk(&h.order_id), Range::Between(lo, format!("{prefix}~")), limit)
+        }));
+        let (grant_listings, mut heads) = futures::try_join!(grant_listings, self.order_heads(order_ids.iter()))?;
+        for h in &uncovered {
+            heads.insert(h.order_id.clone(), (*h).clone());
+        }
+        listings.extend(grant_listings);
+
+        let reach_rules = reach.reach();
+        let mut frontier: Option<String> = None;
+        let mut visible: BTreeMap<String, VisibleEntitlement> = BTreeMap::new();
+        for listing in &listings {
+            let mut last = None;
+            for item in &listing.items {
+                let line: LineItem = from_item(item.clone())?;
+                last = Some(line.line.serial.to_string());
+                let Some(head) = heads.get(&line.order_id) else { continue };
+                if !head.is_active() || head.current_version != line.version || &line.site != site {
+                    continue;
+                }
+                let rules = access(&reach_rules, Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
+                if rules.is_empty() {
+                    continue;
+                }
+                let status = EntitlementStatus::on(today, line.line.starts_on, line.line.ends_on);
+                let entitlement = VisibleEntitlement { line, status, access: rules };
+                if filter.keeps(&entitlement) {
+                    visible.insert(entitlement.line.line.serial.to_string(), entitlement);
+                }
+            }
+            if listing.more {
+                frontier = min_opt(frontier, last);
+            }
+        }
+        let within: Vec<VisibleEntitlement> = visible
+            .into_values()
+            .filter(|e| frontier.as_deref().is_none_or(|f| e.line.line.serial.as_str() <= f))
+            .collect();
+        let more_candidates = within.len() > limit;
+        let items: Vec<VisibleEntitlement> = within.into_iter().take(limit).collect();
+        let next = if more_candidates {
+            items.last().map(|e| e.line.line.serial.clone())
+        } else {
+            frontier.and_then(|f| Serial::parse(&f).ok())
+        };
+        Ok(Some((site_ref, Page { items, next })))
+    }
+
+    /// One entitlement if the caller may see it (`None` exactly as if it did not exist).
+    pub async fn entitlement(&self, reach: &ContactReach, serial: &Serial, today: Day) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
+        let Some(claim) = self.get("GetItem serial claim", &keys::serial_claim(serial), false).await? else { return Ok(None) };
+        let Some(order_id) = get_s(&claim, "order_id").and_then(|o| OrderId::parse(o).ok()) else { return Ok(None) };
+        let Some(head) = self.order_head(&order_id, false).await? else { return Ok(None) };
+        if !head.is_active() {
+            return Ok(None);
+        }
+        let Some(item) = self.get("GetItem entitlement line", &keys::order_line(&order_id, head.current_version, serial), false).await? else {
+            return Ok(None);
+        };
+        let line: LineItem = from_item(item)?;
+        let rules = access(&reach.reach(), Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
+        if rules.is_empty() {
+            return Ok(None);
+        }
+        let site = self.site(&line.site).await?.unwrap_or(SiteRef { support_id: line.site.clone(), name: line.site.to_string() });
+        let status = EntitlementStatus::on(today, line.line.starts_on, line.line.ends_on);
+        Ok(Some((VisibleEntitlement { line, status, access: rules }, site)))
+    }
+
+    /// Appends to the audit trail of an entitlement's detail reads.
+    pub async fn record_entitlement_read(&self, who: &Email, serial: &Serial, rules: &[Access], request_id: &str) -> Result<(), StoreError> {
+        let at = super::orders::now_rfc3339();
+        let mut item = keys::entitlement_audit(serial, &at, request_id).to_item();
+        item.insert("who".into(), s(who.as_str()));
+        item.insert("at".into(), s(at.clone()));
+        item.insert("serial".into(), s(serial.as_str()));
+        item.insert("request_id".into(), s(request_id));
+        item.insert("access".into(), AttributeValue::Ss(rules.iter().map(|r| format!("{r:?}").to_lowercase()).collect()));
+        let out = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem entitlement audit", e))?;
+        super::metrics::record_write_capacity(out.consumed_capacity());
+        Ok(())
+    }
+
+    /// The audit trail of one entitlement's detail reads, oldest first.
+    pub async fn entitlement_reads(&self, serial: &Serial) -> Result<Vec<Item>, StoreError> {
+        let listing = self.list("Query entitlement audit", None, keys::entitlement_audit(serial, "", "").pk, Range::All, 1000).await?;
+        Ok(listing.items)
+    }
+}
+
+fn min_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

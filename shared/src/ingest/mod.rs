@@ -1,0 +1,143 @@
+//! Order ingestion (spec §3): one SQS message → parse → apply, classified once as
+//! done, permanent (dead-letter queue with a reason, then acknowledged) or transient
+//! (reported as a batch item failure so SQS retries and finally redrives it).
+
+pub mod batch;
+
+use crate::domain::{Order, OrderError};
+use crate::store::metrics::measured;
+use crate::store::orders::{ApplyError, ApplyOptions, ApplyOutcome};
+use crate::store::{Store, StoreError};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageAttributeValue;
+
+/// The message attribute that carries the reason a message was dead-lettered.
+pub const ERROR_ATTRIBUTE: &str = "abev-error";
+
+/// What ingestion needs: the table, and the dead-letter queue for permanent failures.
+#[derive(Clone, Debug)]
+pub struct Ingestor {
+    pub store: Store,
+    pub sqs: aws_sdk_sqs::Client,
+    pub dead_letter_queue_url: String,
+    pub options: ApplyOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Invalid(#[from] OrderError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("could not dead-letter the message: {0}")]
+    DeadLetter(String),
+}
+
+impl IngestError {
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            IngestError::Invalid(_) => true,
+            IngestError::Apply(e) => e.is_permanent(),
+            IngestError::DeadLetter(_) => false,
+        }
+    }
+}
+
+impl From<StoreError> for IngestError {
+    fn from(e: StoreError) -> Self {
+        IngestError::Apply(e.into())
+    }
+}
+
+/// How one message ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageOutcome {
+    Applied,
+    Duplicate,
+    Stale,
+    /// Sent to the dead-letter queue with this reason, and acknowledged.
+    DeadLettered(String),
+    /// Left on the queue to be retried.
+    Retry(String),
+}
+
+impl MessageOutcome {
+    pub fn acknowledged(&self) -> bool {
+        !matches!(self, MessageOutcome::Retry(_))
+    }
+}
+
+impl Ingestor {
+    /// Parses and applies one message body; never panics, never loses it.
+    pub async fn handle_message(&self, message_id: &str, body: &str) -> MessageOutcome {
+        let ((outcome, order_ref), cost) = measured(async {
+            let order = match Order::parse(body.as_bytes()) {
+                Ok(order) => order,
+                Err(e) => return (Err(IngestError::from(e)), None),
+            };
+            let order_ref = Some((order.order_id.to_string(), order.version));
+            (self.store.apply_order(&order, self.options).await.map_err(IngestError::from), order_ref)
+        })
+        .await;
+        let (order_id, version) = order_ref.unwrap_or_default();
+        let result = match outcome {
+            Ok(ApplyOutcome::Applied { replaced }) => {
+                tracing::info!(message_id, order_id, version, ?replaced, outcome = "applied", ddb_calls = cost.ddb_calls, write_capacity = cost.write_capacity, read_capacity = cost.read_capacity, "order applied");
+                MessageOutcome::Applied
+            }
+            Ok(ApplyOutcome::Duplicate) => {
+                tracing::info!(message_id, order_id, version, outcome = "duplicate", ddb_calls = cost.ddb_calls, "duplicate delivery ignored");
+                MessageOutcome::Duplicate
+            }
+            Ok(ApplyOutcome::Stale { current }) => {
+                tracing::warn!(message_id, order_id, version, current, outcome = "stale", "stale version ignored");
+                MessageOutcome::Stale
+            }
+            Err(e) if e.is_permanent() => {
+                let reason = e.to_string();
+                match self.dead_letter(body, &reason).await {
+                    Ok(()) => {
+                        tracing::warn!(message_id, order_id, version, outcome = "dead_lettered", reason, "order rejected");
+                        MessageOutcome::DeadLettered(reason)
+                    }
+                    Err(e) => {
+                        tracing::error!(message_id, order_id, version, outcome = "retry", error = %e, "order rejected but dead-lettering failed");
+                        MessageOutcome::Retry(e.to_string())
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(message_id, order_id, version, outcome = "retry", error = %e, "transient failure, will be retried");
+                MessageOutcome::Retry(e.to_string())
+            }
+        };
+        result
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), IngestError> {
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason)
+            .build()
+            .map_err(|e| IngestError::DeadLetter(e.to_string()))?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.dead_letter_queue_url)
+            .message_body(body)
+            .message_attributes(ERROR_ATTRIBUTE, attribute)
+            .send()
+            .await
+            .map_err(|e| IngestError::DeadLetter(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    /// The Lambda handler: every record is handled; only retryable ones are reported.
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        batch::for_each_message(event, |message: SqsMessage| async move {
+            let id = message.message_id.clone().unwrap_or_default();
+            let body = message.body.unwrap_or_default();
+            self.handle_message(&id, &body).await.acknowledged()
+        })
+        .await
+    }
+}
