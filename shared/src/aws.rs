@@ -17,3 +17,23 @@ pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Clie
 pub fn sqs_client(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
+
+/// Clients for the local stack: DynamoDB Local and moto's SQS, with dummy credentials.
+pub fn local_clients(dynamodb_url: &str, sqs_url: &str) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+    let creds = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "abev-local");
+    let region = aws_sdk_dynamodb::config::Region::new("us-east-1");
+    let ddb = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(region.clone())
+        .credentials_provider(creds.clone())
+        .endpoint_url(dynamodb_url)
+        .interceptor(CallCounter)
+        .build();
+    let sqs = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("local", "local", None, None, "abev-local"))
+        .endpoint_url(sqs_url)
+        .build();
+    (aws_sdk_dynamodb::Client::from_conf(ddb), aws_sdk_sqs::Client::from_conf(sqs))
+}

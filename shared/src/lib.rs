@@ -2,6 +2,8 @@
 //! Start at `docs/ARCHITECTURE.md` for the map.
 
 pub mod aws;
+pub mod config;
 pub mod domain;
 pub mod ingest;
 pub mod store;
+pub mod telemetry;

@@ -1,1 +1,172 @@
+//! The one test harness: every integration test starts its own isolated stack (its own
+//! table and queues, created from `template.yaml`) on the shared DynamoDB Local and moto,
+//! which `make test` starts.
 
+use abev::domain::{Day, Email, SupportId};
+use abev::ingest::Ingestor;
+use abev::store::orders::ApplyOptions;
+use abev::store::view::EntitlementFilter;
+use abev::store::Store;
+use abev_local::event_source::EventSource;
+use abev_local::infra::LocalStack;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub const TEMPLATE: &str = include_str!("../../template.yaml");
+
+/// A contact's view as plain data: site → serial → access rules.
+pub type PlainView = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+pub struct TestStack {
+    pub stack: LocalStack,
+    pub store: Store,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub ingestor: Ingestor,
+    pub source: EventSource,
+}
+
+pub fn endpoints() -> (String, String) {
+    (
+        std::env::var("ABEV_TEST_DYNAMODB_URL").unwrap_or_else(|_| "http://127.0.0.1:8000".into()),
+        std::env::var("ABEV_TEST_SQS_URL").unwrap_or_else(|_| "http://127.0.0.1:9324".into()),
+    )
+}
+
+impl TestStack {
+    pub async fn new() -> TestStack {
+        Self::with_options(ApplyOptions::default()).await
+    }
+
+    pub async fn with_options(options: ApplyOptions) -> TestStack {
+        let (ddb_url, sqs_url) = endpoints();
+        let (ddb, sqs) = abev::aws::local_clients(&ddb_url, &sqs_url);
+        let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let stack = abev_local::infra::create(&ddb, &sqs, TEMPLATE, &name)
+            .await
+            .unwrap_or_else(|e| panic!("creating the test stack failed ({e}); is the local stack up? run `make test` or `scripts/services.sh start`"));
+        let store = Store::new(ddb.clone(), stack.table.clone());
+        let ingestor = Ingestor { store: store.clone(), sqs: sqs.clone(), dead_letter_queue_url: stack.orders_dlq().to_string(), options };
+        let source = EventSource { sqs: sqs.clone(), queue_url: stack.orders_queue().to_string(), wait: Duration::ZERO, retry_after: Duration::ZERO };
+        TestStack { stack, store, ddb, sqs, ingestor, source }
+    }
+
+    pub async fn send(&self, body: &str) {
+        self.sqs.send_message().queue_url(self.stack.orders_queue()).message_body(body).send().await.expect("send order");
+    }
+
+    /// Runs the event source until the orders queue has nothing visible left.
+    pub async fn drain(&self) {
+        for _ in 0..1000 {
+            if self.source.poll_once(&self.ingestor).await.expect("poll") == 0 {
+                return;
+            }
+        }
+        panic!("the orders queue never drained");
+    }
+
+    /// Applies bodies directly through the message handler (no queue), in order.
+    pub async fn ingest(&self, bodies: &[&str]) {
+        for (i, body) in bodies.iter().enumerate() {
+            let outcome = self.ingestor.handle_message(&format!("m{i}"), body).await;
+            assert!(outcome.acknowledged(), "message {i} was not acknowledged: {outcome:?}");
+        }
+    }
+
+    /// Every message on the orders dead-letter queue: (body, abev-error reason).
+    pub async fn dead_letters(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(self.stack.orders_dlq())
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .visibility_timeout(600)
+                .send()
+                .await
+                .expect("receive dlq");
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                let reason = m
+                    .message_attributes()
+                    .and_then(|a| a.get(abev::ingest::ERROR_ATTRIBUTE))
+                    .and_then(MessageAttributeValue::string_value)
+                    .unwrap_or_default()
+                    .to_string();
+                out.push((m.body.unwrap_or_default(), reason));
+            }
+        }
+    }
+
+    /// A contact's whole view through the read side, paging `page_size` at a time.
+    pub async fn view(&self, email: &str, page_size: usize) -> PlainView {
+        let email = Email::parse(email).unwrap();
+        let reach = self.store.contact_reach(&email).await.expect("reach");
+        let mut view = PlainView::new();
+        let mut after: Option<SupportId> = None;
+        loop {
+            let page = self.store.view_sites(&reach, after.as_ref(), page_size).await.expect("view sites");
+            for site in page.items {
+                let serials = self.site_serials(&reach, &site.support_id, page_size).await;
+                assert_eq!(serials.len() as u64, site.entitlement_count, "entitlement_count of {} for {email}", site.support_id);
+                view.insert(site.support_id.to_string(), serials);
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return view,
+            }
+        }
+    }
+
+    async fn site_serials(&self, reach: &abev::store::view::ContactReach, site: &SupportId, page_size: usize) -> BTreeMap<String, Vec<String>> {
+        let mut out = BTreeMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (_, page) = self
+                .store
+                .site_entitlements(reach, site, after.as_deref(), page_size, &EntitlementFilter::default(), Day::today())
+                .await
+                .expect("site entitlements")
+                .expect("a site in the view is visible");
+            for e in page.items {
+                let rules = e.access.iter().map(|a| serde_json::to_value(a).unwrap().as_str().unwrap().to_string()).collect();
+                assert!(out.insert(e.line.line.serial.to_string(), rules).is_none(), "serial listed twice");
+            }
+            match page.next {
+                Some(next) => after = Some(next.to_string()),
+                None => return out,
+            }
+        }
+    }
+}
+
+/// The worked example's five messages and expected views.
+pub fn worked_example() -> (Vec<&'static str>, BTreeMap<String, PlainView>) {
+    let orders = abev_local::seed::WORKED_EXAMPLE.iter().map(|(_, body)| *body).collect();
+    let expected = serde_json::from_str(include_str!("../fixtures/worked-example/expected-views.json")).unwrap();
+    (orders, expected)
+}
+
+/// A small order message for tests.
+pub fn order_json(order_id: &str, version: u64, status: &str, end: (&str, &[&str]), reseller: Option<(&str, &[&str])>, ship_to: Option<(&str, &[&str])>, serials: &[&str]) -> String {
+    let party = |(site, contacts): (&str, &[&str])| {
+        serde_json::json!({"site": {"support_id": site, "name": format!("{site} Ltd")},
+                           "contacts": contacts.iter().map(|e| serde_json::json!({"email": e})).collect::<Vec<_>>()})
+    };
+    serde_json::json!({
+        "schema": "abev.order.v1", "order_id": order_id, "version": version, "status": status,
+        "ordered_at": "2026-04-01T10:00:00Z",
+        "end_customer": party(end), "reseller": reseller.map(party), "ship_to": ship_to.map(party),
+        "lines": serials.iter().map(|s| serde_json::json!({
+            "serial": s, "sku": "SKU-1", "product": "Product One", "quantity": 1,
+            "starts_on": "2026-01-01", "ends_on": "2099-12-31", "license_keys": [format!("LK-{s}")],
+            "download_url": "https://downloads.example/p"})).collect::<Vec<_>>()
+    })
+    .to_string()
+}

@@ -1,1 +1,16 @@
-fn main() {}
+//! Order ingestion Lambda: SQS batch in, partial batch response out. Logic: `abev::ingest`.
+
+#![recursion_limit = "256"]
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    abev::telemetry::init();
+    let ingestor = abev::ingest::Ingestor::from_env().await?;
+    let ingestor = &ingestor;
+    run(service_fn(move |event: LambdaEvent<abev::ingest::SqsEvent>| async move {
+        Ok::<_, Error>(ingestor.handle_batch(event.payload).await)
+    }))
+    .await
+}

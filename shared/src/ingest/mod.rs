@@ -8,7 +8,7 @@ use crate::domain::{Order, OrderError};
 use crate::store::metrics::measured;
 use crate::store::orders::{ApplyError, ApplyOptions, ApplyOutcome};
 use crate::store::{Store, StoreError};
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
 
 /// The message attribute that carries the reason a message was dead-lettered.
@@ -139,5 +139,18 @@ impl Ingestor {
             self.handle_message(&id, &body).await.acknowledged()
         })
         .await
+    }
+}
+
+impl Ingestor {
+    /// Builds the ingestor from the Lambda environment: `ABEV_TABLE`, `ABEV_ORDERS_DLQ_URL`.
+    pub async fn from_env() -> Result<Ingestor, crate::config::ConfigError> {
+        let config = crate::aws::sdk_config().await;
+        Ok(Ingestor {
+            store: Store::new(crate::aws::dynamodb_client(&config), crate::config::table()),
+            sqs: crate::aws::sqs_client(&config),
+            dead_letter_queue_url: crate::config::required("ABEV_ORDERS_DLQ_URL")?,
+            options: ApplyOptions::default(),
+        })
     }
 }

@@ -645,7 +645,10 @@ type Values = Vec<(&'static str, AttributeValue)>;
 pub(crate) fn put(table: &str, item: Item, condition: Option<(&str, Values)>) -> Result<TransactWriteItem, StoreError> {
     let mut b = Put::builder().table_name(table).set_item(Some(item));
     if let Some((expr, values)) = condition {
-        b = b.condition_expression(expr).expression_attribute_names("#pk", keys::PK);
+        b = b.condition_expression(expr);
+        if expr.contains("#pk") {
+            b = b.expression_attribute_names("#pk", keys::PK);
+        }
         for (k, v) in values {
             b = b.expression_attribute_values(k, v);
         }

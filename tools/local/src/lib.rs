@@ -1,0 +1,6 @@
+//! The local host: everything `make dev` runs beside the functions, and what the
+//! integration tests start. Not deployed.
+
+pub mod event_source;
+pub mod infra;
+pub mod seed;

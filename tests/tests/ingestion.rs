@@ -1,0 +1,158 @@
+//! Order ingestion against DynamoDB Local and moto (spec §3).
+
+use abev::store::orders::ApplyOptions;
+use abev_integration_tests::{order_json, worked_example, TestStack};
+
+#[tokio::test]
+async fn worked_example_through_the_queue_gives_every_view_exactly() {
+    let t = TestStack::new().await;
+    let (orders, expected) = worked_example();
+    for body in &orders {
+        t.send(body).await;
+    }
+    t.drain().await;
+    assert!(t.dead_letters().await.is_empty());
+    for (email, want) in &expected {
+        assert_eq!(&t.view(email, 100).await, want, "view of {email}");
+    }
+}
+
+#[tokio::test]
+async fn worked_example_holds_when_paged_one_item_at_a_time() {
+    let t = TestStack::new().await;
+    let (orders, expected) = worked_example();
+    t.ingest(&orders).await;
+    for (email, want) in &expected {
+        assert_eq!(&t.view(email, 1).await, want, "view of {email} paged by one");
+    }
+}
+
+#[tokio::test]
+async fn redelivering_every_message_many_times_leaves_one_copy() {
+    let t = TestStack::new().await;
+    let (orders, expected) = worked_example();
+    for _ in 0..4 {
+        for body in orders.iter().rev() {
+            t.send(body).await;
+        }
+    }
+    t.drain().await;
+    assert!(t.dead_letters().await.is_empty());
+    for (email, want) in &expected {
+        assert_eq!(&t.view(email, 2).await, want, "view of {email}");
+    }
+}
+
+#[tokio::test]
+async fn versions_in_any_order_end_at_the_highest() {
+    let v1 = order_json("O-9", 1, "active", ("CUST-1", &["c@cust.example"]), Some(("RES-1", &["r@res.example"])), Some(("SHIP-1", &["s@ship.example"])), &["A1", "A2", "A3"]);
+    let v2 = order_json("O-9", 2, "active", ("CUST-1", &["c@cust.example"]), None, None, &["A1", "A4"]);
+    let v3 = order_json("O-9", 3, "active", ("CUST-1", &["c@cust.example"]), Some(("RES-2", &["q@res2.example"])), None, &["A1", "A4", "A5"]);
+    let orders = [v1.as_str(), v2.as_str(), v3.as_str()];
+    let permutations = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    for perm in permutations {
+        let t = TestStack::new().await;
+        t.ingest(&perm.map(|i| orders[i])).await;
+        let customer = t.view("c@cust.example", 10).await;
+        assert_eq!(customer["CUST-1"].keys().collect::<Vec<_>>(), ["A1", "A4", "A5"], "order {perm:?}");
+        // The reseller and ship-to of older versions lost their view; the new reseller has it.
+        assert!(t.view("r@res.example", 10).await.is_empty(), "order {perm:?}");
+        assert!(t.view("s@ship.example", 10).await.is_empty(), "order {perm:?}");
+        assert_eq!(t.view("q@res2.example", 10).await["CUST-1"].len(), 3, "order {perm:?}");
+    }
+}
+
+#[tokio::test]
+async fn cancelled_version_revokes_everything_but_keeps_memberships() {
+    let t = TestStack::new().await;
+    let v1 = order_json("O-7", 1, "active", ("CUST-7", &["c@cust.example"]), Some(("RES-7", &["r@res.example"])), Some(("SHIP-7", &["s@ship.example"])), &["C1"]);
+    let v2 = order_json("O-7", 2, "cancelled", ("CUST-7", &["c@cust.example"]), Some(("RES-7", &["r@res.example"])), Some(("SHIP-7", &["s@ship.example"])), &["C1"]);
+    t.ingest(&[&v1, &v2]).await;
+    for email in ["c@cust.example", "r@res.example", "s@ship.example"] {
+        assert!(t.view(email, 10).await.is_empty(), "{email} still sees a cancelled order");
+    }
+    let reach = t.store.contact_reach(&abev::domain::Email::parse("c@cust.example").unwrap()).await.unwrap();
+    assert_eq!(reach.memberships.len(), 1, "membership kept after cancellation");
+}
+
+#[tokio::test]
+async fn conflicting_duplicate_and_taken_serial_go_to_the_dead_letter_queue_with_a_reason() {
+    let t = TestStack::new().await;
+    let original = order_json("O-1", 1, "active", ("CUST-1", &["c@cust.example"]), None, None, &["S1"]);
+    let different = order_json("O-1", 1, "active", ("CUST-1", &["c@cust.example"]), None, None, &["S1", "S2"]);
+    let thief = order_json("O-2", 1, "active", ("CUST-2", &["d@cust.example"]), None, None, &["S1"]);
+    t.send(&original).await;
+    t.drain().await;
+    t.send(&different).await;
+    t.send(&thief).await;
+    t.drain().await;
+    let mut dead = t.dead_letters().await;
+    dead.sort();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead.iter().any(|(body, reason)| body == &different && reason.contains("version 1 of order O-1") && reason.contains("different content")), "{dead:?}");
+    assert!(dead.iter().any(|(body, reason)| body == &thief && reason.contains("serial S1 already belongs to order O-1")), "{dead:?}");
+    // Nothing of the refused messages became visible.
+    assert_eq!(t.view("c@cust.example", 10).await["CUST-1"].len(), 1);
+    assert!(t.view("d@cust.example", 10).await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_json_beside_good_messages_fails_alone() {
+    let t = TestStack::new().await;
+    let good = order_json("O-1", 1, "active", ("CUST-1", &["c@cust.example"]), None, None, &["S1"]);
+    let good2 = order_json("O-2", 1, "active", ("CUST-1", &["c@cust.example"]), None, None, &["S2"]);
+    t.send(&good).await;
+    t.send("{\"schema\": \"abev.order.v1\", broken").await;
+    t.send(r#"{"schema":"abev.order.v1","order_id":"O-3","version":1,"status":"active","ordered_at":"2026-04-01T10:00:00Z","lines":[]}"#).await;
+    t.send(&good2).await;
+    t.drain().await;
+    let dead = t.dead_letters().await;
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead.iter().any(|(_, r)| r.starts_with("message body is not valid JSON")), "{dead:?}");
+    assert!(dead.iter().any(|(_, r)| r == "end_customer is required"), "{dead:?}");
+    assert_eq!(t.view("c@cust.example", 10).await["CUST-1"].len(), 2);
+}
+
+fn big_order(order_id: &str, version: u64, lines: usize, prefix: &str) -> String {
+    let serials: Vec<String> = (0..lines).map(|i| format!("{prefix}{i:04}")).collect();
+    let refs: Vec<&str> = serials.iter().map(String::as_str).collect();
+    order_json(order_id, version, "active", ("BIG-1", &["big@cust.example"]), Some(("RES-B", &["rb@res.example"])), Some(("SHIP-B", &["sb@ship.example"])), &refs)
+}
+
+#[tokio::test]
+async fn a_thousand_line_order_is_stored_whole() {
+    let t = TestStack::new().await;
+    let order = big_order("O-BIG", 1, 1000, "L");
+    t.ingest(&[&order]).await;
+    for email in ["big@cust.example", "rb@res.example", "sb@ship.example"] {
+        let view = t.view(email, 500).await;
+        assert_eq!(view["BIG-1"].len(), 1000, "{email}");
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_chunks_is_completed_by_redelivery() {
+    let t = TestStack::with_options(ApplyOptions { crash_after_chunks: Some(3) }).await;
+    let v1 = big_order("O-BIG", 1, 300, "L");
+    let outcome = t.ingestor.handle_message("m1", &v1).await;
+    assert!(!outcome.acknowledged(), "the injected crash must leave the message for retry");
+    // Nothing of the half-written version is visible.
+    assert!(t.view("big@cust.example", 100).await.is_empty());
+    assert!(t.view("sb@ship.example", 100).await.is_empty());
+
+    let healthy = TestStack { ingestor: abev::ingest::Ingestor { options: ApplyOptions::default(), ..t.ingestor.clone() }, ..t };
+    healthy.ingest(&[&v1]).await;
+    assert_eq!(healthy.view("big@cust.example", 500).await["BIG-1"].len(), 300);
+
+    // A crash while staging v2 leaves v1 fully visible, never a mix.
+    let v2 = big_order("O-BIG", 2, 200, "M");
+    let crashing = abev::ingest::Ingestor { options: ApplyOptions { crash_after_chunks: Some(2) }, ..healthy.ingestor.clone() };
+    assert!(!crashing.handle_message("m2", &v2).await.acknowledged());
+    let during = healthy.view("big@cust.example", 500).await;
+    assert_eq!(during["BIG-1"].len(), 300);
+    assert!(during["BIG-1"].keys().all(|s| s.starts_with('L')));
+    healthy.ingest(&[&v2, &v2]).await;
+    let after = healthy.view("big@cust.example", 500).await;
+    assert_eq!(after["BIG-1"].len(), 200);
+    assert!(after["BIG-1"].keys().all(|s| s.starts_with('M')));
+}
