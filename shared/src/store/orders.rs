@@ -488,7 +488,8 @@ impl Store {
                 values.push((":name", s(name.clone())));
             }
             let expr = format!("SET {} ADD entitlement_count :d", set.join(", "));
-            items.push(update(&self.table, &keys::site_meta(sid), &expr, &[("#name", "name")], values, None)?);
+            let names: &[(&str, &str)] = if names.contains_key(sid) { &[("#name", "name")] } else { &[] };
+            items.push(update(&self.table, &keys::site_meta(sid), &expr, names, values, None)?);
         }
         for ((r, sid), delta) in &sold_delta {
             items.push(update(

@@ -4,3 +4,6 @@
 pub mod event_source;
 pub mod infra;
 pub mod seed;
+pub mod cli;
+
+pub use cli::Cli;
