@@ -3,7 +3,11 @@
 use crate::event_source::EventSource;
 use abev::ingest::Ingestor;
 use abev::store::orders::ApplyOptions;
+use abev::http::cursor::CursorKey;
+use abev::http::local_auth::LocalAuthorizer;
+use abev::http::{AppState, CareQueue};
 use abev::store::Store;
+use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
@@ -32,31 +36,63 @@ pub enum Command {
         /// Seconds a failed order message waits before its retry.
         #[arg(long, default_value_t = 5)]
         retry_after: u64,
+        /// Seconds between runs of the admin-SLA sweep (an EventBridge schedule in AWS).
+        #[arg(long, default_value_t = 60)]
+        sweep_every: u64,
     },
     /// Send the spec §2 worked example to the orders queue.
     Seed,
+    /// Print a local bearer token for EMAIL (HS256, signed with ABEV_LOCAL_JWT_SECRET).
+    Token {
+        email: String,
+        /// Add the customer-care group.
+        #[arg(long)]
+        care: bool,
+    },
 }
 
 pub async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Token { email, care } = &cli.command {
+        let email = abev::domain::Email::parse(email).map_err(|e| e.to_string())?;
+        let secret = abev::http::local_auth::LocalAuthorizer::from_env().secret;
+        println!("{}", abev::http::jwt::mint_for(&secret, email.as_str(), *care));
+        return Ok(());
+    }
     let (ddb, sqs) = abev::aws::local_clients(&cli.dynamodb_url, &cli.sqs_url);
     let template = std::fs::read_to_string(&cli.template).map_err(|e| format!("reading {}: {e}", cli.template.display()))?;
     let stack = crate::infra::create(&ddb, &sqs, &template, &cli.stack).await.map_err(|e| e.to_string())?;
     match cli.command {
+        Command::Token { .. } => Ok(()),
         Command::Seed => {
             let n = crate::seed::send_worked_example(&sqs, stack.orders_queue()).await?;
             println!("sent {n} order messages to {}", stack.orders_queue());
             Ok(())
         }
-        Command::Up { port, retry_after } => {
+        Command::Up { port, retry_after, sweep_every } => {
             let store = Store::new(ddb.clone(), stack.table.clone());
             let ingestor = Ingestor { store: store.clone(), sqs: sqs.clone(), dead_letter_queue_url: stack.orders_dlq().to_string(), options: ApplyOptions::default() };
             let source = EventSource { sqs: sqs.clone(), queue_url: stack.orders_queue().to_string(), wait: Duration::from_secs(20), retry_after: Duration::from_secs(retry_after) };
-            tracing::info!(table = %stack.table, orders_queue = %stack.orders_queue(), port, "local stack up");
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
+            let state = AppState {
+                store,
+                cursors: Arc::new(CursorKey::new(&abev::config::optional("ABEV_CURSOR_SECRET", abev::http::DEV_CURSOR_SECRET))),
+                care: Some(CareQueue { sqs: sqs.clone(), url: stack.care_queue().to_string() }),
+                admin_sla_days: abev::config::number("ABEV_ADMIN_SLA_DAYS", 14).map_err(|e| e.to_string())?,
             };
-            let _ = port;
-            source.run(&ingestor, shutdown).await;
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;
+            let app = crate::server::app(state.clone(), LocalAuthorizer::from_env());
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            let server = tokio::spawn(crate::server::serve(app, listener, stopped(stop_rx.clone())));
+            let sweeper = tokio::spawn(crate::sweep::run_every(state, Duration::from_secs(sweep_every), stopped(stop_rx.clone())));
+            println!("ABEV local stack: API on http://127.0.0.1:{port}, table {}, orders queue {}", stack.table, stack.orders_queue());
+            println!("Send orders with `make seed`; mint tokens with `target/debug/abev-local token EMAIL [--care]`. Ctrl-C stops.");
+            tracing::info!(table = %stack.table, orders_queue = %stack.orders_queue(), port, "local stack up");
+            source.run(&ingestor, async { let _ = tokio::signal::ctrl_c().await; }).await;
+            let _ = stop_tx.send(true);
+            let _ = server.await;
+            let _ = sweeper.await;
             Ok(())
         }
     }

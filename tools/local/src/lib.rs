@@ -4,6 +4,8 @@
 pub mod event_source;
 pub mod infra;
 pub mod seed;
+pub mod server;
+pub mod sweep;
 pub mod cli;
 
 pub use cli::Cli;

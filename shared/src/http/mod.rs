@@ -1,0 +1,111 @@
+//! The HTTP side shared by the view and access functions: identity, problem+json, cursors,
+//! list parameters, the per-request log line, and the local stand-in for the authorizer.
+
+pub mod access;
+pub mod cursor;
+pub mod identity;
+pub mod jwt;
+pub mod local_auth;
+pub mod problem;
+pub mod view;
+
+use crate::store::metrics::measured;
+use crate::store::Store;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use cursor::CursorKey;
+use problem::ApiError;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 500;
+pub const DEV_CURSOR_SECRET: &str = "abev-local-cursor-secret";
+
+/// Where escalations go.
+#[derive(Clone, Debug)]
+pub struct CareQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+/// What every handler may use.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub cursors: Arc<CursorKey>,
+    pub care: Option<CareQueue>,
+    pub admin_sla_days: u64,
+}
+
+impl AppState {
+    /// From the Lambda environment: `ABEV_TABLE`, `ABEV_CURSOR_SECRET`, and for the access
+    /// function `ABEV_CARE_QUEUE_URL` and `ABEV_ADMIN_SLA_DAYS`.
+    pub async fn from_env() -> Result<AppState, crate::config::ConfigError> {
+        let config = crate::aws::sdk_config().await;
+        let care = std::env::var("ABEV_CARE_QUEUE_URL").ok().filter(|u| !u.is_empty()).map(|url| CareQueue { sqs: crate::aws::sqs_client(&config), url });
+        Ok(AppState {
+            store: Store::new(crate::aws::dynamodb_client(&config), crate::config::table()),
+            cursors: Arc::new(CursorKey::new(&crate::config::required("ABEV_CURSOR_SECRET")?)),
+            care,
+            admin_sla_days: crate::config::number("ABEV_ADMIN_SLA_DAYS", 14)?,
+        })
+    }
+}
+
+/// `limit` and `cursor` of a list request, checked.
+#[derive(Debug, Clone)]
+pub struct ListParams {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+impl ListParams {
+    pub fn parse(query: &HashMap<String, String>) -> Result<ListParams, ApiError> {
+        let limit = match query.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .ok_or_else(|| ApiError::BadRequest(format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {raw:?}")))?,
+        };
+        let cursor = query.get("cursor").cloned();
+        if cursor.as_deref() == Some("") {
+            return Err(ApiError::BadRequest("cursor is malformed or does not belong to this list".into()));
+        }
+        Ok(ListParams { limit, cursor })
+    }
+}
+
+/// Logs one JSON line per request with its DynamoDB calls and consumed capacity.
+pub async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let request_id = identity::request_id_of(request.extensions().get()).unwrap_or_default();
+    let started = std::time::Instant::now();
+    let (response, cost) = measured(next.run(request)).await;
+    tracing::info!(
+        request_id,
+        method = %method,
+        path,
+        status = response.status().as_u16(),
+        ddb_calls = cost.ddb_calls,
+        read_capacity = cost.read_capacity,
+        write_capacity = cost.write_capacity,
+        latency_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+/// Routes made a service: problem+json for unknown routes, one log line per request.
+pub fn service(routes: axum::Router<AppState>, state: AppState) -> axum::Router {
+    routes.fallback(not_found).layer(axum::middleware::from_fn(log_request)).with_state(state)
+}
+
+/// Unknown routes answer problem+json too.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
