@@ -170,3 +170,64 @@ pub fn order_json(order_id: &str, version: u64, status: &str, end: (&str, &[&str
     })
     .to_string()
 }
+
+/// The local API (both functions' routes behind the stand-in authorizer) served on a
+/// random loopback port for one test stack.
+pub struct TestApp {
+    pub base: String,
+    pub secret: String,
+    pub http: reqwest::Client,
+    pub state: abev::http::AppState,
+}
+
+pub const TEST_JWT_SECRET: &str = "test-jwt-secret";
+
+impl TestApp {
+    pub async fn spawn(t: &TestStack) -> TestApp {
+        let state = abev::http::AppState {
+            store: t.store.clone(),
+            cursors: std::sync::Arc::new(abev::http::cursor::CursorKey::new("test-cursor-secret")),
+            care: Some(abev::http::CareQueue { sqs: t.sqs.clone(), url: t.stack.care_queue().to_string() }),
+            admin_sla_days: 14,
+        };
+        let authorizer = abev::http::local_auth::LocalAuthorizer {
+            secret: TEST_JWT_SECRET.into(),
+            issuer: abev::http::jwt::LOCAL_ISSUER.into(),
+            audience: abev::http::jwt::LOCAL_AUDIENCE.into(),
+        };
+        let app = abev_local::server::app(state.clone(), authorizer);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TestApp { base, secret: TEST_JWT_SECRET.into(), http: reqwest::Client::new(), state }
+    }
+
+    pub fn token(&self, email: &str) -> String {
+        abev::http::jwt::mint_for(&self.secret, email, false)
+    }
+
+    pub fn care_token(&self, email: &str) -> String {
+        abev::http::jwt::mint_for(&self.secret, email, true)
+    }
+
+    /// GET with a bearer token; returns (status, content type, JSON body).
+    pub async fn get(&self, token: &str, path: &str) -> (u16, String, serde_json::Value) {
+        let response = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.expect("request");
+        Self::read(response).await
+    }
+
+    pub async fn send_json(&self, method: reqwest::Method, token: &str, path: &str, body: serde_json::Value) -> (u16, String, serde_json::Value) {
+        let response = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.expect("request");
+        Self::read(response).await
+    }
+
+    pub async fn read(response: reqwest::Response) -> (u16, String, serde_json::Value) {
+        let status = response.status().as_u16();
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, content_type, body)
+    }
+}
