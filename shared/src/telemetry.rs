@@ -8,6 +8,7 @@ pub fn init() {
         .with_env_filter(filter)
         .with_current_span(true)
         .with_target(false)
+        .flatten_event(true)
         .without_time()
         .try_init();
 }

@@ -167,6 +167,41 @@ pub fn entitlement_audit(serial: &Serial, at: &str, id: &str) -> Key {
     Key::new(format!("AUDIT#{serial}"), format!("{at}#{id}"))
 }
 
+// ---- access workflow (issue 4): work lists, outbox, sweep watermark --------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | site's open `pending_admin` request | `SITE#{s}` | `PENDING#{at}#{id}` |
+// | open `escalated` request (Care's work list) | `CARE#ESCALATED` | `{at}#{id}` |
+// | Care-queue outbox: an escalation message not yet sent | `OUTBOX#CARE` | `ESCALATION#{id}` |
+// | Care-queue outbox: a site that lost its last admin | `OUTBOX#CARE` | `ORPHANED#{s}` |
+// | admin-SLA sweep watermark (first day not fully swept) | `SWEEP#ADMIN_SLA` | `WATERMARK` |
+//
+// The work lists are main-table partitions (strongly consistent queries), so "this site's
+// pending requests" is exact at the moment its last admin leaves.
+
+pub const SITE_PENDING_PREFIX: &str = "PENDING#";
+pub fn site_pending(s: &SupportId, at: &str, id: &str) -> Key {
+    Key::new(site_pk(s), format!("{SITE_PENDING_PREFIX}{at}#{id}"))
+}
+pub const CARE_ESCALATED_PK: &str = "CARE#ESCALATED";
+pub fn care_escalated(at: &str, id: &str) -> Key {
+    Key::new(CARE_ESCALATED_PK.to_string(), format!("{at}#{id}"))
+}
+pub const OUTBOX_PK: &str = "OUTBOX#CARE";
+pub const OUTBOX_ESCALATION_PREFIX: &str = "ESCALATION#";
+pub const OUTBOX_ORPHANED_PREFIX: &str = "ORPHANED#";
+pub fn outbox_escalation(id: &str) -> Key {
+    Key::new(OUTBOX_PK.to_string(), format!("{OUTBOX_ESCALATION_PREFIX}{id}"))
+}
+pub fn outbox_orphaned_site(s: &SupportId) -> Key {
+    Key::new(OUTBOX_PK.to_string(), format!("{OUTBOX_ORPHANED_PREFIX}{s}"))
+}
+pub fn sweep_watermark() -> Key {
+    Key::new("SWEEP#ADMIN_SLA".to_string(), "WATERMARK")
+}
+pub const REQUEST_PREFIX: &str = "REQUEST#";
+
 #[cfg(test)]
 mod tests {
     use super::*;

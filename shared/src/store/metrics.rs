@@ -34,6 +34,12 @@ pub struct Cost {
 pub async fn measured<F: Future>(work: F) -> (F::Output, Cost) {
     let counters = Arc::new(Counters::default());
     let out = CURRENT.scope(counters.clone(), work).await;
+    // A measured unit inside another one counts toward both.
+    let _ = CURRENT.try_with(|outer| {
+        outer.calls.fetch_add(counters.calls.load(Ordering::Relaxed), Ordering::Relaxed);
+        outer.read_milli.fetch_add(counters.read_milli.load(Ordering::Relaxed), Ordering::Relaxed);
+        outer.write_milli.fetch_add(counters.write_milli.load(Ordering::Relaxed), Ordering::Relaxed);
+    });
     let cost = Cost {
         ddb_calls: counters.calls.load(Ordering::Relaxed),
         read_capacity: counters.read_milli.load(Ordering::Relaxed) as f64 / 1000.0,
