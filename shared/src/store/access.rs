@@ -1,0 +1,564 @@
+//! The store side of site management (spec §5): memberships, access requests, their work
+//! lists, the Care-queue outbox and the site history. The workflow that decides what to
+//! write is `crate::access`; this module owns the item shapes, the reads and the
+//! transaction items (every key comes from `keys`).
+//!
+//! Items of one access request `R` for site `S` by contact `E` (keys in `keys.rs`):
+//! - the request `REQUEST#{R}`/`REQUEST` (gsi1 `SITE#{S}#REQUESTS`, gsi2 `CONTACT#{E}#REQUESTS`);
+//! - while open: the marker `CONTACT#{E}`/`OPEN#{S}` (at most one open request per contact
+//!   and site: created with `attribute_not_exists`);
+//! - while `pending_admin`: `PENDING#{day}`/`{at}#{R}` (the SLA sweep's day index) and
+//!   `SITE#{S}`/`PENDING#{at}#{R}` (the site admins' work list);
+//! - while `escalated`: `CARE#ESCALATED`/`{at}#{R}` (Care's work list);
+//! - from escalation until the Care message is sent: `OUTBOX#CARE`/`ESCALATION#{R}`.
+//!
+//! Every state change of a request moves all of these in one transaction, together with
+//! its history entries, so the work lists never disagree with the requests.
+
+use super::keys::{self, Item, Key};
+use super::metrics::record_capacity;
+use super::{from_item, get_n, get_s, req_s, s, to_item, Store, StoreError};
+use crate::domain::{Email, Role, SupportId};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Join,
+    RoleChange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    PendingAdmin,
+    Escalated,
+    Approved,
+    Rejected,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::PendingAdmin => "pending_admin",
+            RequestStatus::Escalated => "escalated",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Rejected => "rejected",
+        }
+    }
+    pub fn is_open(self) -> bool {
+        matches!(self, RequestStatus::PendingAdmin | RequestStatus::Escalated)
+    }
+}
+
+/// Why a request went to Customer Care (the `reason` of the care-escalation message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationReason {
+    NoSiteAdministrator,
+    AdminSlaExpired,
+}
+
+/// An access request: the §5 wire shape plus `granted_role`, `escalated_at` and
+/// `escalation_reason`. `reason` is the decision's reason (a rejection's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessRequest {
+    pub request_id: String,
+    pub support_id: SupportId,
+    pub site_name: String,
+    pub requester_email: Email,
+    pub kind: RequestKind,
+    pub requested_role: Role,
+    pub status: RequestStatus,
+    pub created_at: String,
+    pub decided_by: Option<Email>,
+    pub decided_at: Option<String>,
+    pub reason: Option<String>,
+    /// The role an approval granted (Care may grant another than requested).
+    pub granted_role: Option<Role>,
+    pub escalated_at: Option<String>,
+    pub escalation_reason: Option<EscalationReason>,
+}
+
+impl AccessRequest {
+    /// The UTC day (`YYYY-MM-DD`) of `created_at`: the `PENDING#{day}` partition.
+    pub fn day(&self) -> &str {
+        self.created_at.get(..10).unwrap_or(&self.created_at)
+    }
+    pub fn key(&self) -> Key {
+        keys::request(&self.request_id)
+    }
+    pub fn open_marker(&self) -> Key {
+        keys::open_request(&self.requester_email, &self.support_id)
+    }
+    pub fn pending_day_marker(&self) -> Key {
+        keys::pending_marker(self.day(), &self.created_at, &self.request_id)
+    }
+    pub fn site_pending_marker(&self) -> Key {
+        keys::site_pending(&self.support_id, &self.created_at, &self.request_id)
+    }
+    pub fn care_marker(&self) -> Key {
+        keys::care_escalated(&self.created_at, &self.request_id)
+    }
+    pub fn outbox_key(&self) -> Key {
+        keys::outbox_escalation(&self.request_id)
+    }
+
+    /// The whole stored item, index keys included.
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        let mut item = to_item(self)?;
+        item.extend(self.key().to_item());
+        item.insert(keys::GSI1_PK.into(), s(keys::site_requests_gsi1pk(&self.support_id)));
+        item.insert(keys::GSI1_SK.into(), s(keys::request_index_sk(&self.created_at, &self.request_id)));
+        item.insert(keys::GSI2_PK.into(), s(keys::contact_requests_gsi2pk(&self.requester_email)));
+        item.insert(keys::GSI2_SK.into(), s(keys::request_index_sk(&self.created_at, &self.request_id)));
+        Ok(item)
+    }
+}
+
+/// What the access workflow needs of a site record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteMeta {
+    pub support_id: SupportId,
+    pub name: String,
+    /// Members whose role is `admin`; kept exact by every transaction that changes one.
+    pub admin_count: i64,
+}
+
+/// One membership (the item ingestion provisions and this workflow changes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Membership {
+    pub email: Email,
+    pub support_id: SupportId,
+    pub role: Role,
+    pub since: Option<String>,
+}
+
+impl Membership {
+    fn from_item(item: &Item) -> Option<Membership> {
+        Some(Membership {
+            email: Email::parse(get_s(item, "email")?).ok()?,
+            support_id: SupportId::parse(get_s(item, "support_id")?).ok()?,
+            role: Role::parse(get_s(item, "role")?).ok()?,
+            since: get_s(item, "since").map(str::to_string),
+        })
+    }
+}
+
+/// One entry of a site's history: who did what, when, why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: String,
+    pub entry_id: String,
+    pub support_id: SupportId,
+    /// The e-mail of the person who acted, or `system` (routing, sweeps).
+    pub actor: String,
+    /// `request_created`, `routed_to_site_admins`, `escalated_to_care`, `approved`,
+    /// `rejected`, `member_removed`, `last_admin_lost`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The contact the action is about (requester, removed member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl HistoryEntry {
+    pub fn new(site: &SupportId, at: &str, actor: &str, action: &str) -> HistoryEntry {
+        HistoryEntry {
+            at: at.to_string(),
+            entry_id: uuid::Uuid::new_v4().simple().to_string(),
+            support_id: site.clone(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            request_id: None,
+            subject: None,
+            role: None,
+            previous_role: None,
+            reason: None,
+        }
+    }
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        let mut item = to_item(self)?;
+        item.extend(keys::site_history(&self.support_id, &self.at, &self.entry_id).to_item());
+        Ok(item)
+    }
+}
+
+/// Where a list page resumes: the key attributes of the last item returned (opaque to
+/// callers; the HTTP layer seals it into a signed cursor).
+pub type PageKey = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Default)]
+pub struct ItemPage {
+    pub items: Vec<Item>,
+    pub next: Option<PageKey>,
+}
+
+/// One partition (of the table or an index) to page through.
+#[derive(Debug, Clone)]
+pub struct Listing<'a> {
+    pub op: &'static str,
+    pub index: Option<&'static str>,
+    pub pk: String,
+    pub prefix: Option<&'a str>,
+    pub forward: bool,
+}
+
+// ---- a condition, and the transaction items built with it ----------------------------
+
+/// A condition expression with its names and values. `#pk`, `#role`, `#status`, `#name`
+/// and `#day` are bound whenever the expression uses them.
+#[derive(Debug, Clone, Default)]
+pub struct Cond {
+    pub expr: String,
+    pub values: Vec<(&'static str, AttributeValue)>,
+}
+
+impl Cond {
+    pub fn new(expr: impl Into<String>) -> Cond {
+        Cond { expr: expr.into(), values: Vec::new() }
+    }
+    pub fn value(mut self, name: &'static str, v: AttributeValue) -> Cond {
+        self.values.push((name, v));
+        self
+    }
+    /// The item does not exist.
+    pub fn absent() -> Cond {
+        Cond::new("attribute_not_exists(#pk)")
+    }
+    pub fn status_is(status: RequestStatus) -> Cond {
+        Cond::new("#status = :expected_status").value(":expected_status", s(status.as_str()))
+    }
+    pub fn role_is(role: Role) -> Cond {
+        Cond::new("#role = :expected_role").value(":expected_role", s(role.as_str()))
+    }
+    /// A membership is as read: absent, or present with `role`.
+    pub fn membership_is(role: Option<Role>) -> Cond {
+        match role {
+            None => Cond::absent(),
+            Some(r) => Cond::role_is(r),
+        }
+    }
+    /// The site's admin count is `seen` (a missing attribute counts as 0).
+    pub fn admin_count_is(seen: i64) -> Cond {
+        let c = Cond::new("admin_count = :seen_admins").value(":seen_admins", super::n(seen));
+        if seen == 0 {
+            Cond::new(format!("attribute_not_exists(admin_count) OR {}", c.expr)).value(":seen_admins", super::n(0))
+        } else {
+            c
+        }
+    }
+
+    fn names(&self, extra: &str) -> HashMap<String, String> {
+        let mut names = HashMap::new();
+        for (placeholder, attr) in [("#pk", keys::PK), ("#role", "role"), ("#status", "status"), ("#name", "name"), ("#day", "day")] {
+            if self.expr.contains(placeholder) || extra.contains(placeholder) {
+                names.insert(placeholder.to_string(), attr.to_string());
+            }
+        }
+        names
+    }
+    fn values_map(&self, extra: Vec<(&'static str, AttributeValue)>) -> Option<HashMap<String, AttributeValue>> {
+        let map: HashMap<String, AttributeValue> = self.values.iter().cloned().chain(extra).map(|(k, v)| (k.to_string(), v)).collect();
+        (!map.is_empty()).then_some(map)
+    }
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+fn opt_names(names: HashMap<String, String>) -> Option<HashMap<String, String>> {
+    (!names.is_empty()).then_some(names)
+}
+
+pub fn tx_put(table: &str, item: Item, cond: Option<Cond>) -> Result<TransactWriteItem, StoreError> {
+    let cond = cond.unwrap_or_default();
+    let mut b = Put::builder().table_name(table).set_item(Some(item));
+    if !cond.expr.is_empty() {
+        b = b
+            .condition_expression(&cond.expr)
+            .set_expression_attribute_names(opt_names(cond.names("")))
+            .set_expression_attribute_values(cond.values_map(vec![]));
+    }
+    Ok(TransactWriteItem::builder().put(built(b.build())?).build())
+}
+
+pub fn tx_delete(table: &str, key: &Key, cond: Option<Cond>) -> Result<TransactWriteItem, StoreError> {
+    let cond = cond.unwrap_or_default();
+    let mut b = Delete::builder().table_name(table).set_key(Some(key.to_item()));
+    if !cond.expr.is_empty() {
+        b = b
+            .condition_expression(&cond.expr)
+            .set_expression_attribute_names(opt_names(cond.names("")))
+            .set_expression_attribute_values(cond.values_map(vec![]));
+    }
+    Ok(TransactWriteItem::builder().delete(built(b.build())?).build())
+}
+
+pub fn tx_check(table: &str, key: &Key, cond: Cond) -> Result<TransactWriteItem, StoreError> {
+    let b = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key.to_item()))
+        .condition_expression(&cond.expr)
+        .set_expression_attribute_names(opt_names(cond.names("")))
+        .set_expression_attribute_values(cond.values_map(vec![]));
+    Ok(TransactWriteItem::builder().condition_check(built(b.build())?).build())
+}
+
+pub fn tx_update(
+    table: &str,
+    key: &Key,
+    expression: &str,
+    values: Vec<(&'static str, AttributeValue)>,
+    cond: Option<Cond>,
+) -> Result<TransactWriteItem, StoreError> {
+    let cond = cond.unwrap_or_default();
+    let mut b = Update::builder()
+        .table_name(table)
+        .set_key(Some(key.to_item()))
+        .update_expression(expression)
+        .set_expression_attribute_names(opt_names(cond.names(expression)))
+        .set_expression_attribute_values(cond.values_map(values));
+    if !cond.expr.is_empty() {
+        b = b.condition_expression(&cond.expr);
+    }
+    Ok(TransactWriteItem::builder().update(built(b.build())?).build())
+}
+
+/// Sets a membership's role (creating the membership if needed), keeping `since`.
+pub fn tx_set_membership(table: &str, email: &Email, site: &SupportId, role: Role, now: &str, cond: Cond) -> Result<TransactWriteItem, StoreError> {
+    tx_update(
+        table,
+        &keys::membership(email, site),
+        "SET #role = :role, email = :email, support_id = :sid, gsi1pk = :gpk, gsi1sk = :gsk, since = if_not_exists(since, :now)",
+        vec![
+            (":role", s(role.as_str())),
+            (":email", s(email.as_str())),
+            (":sid", s(site.as_str())),
+            (":gpk", s(keys::site_members_gsi1pk(site))),
+            (":gsk", s(keys::member_gsi1sk(role, email))),
+            (":now", s(now)),
+        ],
+        Some(cond),
+    )
+}
+
+/// Moves a site's admin count from `seen` to `new`, failing if it is no longer `seen`.
+pub fn tx_set_admin_count(table: &str, site: &SupportId, seen: i64, new: i64) -> Result<TransactWriteItem, StoreError> {
+    tx_update(table, &keys::site_meta(site), "SET admin_count = :new_admins", vec![(":new_admins", super::n(new))], Some(Cond::admin_count_is(seen)))
+}
+
+/// Key attributes of an item as a resumable page key.
+fn page_key(item: &Item, index: Option<&str>) -> PageKey {
+    let mut names = vec![keys::PK, keys::SK];
+    match index {
+        Some(keys::GSI1) => names.extend([keys::GSI1_PK, keys::GSI1_SK]),
+        Some(keys::GSI2) => names.extend([keys::GSI2_PK, keys::GSI2_SK]),
+        _ => {}
+    }
+    names.into_iter().filter_map(|n| Some((n.to_string(), get_s(item, n)?.to_string()))).collect()
+}
+
+impl Store {
+    /// The site record, read consistently (`None`: no such site).
+    pub async fn site_meta(&self, site: &SupportId) -> Result<Option<SiteMeta>, StoreError> {
+        Ok(self.get("GetItem site", &keys::site_meta(site), true).await?.map(|i| SiteMeta {
+            support_id: site.clone(),
+            name: get_s(&i, "name").unwrap_or(site.as_str()).to_string(),
+            admin_count: get_n(&i, "admin_count").unwrap_or(0),
+        }))
+    }
+
+    /// A contact's role at a site, read consistently.
+    pub async fn membership_role(&self, email: &Email, site: &SupportId) -> Result<Option<Role>, StoreError> {
+        let item = self.get("GetItem membership", &keys::membership(email, site), true).await?;
+        Ok(item.as_ref().and_then(|i| get_s(i, "role")).and_then(|r| Role::parse(r).ok()))
+    }
+
+    /// The id of a contact's open request for a site (the `OPEN#` marker), read consistently.
+    pub async fn open_request_id(&self, email: &Email, site: &SupportId) -> Result<Option<String>, StoreError> {
+        let item = self.get("GetItem open-request marker", &keys::open_request(email, site), true).await?;
+        Ok(item.as_ref().and_then(|i| get_s(i, "request_id")).map(str::to_string))
+    }
+
+    pub async fn access_request(&self, id: &str) -> Result<Option<AccessRequest>, StoreError> {
+        match self.get("GetItem access request", &keys::request(id), true).await? {
+            Some(item) => Ok(Some(from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Many requests by id (missing ones are skipped), in the order asked.
+    pub async fn access_requests(&self, ids: &[String]) -> Result<Vec<AccessRequest>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items = self.batch_get("BatchGetItem access requests", ids.iter().map(|id| keys::request(id)).collect()).await?;
+        let mut by_id: HashMap<String, AccessRequest> = HashMap::new();
+        for item in items {
+            let r: AccessRequest = from_item(item)?;
+            by_id.insert(r.request_id.clone(), r);
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// One page of a partition, `limit` items at most, after `start`. `next` is set only
+    /// when more items follow (one extra item is read to know).
+    pub async fn page(&self, listing: &Listing<'_>, start: Option<&PageKey>, limit: usize, consistent: bool) -> Result<ItemPage, StoreError> {
+        let (pk_attr, sk_attr) = match listing.index {
+            Some(keys::GSI1) => (keys::GSI1_PK, keys::GSI1_SK),
+            Some(keys::GSI2) => (keys::GSI2_PK, keys::GSI2_SK),
+            _ => (keys::PK, keys::SK),
+        };
+        let mut q = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .set_index_name(listing.index.map(str::to_string))
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", s(listing.pk.clone()))
+            .scan_index_forward(listing.forward)
+            .consistent_read(consistent && listing.index.is_none())
+            .limit((limit.clamp(1, 999) + 1) as i32)
+            .set_exclusive_start_key(start.map(|k| k.iter().map(|(n, v)| (n.clone(), s(v.clone()))).collect()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        q = match listing.prefix {
+            Some(prefix) => q
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", sk_attr)
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => q.key_condition_expression("#pk = :pk"),
+        };
+        let out = q.send().await.map_err(|e| StoreError::from_sdk(listing.op, e))?;
+        record_capacity(out.consumed_capacity());
+        let mut items = out.items.unwrap_or_default();
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|i| page_key(i, listing.index))
+        } else {
+            out.last_evaluated_key
+                .filter(|k| !k.is_empty())
+                .map(|k| k.into_iter().filter_map(|(n, v)| Some((n, v.as_s().ok()?.clone()))).collect())
+        };
+        Ok(ItemPage { items, next })
+    }
+
+    /// Every item of a partition (under `prefix`), read consistently.
+    pub async fn all_items(&self, op: &'static str, pk: &str, prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
+        let listing = Listing { op, index: None, pk: pk.to_string(), prefix, forward: true };
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.page(&listing, start.as_ref(), 500, true).await?;
+            all.extend(page.items);
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// A page of a contact's memberships, in Support ID order.
+    pub async fn memberships_page(&self, email: &Email, start: Option<&PageKey>, limit: usize) -> Result<(Vec<Membership>, Option<PageKey>), StoreError> {
+        let pk = keys::contact_pk(email);
+        let listing = Listing { op: "Query memberships", index: None, pk, prefix: Some(keys::MEMBER_PREFIX), forward: true };
+        let page = self.page(&listing, start, limit, false).await?;
+        Ok((page.items.iter().filter_map(Membership::from_item).collect(), page.next))
+    }
+
+    /// A page of a site's members: admins first, then by e-mail.
+    pub async fn site_members_page(&self, site: &SupportId, start: Option<&PageKey>, limit: usize) -> Result<(Vec<Membership>, Option<PageKey>), StoreError> {
+        let listing = Listing { op: "Query site members", index: Some(keys::GSI1), pk: keys::site_members_gsi1pk(site), prefix: None, forward: true };
+        let page = self.page(&listing, start, limit, false).await?;
+        Ok((page.items.iter().filter_map(Membership::from_item).collect(), page.next))
+    }
+
+    /// A page of a contact's own requests, newest first.
+    pub async fn contact_requests_page(&self, email: &Email, start: Option<&PageKey>, limit: usize) -> Result<(Vec<AccessRequest>, Option<PageKey>), StoreError> {
+        let listing = Listing { op: "Query contact requests", index: Some(keys::GSI2), pk: keys::contact_requests_gsi2pk(email), prefix: None, forward: false };
+        let page = self.page(&listing, start, limit, false).await?;
+        let requests = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((requests, page.next))
+    }
+
+    /// A page of a site's history, newest first.
+    pub async fn site_history_page(&self, site: &SupportId, start: Option<&PageKey>, limit: usize) -> Result<(Vec<HistoryEntry>, Option<PageKey>), StoreError> {
+        let listing = Listing { op: "Query site history", index: None, pk: keys::site_pk(site), prefix: Some(keys::HISTORY_PREFIX), forward: false };
+        let page = self.page(&listing, start, limit, false).await?;
+        let entries = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((entries, page.next))
+    }
+
+    /// The ids of a site's `pending_admin` requests, oldest first (consistent: exact at
+    /// the moment the site loses its last admin).
+    pub async fn site_pending_ids(&self, site: &SupportId) -> Result<Vec<String>, StoreError> {
+        let items = self.all_items("Query site pending requests", &keys::site_pk(site), Some(keys::SITE_PENDING_PREFIX)).await?;
+        items.iter().map(|i| req_s(i, "request_id").map(str::to_string)).collect()
+    }
+
+    /// The `(created_at, request_id)` of the `pending_admin` requests created on `day`.
+    pub async fn pending_on_day(&self, day: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let items = self.all_items("Query pending-admin day", &keys::pending_day_pk(day), None).await?;
+        items.iter().map(|i| Ok((req_s(i, "created_at")?.to_string(), req_s(i, "request_id")?.to_string()))).collect()
+    }
+
+    /// Every item of the Care outbox.
+    pub async fn outbox(&self) -> Result<Vec<Item>, StoreError> {
+        self.all_items("Query care outbox", keys::OUTBOX_PK, None).await
+    }
+
+    pub async fn delete_item(&self, op: &'static str, key: &Key) -> Result<(), StoreError> {
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(op, e))?;
+        super::metrics::record_write_capacity(out.consumed_capacity());
+        Ok(())
+    }
+
+    /// The first day the admin-SLA sweep has not fully swept, if it ever ran.
+    pub async fn sweep_watermark(&self) -> Result<Option<String>, StoreError> {
+        let item = self.get("GetItem sweep watermark", &keys::sweep_watermark(), true).await?;
+        Ok(item.as_ref().and_then(|i| get_s(i, "day")).map(str::to_string))
+    }
+
+    /// Moves the watermark forward to `day` (never back).
+    pub async fn advance_sweep_watermark(&self, day: &str) -> Result<(), StoreError> {
+        let mut item = keys::sweep_watermark().to_item();
+        item.insert("day".into(), s(day));
+        let result = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk) OR #day < :day")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#day", "day")
+            .expression_attribute_values(":day", s(day))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                super::metrics::record_write_capacity(out.consumed_capacity());
+                Ok(())
+            }
+            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(StoreError::from_sdk("PutItem sweep watermark", e)),
+        }
+    }
+}

@@ -200,8 +200,6 @@ pub fn outbox_orphaned_site(s: &SupportId) -> Key {
 pub fn sweep_watermark() -> Key {
     Key::new("SWEEP#ADMIN_SLA".to_string(), "WATERMARK")
 }
-pub const REQUEST_PREFIX: &str = "REQUEST#";
-
 #[cfg(test)]
 mod tests {
     use super::*;
