@@ -199,6 +199,12 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis((10u64 << attempt.min(6)) + jitter)).await;
 }
 
+/// The time of what an action sets off right after it (escalating an orphaned site's
+/// requests): a microsecond later, so the history lists cause before effect.
+fn follow_up(now: OffsetDateTime) -> OffsetDateTime {
+    now + time::Duration::microseconds(1)
+}
+
 fn contended(op: &'static str) -> StoreError {
     StoreError::Unavailable { op, code: "Contention".into(), message: "the items kept changing; try again".into() }
 }
@@ -219,7 +225,7 @@ fn escalation_items(table: &str, r: &AccessRequest, reason: EscalationReason, at
     outbox.insert("request_id".into(), s(r.request_id.clone()));
     outbox.insert("at".into(), s(at));
     outbox.insert("body".into(), s(body));
-    let mut history = HistoryEntry::new(&r.support_id, at, "system", "escalated_to_care");
+    let mut history = HistoryEntry::new(&r.support_id, at, 1, "system", "escalated_to_care");
     history.request_id = Some(r.request_id.clone());
     history.subject = Some(r.requester_email.clone());
     history.role = Some(r.requested_role);
@@ -236,7 +242,7 @@ fn orphan_items(table: &str, site: &SupportId, actor: &Actor, at: &str) -> Resul
     let mut outbox = keys::outbox_orphaned_site(site).to_item();
     outbox.insert("support_id".into(), s(site.as_str()));
     outbox.insert("at".into(), s(at));
-    let history = HistoryEntry::new(site, at, actor.email.as_str(), "last_admin_lost");
+    let history = HistoryEntry::new(site, at, 1, actor.email.as_str(), "last_admin_lost");
     Ok(vec![tx_put(table, outbox, None)?, tx_put(table, history.to_item()?, None)?])
 }
 
@@ -293,7 +299,7 @@ pub async fn create_request(state: &AppState, actor: &Actor, site: &SupportId, r
             escalated_at: escalate.then(|| at.clone()),
             escalation_reason: escalate.then_some(EscalationReason::NoSiteAdministrator),
         };
-        let mut created = HistoryEntry::new(site, &at, actor.email.as_str(), "request_created");
+        let mut created = HistoryEntry::new(site, &at, 0, actor.email.as_str(), "request_created");
         created.request_id = Some(request.request_id.clone());
         created.subject = Some(actor.email.clone());
         created.role = Some(role);
@@ -308,7 +314,7 @@ pub async fn create_request(state: &AppState, actor: &Actor, site: &SupportId, r
         if escalate {
             items.extend(escalation_items(&table, &request, EscalationReason::NoSiteAdministrator, &at)?);
         } else {
-            let mut routed = HistoryEntry::new(site, &at, "system", "routed_to_site_admins");
+            let mut routed = HistoryEntry::new(site, &at, 1, "system", "routed_to_site_admins");
             routed.request_id = Some(request.request_id.clone());
             routed.subject = Some(actor.email.clone());
             items.push(tx_put(&table, marker_item(request.pending_day_marker(), &request), None)?);
@@ -369,7 +375,7 @@ pub async fn decide(state: &AppState, actor: &Actor, id: &str, decision: Decisio
         let mut decided = request.clone();
         decided.decided_by = Some(actor.email.clone());
         decided.decided_at = Some(at.clone());
-        let mut entry = HistoryEntry::new(&site, &at, actor.email.as_str(), "");
+        let mut entry = HistoryEntry::new(&site, &at, 0, actor.email.as_str(), "");
         entry.request_id = Some(request.request_id.clone());
         entry.subject = Some(request.requester_email.clone());
         let mut items = Vec::new();
@@ -423,7 +429,7 @@ pub async fn decide(state: &AppState, actor: &Actor, id: &str, decision: Decisio
         if commit(state, "TransactWriteItems decide access request", items).await? {
             tracing::info!(request_id = id, site = %site, status = decided.status.as_str(), decided_by = %actor.email, "access request decided");
             if orphaned {
-                if let Err(e) = process_orphaned(state, &site, now).await {
+                if let Err(e) = process_orphaned(state, &site, follow_up(now)).await {
                     tracing::warn!(error = %e, site = %site, "escalating an orphaned site's requests failed; the sweep retries");
                 }
             }
@@ -476,14 +482,14 @@ pub async fn remove_member(state: &AppState, actor: &Actor, site: &SupportId, me
                 items.extend(orphan_items(&table, site, actor, &at)?);
             }
         }
-        let mut entry = HistoryEntry::new(site, &at, actor.email.as_str(), "member_removed");
+        let mut entry = HistoryEntry::new(site, &at, 0, actor.email.as_str(), "member_removed");
         entry.subject = Some(member.clone());
         entry.role = Some(role);
         items.push(tx_put(&table, entry.to_item()?, None)?);
         if commit(state, "TransactWriteItems remove member", items).await? {
             tracing::info!(site = %site, member = %member, removed_by = %actor.email, "membership removed");
             if orphaned {
-                if let Err(e) = process_orphaned(state, site, now).await {
+                if let Err(e) = process_orphaned(state, site, follow_up(now)).await {
                     tracing::warn!(error = %e, site = %site, "escalating an orphaned site's requests failed; the sweep retries");
                 }
             }
@@ -659,7 +665,7 @@ pub async fn flush_outbox(state: &AppState, now: OffsetDateTime) -> Result<usize
                 deliver(state, id, body).await;
             }
         } else if let Some(site) = sk.strip_prefix(keys::OUTBOX_ORPHANED_PREFIX).and_then(|s| SupportId::parse(s).ok()) {
-            escalated += process_orphaned(state, &site, now).await?;
+            escalated += process_orphaned(state, &site, follow_up(now)).await?;
         }
     }
     Ok(escalated)

@@ -178,9 +178,9 @@ async fn approvals(State(state): State<AppState>, caller: Caller, q: QueryResult
     Ok(Json(json!({"requests": requests, "next_cursor": seal_cursor(&state, list, &caller, next)})))
 }
 
-/// An approve body is optional: none, empty, or `{"role": ...}`.
+/// An approve body is optional: none, empty, `null`, or `{"role": ...}`.
 fn approve_body(bytes: &Bytes) -> Result<ApproveBody, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
         return Ok(ApproveBody::default());
     }
     serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("Failed to deserialize the JSON body into the target type: {e}")))

@@ -172,10 +172,11 @@ pub struct HistoryEntry {
 }
 
 impl HistoryEntry {
-    pub fn new(site: &SupportId, at: &str, actor: &str, action: &str) -> HistoryEntry {
+    /// `seq` orders the entries one operation writes with the same `at`.
+    pub fn new(site: &SupportId, at: &str, seq: u8, actor: &str, action: &str) -> HistoryEntry {
         HistoryEntry {
             at: at.to_string(),
-            entry_id: uuid::Uuid::new_v4().simple().to_string(),
+            entry_id: format!("{seq}-{}", uuid::Uuid::new_v4().simple()),
             support_id: site.clone(),
             actor: actor.to_string(),
             action: action.to_string(),
