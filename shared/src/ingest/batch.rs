@@ -3,17 +3,19 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use std::future::Future;
 
-/// Runs `handle` on every record (sequentially, so one order's versions within a batch
-/// apply in arrival order) and reports those it did not acknowledge as failures.
+/// Runs `handle` on every record of the batch concurrently (delivery is unordered anyway;
+/// the store's conditional writes order versions) and reports those it did not
+/// acknowledge as failures.
 pub async fn for_each_message<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = bool>,
 {
+    let ids: Vec<String> = event.records.iter().map(|m| m.message_id.clone().unwrap_or_default()).collect();
+    let acknowledged = futures::future::join_all(event.records.into_iter().map(&handle)).await;
     let mut response = SqsBatchResponse::default();
-    for message in event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        if !handle(message).await {
+    for (id, ok) in ids.into_iter().zip(acknowledged) {
+        if !ok {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);
