@@ -20,5 +20,7 @@ out="$(target/debug/abev-bench)"
   echo "Milliseconds are against the local emulators and only indicative."
   echo
   echo "$out"
+  echo
+  cat docs/benchmark-notes.md
 } > docs/BENCHMARKS.md
 cat docs/BENCHMARKS.md
