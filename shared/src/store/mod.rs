@@ -105,9 +105,6 @@ pub(crate) fn get_n(item: &Item, name: &str) -> Option<i64> {
 pub(crate) fn req_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     get_s(item, name).ok_or_else(|| StoreError::Corrupt(format!("item lacks string attribute {name}")))
 }
-pub(crate) fn req_n(item: &Item, name: &str) -> Result<i64, StoreError> {
-    get_n(item, name).ok_or_else(|| StoreError::Corrupt(format!("item lacks number attribute {name}")))
-}
 pub(crate) fn get_ns(item: &Item, name: &str) -> Vec<u64> {
     item.get(name)
         .and_then(|v| v.as_ns().ok())

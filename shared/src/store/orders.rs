@@ -610,21 +610,6 @@ impl TxError {
             }
         }
     }
-    /// The per-item cancellation codes, if the transaction was cancelled by a condition.
-    pub(crate) fn cancellation_codes(&self) -> Option<&[String]> {
-        match self {
-            TxError::Cancelled(codes) => Some(codes),
-            TxError::Store(_) => None,
-        }
-    }
-    pub(crate) fn into_store(self) -> StoreError {
-        match self {
-            TxError::Store(e) => e,
-            TxError::Cancelled(codes) => {
-                StoreError::Unavailable { op: "transaction", code: "TransactionCanceled".into(), message: format!("{codes:?}") }
-            }
-        }
-    }
 }
 
 fn line_item(o: &OrderId, v: u64, site: &SupportId, reseller: Option<&SupportId>, line: &Line) -> Result<Item, StoreError> {
