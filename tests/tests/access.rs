@@ -546,3 +546,27 @@ async fn members_and_history_are_for_admins_and_care_and_lists_page() {
     let (_, sites) = get(&app, &alice, "/v1/sites").await;
     assert!(sites["sites"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_request_only_its_own_requester_could_decide_goes_to_care() {
+    let (t, app) = seeded().await;
+    make_admin(&app, "fiona@farm.example", "FARM-1").await;
+    let fiona = app.token("fiona@farm.example");
+    let (_, r) = request(&app, "gary@globex.example", "FARM-1", Some("admin")).await;
+    assert_eq!(approve(&app, &fiona, r["request_id"].as_str().unwrap(), json!({})).await.0, 200);
+    // gary, an admin, asks to step down: fiona may decide it.
+    let (_, step_down) = request(&app, "gary@globex.example", "FARM-1", Some("user")).await;
+    assert_eq!(step_down["status"], "pending_admin");
+    let _ = care_messages(&t).await;
+    // fiona is removed: the only admin left is gary, who cannot decide his own request.
+    let (status, _, _) = app.send_json(Method::DELETE, &app.care_token(CARE), "/v1/sites/FARM-1/members/fiona@farm.example", json!(null)).await;
+    assert_eq!(status, 204);
+    let after = fetch(&app, "gary@globex.example", step_down["request_id"].as_str().unwrap()).await;
+    assert_eq!((after["status"].as_str(), after["escalation_reason"].as_str()), (Some("escalated"), Some("no_site_administrator")));
+    let messages = care_messages(&t).await;
+    assert_eq!(messages.iter().map(|m| m["request_id"].clone()).collect::<Vec<_>>(), vec![step_down["request_id"].clone()]);
+    // The site still has an admin: a newcomer's request goes to gary, not to Care.
+    let (_, ted) = request(&app, "ted@data.example", "FARM-1", None).await;
+    assert_eq!(ted["status"], "pending_admin");
+    assert!(!history_actions(&app, "FARM-1").await.iter().any(|e| e["action"] == "last_admin_lost"));
+}

@@ -18,7 +18,8 @@
 //!   history, and the removal of the request's markers.
 //! - **Last admin lost** (removal or demotion): the same transaction writes an `ORPHANED#`
 //!   outbox item; processing it escalates the site's `pending_admin` requests (read from the
-//!   site's consistent work list) with reason `no_site_administrator`.
+//!   site's consistent work list) with reason `no_site_administrator`. The same happens to
+//!   a request whose requester is the only admin left (nobody else could decide it).
 //! - **SLA sweep**: `pending_admin` requests older than `admin_sla_days` are escalated with
 //!   reason `admin_sla_expired`, found through the `PENDING#{day}` markers from the sweep's
 //!   watermark to the deadline's day (no Scan).
@@ -237,13 +238,22 @@ fn escalation_items(table: &str, r: &AccessRequest, reason: EscalationReason, at
     ])
 }
 
-/// The items recording that `site` has just lost its last admin.
-fn orphan_items(table: &str, site: &SupportId, actor: &Actor, at: &str) -> Result<Vec<TransactWriteItem>, StoreError> {
-    let mut outbox = keys::outbox_orphaned_site(site).to_item();
-    outbox.insert("support_id".into(), s(site.as_str()));
-    outbox.insert("at".into(), s(at));
-    let history = HistoryEntry::new(site, at, 1, actor.email.as_str(), "last_admin_lost");
-    Ok(vec![tx_put(table, outbox, None)?, tx_put(table, history.to_item()?, None)?])
+/// The items recording that `site` has just lost an admin and is left with `left`: at
+/// most one admin means some `pending_admin` request may have no admin but its requester
+/// left to decide it, so an `ORPHANED#` outbox item has them re-routed; none at all is
+/// also the history's `last_admin_lost`.
+fn admin_loss_items(table: &str, site: &SupportId, left: i64, actor: &Actor, at: &str) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let mut items = Vec::new();
+    if left <= 1 {
+        let mut outbox = keys::outbox_orphaned_site(site).to_item();
+        outbox.insert("support_id".into(), s(site.as_str()));
+        outbox.insert("at".into(), s(at));
+        items.push(tx_put(table, outbox, None)?);
+    }
+    if left == 0 {
+        items.push(tx_put(table, HistoryEntry::new(site, at, 1, actor.email.as_str(), "last_admin_lost").to_item()?, None)?);
+    }
+    Ok(items)
 }
 
 pub fn reason_str(reason: EscalationReason) -> &'static str {
@@ -395,9 +405,9 @@ pub async fn decide(state: &AppState, actor: &Actor, id: &str, decision: Decisio
                     let meta = store.site_meta(&site).await?.ok_or_else(|| AccessError::UnknownSite(site.clone()))?;
                     let new_count = (meta.admin_count + if is_admin { 1 } else { -1 }).max(0);
                     items.push(tx_set_admin_count(&table, &site, meta.admin_count, new_count)?);
-                    if new_count == 0 {
-                        orphaned = true;
-                        items.extend(orphan_items(&table, &site, actor, &at)?);
+                    if !is_admin {
+                        orphaned = new_count <= 1;
+                        items.extend(admin_loss_items(&table, &site, new_count, actor, &at)?);
                     }
                 }
                 entry.action = "approved".into();
@@ -477,10 +487,8 @@ pub async fn remove_member(state: &AppState, actor: &Actor, site: &SupportId, me
         if role == Role::Admin {
             let new_count = (meta.admin_count - 1).max(0);
             items.push(tx_set_admin_count(&table, site, meta.admin_count, new_count)?);
-            if new_count == 0 {
-                orphaned = true;
-                items.extend(orphan_items(&table, site, actor, &at)?);
-            }
+            orphaned = new_count <= 1;
+            items.extend(admin_loss_items(&table, site, new_count, actor, &at)?);
         }
         let mut entry = HistoryEntry::new(site, &at, 0, actor.email.as_str(), "member_removed");
         entry.subject = Some(member.clone());
@@ -611,11 +619,15 @@ pub async fn escalate(state: &AppState, id: &str, reason: EscalationReason, now:
         }
         let mut items = Vec::new();
         if reason == EscalationReason::NoSiteAdministrator {
-            let admins = store.site_meta(&request.support_id).await?.map(|m| m.admin_count).unwrap_or(0);
-            if admins > 0 {
+            // Only if no admin but the requester is left, exactly as read.
+            let site = &request.support_id;
+            let (meta, requester_role) = futures::try_join!(store.site_meta(site), store.membership_role(&request.requester_email, site))?;
+            let admins = meta.map(|m| m.admin_count).unwrap_or(0);
+            if admins - i64::from(requester_role == Some(Role::Admin)) > 0 {
                 return Ok(false);
             }
-            items.push(tx_check(&table, &keys::site_meta(&request.support_id), Cond::admin_count_is(0))?);
+            items.push(tx_check(&table, &keys::site_meta(site), Cond::admin_count_is(admins))?);
+            items.push(tx_check(&table, &keys::membership(&request.requester_email, site), Cond::membership_is(requester_role))?);
         }
         let mut escalated = request.clone();
         escalated.status = RequestStatus::Escalated;
@@ -634,12 +646,13 @@ pub async fn escalate(state: &AppState, id: &str, reason: EscalationReason, now:
     Err(contended("escalate access request"))
 }
 
-/// A site lost its last admin: escalate its `pending_admin` requests, then clear the
-/// outbox item. Returns how many were escalated.
+/// A site lost an admin and has at most one left: escalate each `pending_admin` request
+/// that no admin other than its requester can decide any more, then clear the outbox
+/// item. Returns how many were escalated.
 pub async fn process_orphaned(state: &AppState, site: &SupportId, now: OffsetDateTime) -> Result<usize, StoreError> {
     let admins = state.store.site_meta(site).await?.map(|m| m.admin_count).unwrap_or(0);
     let mut escalated = 0;
-    if admins == 0 {
+    if admins <= 1 {
         for id in state.store.site_pending_ids(site).await? {
             if escalate(state, &id, EscalationReason::NoSiteAdministrator, now).await? {
                 escalated += 1;
