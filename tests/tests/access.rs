@@ -570,3 +570,40 @@ async fn a_request_only_its_own_requester_could_decide_goes_to_care() {
     assert_eq!(ted["status"], "pending_admin");
     assert!(!history_actions(&app, "FARM-1").await.iter().any(|e| e["action"] == "last_admin_lost"));
 }
+
+#[tokio::test]
+async fn the_lambda_takes_api_gateway_events_and_the_scheduled_sweep() {
+    let (t, app) = seeded().await;
+    let router = abev::http::access::router(app.state.clone());
+    let event = json!({
+        "version": "2.0", "routeKey": "POST /v1/access-requests", "rawPath": "/v1/access-requests", "rawQueryString": "",
+        "headers": {"authorization": "Bearer eyJ...", "host": "api.example", "content-type": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example", "domainPrefix": "api",
+            "requestId": "req-1", "routeKey": "POST /v1/access-requests", "stage": "$default",
+            "time": "28/Nov/2026:12:00:00 +0000", "timeEpoch": 1795867200000_i64,
+            "http": {"method": "POST", "path": "/v1/access-requests", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "curl"},
+            "authorizer": {"jwt": {"claims": {"email": "ted@data.example", "email_verified": "true", "sub": "1"}, "scopes": null}}
+        },
+        "body": "{\"support_id\": \"FARM-1\"}",
+        "isBase64Encoded": false
+    });
+    let invoke = |payload: Value| abev::http::access::handle_event(&app.state, router.clone(), lambda_http::LambdaEvent::new(payload, Default::default()));
+    let response = invoke(event.clone()).await.unwrap();
+    assert_eq!(response["statusCode"], 201, "{response}");
+    let created: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!((created["requester_email"].as_str(), created["status"].as_str()), (Some("ted@data.example"), Some("escalated")));
+    assert_eq!(care_messages(&t).await.len(), 1);
+
+    // EventBridge's scheduled event runs the sweep instead.
+    let scheduled = json!({"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+                           "time": "2026-11-28T12:00:00Z", "region": "eu-west-1", "resources": ["arn:aws:events:eu-west-1:123456789012:rule/sla"], "detail": {}});
+    assert_eq!(invoke(scheduled).await.unwrap(), json!({"escalated": 0}));
+
+    // A body with a field the contract does not have is refused as problem+json.
+    let mut bad = event.clone();
+    bad["body"] = json!("{\"support_id\": \"FARM-1\", \"status\": \"approved\"}");
+    let response = invoke(bad).await.unwrap();
+    assert_eq!(response["statusCode"], 400);
+    assert_eq!(response["headers"]["content-type"], "application/problem+json");
+}

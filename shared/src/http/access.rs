@@ -199,3 +199,22 @@ async fn reject(State(state): State<AppState>, caller: Caller, Path(raw_id): Pat
     let decided = access::decide(&state, &Actor::from(&caller), &id, Decision::Reject { reason: body.reason }, access::now()).await?;
     Ok(Json(decided))
 }
+
+// ---- the Lambda entry point -------------------------------------------------------------
+
+/// One invocation of the access Lambda, from its raw JSON payload: EventBridge's scheduled
+/// event (`source` `aws.events`, `detail-type` `Scheduled Event`) runs the admin-SLA sweep
+/// and answers `{"escalated": n}`; anything else is an API Gateway HTTP API event, served
+/// by `router` through lambda_http's adapter (the same path `lambda_http::run` takes).
+pub async fn handle_event(state: &AppState, router: Router, event: lambda_http::LambdaEvent<Value>) -> Result<Value, lambda_http::Error> {
+    use lambda_http::Service;
+    let lambda_http::LambdaEvent { payload, context } = event;
+    if access::is_scheduled_event(&payload) {
+        let escalated = access::sweep(state, access::now()).await?;
+        return Ok(json!({"escalated": escalated}));
+    }
+    let request: lambda_http::request::LambdaRequest = serde_json::from_value(payload)?;
+    let mut adapter = lambda_http::Adapter::from(router);
+    let response = adapter.call(lambda_http::LambdaEvent::new(request, context)).await?;
+    Ok(serde_json::to_value(response)?)
+}
