@@ -8,7 +8,8 @@
 //!   (2) grant heads + reseller counters + one index query per source (the site itself
 //!   if a member, each reseller membership), (3) the lines of granted orders + the heads
 //!   of the orders on the page;
-//! - detail: 4 rounds — claim + contact, order head, line, audit write.
+//! - detail: 4 rounds (5 with grants) — memberships + grants + the serial's claim (+ grant
+//!   heads), the order head, the line + its site, the audit write.
 //!
 //! Rounds run their calls concurrently; the number of calls per round grows only with the
 //! caller's memberships and grants, never with the entitlements behind them.
@@ -413,23 +414,29 @@ impl Store {
         Ok(Some((site_ref, Page { items, next })))
     }
 
-    /// One entitlement if the caller may see it (`None` exactly as if it did not exist).
-    pub async fn entitlement(&self, reach: &ContactReach, serial: &Serial, today: Day) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
-        let Some(claim) = self.get("GetItem serial claim", &keys::serial_claim(serial), false).await? else { return Ok(None) };
-        let Some(order_id) = get_s(&claim, "order_id").and_then(|o| OrderId::parse(o).ok()) else { return Ok(None) };
+    /// One entitlement if `email` may see it (`None` exactly as if it did not exist).
+    /// Rounds: (1) the contact's reach with the serial's claim, (2) the order head,
+    /// (3) the line with its site.
+    pub async fn entitlement(&self, email: &Email, serial: &Serial, today: Day) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
+        let claim_key = keys::serial_claim(serial);
+        let (reach, claim) = futures::try_join!(self.contact_reach(email), self.get("GetItem serial claim", &claim_key, false))?;
+        let Some(order_id) = claim.as_ref().and_then(|c| get_s(c, "order_id")).and_then(|o| OrderId::parse(o).ok()) else { return Ok(None) };
         let Some(head) = self.order_head(&order_id, false).await? else { return Ok(None) };
         if !head.is_active() {
             return Ok(None);
         }
-        let Some(item) = self.get("GetItem entitlement line", &keys::order_line(&order_id, head.current_version, serial), false).await? else {
-            return Ok(None);
-        };
+        let line_key = keys::order_line(&order_id, head.current_version, serial);
+        let (item, site) = futures::try_join!(
+            self.get("GetItem entitlement line", &line_key, false),
+            self.site(&head.end_customer),
+        )?;
+        let Some(item) = item else { return Ok(None) };
         let line: LineItem = from_item(item)?;
         let rules = access(&reach.reach(), Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
         if rules.is_empty() {
             return Ok(None);
         }
-        let site = self.site(&line.site).await?.unwrap_or(SiteRef { support_id: line.site.clone(), name: line.site.to_string() });
+        let site = site.unwrap_or(SiteRef { support_id: line.site.clone(), name: line.site.to_string() });
         let status = EntitlementStatus::on(today, line.line.starts_on, line.line.ends_on);
         Ok(Some((VisibleEntitlement { line, status, access: rules }, site)))
     }
