@@ -5,6 +5,9 @@
 //! - `list` receives every waiting message with a short visibility timeout, prints one line
 //!   per request (duplicates of a message are folded: they carry the same `request_id`), and
 //!   makes the messages visible again at once, so listing hides nothing from colleagues.
+//!   Every receive counts toward the queue's `maxReceiveCount`; a message SQS moved to the
+//!   Care dead-letter queue is still listed (marked) and acknowledged from there, so no
+//!   escalation is lost to repeated listing.
 //! - `show ID` prints the request (from `GET /v1/approvals`, else from its queue message)
 //!   and the site's current members (`GET /v1/sites/{s}/members`).
 //! - `approve ID [--role admin|user]` / `reject ID --reason ...` decide through the API,
@@ -45,6 +48,9 @@ pub struct Cli {
     /// URL of the Care escalation queue.
     #[arg(long, env = "ABEV_CARE_QUEUE_URL", default_value = LOCAL_QUEUE_URL, global = true)]
     pub queue_url: String,
+    /// URL of the Care dead-letter queue (default: the queue URL + `-dlq`).
+    #[arg(long, env = "ABEV_CARE_DLQ_URL", global = true)]
+    pub dlq_url: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -97,13 +103,15 @@ pub struct Escalation {
     pub message: Value,
     pub request_id: Option<String>,
     pub copies: usize,
+    /// Found on the dead-letter queue (received too often by listings).
+    pub dead_lettered: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Shown {
     /// The request as the API returns it, when it is in Care's work list.
     pub request: Option<Value>,
-    /// Its message on the Care queue, if one is waiting.
+    /// Its message on the Care queue, when the API's work list does not hold the request.
     pub escalation: Option<Value>,
     pub members: Vec<Value>,
 }
@@ -123,6 +131,8 @@ pub struct Care {
     pub http: reqwest::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
+    /// The Care dead-letter queue, read too (`None`: not read).
+    pub dlq_url: Option<String>,
     /// Long-poll seconds of each receive (0 locally).
     pub wait_seconds: i32,
 }
@@ -139,6 +149,7 @@ impl Care {
             http: reqwest::Client::new(),
             sqs,
             queue_url: queue_url.to_string(),
+            dlq_url: Some(format!("{queue_url}-dlq")),
             wait_seconds: if is_local(queue_url) { 0 } else { 1 },
         }
     }
@@ -162,19 +173,28 @@ impl Care {
             let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             aws_sdk_sqs::Client::new(&config)
         };
-        Ok(Care::new(&cli.api, &token, sqs, &cli.queue_url))
+        let mut care = Care::new(&cli.api, &token, sqs, &cli.queue_url);
+        if cli.dlq_url.is_some() {
+            care.dlq_url = cli.dlq_url.clone();
+        }
+        Ok(care)
     }
 
     // ---- the queue --------------------------------------------------------------------
 
-    /// Receives every visible message once (hidden for a short while).
-    async fn receive_all(&self) -> Result<Vec<Message>, CareError> {
+    /// The queues read: the Care queue, then its dead-letter queue (if it exists).
+    fn queues(&self) -> Vec<(&str, bool)> {
+        std::iter::once((self.queue_url.as_str(), false)).chain(self.dlq_url.as_deref().map(|d| (d, true))).collect()
+    }
+
+    /// Receives every visible message of `queue` once (hidden for a short while).
+    async fn receive_all(&self, queue: &str) -> Result<Vec<Message>, CareError> {
         let mut all: Vec<Message> = Vec::new();
         while all.len() < MAX_MESSAGES {
             let out = self
                 .sqs
                 .receive_message()
-                .queue_url(&self.queue_url)
+                .queue_url(queue)
                 .max_number_of_messages(10)
                 .visibility_timeout(LIST_VISIBILITY_SECONDS)
                 .wait_time_seconds(self.wait_seconds)
@@ -190,26 +210,43 @@ impl Care {
         Ok(all)
     }
 
+    /// Receives from every queue read; a missing dead-letter queue is skipped.
+    async fn receive_everywhere(&self) -> Result<Vec<(String, bool, Message)>, CareError> {
+        let mut all = Vec::new();
+        for (queue, dead) in self.queues() {
+            match self.receive_all(queue).await {
+                Ok(messages) => all.extend(messages.into_iter().map(|m| (queue.to_string(), dead, m))),
+                Err(_) if dead => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(all)
+    }
+
     /// Makes messages visible again at once.
-    async fn release(&self, messages: &[Message]) {
-        for m in messages {
+    async fn release(&self, messages: &[(String, bool, Message)]) {
+        for (queue, _, m) in messages {
             if let Some(handle) = m.receipt_handle() {
-                let _ = self.sqs.change_message_visibility().queue_url(&self.queue_url).receipt_handle(handle).visibility_timeout(0).send().await;
+                let _ = self.sqs.change_message_visibility().queue_url(queue).receipt_handle(handle).visibility_timeout(0).send().await;
             }
         }
     }
 
     /// The escalations waiting on the queue, oldest request first.
     pub async fn list(&self) -> Result<Vec<Escalation>, CareError> {
-        let messages = self.receive_all().await?;
+        let messages = self.receive_everywhere().await?;
         self.release(&messages).await;
         let mut by_request: BTreeMap<String, Escalation> = BTreeMap::new();
         let mut unreadable = Vec::new();
-        for m in &messages {
+        for (_, dead, m) in &messages {
             let body: Value = serde_json::from_str(m.body().unwrap_or_default()).unwrap_or_else(|_| Value::String(m.body().unwrap_or_default().to_string()));
             match body.get("request_id").and_then(Value::as_str).map(str::to_string) {
-                Some(id) => by_request.entry(id.clone()).or_insert(Escalation { message: body, request_id: Some(id), copies: 0 }).copies += 1,
-                None => unreadable.push(Escalation { message: body, request_id: None, copies: 1 }),
+                Some(id) => {
+                    let e = by_request.entry(id.clone()).or_insert(Escalation { message: body, request_id: Some(id), copies: 0, dead_lettered: false });
+                    e.copies += 1;
+                    e.dead_lettered |= *dead;
+                }
+                None => unreadable.push(Escalation { message: body, request_id: None, copies: 1, dead_lettered: *dead }),
             }
         }
         let mut list: Vec<Escalation> = by_request.into_values().collect();
@@ -218,19 +255,20 @@ impl Care {
         Ok(list)
     }
 
-    /// Deletes every queue message carrying `request_id`; returns how many.
+    /// Deletes every queue message carrying `request_id` (dead-letter queue included);
+    /// returns how many.
     pub async fn acknowledge(&self, request_id: &str) -> Result<usize, CareError> {
-        let messages = self.receive_all().await?;
-        let (mine, others): (Vec<Message>, Vec<Message>) = messages.into_iter().partition(|m| {
+        let messages = self.receive_everywhere().await?;
+        let (mine, others): (Vec<_>, Vec<_>) = messages.into_iter().partition(|(_, _, m)| {
             serde_json::from_str::<Value>(m.body().unwrap_or_default()).ok().and_then(|v| v.get("request_id").and_then(Value::as_str).map(|id| id == request_id)).unwrap_or(false)
         });
         self.release(&others).await;
         let mut deleted = 0;
-        for m in &mine {
+        for (queue, _, m) in &mine {
             if let Some(handle) = m.receipt_handle() {
                 self.sqs
                     .delete_message()
-                    .queue_url(&self.queue_url)
+                    .queue_url(queue)
                     .receipt_handle(handle)
                     .send()
                     .await
@@ -282,7 +320,12 @@ impl Care {
     pub async fn show(&self, request_id: &str) -> Result<Shown, CareError> {
         let approvals = self.all_pages("/v1/approvals", "requests").await?;
         let request = approvals.into_iter().find(|r| r["request_id"] == request_id);
-        let escalation = self.list().await?.into_iter().find(|e| e.request_id.as_deref() == Some(request_id)).map(|e| e.message);
+        // The queue only when the API does not have it (each receive counts against the
+        // queue's maxReceiveCount).
+        let escalation = match &request {
+            Some(_) => None,
+            None => self.list().await?.into_iter().find(|e| e.request_id.as_deref() == Some(request_id)).map(|e| e.message),
+        };
         let site = request
             .as_ref()
             .or(escalation.as_ref())
@@ -361,7 +404,8 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CareError> {
             writeln!(out, "{} escalation(s) waiting on {}", list.len(), care.queue_url).map_err(io)?;
             for e in &list {
                 let copies = if e.copies > 1 { format!("  ({} copies)", e.copies) } else { String::new() };
-                writeln!(out, "{}{copies}", line(&e.message)).map_err(io)?;
+                let dead = if e.dead_lettered { "  [dead-letter queue]" } else { "" };
+                writeln!(out, "{}{copies}{dead}", line(&e.message)).map_err(io)?;
             }
         }
         Command::Show { request_id } => {
