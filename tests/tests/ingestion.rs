@@ -156,3 +156,34 @@ async fn a_crash_between_chunks_is_completed_by_redelivery() {
     assert_eq!(after["BIG-1"].len(), 200);
     assert!(after["BIG-1"].keys().all(|s| s.starts_with('M')));
 }
+
+/// An ingestor whose DynamoDB is unreachable: every message fails transiently.
+fn unreachable_store(t: &TestStack) -> abev::ingest::Ingestor {
+    let (ddb, _) = abev::aws::local_clients("http://127.0.0.1:9", "http://127.0.0.1:9");
+    abev::ingest::Ingestor { store: abev::store::Store::new(ddb, t.stack.table.clone()), ..t.ingestor.clone() }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_not_dead_lettered_and_redrive_after_max_receives() {
+    let t = TestStack::new().await;
+    let body = order_json("O-T", 1, "active", ("CUST-T", &["c@cust.example"]), None, None, &["T1"]);
+    let down = unreachable_store(&t);
+    let outcome = down.handle_message("m1", &body).await;
+    assert!(matches!(outcome, abev::ingest::MessageOutcome::Retry(_)), "{outcome:?}");
+    assert!(t.dead_letters().await.is_empty(), "a transient failure is not the message's fault");
+
+    // Through the queue: the batch reports it, the event source leaves it, and after
+    // maxReceiveCount receives (5 in template.yaml) the queue's redrive policy moves it.
+    t.send(&body).await;
+    for _ in 0..5 {
+        assert_eq!(t.source.poll_once(&down).await.unwrap(), 1);
+    }
+    assert_eq!(t.source.poll_once(&down).await.unwrap(), 0, "redriven after the fifth receive");
+    let dead = t.dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, body);
+
+    // Once DynamoDB is back, the same message (redriven back by an operator) applies.
+    t.ingest(&[&body]).await;
+    assert_eq!(t.view("c@cust.example", 10).await["CUST-T"].len(), 1);
+}
