@@ -22,7 +22,7 @@ dev:
 
 ## seed: send the spec §2 worked example to the local orders queue (needs `make dev` running).
 seed:
-	@$(CARGO) run --quiet -p abev-local -- seed
+	@$(CARGO) run --quiet -p abev-local --bin abev-local -- seed
 
 ## test: every test — unit, integration against DynamoDB Local + moto, template checks.
 test:
