@@ -5,13 +5,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-had_services=false
-if [ -f .local/run/dynamodb.pid ] || [ -f .local/run/sqs.pid ]; then had_services=true; fi
-scripts/services.sh start
-cleanup() { $had_services || scripts/services.sh stop; }
-trap cleanup EXIT
 cargo build --quiet -p abev-local --bin abev-bench
-out="$(target/debug/abev-bench)"
+out="$(scripts/with-services.sh target/debug/abev-bench)"
 {
   echo "# Benchmarks"
   echo

@@ -415,11 +415,7 @@ impl Store {
     /// One page of a partition, `limit` items at most, after `start`. `next` is set only
     /// when more items follow (one extra item is read to know).
     pub async fn page(&self, listing: &Listing<'_>, start: Option<&PageKey>, limit: usize, consistent: bool) -> Result<ItemPage, StoreError> {
-        let (pk_attr, sk_attr) = match listing.index {
-            Some(keys::GSI1) => (keys::GSI1_PK, keys::GSI1_SK),
-            Some(keys::GSI2) => (keys::GSI2_PK, keys::GSI2_SK),
-            _ => (keys::PK, keys::SK),
-        };
+        let (pk_attr, sk_attr) = keys::key_attributes(listing.index);
         let mut q = self
             .ddb
             .query()

@@ -33,6 +33,15 @@ pub const GSI2_SK: &str = "gsi2sk";
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// The key attributes of the table (`None`) or of one of its indexes.
+pub fn key_attributes(index: Option<&str>) -> (&'static str, &'static str) {
+    match index {
+        Some(GSI1) => (GSI1_PK, GSI1_SK),
+        Some(GSI2) => (GSI2_PK, GSI2_SK),
+        _ => (PK, SK),
+    }
+}
+
 /// A primary key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {

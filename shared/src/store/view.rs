@@ -140,11 +140,7 @@ struct Listing {
 
 impl Store {
     async fn list(&self, op: &'static str, index: Option<&str>, pk: String, range: Range, limit: usize) -> Result<Listing, StoreError> {
-        let (pk_attr, sk_attr) = match index {
-            Some(keys::GSI1) => (keys::GSI1_PK, keys::GSI1_SK),
-            Some(keys::GSI2) => (keys::GSI2_PK, keys::GSI2_SK),
-            _ => (keys::PK, keys::SK),
-        };
+        let (pk_attr, sk_attr) = keys::key_attributes(index);
         let mut q = self
             .ddb
             .query()
