@@ -321,3 +321,30 @@ async fn an_api_gateway_event_runs_through_lambda_http_into_the_router() {
     let response = abev::http::view::router(app.state.clone()).oneshot(request).await.unwrap();
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn an_order_sent_to_the_queue_appears_in_the_api() {
+    let t = TestStack::new().await;
+    let app = TestApp::spawn(&t).await;
+    // The event source runs as under `make dev`: long-polling in the background.
+    let source = abev_local::event_source::EventSource { wait: std::time::Duration::from_secs(1), ..t.source.clone() };
+    let ingestor = t.ingestor.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let poller = tokio::spawn(async move {
+        source.run(&ingestor, async { let _ = stop_rx.await; }).await;
+    });
+    let token = app.token("new@cust.example");
+    assert_eq!(app.get(&token, "/v1/view").await.2["sites"], json!([]));
+    t.send(&order_json("O-Q", 1, "active", ("CUST-Q", &["new@cust.example"]), None, None, &["Q1", "Q2"])).await;
+    let mut seen = json!(null);
+    for _ in 0..100 {
+        seen = app.get(&token, "/v1/view").await.2;
+        if seen["sites"].as_array().is_some_and(|s| !s.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen["sites"], json!([{"support_id": "CUST-Q", "name": "CUST-Q Ltd", "entitlement_count": 2, "access": ["member"]}]));
+    let _ = stop_tx.send(());
+    poller.await.unwrap();
+}
