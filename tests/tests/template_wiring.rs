@@ -60,6 +60,8 @@ fn every_function_is_a_workspace_binary() {
     }
     let arch = &t["Parameters"]["Architecture"];
     assert_eq!(arch["Default"].as_str(), Some("arm64"));
+    let allowed: BTreeSet<&str> = arch["AllowedValues"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(allowed, BTreeSet::from(["arm64", "x86_64"]), "Lambda's two architectures only");
     assert_eq!(tagged(&t["Globals"]["Function"]["Architectures"][0], "!Ref"), Some("Architecture"));
     assert_eq!(t["Globals"]["Function"]["Runtime"].as_str(), Some("provided.al2023"));
 }
@@ -108,4 +110,15 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
     let access = function(&t, "AccessFunction");
     let schedules = access["Properties"]["Events"].as_mapping().unwrap().values().filter(|e| e["Type"].as_str() == Some("Schedule")).count();
     assert_eq!(schedules, 1, "the SLA sweep runs on a schedule");
+}
+
+#[test]
+fn the_view_may_write_only_audit_items_and_they_are_keyed_so() {
+    let t = template();
+    let serial = abev::domain::Serial::parse("S1").unwrap();
+    let audit_pk = abev::store::keys::entitlement_audit(&serial, "t", "id").pk;
+    let policy = serde_yaml::to_string(&t["Resources"]).unwrap();
+    let prefix = "AUDIT#";
+    assert!(audit_pk.starts_with(prefix), "audit items are keyed {audit_pk}");
+    assert!(policy.contains(&format!("{prefix}*")), "the view's PutItem is limited to {prefix}* items");
 }
