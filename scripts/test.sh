@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # `make test`: every test of the workspace against the local services (started if needed),
-# then the template's offline lint.
+# then the template's offline lint; ends with one summary line of the whole run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-scripts/with-services.sh cargo test --workspace --no-fail-fast
-make --no-print-directory validate
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+scripts/with-services.sh cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
+make --no-print-directory validate || status=$?
+read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } } END { print p+0, f+0 }' "$log")
+echo "tests: $passed passed, $failed failed"
+exit "$status"
