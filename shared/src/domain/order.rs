@@ -339,7 +339,8 @@ mod tests {
 
     #[test]
     fn each_violation_has_its_own_error() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, OrderError)> = vec![
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Mutation, OrderError)> = vec![
             (Box::new(|v| v["schema"] = json!("abev.order.v2")), OrderError::Schema("abev.order.v2".into())),
             (Box::new(|v| { v.as_object_mut().unwrap().remove("end_customer"); }), OrderError::Missing("end_customer".into())),
             (Box::new(|v| v["lines"] = json!([])), OrderError::NoLines),
