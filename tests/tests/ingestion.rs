@@ -187,3 +187,29 @@ async fn transient_failures_are_retried_not_dead_lettered_and_redrive_after_max_
     t.ingest(&[&body]).await;
     assert_eq!(t.view("c@cust.example", 10).await["CUST-T"].len(), 1);
 }
+
+#[tokio::test]
+async fn a_stale_redelivery_removes_lines_its_version_staged_after_a_newer_cleanup() {
+    let t = TestStack::new().await;
+    let v2 = order_json("O-R", 2, "active", ("CUST-R", &["c@cust.example"]), None, None, &["R1", "R2"]);
+    let v3 = order_json("O-R", 3, "active", ("CUST-R", &["c@cust.example"]), None, None, &["R1"]);
+    // v2 half-staged, then v3 applied (its cleanup marks v2 cleaned) ...
+    let crashing = abev::ingest::Ingestor { options: ApplyOptions { crash_after_chunks: Some(1) }, ..t.ingestor.clone() };
+    assert!(!crashing.handle_message("m", &v2).await.acknowledged());
+    t.ingest(&[&v3]).await;
+    // ... and v2's worker, still running, stages a line after that cleanup.
+    let late = abev::store::keys::order_line(&abev::domain::OrderId::parse("O-R").unwrap(), 2, &abev::domain::Serial::parse("R2").unwrap());
+    t.ddb.put_item().table_name(&t.stack.table).set_item(Some(late.to_item())).send().await.unwrap();
+    let lines_of_v2 = || async {
+        t.ddb.query().table_name(&t.stack.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :v)")
+            .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S("ORDER#O-R".into()))
+            .expression_attribute_values(":v", aws_sdk_dynamodb::types::AttributeValue::S(abev::store::keys::line_prefix(2)))
+            .send().await.unwrap().count
+    };
+    assert_eq!(lines_of_v2().await, 1);
+    // The redelivery of v2 is stale and takes its leftovers with it.
+    t.ingest(&[&v2]).await;
+    assert_eq!(lines_of_v2().await, 0);
+    assert_eq!(t.view("c@cust.example", 10).await["CUST-R"].keys().collect::<Vec<_>>(), ["R1"]);
+}

@@ -301,14 +301,16 @@ impl Store {
             let head = self.order_head(&order.order_id, true).await?;
             if let Some(head) = &head {
                 if head.current_version > order.version {
-                    self.clean_versions(&order.order_id, |v| v == order.version).await?;
+                    // Cleaned again even if marked so: a delivery of this version may have
+                    // staged more lines after a newer version's cleanup had passed.
+                    self.clean_versions(&order.order_id, |v| v == order.version, true).await?;
                     return Ok(ApplyOutcome::Stale { current: head.current_version });
                 }
                 if head.current_version == order.version {
                     if head.digest != digest {
                         return Err(ApplyError::ConflictingDuplicate { order_id: order.order_id.clone(), version: order.version });
                     }
-                    self.clean_versions(&order.order_id, |v| v < order.version).await?;
+                    self.clean_versions(&order.order_id, |v| v < order.version, false).await?;
                     return Ok(ApplyOutcome::Duplicate);
                 }
             }
@@ -317,7 +319,7 @@ impl Store {
             self.stage(order, options).await?;
             match self.switch(order, &digest, head.as_ref()).await {
                 Ok(()) => {
-                    self.clean_versions(&order.order_id, |v| v < order.version).await?;
+                    self.clean_versions(&order.order_id, |v| v < order.version, false).await?;
                     return Ok(ApplyOutcome::Applied { replaced: head.map(|h| h.current_version) });
                 }
                 // Another version moved the head meanwhile: decide again from the new head.
@@ -530,13 +532,13 @@ impl Store {
         }
     }
 
-    /// Deletes the lines and revokes the grants of the versions `which` selects, except
-    /// the current one (never touched here), and marks them cleaned.
-    async fn clean_versions(&self, order_id: &OrderId, which: impl Fn(u64) -> bool) -> Result<(), StoreError> {
+    /// Deletes the lines and revokes the grants of the versions `which` selects (never the
+    /// current one), and marks them cleaned; those already marked only when `again`.
+    async fn clean_versions(&self, order_id: &OrderId, which: impl Fn(u64) -> bool, again: bool) -> Result<(), StoreError> {
         let records = self.query_prefix("Query order versions", &keys::order_pk(order_id), keys::VERSION_PREFIX, false).await?;
         for item in records {
             let record: VersionRecord = from_item(item)?;
-            if record.cleaned || !which(record.version) {
+            if (record.cleaned && !again) || !which(record.version) {
                 continue;
             }
             let lines = self
