@@ -33,6 +33,9 @@ pub const GSI2_SK: &str = "gsi2sk";
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// Expression placeholders for attribute names that are DynamoDB reserved words (or keys).
+pub const PLACEHOLDERS: &[(&str, &str)] = &[("#pk", PK), ("#role", "role"), ("#status", "status"), ("#name", "name"), ("#day", "day")];
+
 /// The key attributes of the table (`None`) or of one of its indexes.
 pub fn key_attributes(index: Option<&str>) -> (&'static str, &'static str) {
     match index {

@@ -5,6 +5,7 @@ pub mod access;
 pub mod keys;
 pub mod metrics;
 pub mod orders;
+pub mod tx;
 pub mod view;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

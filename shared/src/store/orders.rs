@@ -16,16 +16,16 @@
 
 use super::keys::{self, Item, Key};
 use super::metrics::{record_capacity, record_write_capacity};
+use super::tx::{tx_put, tx_update, Cond};
 use super::{from_item, get_s, n, s, Store, StoreError};
 use crate::domain::{provisioning, Line, Order, OrderId, OrderStatus, Role, Serial, SupportId};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
-    WriteRequest,
+    AttributeValue, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Lines per staging transaction: two items each, under the 100-item transaction limit.
 pub const LINES_PER_CHUNK: usize = 49;
@@ -392,11 +392,10 @@ impl Store {
             .iter()
             .flat_map(|p| p.emails())
             .map(|email| {
-                update(
+                tx_update(
                     &self.table,
                     &keys::ship_to_grant(email, o),
                     "SET order_id = :o, email = :e ADD versions :v",
-                    &[],
                     vec![(":o", s(o.as_str())), (":e", s(email.as_str())), (":v", AttributeValue::Ns(vec![v.to_string()]))],
                     None,
                 )
@@ -412,10 +411,11 @@ impl Store {
                 let mut claim = claim_key.to_item();
                 claim.insert("order_id".into(), s(o.as_str()));
                 claim.insert("serial".into(), s(line.serial.as_str()));
-                items.push(put(&self.table, claim, Some(("attribute_not_exists(#pk) OR order_id = :o", vec![(":o", s(o.as_str()))])))?);
+                let mine = Cond::new("attribute_not_exists(#pk) OR order_id = :o").value(":o", s(o.as_str()));
+                items.push(tx_put(&self.table, claim, Some(mine))?);
                 // A cancelled version shows nothing, so it needs no line items.
                 if order.is_active() {
-                    items.push(put(&self.table, line_item(o, v, site, reseller, line)?, None)?);
+                    items.push(tx_put(&self.table, line_item(o, v, site, reseller, line)?, None)?);
                 }
             }
             match self.transact("TransactWriteItems stage lines", items).await {
@@ -459,10 +459,10 @@ impl Store {
         let mut head_item = super::to_item(&head).map_err(ApplyError::from)?;
         head_item.extend(keys::order_head(o).to_item());
         let condition = match old {
-            None => ("attribute_not_exists(#pk)", vec![]),
-            Some(h) => ("current_version = :old", vec![(":old", n(h.current_version))]),
+            None => Cond::absent(),
+            Some(h) => Cond::new("current_version = :old").value(":old", n(h.current_version)),
         };
-        let mut items = vec![put(&self.table, head_item, Some(condition))?];
+        let mut items = vec![tx_put(&self.table, head_item, Some(condition))?];
 
         // Exact counters: remove what the old version contributed, add the new one's.
         let mut site_delta: BTreeMap<SupportId, i64> = BTreeMap::new();
@@ -490,15 +490,13 @@ impl Store {
                 values.push((":name", s(name.clone())));
             }
             let expr = format!("SET {} ADD entitlement_count :d", set.join(", "));
-            let names: &[(&str, &str)] = if names.contains_key(sid) { &[("#name", "name")] } else { &[] };
-            items.push(update(&self.table, &keys::site_meta(sid), &expr, names, values, None)?);
+            items.push(tx_update(&self.table, &keys::site_meta(sid), &expr, values, None)?);
         }
         for ((r, sid), delta) in &sold_delta {
-            items.push(update(
+            items.push(tx_update(
                 &self.table,
                 &keys::sold_counter(r, sid),
                 "SET reseller = :r, support_id = :s ADD entitlements :d",
-                &[],
                 vec![(":r", s(r.as_str())), (":s", s(sid.as_str())), (":d", n(*delta))],
                 None,
             )?);
@@ -506,12 +504,11 @@ impl Store {
         // P1/P2 exactly once per stored version: an existing membership keeps its role.
         for (email, sid) in provisioning(order).memberships {
             let key = keys::membership(&email, &sid);
-            items.push(update(
+            items.push(tx_update(
                 &self.table,
                 &key,
                 "SET #role = if_not_exists(#role, :user), email = :e, support_id = :s, \
                  gsi1pk = :gpk, gsi1sk = if_not_exists(gsi1sk, :gsk), since = if_not_exists(since, :now)",
-                &[("#role", "role")],
                 vec![
                     (":user", s(Role::User.as_str())),
                     (":e", s(email.as_str())),
@@ -626,49 +623,3 @@ fn line_item(o: &OrderId, v: u64, site: &SupportId, reseller: Option<&SupportId>
     }
     Ok(item)
 }
-
-type Values = Vec<(&'static str, AttributeValue)>;
-
-/// A transactional put, with an optional condition (`#pk` is always bound).
-pub(crate) fn put(table: &str, item: Item, condition: Option<(&str, Values)>) -> Result<TransactWriteItem, StoreError> {
-    let mut b = Put::builder().table_name(table).set_item(Some(item));
-    if let Some((expr, values)) = condition {
-        b = b.condition_expression(expr);
-        if expr.contains("#pk") {
-            b = b.expression_attribute_names("#pk", keys::PK);
-        }
-        for (k, v) in values {
-            b = b.expression_attribute_values(k, v);
-        }
-    }
-    let put = b.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-/// A transactional update.
-pub(crate) fn update(
-    table: &str,
-    key: &Key,
-    expression: &str,
-    names: &[(&str, &str)],
-    values: Values,
-    condition: Option<&str>,
-) -> Result<TransactWriteItem, StoreError> {
-    let mut b = Update::builder().table_name(table).set_key(Some(key.to_item())).update_expression(expression);
-    for (k, v) in names {
-        b = b.expression_attribute_names(*k, *v);
-    }
-    if let Some(c) = condition {
-        b = b.condition_expression(c);
-        if c.contains("#pk") {
-            b = b.expression_attribute_names("#pk", keys::PK);
-        }
-    }
-    let values: HashMap<String, AttributeValue> = values.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    if !values.is_empty() {
-        b = b.set_expression_attribute_values(Some(values));
-    }
-    let update = b.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(TransactWriteItem::builder().update(update).build())
-}
-

@@ -1,0 +1,104 @@
+//! Transaction items: the one way the store builds TransactWriteItems, so that every
+//! expression binds exactly the placeholders it uses (`keys::PLACEHOLDERS`).
+
+use super::keys::{self, Item, Key};
+use super::StoreError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use std::collections::HashMap;
+
+/// A condition expression with its names and values. `#pk`, `#role`, `#status`, `#name`
+/// and `#day` are bound whenever the expression uses them.
+#[derive(Debug, Clone, Default)]
+pub struct Cond {
+    pub expr: String,
+    pub values: Vec<(&'static str, AttributeValue)>,
+}
+
+impl Cond {
+    pub fn new(expr: impl Into<String>) -> Cond {
+        Cond { expr: expr.into(), values: Vec::new() }
+    }
+    pub fn value(mut self, name: &'static str, v: AttributeValue) -> Cond {
+        self.values.push((name, v));
+        self
+    }
+    /// The item does not exist.
+    pub fn absent() -> Cond {
+        Cond::new("attribute_not_exists(#pk)")
+    }
+    fn names(&self, extra: &str) -> HashMap<String, String> {
+        let mut names = HashMap::new();
+        for &(placeholder, attr) in keys::PLACEHOLDERS {
+            if self.expr.contains(placeholder) || extra.contains(placeholder) {
+                names.insert(placeholder.to_string(), attr.to_string());
+            }
+        }
+        names
+    }
+    fn values_map(&self, extra: Vec<(&'static str, AttributeValue)>) -> Option<HashMap<String, AttributeValue>> {
+        let map: HashMap<String, AttributeValue> = self.values.iter().cloned().chain(extra).map(|(k, v)| (k.to_string(), v)).collect();
+        (!map.is_empty()).then_some(map)
+    }
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+fn opt_names(names: HashMap<String, String>) -> Option<HashMap<String, String>> {
+    (!names.is_empty()).then_some(names)
+}
+
+pub fn tx_put(table: &str, item: Item, cond: Option<Cond>) -> Result<TransactWriteItem, StoreError> {
+    let cond = cond.unwrap_or_default();
+    let mut b = Put::builder().table_name(table).set_item(Some(item));
+    if !cond.expr.is_empty() {
+        b = b
+            .condition_expression(&cond.expr)
+            .set_expression_attribute_names(opt_names(cond.names("")))
+            .set_expression_attribute_values(cond.values_map(vec![]));
+    }
+    Ok(TransactWriteItem::builder().put(built(b.build())?).build())
+}
+
+pub fn tx_delete(table: &str, key: &Key, cond: Option<Cond>) -> Result<TransactWriteItem, StoreError> {
+    let cond = cond.unwrap_or_default();
+    let mut b = Delete::builder().table_name(table).set_key(Some(key.to_item()));
+    if !cond.expr.is_empty() {
+        b = b
+            .condition_expression(&cond.expr)
+            .set_expression_attribute_names(opt_names(cond.names("")))
+            .set_expression_attribute_values(cond.values_map(vec![]));
+    }
+    Ok(TransactWriteItem::builder().delete(built(b.build())?).build())
+}
+
+pub fn tx_check(table: &str, key: &Key, cond: Cond) -> Result<TransactWriteItem, StoreError> {
+    let b = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key.to_item()))
+        .condition_expression(&cond.expr)
+        .set_expression_attribute_names(opt_names(cond.names("")))
+        .set_expression_attribute_values(cond.values_map(vec![]));
+    Ok(TransactWriteItem::builder().condition_check(built(b.build())?).build())
+}
+
+pub fn tx_update(
+    table: &str,
+    key: &Key,
+    expression: &str,
+    values: Vec<(&'static str, AttributeValue)>,
+    cond: Option<Cond>,
+) -> Result<TransactWriteItem, StoreError> {
+    let cond = cond.unwrap_or_default();
+    let mut b = Update::builder()
+        .table_name(table)
+        .set_key(Some(key.to_item()))
+        .update_expression(expression)
+        .set_expression_attribute_names(opt_names(cond.names(expression)))
+        .set_expression_attribute_values(cond.values_map(values));
+    if !cond.expr.is_empty() {
+        b = b.condition_expression(&cond.expr);
+    }
+    Ok(TransactWriteItem::builder().update(built(b.build())?).build())
+}
+
