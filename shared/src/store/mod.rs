@@ -1,5 +1,6 @@
-//! Storage: the single DynamoDB table. `keys` owns the key design; `orders` writes orders
-//! (ingestion), `view` reads what a contact may see, `access` keeps memberships and requests.
+//! Storage: the single DynamoDB table. `keys` owns the key design; `tx` builds transaction
+//! items; `orders` writes orders (ingestion), `view` reads what a contact may see, `access`
+//! keeps memberships and requests; `metrics` counts what each unit of work costs.
 
 pub mod access;
 pub mod keys;
