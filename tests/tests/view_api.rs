@@ -348,3 +348,16 @@ async fn an_order_sent_to_the_queue_appears_in_the_api() {
     let _ = stop_tx.send(());
     poller.await.unwrap();
 }
+
+#[tokio::test]
+async fn errors_axum_makes_itself_are_problems_too() {
+    let (_t, app, _) = seeded().await;
+    let token = app.token("bill@acme.example");
+    let response = app.http.post(format!("{}/v1/view", app.base)).bearer_auth(&token).send().await.unwrap();
+    let (status, content_type, body) = TestApp::read(response).await;
+    assert_eq!((status, content_type.as_str()), (405, "application/problem+json"), "{body}");
+    assert_eq!(body["status"], 405);
+    let (status, content_type, _) = app.get(&token, "/v1/entitlements/%FF%FE").await;
+    assert_eq!(content_type, "application/problem+json", "{status}");
+    assert!((400..500).contains(&status));
+}

@@ -102,7 +102,29 @@ pub async fn log_request(request: Request, next: Next) -> Response {
 
 /// Routes made a service: problem+json for unknown routes, one log line per request.
 pub fn service(routes: axum::Router<AppState>, state: AppState) -> axum::Router {
-    routes.fallback(not_found).layer(axum::middleware::from_fn(log_request)).with_state(state)
+    routes
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(problems_only))
+        .layer(axum::middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// Every error answer is problem+json, including those axum makes itself (a wrong method,
+/// an undecodable path): their status is kept, their plain-text body replaced.
+pub async fn problems_only(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !status.is_client_error() && !status.is_server_error() || is_problem {
+        return response;
+    }
+    let title = status.canonical_reason().unwrap_or("Error");
+    let kind = title.to_lowercase().replace(' ', "-");
+    let detail = if status == axum::http::StatusCode::METHOD_NOT_ALLOWED { "this route does not take that method" } else { title };
+    problem::problem(status, &kind, title, detail)
 }
 
 /// Unknown routes answer problem+json too.
