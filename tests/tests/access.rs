@@ -607,3 +607,26 @@ async fn the_lambda_takes_api_gateway_events_and_the_scheduled_sweep() {
     assert_eq!(response["statusCode"], 400);
     assert_eq!(response["headers"]["content-type"], "application/problem+json");
 }
+
+#[tokio::test]
+async fn provisioning_keeps_roles_and_a_redelivery_does_not_undo_a_removal() {
+    let (t, app) = seeded().await;
+    let (orders, _) = worked_example();
+    let care = app.care_token(CARE);
+    // An admin stays admin when a new version of an order provisions them again.
+    make_admin(&app, "fiona@farm.example", "FARM-1").await;
+    let o2_v2 = orders[1].replace("\"version\": 1", "\"version\": 2").replace("\"quantity\": 50", "\"quantity\": 60");
+    t.ingest(&[&o2_v2]).await;
+    assert_eq!(member_roles(&app, "FARM-1").await["fiona@farm.example"], "admin");
+
+    // Care removes mary from SKY-1; the redelivered O-4 (same version) does not put her back ...
+    let (status, content_type, body) = app.send_json(Method::DELETE, &care, "/v1/sites/SKY-1/members/mary@skynet.example", json!(null)).await;
+    assert_eq!(status, 204, "{content_type} {body}");
+    t.ingest(&[orders[3]]).await;
+    assert!(!member_roles(&app, "SKY-1").await.contains_key("mary@skynet.example"), "a redelivery re-provisioned a removed member");
+    assert!(t.view("mary@skynet.example", 10).await.get("SKY-1").is_none());
+    // ... but a new version of the order is a new provisioning (spec §2).
+    let o4_v2 = orders[3].replace("\"version\": 1", "\"version\": 2");
+    t.ingest(&[&o4_v2]).await;
+    assert_eq!(member_roles(&app, "SKY-1").await["mary@skynet.example"], "user");
+}
