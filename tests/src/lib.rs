@@ -43,12 +43,17 @@ impl TestStack {
         let (ddb_url, sqs_url) = endpoints();
         let (ddb, sqs) = abev::aws::local_clients(&ddb_url, &sqs_url);
         let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let stack = abev_local::infra::create(&ddb, &sqs, TEMPLATE, &name)
-            .await
-            .unwrap_or_else(|e| panic!("creating the test stack failed ({e}); is the local stack up? run `make test` or `scripts/services.sh start`"));
+        let stack = abev_local::infra::create(&ddb, &sqs, TEMPLATE, &name).await.unwrap_or_else(|e| {
+            panic!("creating the test stack failed ({e}); is the local stack up? run `make test` or `scripts/services.sh start`")
+        });
         let store = Store::new(ddb.clone(), stack.table.clone());
         let ingestor = Ingestor { store: store.clone(), sqs: sqs.clone(), dead_letter_queue_url: stack.orders_dlq().to_string(), options };
-        let source = EventSource { sqs: sqs.clone(), queue_url: stack.orders_queue().to_string(), wait: Duration::ZERO, retry_after: Duration::ZERO };
+        let source = EventSource {
+            sqs: sqs.clone(),
+            queue_url: stack.orders_queue().to_string(),
+            wait: Duration::ZERO,
+            retry_after: Duration::ZERO,
+        };
         TestStack { stack, store, ddb, sqs, ingestor, source }
     }
 
@@ -124,7 +129,12 @@ impl TestStack {
         }
     }
 
-    async fn site_serials(&self, reach: &abev::store::view::ContactReach, site: &SupportId, page_size: usize) -> BTreeMap<String, Vec<String>> {
+    async fn site_serials(
+        &self,
+        reach: &abev::store::view::ContactReach,
+        site: &SupportId,
+        page_size: usize,
+    ) -> BTreeMap<String, Vec<String>> {
         let mut out = BTreeMap::new();
         let mut after: Option<String> = None;
         loop {
@@ -154,7 +164,15 @@ pub fn worked_example() -> (Vec<&'static str>, BTreeMap<String, PlainView>) {
 }
 
 /// A small order message for tests.
-pub fn order_json(order_id: &str, version: u64, status: &str, end: (&str, &[&str]), reseller: Option<(&str, &[&str])>, ship_to: Option<(&str, &[&str])>, serials: &[&str]) -> String {
+pub fn order_json(
+    order_id: &str,
+    version: u64,
+    status: &str,
+    end: (&str, &[&str]),
+    reseller: Option<(&str, &[&str])>,
+    ship_to: Option<(&str, &[&str])>,
+    serials: &[&str],
+) -> String {
     let party = |(site, contacts): (&str, &[&str])| {
         serde_json::json!({"site": {"support_id": site, "name": format!("{site} Ltd")},
                            "contacts": contacts.iter().map(|e| serde_json::json!({"email": e})).collect::<Vec<_>>()})
@@ -218,8 +236,15 @@ impl TestApp {
         Self::read(response).await
     }
 
-    pub async fn send_json(&self, method: reqwest::Method, token: &str, path: &str, body: serde_json::Value) -> (u16, String, serde_json::Value) {
-        let response = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.expect("request");
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, String, serde_json::Value) {
+        let response =
+            self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.expect("request");
         Self::read(response).await
     }
 

@@ -67,7 +67,15 @@ async fn make_admin(app: &TestApp, email: &str, site: &str) {
 async fn care_messages(t: &TestStack) -> Vec<Value> {
     let mut out = Vec::new();
     loop {
-        let got = t.sqs.receive_message().queue_url(t.stack.care_queue()).max_number_of_messages(10).visibility_timeout(600).send().await.expect("receive");
+        let got = t
+            .sqs
+            .receive_message()
+            .queue_url(t.stack.care_queue())
+            .max_number_of_messages(10)
+            .visibility_timeout(600)
+            .send()
+            .await
+            .expect("receive");
         let messages = got.messages.unwrap_or_default();
         if messages.is_empty() {
             return out;
@@ -79,7 +87,12 @@ async fn care_messages(t: &TestStack) -> Vec<Value> {
 async fn member_roles(app: &TestApp, site: &str) -> BTreeMap<String, String> {
     let (status, body) = get(app, &app.care_token(CARE), &format!("/v1/sites/{site}/members?limit=500")).await;
     assert_eq!(status, 200, "{body}");
-    body["members"].as_array().unwrap().iter().map(|m| (m["email"].as_str().unwrap().to_string(), m["role"].as_str().unwrap().to_string())).collect()
+    body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap().to_string(), m["role"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 async fn history_actions(app: &TestApp, site: &str) -> Vec<Value> {
@@ -143,8 +156,15 @@ async fn story_ted_asks_for_farm_care_approves_and_ted_sees_s4() {
     assert_eq!(ted["ACME-1"].keys().collect::<Vec<_>>(), ["S1", "S2", "S3"], "ted keeps his ship-to view");
 
     let (_, sites) = get(&app, &app.token("ted@data.example"), "/v1/sites").await;
-    assert_eq!(sites["sites"].as_array().unwrap().iter().map(|s| (s["support_id"].clone(), s["name"].clone(), s["role"].clone())).collect::<Vec<_>>(),
-               vec![(json!("FARM-1"), json!("Farm Foods"), json!("user"))]);
+    assert_eq!(
+        sites["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["support_id"].clone(), s["name"].clone(), s["role"].clone()))
+            .collect::<Vec<_>>(),
+        vec![(json!("FARM-1"), json!("Farm Foods"), json!("user"))]
+    );
     let (_, approvals) = get(&app, &care, "/v1/approvals").await;
     assert!(approvals["requests"].as_array().unwrap().is_empty());
 
@@ -195,7 +215,10 @@ async fn a_site_with_an_admin_routes_to_its_admins_who_decide() {
     assert!(!member_roles(&app, "FARM-1").await.contains_key("gary@globex.example"));
     let history = history_actions(&app, "FARM-1").await;
     let last = history.last().unwrap();
-    assert_eq!((last["action"].as_str(), last["actor"].as_str(), last["reason"].as_str()), (Some("rejected"), Some("fiona@farm.example"), Some("not our company")));
+    assert_eq!(
+        (last["action"].as_str(), last["actor"].as_str(), last["reason"].as_str()),
+        (Some("rejected"), Some("fiona@farm.example"), Some("not our company"))
+    );
     assert!(history.iter().any(|e| e["action"] == "routed_to_site_admins" && e["request_id"] == r2["request_id"]));
 }
 
@@ -235,7 +258,8 @@ async fn only_the_right_people_decide_and_only_once() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(approve(&app, &care, id, json!({"role": "admin"})).await.0, 409);
     assert_eq!(member_roles(&app, "FARM-1").await["ted@data.example"], "user");
-    let approvals = history_actions(&app, "FARM-1").await.into_iter().filter(|e| e["request_id"] == id && e["action"] == "approved").count();
+    let approvals =
+        history_actions(&app, "FARM-1").await.into_iter().filter(|e| e["request_id"] == id && e["action"] == "approved").count();
     assert_eq!(approvals, 1);
 }
 
@@ -249,7 +273,9 @@ async fn an_admin_who_lost_the_role_cannot_decide() {
     let (_, r) = request(&app, "ted@data.example", "FARM-1", None).await;
     let id = r["request_id"].as_str().unwrap();
     // fiona removes oscar, then oscar tries to decide.
-    let (status, _, _) = app.send_json(Method::DELETE, &app.token("fiona@farm.example"), "/v1/sites/FARM-1/members/oscar%40other.example", json!(null)).await;
+    let (status, _, _) = app
+        .send_json(Method::DELETE, &app.token("fiona@farm.example"), "/v1/sites/FARM-1/members/oscar%40other.example", json!(null))
+        .await;
     assert_eq!(status, 204);
     assert_eq!(approve(&app, &app.token("oscar@other.example"), id, json!({})).await.0, 403);
     assert_eq!(fetch(&app, "ted@data.example", id).await["status"], "pending_admin");
@@ -291,7 +317,11 @@ async fn concurrent_approvals_of_one_request_have_exactly_one_winner() {
     let winner = &results.iter().find(|(s, _)| *s == 200).unwrap().1;
     let stored = fetch(&app, "ted@data.example", &id).await;
     assert_eq!(&stored, winner);
-    let decisions = history_actions(&app, "FARM-1").await.into_iter().filter(|e| e["request_id"] == json!(id) && (e["action"] == "approved" || e["action"] == "rejected")).count();
+    let decisions = history_actions(&app, "FARM-1")
+        .await
+        .into_iter()
+        .filter(|e| e["request_id"] == json!(id) && (e["action"] == "approved" || e["action"] == "rejected"))
+        .count();
     assert_eq!(decisions, 1);
     assert_eq!(member_roles(&app, "FARM-1").await.contains_key("ted@data.example"), winner["status"] == "approved");
     drop(t);
@@ -332,7 +362,10 @@ async fn role_change_requests_and_care_granting_another_role() {
     assert_eq!(status, 409, "{body}");
     let (status, r) = request(&app, "fiona@farm.example", "FARM-1", Some("admin")).await;
     assert_eq!(status, 201);
-    assert_eq!((r["kind"].as_str(), r["requested_role"].as_str(), r["status"].as_str()), (Some("role_change"), Some("admin"), Some("escalated")));
+    assert_eq!(
+        (r["kind"].as_str(), r["requested_role"].as_str(), r["status"].as_str()),
+        (Some("role_change"), Some("admin"), Some("escalated"))
+    );
     let messages = care_messages(&t).await;
     assert_eq!(messages[0]["kind"], "role_change");
     assert_eq!(messages[0]["requested_role"], "admin");
@@ -436,7 +469,10 @@ async fn an_escalation_whose_send_failed_is_sent_by_the_sweep() {
     broken.care = Some(abev::http::CareQueue { sqs: t.sqs.clone(), url: format!("{}-missing", t.stack.care_queue()) });
     let ted = Actor { email: Email::parse("ted@data.example").unwrap(), care: false };
     let now = access::now();
-    let Created::New(r) = access::create_request(&broken, &ted, &SupportId::parse("FARM-1").unwrap(), Role::User, now).await.unwrap() else { panic!("new") };
+    let Created::New(r) = access::create_request(&broken, &ted, &SupportId::parse("FARM-1").unwrap(), Role::User, now).await.unwrap()
+    else {
+        panic!("new")
+    };
     assert_eq!(r.status, access::RequestStatus::Escalated);
     assert!(care_messages(&t).await.is_empty());
     // Too fresh for the sweep (its request may still be sending it) ...
@@ -466,10 +502,25 @@ async fn bad_input_is_a_problem_not_a_change() {
         let (status, problem) = post(&app, &ted, "/v1/access-requests", body.clone()).await;
         assert_eq!(status, 400, "{body} → {problem}");
     }
-    let response = app.http.post(format!("{}/v1/access-requests", app.base)).bearer_auth(&ted).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let response = app
+        .http
+        .post(format!("{}/v1/access-requests", app.base))
+        .bearer_auth(&ted)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     let (status, content_type, _) = TestApp::read(response).await;
     assert_eq!((status, content_type.as_str()), (400, "application/problem+json"));
-    let response = app.http.post(format!("{}/v1/access-requests", app.base)).bearer_auth(&ted).body(r#"{"support_id":"FARM-1"}"#).send().await.unwrap();
+    let response = app
+        .http
+        .post(format!("{}/v1/access-requests", app.base))
+        .bearer_auth(&ted)
+        .body(r#"{"support_id":"FARM-1"}"#)
+        .send()
+        .await
+        .unwrap();
     let (status, content_type, _) = TestApp::read(response).await;
     assert_eq!((status, content_type.as_str()), (400, "application/problem+json"), "a body that is not declared JSON");
     assert_eq!(request(&app, "ted@data.example", "NOPE-1", None).await.0, 404);
@@ -508,8 +559,17 @@ async fn members_and_history_are_for_admins_and_care_and_lists_page() {
     let bill = app.token("bill@acme.example");
     let (status, body) = get(&app, &bill, "/v1/sites/acme-1/members").await;
     assert_eq!(status, 200, "{body}");
-    let members: Vec<(String, String)> = body["members"].as_array().unwrap().iter().map(|m| (m["email"].as_str().unwrap().into(), m["role"].as_str().unwrap().into())).collect();
-    assert_eq!(members, [("bill@acme.example".to_string(), "admin".to_string()), ("alice@acme.example".into(), "user".into())], "admins first");
+    let members: Vec<(String, String)> = body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap().into(), m["role"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(
+        members,
+        [("bill@acme.example".to_string(), "admin".to_string()), ("alice@acme.example".into(), "user".into())],
+        "admins first"
+    );
 
     // Paged one at a time, with signed cursors bound to the list.
     let mut seen = Vec::new();
@@ -540,8 +600,10 @@ async fn members_and_history_are_for_admins_and_care_and_lists_page() {
     assert_eq!(status, 404);
     let (_, history) = get(&app, &bill, "/v1/sites/ACME-1/history?limit=1").await;
     let newest = &history["entries"][0];
-    assert_eq!((newest["action"].as_str(), newest["actor"].as_str(), newest["subject"].as_str(), newest["role"].as_str()),
-               (Some("member_removed"), Some("bill@acme.example"), Some("alice@acme.example"), Some("user")));
+    assert_eq!(
+        (newest["action"].as_str(), newest["actor"].as_str(), newest["subject"].as_str(), newest["role"].as_str()),
+        (Some("member_removed"), Some("bill@acme.example"), Some("alice@acme.example"), Some("user"))
+    );
     assert!(history["next_cursor"].is_string());
     let (_, sites) = get(&app, &alice, "/v1/sites").await;
     assert!(sites["sites"].as_array().unwrap().is_empty());
@@ -559,7 +621,8 @@ async fn a_request_only_its_own_requester_could_decide_goes_to_care() {
     assert_eq!(step_down["status"], "pending_admin");
     let _ = care_messages(&t).await;
     // fiona is removed: the only admin left is gary, who cannot decide his own request.
-    let (status, _, _) = app.send_json(Method::DELETE, &app.care_token(CARE), "/v1/sites/FARM-1/members/fiona@farm.example", json!(null)).await;
+    let (status, _, _) =
+        app.send_json(Method::DELETE, &app.care_token(CARE), "/v1/sites/FARM-1/members/fiona@farm.example", json!(null)).await;
     assert_eq!(status, 204);
     let after = fetch(&app, "gary@globex.example", step_down["request_id"].as_str().unwrap()).await;
     assert_eq!((after["status"].as_str(), after["escalation_reason"].as_str()), (Some("escalated"), Some("no_site_administrator")));
@@ -588,7 +651,9 @@ async fn the_lambda_takes_api_gateway_events_and_the_scheduled_sweep() {
         "body": "{\"support_id\": \"FARM-1\"}",
         "isBase64Encoded": false
     });
-    let invoke = |payload: Value| abev::http::access::handle_event(&app.state, router.clone(), lambda_http::LambdaEvent::new(payload, Default::default()));
+    let invoke = |payload: Value| {
+        abev::http::access::handle_event(&app.state, router.clone(), lambda_http::LambdaEvent::new(payload, Default::default()))
+    };
     let response = invoke(event.clone()).await.unwrap();
     assert_eq!(response["statusCode"], 201, "{response}");
     let created: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
@@ -620,7 +685,8 @@ async fn provisioning_keeps_roles_and_a_redelivery_does_not_undo_a_removal() {
     assert_eq!(member_roles(&app, "FARM-1").await["fiona@farm.example"], "admin");
 
     // Care removes mary from SKY-1; the redelivered O-4 (same version) does not put her back ...
-    let (status, content_type, body) = app.send_json(Method::DELETE, &care, "/v1/sites/SKY-1/members/mary@skynet.example", json!(null)).await;
+    let (status, content_type, body) =
+        app.send_json(Method::DELETE, &care, "/v1/sites/SKY-1/members/mary@skynet.example", json!(null)).await;
     assert_eq!(status, 204, "{content_type} {body}");
     t.ingest(&[orders[3]]).await;
     assert!(!member_roles(&app, "SKY-1").await.contains_key("mary@skynet.example"), "a redelivery re-provisioned a removed member");

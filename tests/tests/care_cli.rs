@@ -92,7 +92,13 @@ async fn the_command_line_runs_against_the_stack() {
     abev_care::run(run(vec!["list"]), &mut out).await.unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with("1 escalation(s) waiting"), "{text}");
-    assert!(text.contains(id) && text.contains("FARM-1 (Farm Foods)") && text.contains("ted@data.example") && text.contains("no_site_administrator"), "{text}");
+    assert!(
+        text.contains(id)
+            && text.contains("FARM-1 (Farm Foods)")
+            && text.contains("ted@data.example")
+            && text.contains("no_site_administrator"),
+        "{text}"
+    );
 
     let mut out = Vec::new();
     abev_care::run(run(vec!["show", id]), &mut out).await.unwrap();

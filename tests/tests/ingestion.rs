@@ -45,9 +45,18 @@ async fn redelivering_every_message_many_times_leaves_one_copy() {
 
 #[tokio::test]
 async fn versions_in_any_order_end_at_the_highest() {
-    let v1 = order_json("O-9", 1, "active", ("CUST-1", &["c@cust.example"]), Some(("RES-1", &["r@res.example"])), Some(("SHIP-1", &["s@ship.example"])), &["A1", "A2", "A3"]);
+    let v1 = order_json(
+        "O-9",
+        1,
+        "active",
+        ("CUST-1", &["c@cust.example"]),
+        Some(("RES-1", &["r@res.example"])),
+        Some(("SHIP-1", &["s@ship.example"])),
+        &["A1", "A2", "A3"],
+    );
     let v2 = order_json("O-9", 2, "active", ("CUST-1", &["c@cust.example"]), None, None, &["A1", "A4"]);
-    let v3 = order_json("O-9", 3, "active", ("CUST-1", &["c@cust.example"]), Some(("RES-2", &["q@res2.example"])), None, &["A1", "A4", "A5"]);
+    let v3 =
+        order_json("O-9", 3, "active", ("CUST-1", &["c@cust.example"]), Some(("RES-2", &["q@res2.example"])), None, &["A1", "A4", "A5"]);
     let orders = [v1.as_str(), v2.as_str(), v3.as_str()];
     let permutations = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
     for perm in permutations {
@@ -65,8 +74,24 @@ async fn versions_in_any_order_end_at_the_highest() {
 #[tokio::test]
 async fn cancelled_version_revokes_everything_but_keeps_memberships() {
     let t = TestStack::new().await;
-    let v1 = order_json("O-7", 1, "active", ("CUST-7", &["c@cust.example"]), Some(("RES-7", &["r@res.example"])), Some(("SHIP-7", &["s@ship.example"])), &["C1"]);
-    let v2 = order_json("O-7", 2, "cancelled", ("CUST-7", &["c@cust.example"]), Some(("RES-7", &["r@res.example"])), Some(("SHIP-7", &["s@ship.example"])), &["C1"]);
+    let v1 = order_json(
+        "O-7",
+        1,
+        "active",
+        ("CUST-7", &["c@cust.example"]),
+        Some(("RES-7", &["r@res.example"])),
+        Some(("SHIP-7", &["s@ship.example"])),
+        &["C1"],
+    );
+    let v2 = order_json(
+        "O-7",
+        2,
+        "cancelled",
+        ("CUST-7", &["c@cust.example"]),
+        Some(("RES-7", &["r@res.example"])),
+        Some(("SHIP-7", &["s@ship.example"])),
+        &["C1"],
+    );
     t.ingest(&[&v1, &v2]).await;
     for email in ["c@cust.example", "r@res.example", "s@ship.example"] {
         assert!(t.view(email, 10).await.is_empty(), "{email} still sees a cancelled order");
@@ -89,7 +114,11 @@ async fn conflicting_duplicate_and_taken_serial_go_to_the_dead_letter_queue_with
     let mut dead = t.dead_letters().await;
     dead.sort();
     assert_eq!(dead.len(), 2, "{dead:?}");
-    assert!(dead.iter().any(|(body, reason)| body == &different && reason.contains("version 1 of order O-1") && reason.contains("different content")), "{dead:?}");
+    assert!(
+        dead.iter()
+            .any(|(body, reason)| body == &different && reason.contains("version 1 of order O-1") && reason.contains("different content")),
+        "{dead:?}"
+    );
     assert!(dead.iter().any(|(body, reason)| body == &thief && reason.contains("serial S1 already belongs to order O-1")), "{dead:?}");
     // Nothing of the refused messages became visible.
     assert_eq!(t.view("c@cust.example", 10).await["CUST-1"].len(), 1);
@@ -103,7 +132,8 @@ async fn bad_json_beside_good_messages_fails_alone() {
     let good2 = order_json("O-2", 1, "active", ("CUST-1", &["c@cust.example"]), None, None, &["S2"]);
     t.send(&good).await;
     t.send("{\"schema\": \"abev.order.v1\", broken").await;
-    t.send(r#"{"schema":"abev.order.v1","order_id":"O-3","version":1,"status":"active","ordered_at":"2026-04-01T10:00:00Z","lines":[]}"#).await;
+    t.send(r#"{"schema":"abev.order.v1","order_id":"O-3","version":1,"status":"active","ordered_at":"2026-04-01T10:00:00Z","lines":[]}"#)
+        .await;
     t.send(&good2).await;
     t.drain().await;
     let dead = t.dead_letters().await;
@@ -116,7 +146,15 @@ async fn bad_json_beside_good_messages_fails_alone() {
 fn big_order(order_id: &str, version: u64, lines: usize, prefix: &str) -> String {
     let serials: Vec<String> = (0..lines).map(|i| format!("{prefix}{i:04}")).collect();
     let refs: Vec<&str> = serials.iter().map(String::as_str).collect();
-    order_json(order_id, version, "active", ("BIG-1", &["big@cust.example"]), Some(("RES-B", &["rb@res.example"])), Some(("SHIP-B", &["sb@ship.example"])), &refs)
+    order_json(
+        order_id,
+        version,
+        "active",
+        ("BIG-1", &["big@cust.example"]),
+        Some(("RES-B", &["rb@res.example"])),
+        Some(("SHIP-B", &["sb@ship.example"])),
+        &refs,
+    )
 }
 
 #[tokio::test]
@@ -201,11 +239,16 @@ async fn a_stale_redelivery_removes_lines_its_version_staged_after_a_newer_clean
     let late = abev::store::keys::order_line(&abev::domain::OrderId::parse("O-R").unwrap(), 2, &abev::domain::Serial::parse("R2").unwrap());
     t.ddb.put_item().table_name(&t.stack.table).set_item(Some(late.to_item())).send().await.unwrap();
     let lines_of_v2 = || async {
-        t.ddb.query().table_name(&t.stack.table)
+        t.ddb
+            .query()
+            .table_name(&t.stack.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :v)")
             .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S("ORDER#O-R".into()))
             .expression_attribute_values(":v", aws_sdk_dynamodb::types::AttributeValue::S(abev::store::keys::line_prefix(2)))
-            .send().await.unwrap().count
+            .send()
+            .await
+            .unwrap()
+            .count
     };
     assert_eq!(lines_of_v2().await, 1);
     // The redelivery of v2 is stale and takes its leftovers with it.

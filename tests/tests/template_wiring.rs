@@ -48,12 +48,14 @@ fn declared(routes: &[(&str, &str)]) -> BTreeSet<(String, String)> {
 #[test]
 fn every_function_is_a_workspace_binary() {
     let t = template();
-    for (name, binary) in [("IngestOrdersFunction", "abev-ingest-orders"), ("ViewFunction", "abev-view"), ("AccessFunction", "abev-access")] {
+    for (name, binary) in [("IngestOrdersFunction", "abev-ingest-orders"), ("ViewFunction", "abev-view"), ("AccessFunction", "abev-access")]
+    {
         let f = function(&t, name);
         assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
         assert_eq!(f["Metadata"]["BuildProperties"]["Binary"].as_str(), Some(binary), "{name}");
         let code_uri = f["Properties"]["CodeUri"].as_str().expect("CodeUri");
-        let manifest = std::fs::read_to_string(format!("{}/../{code_uri}/Cargo.toml", env!("CARGO_MANIFEST_DIR"))).expect("CodeUri is a crate");
+        let manifest =
+            std::fs::read_to_string(format!("{}/../{code_uri}/Cargo.toml", env!("CARGO_MANIFEST_DIR"))).expect("CodeUri is a crate");
         assert!(manifest.contains(&format!("name = \"{binary}\"")) && manifest.contains("[[bin]]"), "{code_uri} builds {binary}");
         let workspace = std::fs::read_to_string(format!("{}/../Cargo.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
         assert!(workspace.contains(&format!("\"{code_uri}\"")), "{code_uri} is a workspace member");
@@ -78,7 +80,8 @@ fn every_route_is_mapped_to_the_function_that_serves_it_and_no_other() {
 fn ingestion_reads_the_orders_queue_with_partial_batch_responses() {
     let t = template();
     let f = function(&t, "IngestOrdersFunction");
-    let events: Vec<&Value> = f["Properties"]["Events"].as_mapping().unwrap().values().filter(|e| e["Type"].as_str() == Some("SQS")).collect();
+    let events: Vec<&Value> =
+        f["Properties"]["Events"].as_mapping().unwrap().values().filter(|e| e["Type"].as_str() == Some("SQS")).collect();
     assert_eq!(events.len(), 1);
     let p = &events[0]["Properties"];
     assert_eq!(tagged(&p["Queue"], "!GetAtt"), Some("OrdersQueue.Arn"));
@@ -89,7 +92,10 @@ fn ingestion_reads_the_orders_queue_with_partial_batch_responses() {
     let timeout = f["Properties"]["Timeout"].as_u64().or(t["Globals"]["Function"]["Timeout"].as_u64()).unwrap();
     let visibility = t["Resources"]["OrdersQueue"]["Properties"]["VisibilityTimeout"].as_u64().unwrap();
     assert!(visibility >= 6 * timeout, "visibility {visibility} < 6 x {timeout}");
-    assert_eq!(tagged(&t["Resources"]["OrdersQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"], "!GetAtt"), Some("OrdersDeadLetterQueue.Arn"));
+    assert_eq!(
+        tagged(&t["Resources"]["OrdersQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"], "!GetAtt"),
+        Some("OrdersDeadLetterQueue.Arn")
+    );
 }
 
 #[test]
@@ -108,7 +114,8 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
         }
     }
     let access = function(&t, "AccessFunction");
-    let schedules = access["Properties"]["Events"].as_mapping().unwrap().values().filter(|e| e["Type"].as_str() == Some("Schedule")).count();
+    let schedules =
+        access["Properties"]["Events"].as_mapping().unwrap().values().filter(|e| e["Type"].as_str() == Some("Schedule")).count();
     assert_eq!(schedules, 1, "the SLA sweep runs on a schedule");
 }
 

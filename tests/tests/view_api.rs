@@ -143,13 +143,16 @@ async fn bad_tokens_are_refused_with_401() {
         ("wrong audience", Some(jwt::mint(&app.secret, claims(json!({"email": "bill@acme.example", "aud": "other"}))))),
         ("no email", Some(jwt::mint(&app.secret, claims(json!({"sub": "bill"}))))),
         ("email not verified", Some(jwt::mint(&app.secret, claims(json!({"email": "bill@acme.example", "email_verified": false}))))),
-        ("alg none", Some({
-            let good = app.token("bill@acme.example");
-            let (_, rest) = good.split_once('.').unwrap();
-            let (payload, _) = rest.split_once('.').unwrap();
-            use base64::Engine;
-            format!("{}.{payload}.", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#))
-        })),
+        (
+            "alg none",
+            Some({
+                let good = app.token("bill@acme.example");
+                let (_, rest) = good.split_once('.').unwrap();
+                let (payload, _) = rest.split_once('.').unwrap();
+                use base64::Engine;
+                format!("{}.{payload}.", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#))
+            }),
+        ),
     ];
     for (name, token) in cases {
         let mut request = app.http.get(format!("{}/v1/view", app.base));
@@ -162,7 +165,14 @@ async fn bad_tokens_are_refused_with_401() {
         assert_eq!(body["status"], 401);
     }
     // Nothing but the token sets the caller: a header naming someone else changes nothing.
-    let response = app.http.get(format!("{}/v1/me", app.base)).bearer_auth(app.token("bill@acme.example")).header("x-email", "mary@skynet.example").send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/v1/me", app.base))
+        .bearer_auth(app.token("bill@acme.example"))
+        .header("x-email", "mary@skynet.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(TestApp::read(response).await.2["email"], "bill@acme.example");
 }
 
@@ -231,7 +241,9 @@ async fn entitlement_filters_select_by_status_date_and_text() {
     t.ingest(&[&body]).await;
     let app = TestApp::spawn(&t).await;
     let token = app.token("f@fil.example");
-    let serials = |body: &Value| body["entitlements"].as_array().unwrap().iter().map(|e| e["serial"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let serials = |body: &Value| {
+        body["entitlements"].as_array().unwrap().iter().map(|e| e["serial"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
     let base = "/v1/view/sites/FIL-1/entitlements";
     assert_eq!(serials(&app.get(&token, &format!("{base}?status=expired")).await.2), ["OLD-1"]);
     assert_eq!(serials(&app.get(&token, &format!("{base}?status=active")).await.2), ["NOW-1"]);
@@ -256,7 +268,8 @@ async fn a_page_costs_the_same_round_trips_for_a_big_reseller_as_for_a_small_one
         let customer = format!("CUST-{:02}", i % 20);
         t.ingest(&[&order_json(&format!("OB-{i}"), 1, "active", (&customer, &[]), Some(("BIG-R", &["big@r.example"])), None, &refs)]).await;
     }
-    t.ingest(&[&order_json("OS-1", 1, "active", ("CUST-00", &[]), Some(("SMALL-R", &["small@r.example"])), None, &["X1", "X2", "X3"])]).await;
+    t.ingest(&[&order_json("OS-1", 1, "active", ("CUST-00", &[]), Some(("SMALL-R", &["small@r.example"])), None, &["X1", "X2", "X3"])])
+        .await;
     let app = TestApp::spawn(&t).await;
     let store = &app.state.store;
     let mut costs = Vec::new();
@@ -331,7 +344,11 @@ async fn an_order_sent_to_the_queue_appears_in_the_api() {
     let ingestor = t.ingestor.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let poller = tokio::spawn(async move {
-        source.run(&ingestor, async { let _ = stop_rx.await; }).await;
+        source
+            .run(&ingestor, async {
+                let _ = stop_rx.await;
+            })
+            .await;
     });
     let token = app.token("new@cust.example");
     assert_eq!(app.get(&token, "/v1/view").await.2["sites"], json!([]));

@@ -25,12 +25,19 @@ struct Version {
 }
 
 fn party() -> impl Strategy<Value = Party> {
-    (0..SITES.len(), prop::collection::btree_set(0..CONTACTS.len(), 0..3)).prop_map(|(site, c)| Party { site, contacts: c.into_iter().collect() })
+    (0..SITES.len(), prop::collection::btree_set(0..CONTACTS.len(), 0..3))
+        .prop_map(|(site, c)| Party { site, contacts: c.into_iter().collect() })
 }
 
 fn version() -> impl Strategy<Value = Version> {
     (party(), prop::option::of(party()), prop::option::of(party()), prop::bool::weighted(0.2), prop::collection::btree_set(0..5usize, 1..4))
-        .prop_map(|(end, reseller, ship_to, cancelled, lines)| Version { end, reseller, ship_to, cancelled, lines: lines.into_iter().collect() })
+        .prop_map(|(end, reseller, ship_to, cancelled, lines)| Version {
+            end,
+            reseller,
+            ship_to,
+            cancelled,
+            lines: lines.into_iter().collect(),
+        })
 }
 
 /// Orders (each a list of versions 1..=n) and a delivery sequence of (order, version index).
@@ -43,7 +50,15 @@ fn world() -> impl Strategy<Value = (Vec<Vec<Version>>, Vec<(usize, usize)>)> {
             }
         }
         let extra = prop::collection::vec(prop::sample::select(deliveries.clone()), 0..4);
-        (Just(orders), (Just(deliveries), extra).prop_map(|(mut d, e)| { d.extend(e); d }).prop_shuffle())
+        (
+            Just(orders),
+            (Just(deliveries), extra)
+                .prop_map(|(mut d, e)| {
+                    d.extend(e);
+                    d
+                })
+                .prop_shuffle(),
+        )
     })
 }
 

@@ -9,8 +9,8 @@ async fn main() -> Result<(), Error> {
     abev::telemetry::init();
     let ingestor = abev::ingest::Ingestor::from_env().await?;
     let ingestor = &ingestor;
-    run(service_fn(move |event: LambdaEvent<abev::ingest::SqsEvent>| async move {
-        Ok::<_, Error>(ingestor.handle_batch(event.payload).await)
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<abev::ingest::SqsEvent>| async move { Ok::<_, Error>(ingestor.handle_batch(event.payload).await) },
+    ))
     .await
 }

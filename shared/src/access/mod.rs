@@ -133,8 +133,12 @@ pub enum Created {
 #[derive(Debug, Clone)]
 pub enum Decision {
     /// `role`: only Care may grant another role than requested.
-    Approve { role: Option<Role> },
-    Reject { reason: String },
+    Approve {
+        role: Option<Role>,
+    },
+    Reject {
+        reason: String,
+    },
 }
 
 /// The §5 Care-queue message.
@@ -231,11 +235,7 @@ fn escalation_items(table: &str, r: &AccessRequest, reason: EscalationReason, at
     history.subject = Some(r.requester_email.clone());
     history.role = Some(r.requested_role);
     history.reason = Some(reason_str(reason).into());
-    Ok(vec![
-        tx_put(table, marker_item(r.care_marker(), r), None)?,
-        tx_put(table, outbox, None)?,
-        tx_put(table, history.to_item()?, None)?,
-    ])
+    Ok(vec![tx_put(table, marker_item(r.care_marker(), r), None)?, tx_put(table, outbox, None)?, tx_put(table, history.to_item()?, None)?])
 }
 
 /// The items recording that `site` has just lost an admin and is left with `left`: at
@@ -266,7 +266,13 @@ pub fn reason_str(reason: EscalationReason) -> &'static str {
 // ---- creation -------------------------------------------------------------------------
 
 /// `POST /v1/access-requests`: a join or role-change request, routed at creation.
-pub async fn create_request(state: &AppState, actor: &Actor, site: &SupportId, role: Role, now: OffsetDateTime) -> Result<Created, AccessError> {
+pub async fn create_request(
+    state: &AppState,
+    actor: &Actor,
+    site: &SupportId,
+    role: Role,
+    now: OffsetDateTime,
+) -> Result<Created, AccessError> {
     let store = &state.store;
     let table = store.table().to_string();
     let at = stamp(now);
@@ -345,7 +351,13 @@ pub async fn create_request(state: &AppState, actor: &Actor, site: &SupportId, r
 // ---- decisions ------------------------------------------------------------------------
 
 /// `POST /v1/access-requests/{id}/approve|reject`.
-pub async fn decide(state: &AppState, actor: &Actor, id: &str, decision: Decision, now: OffsetDateTime) -> Result<AccessRequest, AccessError> {
+pub async fn decide(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    decision: Decision,
+    now: OffsetDateTime,
+) -> Result<AccessRequest, AccessError> {
     let store = &state.store;
     let table = store.table().to_string();
     let at = stamp(now);
@@ -469,7 +481,13 @@ pub async fn require_site_manager(state: &AppState, actor: &Actor, site: &Suppor
 }
 
 /// `DELETE /v1/sites/{s}/members/{e}`: removes a membership; returns the removed one.
-pub async fn remove_member(state: &AppState, actor: &Actor, site: &SupportId, member: &Email, now: OffsetDateTime) -> Result<Membership, AccessError> {
+pub async fn remove_member(
+    state: &AppState,
+    actor: &Actor,
+    site: &SupportId,
+    member: &Email,
+    now: OffsetDateTime,
+) -> Result<Membership, AccessError> {
     let store = &state.store;
     let table = store.table().to_string();
     let at = stamp(now);
@@ -519,13 +537,24 @@ pub struct ApprovalsPos {
 /// `GET /v1/approvals`: open requests the actor may decide — for Care the escalated ones
 /// (Care's work list; Care may also decide a `pending_admin` request by id), then the
 /// `pending_admin` requests of every site the actor administers; never the actor's own.
-pub async fn approvals_page(state: &AppState, actor: &Actor, start: Option<ApprovalsPos>, limit: usize) -> Result<(Vec<AccessRequest>, Option<ApprovalsPos>), AccessError> {
+pub async fn approvals_page(
+    state: &AppState,
+    actor: &Actor,
+    start: Option<ApprovalsPos>,
+    limit: usize,
+) -> Result<(Vec<AccessRequest>, Option<ApprovalsPos>), AccessError> {
     let store = &state.store;
     let mut sources: Vec<(String, crate::store::access::Listing<'static>)> = Vec::new();
     if actor.care {
         sources.push((
             "care".into(),
-            crate::store::access::Listing { op: "Query care work list", index: None, pk: keys::CARE_ESCALATED_PK.into(), prefix: None, forward: true },
+            crate::store::access::Listing {
+                op: "Query care work list",
+                index: None,
+                pk: keys::CARE_ESCALATED_PK.into(),
+                prefix: None,
+                forward: true,
+            },
         ));
     }
     let memberships = store.all_items("Query memberships", &keys::contact_pk(&actor.email), Some(keys::MEMBER_PREFIX)).await?;
@@ -538,7 +567,13 @@ pub async fn approvals_page(state: &AppState, actor: &Actor, start: Option<Appro
     for site in admin_sites {
         sources.push((
             format!("site:{site}"),
-            crate::store::access::Listing { op: "Query site work list", index: None, pk: keys::site_pk(&site), prefix: Some(keys::SITE_PENDING_PREFIX), forward: true },
+            crate::store::access::Listing {
+                op: "Query site work list",
+                index: None,
+                pk: keys::site_pk(&site),
+                prefix: Some(keys::SITE_PENDING_PREFIX),
+                forward: true,
+            },
         ));
     }
     let (first, mut key) = match start {
@@ -731,7 +766,8 @@ mod tests {
 
     #[test]
     fn recognises_only_eventbridge_scheduled_events() {
-        let scheduled = serde_json::json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        let scheduled =
+            serde_json::json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
         assert!(is_scheduled_event(&scheduled));
         let http = serde_json::json!({"version": "2.0", "routeKey": "GET /v1/sites", "rawPath": "/v1/sites"});
         assert!(!is_scheduled_event(&http));

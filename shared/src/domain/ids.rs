@@ -70,9 +70,7 @@ impl Email {
         if local.is_empty() || local.len() > 64 || domain.contains('@') || local.contains("..") {
             return Err(bad());
         }
-        let local_ok = local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        let local_ok = local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         if !local_ok || local.starts_with('.') || local.ends_with('.') {
             return Err(bad());
         }
@@ -99,8 +97,7 @@ string_newtype!(SupportId);
 
 impl SupportId {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
-        let ok = (1..=32).contains(&raw.len())
-            && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let ok = (1..=32).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if ok {
             Ok(SupportId(raw.to_ascii_uppercase()))
         } else {
@@ -187,7 +184,18 @@ mod tests {
 
     #[test]
     fn email_rejects_non_addresses() {
-        for bad in ["", "bill", "@acme.example", "bill@", "bill@acme", "a b@acme.example", "bill@@acme.example", "bill@acme..example", ".bill@acme.example", "bill@-acme.example"] {
+        for bad in [
+            "",
+            "bill",
+            "@acme.example",
+            "bill@",
+            "bill@acme",
+            "a b@acme.example",
+            "bill@@acme.example",
+            "bill@acme..example",
+            ".bill@acme.example",
+            "bill@-acme.example",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -45,8 +45,7 @@ pub enum OrderError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Day(pub time::Date);
 
-const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day]");
+const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!("[year]-[month]-[day]");
 
 impl Day {
     pub fn parse(raw: &str) -> Option<Day> {
@@ -342,10 +341,21 @@ mod tests {
         type Mutation = Box<dyn Fn(&mut Value)>;
         let cases: Vec<(Mutation, OrderError)> = vec![
             (Box::new(|v| v["schema"] = json!("abev.order.v2")), OrderError::Schema("abev.order.v2".into())),
-            (Box::new(|v| { v.as_object_mut().unwrap().remove("end_customer"); }), OrderError::Missing("end_customer".into())),
+            (
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("end_customer");
+                }),
+                OrderError::Missing("end_customer".into()),
+            ),
             (Box::new(|v| v["lines"] = json!([])), OrderError::NoLines),
-            (Box::new(|v| v["lines"][0]["ends_on"] = json!("2026-03-01")), OrderError::EndsBeforeStarts {
-                path: "lines[0]".into(), starts_on: Day::parse("2026-04-01").unwrap(), ends_on: Day::parse("2026-03-01").unwrap() }),
+            (
+                Box::new(|v| v["lines"][0]["ends_on"] = json!("2026-03-01")),
+                OrderError::EndsBeforeStarts {
+                    path: "lines[0]".into(),
+                    starts_on: Day::parse("2026-04-01").unwrap(),
+                    ends_on: Day::parse("2026-03-01").unwrap(),
+                },
+            ),
             (Box::new(|v| v["version"] = json!(0)), invalid("version", "must be an integer >= 1")),
             (Box::new(|v| v["status"] = json!("paused")), invalid("status", "\"paused\" is not \"active\" or \"cancelled\"")),
         ];
@@ -373,7 +383,13 @@ mod tests {
     #[test]
     fn rejects_too_many_lines_and_oversized_bodies() {
         let mut v = sample();
-        let lines: Vec<Value> = (0..1001).map(|i| { let mut l = v["lines"][0].clone(); l["serial"] = json!(format!("S{i}")); l }).collect();
+        let lines: Vec<Value> = (0..1001)
+            .map(|i| {
+                let mut l = v["lines"][0].clone();
+                l["serial"] = json!(format!("S{i}"));
+                l
+            })
+            .collect();
         v["lines"] = Value::Array(lines);
         assert_eq!(parse(&v).unwrap_err(), OrderError::TooManyLines(1001));
         assert!(matches!(Order::parse(&vec![b' '; MAX_BODY_BYTES + 1]), Err(OrderError::TooLarge(_))));

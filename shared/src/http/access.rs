@@ -56,12 +56,19 @@ fn list_params(q: QueryResult) -> Result<ListParams, ApiError> {
 }
 
 /// The position a list cursor holds (sealed for this caller and list).
-fn open_cursor<T: serde::de::DeserializeOwned>(state: &AppState, params: &ListParams, list: &str, caller: &Caller) -> Result<Option<T>, ApiError> {
+fn open_cursor<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    params: &ListParams,
+    list: &str,
+    caller: &Caller,
+) -> Result<Option<T>, ApiError> {
     match &params.cursor {
         None => Ok(None),
         Some(c) => {
             let raw = state.cursors.open(c, list, caller.email.as_str())?;
-            serde_json::from_str(&raw).map(Some).map_err(|_| ApiError::BadRequest("cursor is malformed or does not belong to this list".into()))
+            serde_json::from_str(&raw)
+                .map(Some)
+                .map_err(|_| ApiError::BadRequest("cursor is malformed or does not belong to this list".into()))
         }
     }
 }
@@ -97,7 +104,12 @@ async fn my_sites(State(state): State<AppState>, caller: Caller, q: QueryResult)
     Ok(Json(json!({"sites": sites, "next_cursor": seal_cursor(&state, list, &caller, next)})))
 }
 
-async fn members(State(state): State<AppState>, caller: Caller, Path(raw_site): Path<String>, q: QueryResult) -> Result<Json<Value>, ApiError> {
+async fn members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_site): Path<String>,
+    q: QueryResult,
+) -> Result<Json<Value>, ApiError> {
     let params = list_params(q)?;
     let site = site_param(&raw_site)?;
     let meta = access::require_site_manager(&state, &Actor::from(&caller), &site).await?;
@@ -112,14 +124,23 @@ async fn members(State(state): State<AppState>, caller: Caller, Path(raw_site): 
     })))
 }
 
-async fn remove_member(State(state): State<AppState>, caller: Caller, Path((raw_site, raw_email)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw_site, raw_email)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let site = site_param(&raw_site)?;
     let member = Email::parse(&raw_email).map_err(|_| ApiError::NotFound(format!("{raw_email} is not a member of {site}")))?;
     access::remove_member(&state, &Actor::from(&caller), &site, &member, access::now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn history(State(state): State<AppState>, caller: Caller, Path(raw_site): Path<String>, q: QueryResult) -> Result<Json<Value>, ApiError> {
+async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_site): Path<String>,
+    q: QueryResult,
+) -> Result<Json<Value>, ApiError> {
     let params = list_params(q)?;
     let site = site_param(&raw_site)?;
     access::require_site_manager(&state, &Actor::from(&caller), &site).await?;
@@ -152,7 +173,11 @@ struct RejectBody {
     reason: String,
 }
 
-async fn create_request(State(state): State<AppState>, caller: Caller, body: Result<Json<CreateBody>, JsonRejection>) -> Result<Response, ApiError> {
+async fn create_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(from_rejection)?;
     let site = SupportId::parse(&body.support_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let role = body.role.unwrap_or(Role::User);
@@ -183,17 +208,28 @@ fn approve_body(bytes: &Bytes) -> Result<ApproveBody, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
         return Ok(ApproveBody::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("Failed to deserialize the JSON body into the target type: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("Failed to deserialize the JSON body into the target type: {e}")))
 }
 
-async fn approve(State(state): State<AppState>, caller: Caller, Path(raw_id): Path<String>, body: Result<Bytes, BytesRejection>) -> Result<Json<access::AccessRequest>, ApiError> {
+async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<access::AccessRequest>, ApiError> {
     let body = approve_body(&body.map_err(from_rejection)?)?;
     let id = request_id_param(&raw_id)?;
     let decided = access::decide(&state, &Actor::from(&caller), &id, Decision::Approve { role: body.role }, access::now()).await?;
     Ok(Json(decided))
 }
 
-async fn reject(State(state): State<AppState>, caller: Caller, Path(raw_id): Path<String>, body: Result<Json<RejectBody>, JsonRejection>) -> Result<Json<access::AccessRequest>, ApiError> {
+async fn reject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    body: Result<Json<RejectBody>, JsonRejection>,
+) -> Result<Json<access::AccessRequest>, ApiError> {
     let Json(body) = body.map_err(from_rejection)?;
     let id = request_id_param(&raw_id)?;
     let decided = access::decide(&state, &Actor::from(&caller), &id, Decision::Reject { reason: body.reason }, access::now()).await?;

@@ -82,7 +82,8 @@ pub fn verify(secret: &str, token: &str, issuer: &str, audience: &str) -> Result
     let mut m = mac(secret);
     m.update(format!("{h}.{p}").as_bytes());
     m.verify_slice(&signature).map_err(|_| JwtError::Signature)?;
-    let claims: Map<String, Value> = URL_SAFE_NO_PAD.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(JwtError::Malformed)?;
+    let claims: Map<String, Value> =
+        URL_SAFE_NO_PAD.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(JwtError::Malformed)?;
     if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
         return Err(JwtError::Issuer(issuer.into()));
     }

@@ -34,7 +34,10 @@ impl LocalAuthorizer {
             .map(|(k, v)| {
                 let s = match v {
                     Value::String(s) => s.clone(),
-                    Value::Array(items) => format!("[{}]", items.iter().map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string())).collect::<Vec<_>>().join(" ")),
+                    Value::Array(items) => format!(
+                        "[{}]",
+                        items.iter().map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string())).collect::<Vec<_>>().join(" ")
+                    ),
                     other => other.to_string(),
                 };
                 (k.clone(), Value::String(s))

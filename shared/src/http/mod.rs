@@ -44,7 +44,10 @@ impl AppState {
     /// function `ABEV_CARE_QUEUE_URL` and `ABEV_ADMIN_SLA_DAYS`.
     pub async fn from_env() -> Result<AppState, crate::config::ConfigError> {
         let config = crate::aws::sdk_config().await;
-        let care = std::env::var("ABEV_CARE_QUEUE_URL").ok().filter(|u| !u.is_empty()).map(|url| CareQueue { sqs: crate::aws::sqs_client(&config), url });
+        let care = std::env::var("ABEV_CARE_QUEUE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(|url| CareQueue { sqs: crate::aws::sqs_client(&config), url });
         Ok(AppState {
             store: Store::new(crate::aws::dynamodb_client(&config), crate::config::table()),
             cursors: Arc::new(CursorKey::new(&crate::config::required("ABEV_CURSOR_SECRET")?)),
@@ -114,10 +117,8 @@ pub fn service(routes: axum::Router<AppState>, state: AppState) -> axum::Router 
 pub async fn problems_only(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let is_problem =
+        response.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     if !status.is_client_error() && !status.is_server_error() || is_problem {
         return response;
     }

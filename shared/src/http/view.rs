@@ -13,12 +13,8 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// The routes this function serves (checked against template.yaml by a test).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/v1/me"),
-    ("GET", "/v1/view"),
-    ("GET", "/v1/view/sites/{support_id}/entitlements"),
-    ("GET", "/v1/entitlements/{serial}"),
-];
+pub const ROUTES: &[(&str, &str)] =
+    &[("GET", "/v1/me"), ("GET", "/v1/view"), ("GET", "/v1/view/sites/{support_id}/entitlements"), ("GET", "/v1/entitlements/{serial}")];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -90,11 +86,18 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>
     Ok(Json(json!({"email": caller.email, "sites": sites, "view": {"sites": site_count, "entitlements": entitlement_count}})))
 }
 
-async fn view_sites(State(state): State<AppState>, caller: Caller, q: Result<QueryMap, axum::extract::rejection::QueryRejection>) -> Result<Json<Value>, ApiError> {
+async fn view_sites(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: Result<QueryMap, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let params = ListParams::parse(&query(q)?)?;
     let list = "view";
     let after = match &params.cursor {
-        Some(c) => Some(SupportId::parse(&state.cursors.open(c, list, caller.email.as_str())?).map_err(|_| ApiError::BadRequest("cursor is malformed".into()))?),
+        Some(c) => Some(
+            SupportId::parse(&state.cursors.open(c, list, caller.email.as_str())?)
+                .map_err(|_| ApiError::BadRequest("cursor is malformed".into()))?,
+        ),
         None => None,
     };
     let reach = state.store.contact_reach(&caller.email).await?;
@@ -106,7 +109,10 @@ async fn view_sites(State(state): State<AppState>, caller: Caller, q: Result<Que
 fn entitlement_filter(q: &HashMap<String, String>) -> Result<EntitlementFilter, ApiError> {
     let status = match q.get("status") {
         None => None,
-        Some(s) => Some(EntitlementStatus::parse(s).ok_or_else(|| ApiError::BadRequest(format!("status must be active, expired or upcoming, got {s:?}")))?),
+        Some(s) => Some(
+            EntitlementStatus::parse(s)
+                .ok_or_else(|| ApiError::BadRequest(format!("status must be active, expired or upcoming, got {s:?}")))?,
+        ),
     };
     let ends_before = match q.get("ends_before") {
         None => None,
@@ -141,11 +147,8 @@ async fn site_entitlements(
         None => None,
     };
     let reach = state.store.contact_reach(&caller.email).await?;
-    let (site_ref, page) = state
-        .store
-        .site_entitlements(&reach, &site, after.as_deref(), params.limit, &filter, Day::today())
-        .await?
-        .ok_or_else(not_found)?;
+    let (site_ref, page) =
+        state.store.site_entitlements(&reach, &site, after.as_deref(), params.limit, &filter, Day::today()).await?.ok_or_else(not_found)?;
     let next_cursor = page.next.map(|n| state.cursors.seal(&list, caller.email.as_str(), n.as_str()));
     let entitlements: Vec<_> = page.items.iter().map(summary).collect();
     Ok(Json(json!({

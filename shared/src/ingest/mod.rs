@@ -82,11 +82,28 @@ impl Ingestor {
         let (order_id, version) = order_ref.unwrap_or_default();
         let result = match outcome {
             Ok(ApplyOutcome::Applied { replaced }) => {
-                tracing::info!(message_id, order_id, version, ?replaced, outcome = "applied", ddb_calls = cost.ddb_calls, write_capacity = cost.write_capacity, read_capacity = cost.read_capacity, "order applied");
+                tracing::info!(
+                    message_id,
+                    order_id,
+                    version,
+                    ?replaced,
+                    outcome = "applied",
+                    ddb_calls = cost.ddb_calls,
+                    write_capacity = cost.write_capacity,
+                    read_capacity = cost.read_capacity,
+                    "order applied"
+                );
                 MessageOutcome::Applied
             }
             Ok(ApplyOutcome::Duplicate) => {
-                tracing::info!(message_id, order_id, version, outcome = "duplicate", ddb_calls = cost.ddb_calls, "duplicate delivery ignored");
+                tracing::info!(
+                    message_id,
+                    order_id,
+                    version,
+                    outcome = "duplicate",
+                    ddb_calls = cost.ddb_calls,
+                    "duplicate delivery ignored"
+                );
                 MessageOutcome::Duplicate
             }
             Ok(ApplyOutcome::Stale { current }) => {

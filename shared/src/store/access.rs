@@ -17,10 +17,10 @@
 
 use super::keys::{self, Item, Key};
 use super::metrics::record_capacity;
+pub use super::tx::{tx_check, tx_delete, tx_put, tx_update, Cond};
 use super::{from_item, get_n, get_s, req_s, s, to_item, Store, StoreError};
 use crate::domain::{Email, Role, SupportId};
 use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, TransactWriteItem};
-pub use super::tx::{tx_check, tx_delete, tx_put, tx_update, Cond};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -242,9 +242,15 @@ impl Cond {
     }
 }
 
-
 /// Sets a membership's role (creating the membership if needed), keeping `since`.
-pub fn tx_set_membership(table: &str, email: &Email, site: &SupportId, role: Role, now: &str, cond: Cond) -> Result<TransactWriteItem, StoreError> {
+pub fn tx_set_membership(
+    table: &str,
+    email: &Email,
+    site: &SupportId,
+    role: Role,
+    now: &str,
+    cond: Cond,
+) -> Result<TransactWriteItem, StoreError> {
     tx_update(
         table,
         &keys::membership(email, site),
@@ -263,7 +269,13 @@ pub fn tx_set_membership(table: &str, email: &Email, site: &SupportId, role: Rol
 
 /// Moves a site's admin count from `seen` to `new`, failing if it is no longer `seen`.
 pub fn tx_set_admin_count(table: &str, site: &SupportId, seen: i64, new: i64) -> Result<TransactWriteItem, StoreError> {
-    tx_update(table, &keys::site_meta(site), "SET admin_count = :new_admins", vec![(":new_admins", super::n(new))], Some(Cond::admin_count_is(seen)))
+    tx_update(
+        table,
+        &keys::site_meta(site),
+        "SET admin_count = :new_admins",
+        vec![(":new_admins", super::n(new))],
+        Some(Cond::admin_count_is(seen)),
+    )
 }
 
 /// Key attributes of an item as a resumable page key.
@@ -322,7 +334,13 @@ impl Store {
 
     /// One page of a partition, `limit` items at most, after `start`. `next` is set only
     /// when more items follow (one extra item is read to know).
-    pub async fn page(&self, listing: &Listing<'_>, start: Option<&PageKey>, limit: usize, consistent: bool) -> Result<ItemPage, StoreError> {
+    pub async fn page(
+        &self,
+        listing: &Listing<'_>,
+        start: Option<&PageKey>,
+        limit: usize,
+        consistent: bool,
+    ) -> Result<ItemPage, StoreError> {
         let (pk_attr, sk_attr) = keys::key_attributes(listing.index);
         let mut q = self
             .ddb
@@ -373,7 +391,12 @@ impl Store {
     }
 
     /// A page of a contact's memberships, in Support ID order.
-    pub async fn memberships_page(&self, email: &Email, start: Option<&PageKey>, limit: usize) -> Result<(Vec<Membership>, Option<PageKey>), StoreError> {
+    pub async fn memberships_page(
+        &self,
+        email: &Email,
+        start: Option<&PageKey>,
+        limit: usize,
+    ) -> Result<(Vec<Membership>, Option<PageKey>), StoreError> {
         let pk = keys::contact_pk(email);
         let listing = Listing { op: "Query memberships", index: None, pk, prefix: Some(keys::MEMBER_PREFIX), forward: true };
         let page = self.page(&listing, start, limit, false).await?;
@@ -381,23 +404,46 @@ impl Store {
     }
 
     /// A page of a site's members: admins first, then by e-mail.
-    pub async fn site_members_page(&self, site: &SupportId, start: Option<&PageKey>, limit: usize) -> Result<(Vec<Membership>, Option<PageKey>), StoreError> {
-        let listing = Listing { op: "Query site members", index: Some(keys::GSI1), pk: keys::site_members_gsi1pk(site), prefix: None, forward: true };
+    pub async fn site_members_page(
+        &self,
+        site: &SupportId,
+        start: Option<&PageKey>,
+        limit: usize,
+    ) -> Result<(Vec<Membership>, Option<PageKey>), StoreError> {
+        let listing =
+            Listing { op: "Query site members", index: Some(keys::GSI1), pk: keys::site_members_gsi1pk(site), prefix: None, forward: true };
         let page = self.page(&listing, start, limit, false).await?;
         Ok((page.items.iter().filter_map(Membership::from_item).collect(), page.next))
     }
 
     /// A page of a contact's own requests, newest first.
-    pub async fn contact_requests_page(&self, email: &Email, start: Option<&PageKey>, limit: usize) -> Result<(Vec<AccessRequest>, Option<PageKey>), StoreError> {
-        let listing = Listing { op: "Query contact requests", index: Some(keys::GSI2), pk: keys::contact_requests_gsi2pk(email), prefix: None, forward: false };
+    pub async fn contact_requests_page(
+        &self,
+        email: &Email,
+        start: Option<&PageKey>,
+        limit: usize,
+    ) -> Result<(Vec<AccessRequest>, Option<PageKey>), StoreError> {
+        let listing = Listing {
+            op: "Query contact requests",
+            index: Some(keys::GSI2),
+            pk: keys::contact_requests_gsi2pk(email),
+            prefix: None,
+            forward: false,
+        };
         let page = self.page(&listing, start, limit, false).await?;
         let requests = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok((requests, page.next))
     }
 
     /// A page of a site's history, newest first.
-    pub async fn site_history_page(&self, site: &SupportId, start: Option<&PageKey>, limit: usize) -> Result<(Vec<HistoryEntry>, Option<PageKey>), StoreError> {
-        let listing = Listing { op: "Query site history", index: None, pk: keys::site_pk(site), prefix: Some(keys::HISTORY_PREFIX), forward: false };
+    pub async fn site_history_page(
+        &self,
+        site: &SupportId,
+        start: Option<&PageKey>,
+        limit: usize,
+    ) -> Result<(Vec<HistoryEntry>, Option<PageKey>), StoreError> {
+        let listing =
+            Listing { op: "Query site history", index: None, pk: keys::site_pk(site), prefix: Some(keys::HISTORY_PREFIX), forward: false };
         let page = self.page(&listing, start, limit, false).await?;
         let entries = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok((entries, page.next))

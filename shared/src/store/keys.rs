@@ -57,10 +57,7 @@ impl Key {
         Key { pk, sk: sk.into() }
     }
     pub fn to_item(&self) -> Item {
-        HashMap::from([
-            (PK.to_string(), AttributeValue::S(self.pk.clone())),
-            (SK.to_string(), AttributeValue::S(self.sk.clone())),
-        ])
+        HashMap::from([(PK.to_string(), AttributeValue::S(self.pk.clone())), (SK.to_string(), AttributeValue::S(self.sk.clone()))])
     }
 }
 

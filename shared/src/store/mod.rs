@@ -108,10 +108,7 @@ pub(crate) fn req_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreErro
     get_s(item, name).ok_or_else(|| StoreError::Corrupt(format!("item lacks string attribute {name}")))
 }
 pub(crate) fn get_ns(item: &Item, name: &str) -> Vec<u64> {
-    item.get(name)
-        .and_then(|v| v.as_ns().ok())
-        .map(|ns| ns.iter().filter_map(|n| n.parse().ok()).collect())
-        .unwrap_or_default()
+    item.get(name).and_then(|v| v.as_ns().ok()).map(|ns| ns.iter().filter_map(|n| n.parse().ok()).collect()).unwrap_or_default()
 }
 pub(crate) fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))

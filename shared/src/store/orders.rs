@@ -21,9 +21,7 @@ use super::{from_item, get_s, n, s, Store, StoreError};
 use crate::domain::{provisioning, Line, Order, OrderId, OrderStatus, Role, Serial, SupportId};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem, WriteRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -117,9 +115,7 @@ struct VersionRecord {
 }
 
 pub(crate) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// Why a transaction failed: cancelled by a condition (one code per item, "None" for the
@@ -145,8 +141,7 @@ impl Store {
             }
             Err(SdkError::ServiceError(e)) if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) => {
                 let TransactWriteItemsError::TransactionCanceledException(tce) = e.err() else { unreachable!() };
-                let codes: Vec<String> =
-                    tce.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect();
+                let codes: Vec<String> = tce.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect();
                 if codes.iter().any(|c| c == "TransactionConflict" || c == "ThrottlingError" || c == "ProvisionedThroughputExceeded") {
                     return Err(TxError::Store(StoreError::Unavailable {
                         op,
@@ -227,7 +222,8 @@ impl Store {
             let mut requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|k| {
-                    let delete = DeleteRequest::builder().set_key(Some(k.to_item())).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let delete =
+                        DeleteRequest::builder().set_key(Some(k.to_item())).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     Ok(WriteRequest::builder().delete_request(delete).build())
                 })
                 .collect::<Result<_, StoreError>>()?;
@@ -327,7 +323,8 @@ impl Store {
                 Err(SwitchError::Apply(e)) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable { op: "apply order", code: "HeadContention".into(), message: "the order head kept moving".into() }.into())
+        Err(StoreError::Unavailable { op: "apply order", code: "HeadContention".into(), message: "the order head kept moving".into() }
+            .into())
     }
 
     async fn record_version(&self, order: &Order, digest: &str) -> Result<(), ApplyError> {
@@ -366,9 +363,8 @@ impl Store {
 
     /// Refuses the message before writing any line if a serial belongs to another order.
     async fn check_serials(&self, order: &Order) -> Result<(), ApplyError> {
-        let claims = self
-            .batch_get("BatchGetItem serial claims", order.lines.iter().map(|l| keys::serial_claim(&l.serial)).collect())
-            .await?;
+        let claims =
+            self.batch_get("BatchGetItem serial claims", order.lines.iter().map(|l| keys::serial_claim(&l.serial)).collect()).await?;
         for claim in claims {
             let owner = get_s(&claim, "order_id").unwrap_or_default();
             if owner != order.order_id.as_str() {
@@ -426,7 +422,10 @@ impl Store {
                     let failed = codes.iter().position(|c| c == "ConditionalCheckFailed").map(|i| &chunk[i / per_line]);
                     return Err(match failed {
                         Some(line) => ApplyError::SerialTaken { serial: line.serial.clone(), owner: "another order".into() },
-                        None => StoreError::Unavailable { op: "stage lines", code: "TransactionCanceled".into(), message: format!("{codes:?}") }.into(),
+                        None => {
+                            StoreError::Unavailable { op: "stage lines", code: "TransactionCanceled".into(), message: format!("{codes:?}") }
+                                .into()
+                        }
                     });
                 }
                 Err(other) => return Err(other.into_apply()),
@@ -538,9 +537,8 @@ impl Store {
             if (record.cleaned && !again) || !which(record.version) {
                 continue;
             }
-            let lines = self
-                .query_prefix("Query version lines", &keys::order_pk(order_id), &keys::line_prefix(record.version), true)
-                .await?;
+            let lines =
+                self.query_prefix("Query version lines", &keys::order_pk(order_id), &keys::line_prefix(record.version), true).await?;
             let line_keys = lines
                 .iter()
                 .map(|i| Key { pk: get_s(i, keys::PK).unwrap_or_default().into(), sk: get_s(i, keys::SK).unwrap_or_default().into() })

@@ -101,4 +101,3 @@ pub fn tx_update(
     }
     Ok(TransactWriteItem::builder().update(built(b.build())?).build())
 }
-

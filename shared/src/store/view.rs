@@ -209,7 +209,10 @@ impl Store {
         items.into_iter().map(|i| from_item::<OrderHead>(i).map(|h| (h.order_id.clone(), h))).collect()
     }
 
-    pub(crate) async fn site_records(&self, sites: impl Iterator<Item = &SupportId>) -> Result<HashMap<SupportId, (String, u64)>, StoreError> {
+    pub(crate) async fn site_records(
+        &self,
+        sites: impl Iterator<Item = &SupportId>,
+    ) -> Result<HashMap<SupportId, (String, u64)>, StoreError> {
         let keys: Vec<Key> = sites.map(keys::site_meta).collect();
         if keys.is_empty() {
             return Ok(HashMap::new());
@@ -226,21 +229,28 @@ impl Store {
     }
 
     pub async fn site(&self, site: &SupportId) -> Result<Option<SiteRef>, StoreError> {
-        Ok(self.get("GetItem site", &keys::site_meta(site), false).await?.map(|i| SiteRef {
-            support_id: site.clone(),
-            name: get_s(&i, "name").unwrap_or(site.as_str()).to_string(),
-        }))
+        Ok(self
+            .get("GetItem site", &keys::site_meta(site), false)
+            .await?
+            .map(|i| SiteRef { support_id: site.clone(), name: get_s(&i, "name").unwrap_or(site.as_str()).to_string() }))
     }
 
     /// The account sites in a contact's view, in Support ID order, after `after`.
-    pub async fn view_sites(&self, reach: &ContactReach, after: Option<&SupportId>, limit: usize) -> Result<Page<ViewSite, SupportId>, StoreError> {
+    pub async fn view_sites(
+        &self,
+        reach: &ContactReach,
+        after: Option<&SupportId>,
+        limit: usize,
+    ) -> Result<Page<ViewSite, SupportId>, StoreError> {
         let after_key = |prefix: &str| match after {
             Some(a) => Range::After(format!("{prefix}{a}")),
             None => Range::Between(prefix.to_string(), format!("{prefix}~")),
         };
         // Round 2: what each reseller membership sold, per customer site.
         let listings = futures::future::try_join_all(
-            reach.resellers().map(|r| self.list("Query reseller customer sites", None, keys::sold_pk(r), after_key(keys::SOLD_PREFIX), limit)),
+            reach
+                .resellers()
+                .map(|r| self.list("Query reseller customer sites", None, keys::sold_pk(r), after_key(keys::SOLD_PREFIX), limit)),
         )
         .await?;
         let mut sold: BTreeMap<SupportId, BTreeMap<SupportId, u64>> = BTreeMap::new();
@@ -248,7 +258,9 @@ impl Store {
         for (reseller, listing) in reach.resellers().zip(&listings) {
             let mut last = None;
             for item in &listing.items {
-                let Some(site) = get_s(item, keys::SK).and_then(keys::sold_counter_site).and_then(|s| SupportId::parse(s).ok()) else { continue };
+                let Some(site) = get_s(item, keys::SK).and_then(keys::sold_counter_site).and_then(|s| SupportId::parse(s).ok()) else {
+                    continue;
+                };
                 let count = get_n(item, "entitlements").unwrap_or(0).max(0) as u64;
                 if count > 0 {
                     sold.entry(site.clone()).or_default().insert(reseller.clone(), count);
@@ -329,9 +341,12 @@ impl Store {
                 Ok(None)
             }
         };
-        let reseller_listings = futures::future::try_join_all(reach.resellers().filter(|_| !member).map(|r| {
-            self.list("Query reseller entitlements", Some(keys::GSI2), keys::sold_to_gsi2pk(r, site), range(), limit)
-        }));
+        let reseller_listings = futures::future::try_join_all(
+            reach
+                .resellers()
+                .filter(|_| !member)
+                .map(|r| self.list("Query reseller entitlements", Some(keys::GSI2), keys::sold_to_gsi2pk(r, site), range(), limit)),
+        );
         let (site_ref, member_listing, reseller_listings) = futures::try_join!(self.site(site), member_listing, reseller_listings)?;
         let Some(site_ref) = site_ref else { return Ok(None) };
 
@@ -342,9 +357,8 @@ impl Store {
             .iter()
             .filter(|h| &h.end_customer == site && !member && !h.reseller.as_ref().is_some_and(|r| members.contains(r)))
             .collect();
-        let sees_site = member
-            || reseller_listings.iter().any(|l| !l.items.is_empty())
-            || reach.grants.iter().any(|h| &h.end_customer == site);
+        let sees_site =
+            member || reseller_listings.iter().any(|l| !l.items.is_empty()) || reach.grants.iter().any(|h| &h.end_customer == site);
         if !sees_site && after.is_none() {
             return Ok(None);
         }
@@ -382,7 +396,8 @@ impl Store {
                 if !head.is_active() || head.current_version != line.version || &line.site != site {
                     continue;
                 }
-                let rules = access(&reach_rules, Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
+                let rules =
+                    access(&reach_rules, Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
                 if rules.is_empty() {
                     continue;
                 }
@@ -396,36 +411,35 @@ impl Store {
                 frontier = min_opt(frontier, last);
             }
         }
-        let within: Vec<VisibleEntitlement> = visible
-            .into_values()
-            .filter(|e| frontier.as_deref().is_none_or(|f| e.line.line.serial.as_str() <= f))
-            .collect();
+        let within: Vec<VisibleEntitlement> =
+            visible.into_values().filter(|e| frontier.as_deref().is_none_or(|f| e.line.line.serial.as_str() <= f)).collect();
         let more_candidates = within.len() > limit;
         let items: Vec<VisibleEntitlement> = within.into_iter().take(limit).collect();
-        let next = if more_candidates {
-            items.last().map(|e| e.line.line.serial.clone())
-        } else {
-            frontier.and_then(|f| Serial::parse(&f).ok())
-        };
+        let next =
+            if more_candidates { items.last().map(|e| e.line.line.serial.clone()) } else { frontier.and_then(|f| Serial::parse(&f).ok()) };
         Ok(Some((site_ref, Page { items, next })))
     }
 
     /// One entitlement if `email` may see it (`None` exactly as if it did not exist).
     /// Rounds: (1) the contact's reach with the serial's claim, (2) the order head,
     /// (3) the line with its site.
-    pub async fn entitlement(&self, email: &Email, serial: &Serial, today: Day) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
+    pub async fn entitlement(
+        &self,
+        email: &Email,
+        serial: &Serial,
+        today: Day,
+    ) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
         let claim_key = keys::serial_claim(serial);
         let (reach, claim) = futures::try_join!(self.contact_reach(email), self.get("GetItem serial claim", &claim_key, false))?;
-        let Some(order_id) = claim.as_ref().and_then(|c| get_s(c, "order_id")).and_then(|o| OrderId::parse(o).ok()) else { return Ok(None) };
+        let Some(order_id) = claim.as_ref().and_then(|c| get_s(c, "order_id")).and_then(|o| OrderId::parse(o).ok()) else {
+            return Ok(None);
+        };
         let Some(head) = self.order_head(&order_id, false).await? else { return Ok(None) };
         if !head.is_active() {
             return Ok(None);
         }
         let line_key = keys::order_line(&order_id, head.current_version, serial);
-        let (item, site) = futures::try_join!(
-            self.get("GetItem entitlement line", &line_key, false),
-            self.site(&head.end_customer),
-        )?;
+        let (item, site) = futures::try_join!(self.get("GetItem entitlement line", &line_key, false), self.site(&head.end_customer),)?;
         let Some(item) = item else { return Ok(None) };
         let line: LineItem = from_item(item)?;
         let rules = access(&reach.reach(), Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
@@ -438,7 +452,13 @@ impl Store {
     }
 
     /// Appends to the audit trail of an entitlement's detail reads.
-    pub async fn record_entitlement_read(&self, who: &Email, serial: &Serial, rules: &[Access], request_id: &str) -> Result<(), StoreError> {
+    pub async fn record_entitlement_read(
+        &self,
+        who: &Email,
+        serial: &Serial,
+        rules: &[Access],
+        request_id: &str,
+    ) -> Result<(), StoreError> {
         let at = super::orders::now_rfc3339();
         let mut item = keys::entitlement_audit(serial, &at, request_id).to_item();
         item.insert("who".into(), s(who.as_str()));

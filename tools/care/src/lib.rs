@@ -164,7 +164,9 @@ impl Care {
                 let secret = abev::http::local_auth::LocalAuthorizer::from_env().secret;
                 abev::http::jwt::mint_for(&secret, email.as_str(), true)
             }
-            (None, None) => return Err(CareError::Usage("give a Care token (--token or ABEV_TOKEN), or --local-care-email for the local stack".into())),
+            (None, None) => {
+                return Err(CareError::Usage("give a Care token (--token or ABEV_TOKEN), or --local-care-email for the local stack".into()))
+            }
         };
         let sqs = if is_local(&cli.queue_url) {
             let endpoint = endpoint_of(&cli.queue_url);
@@ -239,10 +241,16 @@ impl Care {
         let mut by_request: BTreeMap<String, Escalation> = BTreeMap::new();
         let mut unreadable = Vec::new();
         for (_, dead, m) in &messages {
-            let body: Value = serde_json::from_str(m.body().unwrap_or_default()).unwrap_or_else(|_| Value::String(m.body().unwrap_or_default().to_string()));
+            let body: Value = serde_json::from_str(m.body().unwrap_or_default())
+                .unwrap_or_else(|_| Value::String(m.body().unwrap_or_default().to_string()));
             match body.get("request_id").and_then(Value::as_str).map(str::to_string) {
                 Some(id) => {
-                    let e = by_request.entry(id.clone()).or_insert(Escalation { message: body, request_id: Some(id), copies: 0, dead_lettered: false });
+                    let e = by_request.entry(id.clone()).or_insert(Escalation {
+                        message: body,
+                        request_id: Some(id),
+                        copies: 0,
+                        dead_lettered: false,
+                    });
                     e.copies += 1;
                     e.dead_lettered |= *dead;
                 }
@@ -260,7 +268,10 @@ impl Care {
     pub async fn acknowledge(&self, request_id: &str) -> Result<usize, CareError> {
         let messages = self.receive_everywhere().await?;
         let (mine, others): (Vec<_>, Vec<_>) = messages.into_iter().partition(|(_, _, m)| {
-            serde_json::from_str::<Value>(m.body().unwrap_or_default()).ok().and_then(|v| v.get("request_id").and_then(Value::as_str).map(|id| id == request_id)).unwrap_or(false)
+            serde_json::from_str::<Value>(m.body().unwrap_or_default())
+                .ok()
+                .and_then(|v| v.get("request_id").and_then(Value::as_str).map(|id| id == request_id))
+                .unwrap_or(false)
         });
         self.release(&others).await;
         let mut deleted = 0;
@@ -326,12 +337,10 @@ impl Care {
             Some(_) => None,
             None => self.list().await?.into_iter().find(|e| e.request_id.as_deref() == Some(request_id)).map(|e| e.message),
         };
-        let site = request
-            .as_ref()
-            .or(escalation.as_ref())
-            .and_then(|r| r["support_id"].as_str())
-            .map(str::to_string)
-            .ok_or_else(|| CareError::NotFound(format!("request {request_id} is neither in Care's work list nor on the Care queue (already decided?)")))?;
+        let site =
+            request.as_ref().or(escalation.as_ref()).and_then(|r| r["support_id"].as_str()).map(str::to_string).ok_or_else(|| {
+                CareError::NotFound(format!("request {request_id} is neither in Care's work list nor on the Care queue (already decided?)"))
+            })?;
         let members = self.all_pages(&format!("/v1/sites/{site}/members"), "members").await?;
         Ok(Shown { request, escalation, members })
     }

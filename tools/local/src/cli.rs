@@ -1,14 +1,14 @@
 //! The `abev-local` commands.
 
 use crate::event_source::EventSource;
-use abev::ingest::Ingestor;
-use abev::store::orders::ApplyOptions;
 use abev::http::cursor::CursorKey;
 use abev::http::local_auth::LocalAuthorizer;
 use abev::http::{AppState, CareQueue};
+use abev::ingest::Ingestor;
+use abev::store::orders::ApplyOptions;
 use abev::store::Store;
-use std::sync::Arc;
 use clap::{Parser, Subcommand};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -70,15 +70,26 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Up { port, retry_after, sweep_every } => {
             let store = Store::new(ddb.clone(), stack.table.clone());
-            let ingestor = Ingestor { store: store.clone(), sqs: sqs.clone(), dead_letter_queue_url: stack.orders_dlq().to_string(), options: ApplyOptions::default() };
-            let source = EventSource { sqs: sqs.clone(), queue_url: stack.orders_queue().to_string(), wait: Duration::from_secs(20), retry_after: Duration::from_secs(retry_after) };
+            let ingestor = Ingestor {
+                store: store.clone(),
+                sqs: sqs.clone(),
+                dead_letter_queue_url: stack.orders_dlq().to_string(),
+                options: ApplyOptions::default(),
+            };
+            let source = EventSource {
+                sqs: sqs.clone(),
+                queue_url: stack.orders_queue().to_string(),
+                wait: Duration::from_secs(20),
+                retry_after: Duration::from_secs(retry_after),
+            };
             let state = AppState {
                 store,
                 cursors: Arc::new(CursorKey::new(&abev::config::optional("ABEV_CURSOR_SECRET", abev::http::DEV_CURSOR_SECRET))),
                 care: Some(CareQueue { sqs: sqs.clone(), url: stack.care_queue().to_string() }),
                 admin_sla_days: abev::config::number("ABEV_ADMIN_SLA_DAYS", 14).map_err(|e| e.to_string())?,
             };
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;
             let app = crate::server::app(state.clone(), LocalAuthorizer::from_env());
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -89,7 +100,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             println!("ABEV local stack: API on http://127.0.0.1:{port}, table {}, orders queue {}", stack.table, stack.orders_queue());
             println!("Send orders with `make seed`; mint tokens with `target/debug/abev-local token EMAIL [--care]`. Ctrl-C stops.");
             tracing::info!(table = %stack.table, orders_queue = %stack.orders_queue(), port, "local stack up");
-            source.run(&ingestor, async { let _ = tokio::signal::ctrl_c().await; }).await;
+            source
+                .run(&ingestor, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await;
             let _ = stop_tx.send(true);
             let _ = server.await;
             let _ = sweeper.await;

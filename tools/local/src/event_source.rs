@@ -43,7 +43,8 @@ impl EventSource {
             record.receipt_handle = m.receipt_handle.clone();
             record.body = m.body.clone();
             record.event_source = Some("aws:sqs".into());
-            record.attributes = m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect()).unwrap_or_default();
+            record.attributes =
+                m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect()).unwrap_or_default();
             receipts.insert(m.message_id.clone().unwrap_or_default(), m.receipt_handle.clone().unwrap_or_default());
             event.records.push(record);
         }
@@ -63,7 +64,9 @@ impl EventSource {
         let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
             .into_iter()
             .enumerate()
-            .filter_map(|(i, (_, handle))| DeleteMessageBatchRequestEntry::builder().id(format!("m{i}")).receipt_handle(handle).build().ok())
+            .filter_map(|(i, (_, handle))| {
+                DeleteMessageBatchRequestEntry::builder().id(format!("m{i}")).receipt_handle(handle).build().ok()
+            })
             .collect();
         if !entries.is_empty() {
             self.sqs

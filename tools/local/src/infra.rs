@@ -2,8 +2,7 @@
 //! stack and AWS share one definition. `${AWS::StackName}` becomes the local stack name.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml::Value;
@@ -154,7 +153,9 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, logical: &str, props: &Val
     match request.send().await {
         Ok(_) => Ok(name),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(name),
-        Err(e) => Err(InfraError::Create { what: format!("table {name}"), message: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string() }),
+        Err(e) => {
+            Err(InfraError::Create { what: format!("table {name}"), message: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string() })
+        }
     }
 }
 
@@ -167,7 +168,10 @@ async fn create_queue(
 ) -> Result<(String, String), InfraError> {
     let name = props.get("QueueName").and_then(|v| resolve(v, stack)).ok_or_else(|| template_err(format!("{logical}: QueueName")))?;
     let mut request = sqs.create_queue().queue_name(&name);
-    for (prop, attr) in [("VisibilityTimeout", QueueAttributeName::VisibilityTimeout), ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod)] {
+    for (prop, attr) in [
+        ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+        ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+    ] {
         if let Some(v) = props.get(prop).and_then(|v| resolve(v, stack)) {
             request = request.attributes(attr, v);
         }
@@ -213,11 +217,8 @@ mod tests {
         let res = resources(template).unwrap();
         let table = res.iter().find(|(_, t, _)| t == "AWS::DynamoDB::Table").unwrap();
         assert_eq!(resolve(table.2.get("TableName").unwrap(), "abev").as_deref(), Some("abev"));
-        let queue_names: Vec<String> = res
-            .iter()
-            .filter(|(_, t, _)| t == "AWS::SQS::Queue")
-            .filter_map(|(_, _, p)| resolve(p.get("QueueName")?, "abev"))
-            .collect();
+        let queue_names: Vec<String> =
+            res.iter().filter(|(_, t, _)| t == "AWS::SQS::Queue").filter_map(|(_, _, p)| resolve(p.get("QueueName")?, "abev")).collect();
         for expected in ["abev-orders", "abev-orders-dlq", "abev-care", "abev-care-dlq"] {
             assert!(queue_names.iter().any(|n| n == expected), "{expected} in {queue_names:?}");
         }

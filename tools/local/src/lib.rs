@@ -1,11 +1,11 @@
 //! The local host: everything `make dev` runs beside the functions, and what the
 //! integration tests start. Not deployed.
 
+pub mod cli;
 pub mod event_source;
 pub mod infra;
 pub mod seed;
 pub mod server;
 pub mod sweep;
-pub mod cli;
 
 pub use cli::Cli;

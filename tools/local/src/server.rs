@@ -9,6 +9,10 @@ pub fn app(state: AppState, authorizer: LocalAuthorizer) -> axum::Router {
 }
 
 /// Serves `app` on 127.0.0.1:`port` until `stop` resolves.
-pub async fn serve(app: axum::Router, listener: tokio::net::TcpListener, stop: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    app: axum::Router,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(stop).await
 }

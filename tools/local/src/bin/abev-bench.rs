@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 fn order(order_id: &str, version: u64, customer: &str, reseller: &str, serial_prefix: &str, lines: usize) -> String {
     let lines: Vec<serde_json::Value> = (0..lines)
-        .map(|i| serde_json::json!({"serial": format!("{serial_prefix}{i:05}"), "sku": "SEP-14", "product": "Endpoint Protection 14",
+        .map(|i| {
+            serde_json::json!({"serial": format!("{serial_prefix}{i:05}"), "sku": "SEP-14", "product": "Endpoint Protection 14",
             "quantity": 10, "starts_on": "2026-01-01", "ends_on": "2099-12-31", "license_keys": [format!("LK-{i}")],
-            "download_url": "https://downloads.example/sep"}))
+            "download_url": "https://downloads.example/sep"})
+        })
         .collect();
     serde_json::json!({"schema": "abev.order.v1", "order_id": order_id, "version": version, "status": "active",
         "ordered_at": "2026-04-01T10:00:00Z",
@@ -26,7 +28,13 @@ fn order(order_id: &str, version: u64, customer: &str, reseller: &str, serial_pr
 }
 
 fn row(name: &str, cost: Cost, elapsed: Duration) -> String {
-    format!("| {name} | {} | {:.1} | {:.1} | {:.0} |", cost.ddb_calls, cost.read_capacity, cost.write_capacity, elapsed.as_secs_f64() * 1000.0)
+    format!(
+        "| {name} | {} | {:.1} | {:.1} | {:.0} |",
+        cost.ddb_calls,
+        cost.read_capacity,
+        cost.write_capacity,
+        elapsed.as_secs_f64() * 1000.0
+    )
 }
 
 #[tokio::main]
@@ -37,7 +45,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let template = std::fs::read_to_string("template.yaml")?;
     let stack = abev_local::infra::create(&ddb, &sqs, &template, &format!("bench{}", std::process::id())).await?;
     let store = Store::new(ddb.clone(), stack.table.clone());
-    let ingestor = Ingestor { store: store.clone(), sqs: sqs.clone(), dead_letter_queue_url: stack.orders_dlq().into(), options: ApplyOptions::default() };
+    let ingestor = Ingestor {
+        store: store.clone(),
+        sqs: sqs.clone(),
+        dead_letter_queue_url: stack.orders_dlq().into(),
+        options: ApplyOptions::default(),
+    };
 
     println!("## Ingestion, one message (exact DynamoDB cost; time on this machine)\n");
     println!("| message | DynamoDB calls | read capacity | write capacity | ms |\n|---|---|---|---|---|");
@@ -59,19 +72,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Throughput through the queue, the way the event source mapping feeds the function.
-    let source = EventSource { sqs: sqs.clone(), queue_url: stack.orders_queue().into(), wait: Duration::ZERO, retry_after: Duration::from_secs(1) };
+    let source =
+        EventSource { sqs: sqs.clone(), queue_url: stack.orders_queue().into(), wait: Duration::ZERO, retry_after: Duration::from_secs(1) };
     let n = 200;
     for i in 0..n {
-        sqs.send_message().queue_url(stack.orders_queue()).message_body(order(&format!("T-{i}"), 1, &format!("CUST-{:02}", i % 50), "RES-T", &format!("T{i}-"), 3)).send().await?;
+        sqs.send_message()
+            .queue_url(stack.orders_queue())
+            .message_body(order(&format!("T-{i}"), 1, &format!("CUST-{:02}", i % 50), "RES-T", &format!("T{i}-"), 3))
+            .send()
+            .await?;
     }
     let started = Instant::now();
     while source.poll_once(&ingestor).await? > 0 {}
     let elapsed = started.elapsed();
-    println!("\nQueue throughput: {n} orders of 3 lines in {:.1} s = {:.0} orders/s (one consumer, batches of 10 handled concurrently).\n", elapsed.as_secs_f64(), n as f64 / elapsed.as_secs_f64());
+    println!(
+        "\nQueue throughput: {n} orders of 3 lines in {:.1} s = {:.0} orders/s (one consumer, batches of 10 handled concurrently).\n",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64()
+    );
 
     println!("## Reads, one page (limit 100)\n");
     println!("| request | DynamoDB calls | read capacity | write capacity | ms (median of 20) |\n|---|---|---|---|---|");
-    for (who, email, site) in [("customer, 1,111 entitlements", "admin@cust-a.example", "CUST-A"), ("reseller RES-T, 600 entitlements over 50 sites", "sales@res-t.example", "CUST-07"), ("ship-to contact", "ship@ship.example", "CUST-A")] {
+    for (who, email, site) in [
+        ("customer, 1,111 entitlements", "admin@cust-a.example", "CUST-A"),
+        ("reseller RES-T, 600 entitlements over 50 sites", "sales@res-t.example", "CUST-07"),
+        ("ship-to contact", "ship@ship.example", "CUST-A"),
+    ] {
         let email = Email::parse(email)?;
         let site = SupportId::parse(site)?;
         let mut runs = Vec::new();
