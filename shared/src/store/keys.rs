@@ -176,7 +176,7 @@ pub fn entitlement_audit(serial: &Serial, at: &str, id: &str) -> Key {
     Key::new(format!("AUDIT#{serial}"), format!("{at}#{id}"))
 }
 
-// ---- access workflow (issue 4): work lists, outbox, sweep watermark --------------------
+// ---- access workflow: work lists, outbox, sweep watermark ------------------------------
 //
 // | item | pk | sk |
 // |---|---|---|
