@@ -79,34 +79,43 @@ impl TestStack {
         }
     }
 
-    /// Every message on the orders dead-letter queue: (body, abev-error reason).
-    pub async fn dead_letters(&self) -> Vec<(String, String)> {
+    /// Every message visible on `queue_url`, each received once and then left hidden.
+    pub async fn receive_all(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
         let mut out = Vec::new();
         loop {
             let got = self
                 .sqs
                 .receive_message()
-                .queue_url(self.stack.orders_dlq())
+                .queue_url(queue_url)
                 .max_number_of_messages(10)
                 .message_attribute_names("All")
                 .visibility_timeout(600)
                 .send()
                 .await
-                .expect("receive dlq");
+                .expect("receive");
             let messages = got.messages.unwrap_or_default();
             if messages.is_empty() {
                 return out;
             }
-            for m in messages {
+            out.extend(messages);
+        }
+    }
+
+    /// Every message on the orders dead-letter queue: (body, abev-error reason).
+    pub async fn dead_letters(&self) -> Vec<(String, String)> {
+        self.receive_all(self.stack.orders_dlq())
+            .await
+            .into_iter()
+            .map(|m| {
                 let reason = m
                     .message_attributes()
                     .and_then(|a| a.get(abev::ingest::ERROR_ATTRIBUTE))
                     .and_then(MessageAttributeValue::string_value)
                     .unwrap_or_default()
                     .to_string();
-                out.push((m.body.unwrap_or_default(), reason));
-            }
-        }
+                (m.body.unwrap_or_default(), reason)
+            })
+            .collect()
     }
 
     /// A contact's whole view through the read side, paging `page_size` at a time.

@@ -65,23 +65,11 @@ async fn make_admin(app: &TestApp, email: &str, site: &str) {
 
 /// Every message on the Care queue (received once, then left hidden).
 async fn care_messages(t: &TestStack) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let got = t
-            .sqs
-            .receive_message()
-            .queue_url(t.stack.care_queue())
-            .max_number_of_messages(10)
-            .visibility_timeout(600)
-            .send()
-            .await
-            .expect("receive");
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return out;
-        }
-        out.extend(messages.iter().map(|m| serde_json::from_str(m.body().unwrap()).expect("care message is JSON")));
-    }
+    t.receive_all(t.stack.care_queue())
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).expect("care message is JSON"))
+        .collect()
 }
 
 async fn member_roles(app: &TestApp, site: &str) -> BTreeMap<String, String> {

@@ -281,10 +281,9 @@ pub fn tx_set_admin_count(table: &str, site: &SupportId, seen: i64, new: i64) ->
 /// Key attributes of an item as a resumable page key.
 fn page_key(item: &Item, index: Option<&str>) -> PageKey {
     let mut names = vec![keys::PK, keys::SK];
-    match index {
-        Some(keys::GSI1) => names.extend([keys::GSI1_PK, keys::GSI1_SK]),
-        Some(keys::GSI2) => names.extend([keys::GSI2_PK, keys::GSI2_SK]),
-        _ => {}
+    if index.is_some() {
+        let (pk, sk) = keys::key_attributes(index);
+        names.extend([pk, sk]);
     }
     names.into_iter().filter_map(|n| Some((n.to_string(), get_s(item, n)?.to_string()))).collect()
 }
