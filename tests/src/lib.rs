@@ -4,13 +4,15 @@
 
 use abev::domain::{Day, Email, SupportId};
 use abev::ingest::Ingestor;
+use abev::store::faults::{FaultInjector, FaultPlan};
 use abev::store::orders::ApplyOptions;
 use abev::store::view::EntitlementFilter;
-use abev::store::Store;
+use abev::store::{RetryPolicy, Store};
 use abev_local::event_source::EventSource;
 use abev_local::infra::LocalStack;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const TEMPLATE: &str = include_str!("../../template.yaml");
@@ -19,6 +21,9 @@ pub const TEMPLATE: &str = include_str!("../../template.yaml");
 pub type PlainView = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
 pub struct TestStack {
+    /// Every stack's DynamoDB client goes through a fault injector (no faults unless a test
+    /// asks: [`TestStack::with_faults`], or `faults.script(..)`).
+    pub faults: Arc<FaultInjector>,
     pub stack: LocalStack,
     pub store: Store,
     pub ddb: aws_sdk_dynamodb::Client,
@@ -40,21 +45,40 @@ impl TestStack {
     }
 
     pub async fn with_options(options: ApplyOptions) -> TestStack {
+        Self::build(options, FaultPlan::default(), None).await
+    }
+
+    /// A stack whose DynamoDB fails like AWS at its worst, at `plan`'s rates, with the SDK's
+    /// own retries off (as when their quota is spent): every fault reaches the store.
+    pub async fn with_faults(plan: FaultPlan) -> TestStack {
+        Self::build(ApplyOptions::default(), plan, Some(1)).await
+    }
+
+    async fn build(options: ApplyOptions, plan: FaultPlan, sdk_attempts: Option<u32>) -> TestStack {
         let (ddb_url, sqs_url) = endpoints();
-        let (ddb, sqs) = abev::aws::local_clients(&ddb_url, &sqs_url);
+        let faults = Arc::new(FaultInjector::new(plan));
+        let (ddb, sqs) = abev::aws::local_clients_with(&ddb_url, &sqs_url, Some(faults.clone()), sdk_attempts);
         let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let stack = abev_local::infra::create(&ddb, &sqs, TEMPLATE, &name).await.unwrap_or_else(|e| {
             panic!("creating the test stack failed ({e}); is the local stack up? run `make test` or `scripts/services.sh start`")
         });
-        let store = Store::new(ddb.clone(), stack.table.clone());
-        let ingestor = Ingestor { store: store.clone(), sqs: sqs.clone(), dead_letter_queue_url: stack.orders_dlq().to_string(), options };
+        // Fast retries keep fault-heavy tests short; the policy's shape is the production one.
+        let retry = RetryPolicy { base: Duration::from_millis(2), cap: Duration::from_millis(50), ..RetryPolicy::default() };
+        let store = Store::new(ddb.clone(), stack.table.clone()).with_retry(retry);
+        let ingestor = Ingestor {
+            store: store.clone(),
+            sqs: sqs.clone(),
+            dead_letter_queue_url: stack.orders_dlq().to_string(),
+            options,
+            max_receive_count: abev::ingest::DEFAULT_MAX_RECEIVE_COUNT,
+        };
         let source = EventSource {
             sqs: sqs.clone(),
             queue_url: stack.orders_queue().to_string(),
             wait: Duration::ZERO,
             retry_after: Duration::ZERO,
         };
-        TestStack { stack, store, ddb, sqs, ingestor, source }
+        TestStack { faults, stack, store, ddb, sqs, ingestor, source }
     }
 
     pub async fn send(&self, body: &str) {

@@ -1,6 +1,6 @@
 //! Order ingestion against DynamoDB Local and moto (spec §3).
 
-use abev::store::orders::ApplyOptions;
+use abev::store::orders::{ApplyOptions, Step};
 use abev_integration_tests::{order_json, worked_example, TestStack};
 
 #[tokio::test]
@@ -170,7 +170,7 @@ async fn a_thousand_line_order_is_stored_whole() {
 
 #[tokio::test]
 async fn a_crash_between_chunks_is_completed_by_redelivery() {
-    let t = TestStack::with_options(ApplyOptions { crash_after_chunks: Some(3) }).await;
+    let t = TestStack::with_options(ApplyOptions::crash_after(Step::Staged(3))).await;
     let v1 = big_order("O-BIG", 1, 300, "L");
     let outcome = t.ingestor.handle_message("m1", &v1).await;
     assert!(!outcome.acknowledged(), "the injected crash must leave the message for retry");
@@ -184,7 +184,7 @@ async fn a_crash_between_chunks_is_completed_by_redelivery() {
 
     // A crash while staging v2 leaves v1 fully visible, never a mix.
     let v2 = big_order("O-BIG", 2, 200, "M");
-    let crashing = abev::ingest::Ingestor { options: ApplyOptions { crash_after_chunks: Some(2) }, ..healthy.ingestor.clone() };
+    let crashing = abev::ingest::Ingestor { options: ApplyOptions::crash_after(Step::Staged(2)), ..healthy.ingestor.clone() };
     assert!(!crashing.handle_message("m2", &v2).await.acknowledged());
     let during = healthy.view("big@cust.example", 500).await;
     assert_eq!(during["BIG-1"].len(), 300);
@@ -198,7 +198,8 @@ async fn a_crash_between_chunks_is_completed_by_redelivery() {
 /// An ingestor whose DynamoDB is unreachable: every message fails transiently.
 fn unreachable_store(t: &TestStack) -> abev::ingest::Ingestor {
     let (ddb, _) = abev::aws::local_clients("http://127.0.0.1:9", "http://127.0.0.1:9");
-    abev::ingest::Ingestor { store: abev::store::Store::new(ddb, t.stack.table.clone()), ..t.ingestor.clone() }
+    let quick = abev::store::RetryPolicy { max_attempts: 2, base: std::time::Duration::from_millis(1), ..Default::default() };
+    abev::ingest::Ingestor { store: abev::store::Store::new(ddb, t.stack.table.clone()).with_retry(quick), ..t.ingestor.clone() }
 }
 
 #[tokio::test]
@@ -210,16 +211,17 @@ async fn transient_failures_are_retried_not_dead_lettered_and_redrive_after_max_
     assert!(matches!(outcome, abev::ingest::MessageOutcome::Retry(_)), "{outcome:?}");
     assert!(t.dead_letters().await.is_empty(), "a transient failure is not the message's fault");
 
-    // Through the queue: the batch reports it, the event source leaves it, and after
-    // maxReceiveCount receives (5 in template.yaml) the queue's redrive policy moves it.
+    // Through the queue: the batch reports it, the event source leaves it, and its last
+    // receive (maxReceiveCount, 5 in template.yaml) dead-letters it with the reason.
     t.send(&body).await;
     for _ in 0..5 {
         assert_eq!(t.source.poll_once(&down).await.unwrap(), 1);
     }
-    assert_eq!(t.source.poll_once(&down).await.unwrap(), 0, "redriven after the fifth receive");
+    assert_eq!(t.source.poll_once(&down).await.unwrap(), 0, "gone after the fifth receive");
     let dead = t.dead_letters().await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].0, body);
+    assert!(dead[0].1.starts_with("still failing after 5 deliveries: DynamoDB"), "the reason travels with it: {}", dead[0].1);
 
     // Once DynamoDB is back, the same message (redriven back by an operator) applies.
     t.ingest(&[&body]).await;
@@ -232,7 +234,7 @@ async fn a_stale_redelivery_removes_lines_its_version_staged_after_a_newer_clean
     let v2 = order_json("O-R", 2, "active", ("CUST-R", &["c@cust.example"]), None, None, &["R1", "R2"]);
     let v3 = order_json("O-R", 3, "active", ("CUST-R", &["c@cust.example"]), None, None, &["R1"]);
     // v2 half-staged, then v3 applied (its cleanup marks v2 cleaned) ...
-    let crashing = abev::ingest::Ingestor { options: ApplyOptions { crash_after_chunks: Some(1) }, ..t.ingestor.clone() };
+    let crashing = abev::ingest::Ingestor { options: ApplyOptions::crash_after(Step::Staged(1)), ..t.ingestor.clone() };
     assert!(!crashing.handle_message("m", &v2).await.acknowledged());
     t.ingest(&[&v3]).await;
     // ... and v2's worker, still running, stages a line after that cleanup.

@@ -38,7 +38,7 @@ use crate::http::problem::ApiError;
 use crate::http::AppState;
 use crate::store::access::{tx_check, tx_delete, tx_put, tx_set_admin_count, tx_set_membership, Cond, SiteMeta};
 use crate::store::keys::{self, Item};
-use crate::store::orders::TxError;
+use crate::store::table::TxError;
 use crate::store::{get_s, s, StoreError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};

@@ -5,5 +5,5 @@ pub mod order;
 pub mod rules;
 
 pub use ids::{Email, IdError, OrderId, Role, Serial, SupportId};
-pub use order::{Day, Line, Order, OrderError, OrderStatus, Party, Site};
+pub use order::{same_content, Day, Line, Order, OrderError, OrderStatus, Party, Site, DIGEST_VERSION};
 pub use rules::{access, provisioning, Access, Placement, Reach};

@@ -193,18 +193,61 @@ impl Order {
         Ok(Order { order_id, version, status, ordered_at, end_customer, ship_to, reseller, lines })
     }
 
-    /// A digest of the order's meaning (not its bytes): two deliveries of the same version
-    /// with the same digest are the same message.
+    /// A digest of the order's content (not its bytes, not this struct's serialization):
+    /// two deliveries of one version with the same digest are the same message. It hashes
+    /// [`Order::canonical`], a form written out field by field, and is prefixed with
+    /// [`DIGEST_VERSION`], so adding a field to `Order` cannot change a stored digest.
     pub fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
-        let canonical = serde_json::to_vec(self).unwrap_or_default();
-        let hash = Sha256::digest(&canonical);
-        hash.iter().map(|b| format!("{b:02x}")).collect()
+        let canonical = self.canonical().to_string();
+        let hash = Sha256::digest(canonical.as_bytes());
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{DIGEST_VERSION}{hex}")
+    }
+
+    /// The content of the message as the ERP meant it: every field of `abev.order.v1`,
+    /// normalised as parsed (e-mails lower-case, Support IDs upper-case), keys sorted,
+    /// absent optional parts as `null`. Changing this is a new [`DIGEST_VERSION`].
+    pub fn canonical(&self) -> Value {
+        let party = |p: &Party| {
+            serde_json::json!({
+                "site": {"support_id": p.site.support_id.as_str(), "name": p.site.name},
+                "contacts": p.contacts.iter().map(|c| serde_json::json!({"email": c.email.as_str(), "name": c.name})).collect::<Vec<_>>(),
+            })
+        };
+        let line = |l: &Line| {
+            serde_json::json!({
+                "serial": l.serial.as_str(), "sku": l.sku, "product": l.product, "quantity": l.quantity,
+                "starts_on": l.starts_on.to_string(), "ends_on": l.ends_on.to_string(),
+                "license_keys": l.license_keys, "download_url": l.download_url,
+            })
+        };
+        serde_json::json!({
+            "schema": ORDER_SCHEMA,
+            "order_id": self.order_id.as_str(),
+            "version": self.version,
+            "status": match self.status { OrderStatus::Active => "active", OrderStatus::Cancelled => "cancelled" },
+            "ordered_at": self.ordered_at,
+            "end_customer": party(&self.end_customer),
+            "ship_to": self.ship_to.as_ref().map(party),
+            "reseller": self.reseller.as_ref().map(party),
+            "lines": self.lines.iter().map(line).collect::<Vec<_>>(),
+        })
     }
 
     pub fn is_active(&self) -> bool {
         self.status == OrderStatus::Active
     }
+}
+
+/// The format of [`Order::digest`], its prefix.
+pub const DIGEST_VERSION: &str = "v1:";
+
+/// Whether a stored digest and a new one say "the same content". A digest of another
+/// format (written before the current one existed) cannot be compared and is trusted, so
+/// a redelivery after a deploy is never turned into a conflicting duplicate.
+pub fn same_content(stored: &str, digest: &str) -> bool {
+    stored == digest || !stored.starts_with(DIGEST_VERSION)
 }
 
 fn invalid(path: &str, reason: impl fmt::Display) -> OrderError {
@@ -404,5 +447,25 @@ mod tests {
         let mut v = sample();
         v["lines"][0]["quantity"] = json!(6);
         assert_ne!(a.digest(), parse(&v).unwrap().digest());
+    }
+
+    #[test]
+    fn digest_is_versioned_and_pinned_to_the_canonical_content() {
+        let order = parse(&sample()).unwrap();
+        // Pinned: a change of this value means every stored digest changed (a new DIGEST_VERSION).
+        assert_eq!(order.digest(), "v1:".to_string() + &hex_sha256(&order.canonical().to_string()));
+        assert_eq!(
+            order.canonical()["lines"][0].as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
+            ["download_url", "ends_on", "license_keys", "product", "quantity", "serial", "sku", "starts_on"]
+        );
+        assert!(same_content(&order.digest(), &order.digest()));
+        assert!(!same_content("v1:00", &order.digest()));
+        // A digest of the old format (the serialized struct) is not a conflict.
+        assert!(same_content("3f2a", &order.digest()));
+    }
+
+    fn hex_sha256(text: &str) -> String {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
     }
 }

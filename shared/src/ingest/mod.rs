@@ -21,7 +21,14 @@ pub struct Ingestor {
     pub sqs: aws_sdk_sqs::Client,
     pub dead_letter_queue_url: String,
     pub options: ApplyOptions,
+    /// The orders queue's `maxReceiveCount`: a message that fails transiently on its last
+    /// receive is dead-lettered here, with the reason, instead of by SQS without one.
+    pub max_receive_count: u32,
 }
+
+/// The orders queue's redrive `maxReceiveCount` in `template.yaml` (the wiring test holds
+/// the two equal).
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -70,13 +77,18 @@ impl MessageOutcome {
 impl Ingestor {
     /// Parses and applies one message body; never panics, never loses it.
     pub async fn handle_message(&self, message_id: &str, body: &str) -> MessageOutcome {
+        self.handle_delivery(message_id, body, 1).await
+    }
+
+    /// [`Ingestor::handle_message`] for the `receive_count`-th delivery of the message.
+    pub async fn handle_delivery(&self, message_id: &str, body: &str, receive_count: u32) -> MessageOutcome {
         let ((outcome, order_ref), cost) = measured(async {
             let order = match Order::parse(body.as_bytes()) {
                 Ok(order) => order,
                 Err(e) => return (Err(IngestError::from(e)), None),
             };
             let order_ref = Some((order.order_id.to_string(), order.version));
-            (self.store.apply_order(&order, self.options).await.map_err(IngestError::from), order_ref)
+            (self.store.apply_order(&order, &self.options).await.map_err(IngestError::from), order_ref)
         })
         .await;
         let (order_id, version) = order_ref.unwrap_or_default();
@@ -110,8 +122,8 @@ impl Ingestor {
                 tracing::warn!(message_id, order_id, version, current, outcome = "stale", "stale version ignored");
                 MessageOutcome::Stale
             }
-            Err(e) if e.is_permanent() => {
-                let reason = e.to_string();
+            Err(e) if e.is_permanent() || receive_count >= self.max_receive_count => {
+                let reason = if e.is_permanent() { e.to_string() } else { format!("still failing after {receive_count} deliveries: {e}") };
                 match self.dead_letter(body, &reason).await {
                     Ok(()) => {
                         tracing::warn!(message_id, order_id, version, outcome = "dead_lettered", reason, "order rejected");
@@ -152,8 +164,9 @@ impl Ingestor {
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         batch::for_each_message(event, |message: SqsMessage| async move {
             let id = message.message_id.clone().unwrap_or_default();
+            let receive_count = message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
             let body = message.body.unwrap_or_default();
-            self.handle_message(&id, &body).await.acknowledged()
+            self.handle_delivery(&id, &body, receive_count).await.acknowledged()
         })
         .await
     }
@@ -168,6 +181,7 @@ impl Ingestor {
             sqs: crate::aws::sqs_client(&config),
             dead_letter_queue_url: crate::config::required("ABEV_ORDERS_DLQ_URL")?,
             options: ApplyOptions::default(),
+            max_receive_count: DEFAULT_MAX_RECEIVE_COUNT,
         })
     }
 }

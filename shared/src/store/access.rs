@@ -16,11 +16,11 @@
 //! its history entries, so the work lists never disagree with the requests.
 
 use super::keys::{self, Item, Key};
-use super::metrics::record_capacity;
+use super::table::{Query, Range};
 pub use super::tx::{tx_check, tx_delete, tx_put, tx_update, Cond};
 use super::{from_item, get_n, get_s, req_s, s, to_item, Store, StoreError};
 use crate::domain::{Email, Role, SupportId};
-use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -322,7 +322,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let items = self.batch_get("BatchGetItem access requests", ids.iter().map(|id| keys::request(id)).collect()).await?;
+        let items = self.batch_get("BatchGetItem access requests", ids.iter().map(|id| keys::request(id)).collect(), false).await?;
         let mut by_id: HashMap<String, AccessRequest> = HashMap::new();
         for item in items {
             let r: AccessRequest = from_item(item)?;
@@ -340,53 +340,33 @@ impl Store {
         limit: usize,
         consistent: bool,
     ) -> Result<ItemPage, StoreError> {
-        let (pk_attr, sk_attr) = keys::key_attributes(listing.index);
-        let mut q = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .set_index_name(listing.index.map(str::to_string))
-            .expression_attribute_names("#pk", pk_attr)
-            .expression_attribute_values(":pk", s(listing.pk.clone()))
-            .scan_index_forward(listing.forward)
-            .consistent_read(consistent && listing.index.is_none())
-            .limit((limit.clamp(1, 999) + 1) as i32)
-            .set_exclusive_start_key(start.map(|k| k.iter().map(|(n, v)| (n.clone(), s(v.clone()))).collect()))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        q = match listing.prefix {
-            Some(prefix) => q
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#sk", sk_attr)
-                .expression_attribute_values(":prefix", s(prefix)),
-            None => q.key_condition_expression("#pk = :pk"),
+        let range = match listing.prefix {
+            Some(prefix) => Range::Prefix(prefix.to_string()),
+            None => Range::All,
         };
-        let out = q.send().await.map_err(|e| StoreError::from_sdk(listing.op, e))?;
-        record_capacity(out.consumed_capacity());
-        let mut items = out.items.unwrap_or_default();
+        let mut q = match listing.index {
+            Some(index) => Query::index(listing.op, index, listing.pk.clone(), range),
+            None => Query::table(listing.op, listing.pk.clone(), range),
+        };
+        q.consistent = consistent && listing.index.is_none();
+        q.forward = listing.forward;
+        // One extra item tells whether more follow.
+        let q = q.limit(limit.clamp(1, 999) + 1).start(start.map(|k| k.iter().map(|(n, v)| (n.clone(), s(v.clone()))).collect()));
+        let out = self.query_page(&q).await?;
+        let mut items = out.items;
         let next = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|i| page_key(i, listing.index))
         } else {
-            out.last_evaluated_key
-                .filter(|k| !k.is_empty())
-                .map(|k| k.into_iter().filter_map(|(n, v)| Some((n, v.as_s().ok()?.clone()))).collect())
+            out.last_key.map(|k| k.into_iter().filter_map(|(n, v)| Some((n, v.as_s().ok()?.clone()))).collect())
         };
         Ok(ItemPage { items, next })
     }
 
     /// Every item of a partition (under `prefix`), read consistently.
     pub async fn all_items(&self, op: &'static str, pk: &str, prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
-        let listing = Listing { op, index: None, pk: pk.to_string(), prefix, forward: true };
-        let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self.page(&listing, start.as_ref(), 500, true).await?;
-            all.extend(page.items);
-            match page.next {
-                Some(next) => start = Some(next),
-                None => return Ok(all),
-            }
-        }
+        let range = prefix.map_or(Range::All, |p| Range::Prefix(p.to_string()));
+        self.query_all(Query::table(op, pk, range)).await
     }
 
     /// A page of a contact's memberships, in Support ID order.
@@ -467,17 +447,7 @@ impl Store {
     }
 
     pub async fn delete_item(&self, op: &'static str, key: &Key) -> Result<(), StoreError> {
-        let out = self
-            .ddb
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_item()))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(op, e))?;
-        super::metrics::record_write_capacity(out.consumed_capacity());
-        Ok(())
+        self.delete(op, key, None).await.map(|_| ())
     }
 
     /// The first day the admin-SLA sweep has not fully swept, if it ever ran.
@@ -490,25 +460,8 @@ impl Store {
     pub async fn advance_sweep_watermark(&self, day: &str) -> Result<(), StoreError> {
         let mut item = keys::sweep_watermark().to_item();
         item.insert("day".into(), s(day));
-        let result = self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk) OR #day < :day")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#day", "day")
-            .expression_attribute_values(":day", s(day))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                super::metrics::record_write_capacity(out.consumed_capacity());
-                Ok(())
-            }
-            Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
-            Err(e) => Err(StoreError::from_sdk("PutItem sweep watermark", e)),
-        }
+        // A watermark already past `day` stays where it is.
+        let forward = Cond::new("attribute_not_exists(#pk) OR #day < :day").value(":day", s(day));
+        self.put("PutItem sweep watermark", item, Some(forward)).await.map(|_| ())
     }
 }

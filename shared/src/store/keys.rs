@@ -77,9 +77,14 @@ pub const VERSION_PREFIX: &str = "VERSION#";
 pub fn order_version(o: &OrderId, v: u64) -> Key {
     Key::new(order_pk(o), format!("{VERSION_PREFIX}{}", version(v)))
 }
+pub const LINE_PREFIX: &str = "LINE#";
 /// The sort-key prefix of one version's lines.
 pub fn line_prefix(v: u64) -> String {
-    format!("LINE#{}#", version(v))
+    format!("{LINE_PREFIX}{}#", version(v))
+}
+/// The upper bound of the lines of every version below `v` (for a `BETWEEN LINE# AND …`).
+pub fn lines_before(v: u64) -> String {
+    format!("{LINE_PREFIX}{}", version(v))
 }
 pub fn order_line(o: &OrderId, v: u64, serial: &Serial) -> Key {
     Key::new(order_pk(o), format!("{}{serial}", line_prefix(v)))
@@ -98,9 +103,50 @@ pub fn site_entitlements_gsi1pk(s: &SupportId) -> String {
 pub fn sold_to_gsi2pk(reseller: &SupportId, s: &SupportId) -> String {
     format!("SOLD#{reseller}#TO#{s}")
 }
-/// Where to resume a serial-ordered index listing after `serial` (all versions of it).
+/// A position in a serial-ordered listing: an index sort key (`{serial}#{version}`) after
+/// which a page resumes, or `{serial}#~`, after every version of a serial already returned.
+/// Resuming from the full key matters: an older version's entry sorts just before the
+/// current one, and a page that stopped on it has not yet read the current line.
 pub fn after_serial(serial: &str) -> String {
     format!("{serial}#~")
+}
+
+/// The position just after one index entry of `serial` at version `v`.
+pub fn position(serial: &str, v: u64) -> String {
+    format!("{serial}#{}", version(v))
+}
+
+/// A position as an index sort key bound (a bare serial of an earlier release's cursor
+/// becomes "after every version of it").
+pub fn normalize_position(position: &str) -> String {
+    match parse_position(position) {
+        (serial, Some(v)) => self::position(serial, v),
+        (serial, None) => after_serial(serial),
+    }
+}
+
+/// Reads a position back: `(serial, Some(version))` after one index entry, `(serial, None)`
+/// after every version of the serial. A bare serial (a cursor of an earlier release) means
+/// the latter.
+pub fn parse_position(position: &str) -> (&str, Option<u64>) {
+    match position.split_once('#') {
+        Some((serial, "~")) | Some((serial, "")) => (serial, None),
+        Some((serial, v)) => match v.parse() {
+            Ok(v) => (serial, Some(v)),
+            Err(_) => (serial, None),
+        },
+        None => (position, None),
+    }
+}
+
+/// The lowest sort key of a version-`v` order-line listing (`LINE#{v}#…`) still after
+/// `position`: lines of that version sort like their index entries `{serial}#{v}`.
+pub fn line_listing_start(v: u64, position: &str) -> String {
+    let (serial, after) = parse_position(position);
+    match after {
+        Some(w) if v > w => format!("{}{serial}", line_prefix(v)),
+        _ => format!("{}{}", line_prefix(v), after_serial(serial)),
+    }
 }
 
 // ---- sites ------------------------------------------------------------------------
@@ -217,6 +263,18 @@ mod tests {
     fn versions_sort_numerically() {
         assert!(version(9) < version(10));
         assert!(line_prefix(2) < line_prefix(10));
+    }
+
+    #[test]
+    fn positions_resume_after_one_entry_or_after_every_version() {
+        assert_eq!(parse_position("S1#0000000002"), ("S1", Some(2)));
+        assert_eq!(parse_position("S1#~"), ("S1", None));
+        assert_eq!(parse_position("S1"), ("S1", None));
+        // After S1's version-1 entry, S1's version-2 line is still ahead; after S1#~ it is not.
+        assert_eq!(line_listing_start(2, "S1#0000000001"), "LINE#0000000002#S1");
+        assert_eq!(line_listing_start(2, "S1#~"), "LINE#0000000002#S1#~");
+        assert_eq!(line_listing_start(2, "S1#0000000002"), "LINE#0000000002#S1#~");
+        assert!(lines_before(2) > line_prefix(1) && lines_before(2) < line_prefix(2));
     }
 
     #[test]

@@ -1,11 +1,16 @@
-//! Storage: the single DynamoDB table. `keys` owns the key design; `tx` builds transaction
-//! items; `orders` writes orders (ingestion), `view` reads what a contact may see, `access`
-//! keeps memberships and requests; `metrics` counts what each unit of work costs.
+//! Storage: the single DynamoDB table. `table` is the only code that calls DynamoDB
+//! (retries, error classification, capacity metering, one query engine); `keys` owns the
+//! key design; `tx` builds transaction items and conditions; `orders` writes orders
+//! (ingestion), `view` reads what a contact may see, `access` keeps memberships and
+//! requests; `metrics` counts what each unit of work costs; `faults` makes DynamoDB Local
+//! fail like AWS, for tests and `make dev`.
 
 pub mod access;
+pub mod faults;
 pub mod keys;
 pub mod metrics;
 pub mod orders;
+pub mod table;
 pub mod tx;
 pub mod view;
 
@@ -13,18 +18,24 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use keys::Item;
+pub use table::RetryPolicy;
 
-/// The table and the client that reaches it.
+/// The table, the client that reaches it, and how transient failures are retried.
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) ddb: Client,
     pub(crate) table: String,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl Store {
     /// `ddb` should be built by [`crate::aws::dynamodb_client`], which counts calls.
     pub fn new(ddb: Client, table: impl Into<String>) -> Store {
-        Store { ddb, table: table.into() }
+        Store { ddb, table: table.into(), retry: RetryPolicy::default() }
+    }
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Store {
+        self.retry = retry;
+        self
     }
     pub fn table(&self) -> &str {
         &self.table
@@ -34,6 +45,8 @@ impl Store {
     }
 }
 
+/// Every failure of the store, classified once: `Unavailable` is transient (retried here,
+/// then by the caller's redelivery); `Rejected` and `Corrupt` are permanent.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// DynamoDB could not do it now; trying again later may work.

@@ -14,16 +14,15 @@
 //!    redelivery: every step before the switch is idempotent, and a redelivery that finds
 //!    the switch done only cleans up.
 
-use super::keys::{self, Item, Key};
-use super::metrics::{record_capacity, record_write_capacity};
+use super::keys::{self, Key};
+use super::table::{Query, Range, TxError};
 use super::tx::{tx_put, tx_update, Cond};
 use super::{from_item, get_s, n, s, Store, StoreError};
-use crate::domain::{provisioning, Line, Order, OrderId, OrderStatus, Role, Serial, SupportId};
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem, WriteRequest};
+use crate::domain::{provisioning, same_content, Email, Line, Order, OrderId, OrderStatus, Role, Serial, SupportId, DIGEST_VERSION};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Lines per staging transaction: two items each, under the 100-item transaction limit.
 pub const LINES_PER_CHUNK: usize = 49;
@@ -46,23 +45,68 @@ pub enum ApplyError {
     ConflictingDuplicate { order_id: OrderId, version: u64 },
     #[error("serial {serial} already belongs to order {owner}")]
     SerialTaken { serial: Serial, owner: String },
-    #[error("injected crash after staging chunk {0}")]
-    InjectedCrash(usize),
+    #[error("injected crash after {0:?}")]
+    InjectedCrash(Step),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl ApplyError {
-    /// Permanent errors are the message's fault: retrying cannot help.
+    /// Permanent errors are the message's fault, or a store that refuses the request itself:
+    /// retrying cannot help, so the message goes to the dead-letter queue with the reason.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, ApplyError::ConflictingDuplicate { .. } | ApplyError::SerialTaken { .. })
+        match self {
+            ApplyError::ConflictingDuplicate { .. } | ApplyError::SerialTaken { .. } => true,
+            ApplyError::Store(e) => !e.is_transient(),
+            ApplyError::InjectedCrash(_) => false,
+        }
     }
 }
 
-/// Fault injection for tests: crash after this many staging chunks.
-#[derive(Debug, Clone, Copy, Default)]
+/// The steps of applying a version, named so tests can crash or pause right after one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The head was read and the version decided on.
+    HeadRead,
+    /// The version record was written.
+    VersionRecorded,
+    /// This many staging chunks were written (1-based).
+    Staged(usize),
+    /// The switch transaction committed.
+    Switched,
+    /// Older versions' lines were deleted, their grants not yet revoked.
+    LinesCleaned,
+}
+
+/// Fault injection for tests: the Lambda is killed, or stalls, right after a step.
+#[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
-    pub crash_after_chunks: Option<usize>,
+    pub crash_after: Option<Step>,
+    /// Stalls after the step: waits at the barrier twice, once to say it got there and once
+    /// to be let go (each wait gives up after 3 s), so a test can interleave deliveries.
+    pub pause_after: Option<(Step, Arc<tokio::sync::Barrier>)>,
+}
+
+impl ApplyOptions {
+    pub fn crash_after(step: Step) -> ApplyOptions {
+        ApplyOptions { crash_after: Some(step), pause_after: None }
+    }
+    pub fn pause_after(step: Step, barrier: Arc<tokio::sync::Barrier>) -> ApplyOptions {
+        ApplyOptions { crash_after: None, pause_after: Some((step, barrier)) }
+    }
+    async fn reached(&self, step: Step) -> Result<(), ApplyError> {
+        if let Some((at, barrier)) = &self.pause_after {
+            if *at == step {
+                for _ in 0..2 {
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), barrier.wait()).await;
+                }
+            }
+        }
+        if self.crash_after == Some(step) {
+            return Err(ApplyError::InjectedCrash(step));
+        }
+        Ok(())
+    }
 }
 
 /// The order's current state, as readers see it.
@@ -110,179 +154,63 @@ struct VersionRecord {
     digest: String,
     ship_to_emails: Vec<String>,
     received_at: String,
-    #[serde(default)]
-    cleaned: bool,
 }
 
 pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-/// Why a transaction failed: cancelled by a condition (one code per item, "None" for the
-/// innocent ones), or the store was unavailable.
-pub(crate) enum TxError {
-    Cancelled(Vec<String>),
-    Store(StoreError),
+/// What the head says about a delivered version: a pure decision, no I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Decision {
+    Stale { current: u64 },
+    Duplicate,
+    Conflicting,
+    Proceed,
+}
+
+fn decide(head: Option<&OrderHead>, order: &Order, digest: &str) -> Decision {
+    match head {
+        Some(h) if h.current_version > order.version => Decision::Stale { current: h.current_version },
+        Some(h) if h.current_version == order.version => {
+            if same_content(&h.digest, digest) {
+                Decision::Duplicate
+            } else {
+                Decision::Conflicting
+            }
+        }
+        _ => Decision::Proceed,
+    }
+}
+
+/// One write of a site record in the switch: only what changes, so a reseller whose name
+/// is unchanged is not written by each of its orders (no item every order passes through).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SiteUpdate {
+    site: SupportId,
+    delta: i64,
+    name: Option<String>,
+}
+
+/// Plans the site-record writes of a switch from the counters' deltas and the names read.
+fn plan_site_updates(
+    deltas: &BTreeMap<SupportId, i64>,
+    names: &BTreeMap<SupportId, String>,
+    stored: &BTreeMap<SupportId, String>,
+) -> Vec<SiteUpdate> {
+    let mut sites: BTreeSet<&SupportId> = deltas.keys().collect();
+    sites.extend(names.keys());
+    sites
+        .into_iter()
+        .filter_map(|site| {
+            let delta = deltas.get(site).copied().unwrap_or(0);
+            let name = names.get(site).filter(|n| stored.get(site) != Some(*n)).cloned();
+            (delta != 0 || name.is_some()).then(|| SiteUpdate { site: site.clone(), delta, name })
+        })
+        .collect()
 }
 
 impl Store {
-    pub(crate) async fn transact(&self, op: &'static str, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
-        let result = self
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                record_write_capacity(out.consumed_capacity());
-                Ok(())
-            }
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) => {
-                let TransactWriteItemsError::TransactionCanceledException(tce) = e.err() else { unreachable!() };
-                let codes: Vec<String> = tce.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect();
-                if codes.iter().any(|c| c == "TransactionConflict" || c == "ThrottlingError" || c == "ProvisionedThroughputExceeded") {
-                    return Err(TxError::Store(StoreError::Unavailable {
-                        op,
-                        code: "TransactionCanceledException".into(),
-                        message: format!("cancelled by contention: {codes:?}"),
-                    }));
-                }
-                Err(TxError::Cancelled(codes))
-            }
-            Err(e) => Err(TxError::Store(StoreError::from_sdk(op, e))),
-        }
-    }
-
-    pub(crate) async fn get(&self, op: &'static str, key: &Key, consistent: bool) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_item()))
-            .consistent_read(consistent)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(op, e))?;
-        record_capacity(out.consumed_capacity());
-        Ok(out.item)
-    }
-
-    /// Reads many items by key (any number; 100 per request, unprocessed keys retried).
-    pub(crate) async fn batch_get(&self, op: &'static str, keys: Vec<Key>) -> Result<Vec<Item>, StoreError> {
-        let mut unique: Vec<Key> = Vec::new();
-        for k in keys {
-            if !unique.contains(&k) {
-                unique.push(k);
-            }
-        }
-        let requests = unique.chunks(100).map(|chunk| self.batch_get_chunk(op, chunk.to_vec()));
-        let pages = futures::future::try_join_all(requests).await?;
-        Ok(pages.into_iter().flatten().collect())
-    }
-
-    async fn batch_get_chunk(&self, op: &'static str, keys: Vec<Key>) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::new();
-        let mut pending: Option<KeysAndAttributes> = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys.iter().map(Key::to_item).collect()))
-                .build()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        );
-        for attempt in 0..8 {
-            let Some(request) = pending.take() else { break };
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-            }
-            let out = self
-                .ddb
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(op, e))?;
-            record_capacity(out.consumed_capacity());
-            if let Some(mut responses) = out.responses {
-                found.extend(responses.remove(&self.table).unwrap_or_default());
-            }
-            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
-        }
-        if pending.is_some() {
-            return Err(StoreError::Unavailable { op, code: "UnprocessedKeys".into(), message: "keys left unprocessed".into() });
-        }
-        Ok(found)
-    }
-
-    /// Deletes many items (25 per request, unprocessed ones retried).
-    pub(crate) async fn batch_delete(&self, op: &'static str, keys: Vec<Key>) -> Result<(), StoreError> {
-        for chunk in keys.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    let delete =
-                        DeleteRequest::builder().set_key(Some(k.to_item())).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, StoreError>>()?;
-            for attempt in 0..8 {
-                if requests.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-                }
-                let out = self
-                    .ddb
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut requests))
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::from_sdk(op, e))?;
-                record_write_capacity(out.consumed_capacity());
-                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::Unavailable { op, code: "UnprocessedItems".into(), message: "items left unprocessed".into() });
-            }
-        }
-        Ok(())
-    }
-
-    /// Every item of a partition whose sort key starts with `prefix` (keys only if `keys_only`).
-    pub(crate) async fn query_prefix(&self, op: &'static str, pk: &str, prefix: &str, keys_only: bool) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut q = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total);
-            if keys_only {
-                q = q.projection_expression("#pk, #sk");
-            }
-            let out = q.send().await.map_err(|e| StoreError::from_sdk(op, e))?;
-            record_capacity(out.consumed_capacity());
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(items)
-    }
-
     pub async fn order_head(&self, order_id: &OrderId, consistent: bool) -> Result<Option<OrderHead>, StoreError> {
         match self.get("GetItem order head", &keys::order_head(order_id), consistent).await? {
             Some(item) => Ok(Some(from_item(item)?)),
@@ -291,34 +219,38 @@ impl Store {
     }
 
     /// Applies one parsed order message. See the module docs for the steps.
-    pub async fn apply_order(&self, order: &Order, options: ApplyOptions) -> Result<ApplyOutcome, ApplyError> {
+    pub async fn apply_order(&self, order: &Order, options: &ApplyOptions) -> Result<ApplyOutcome, ApplyError> {
         let digest = order.digest();
         for _ in 0..SWITCH_ATTEMPTS {
             let head = self.order_head(&order.order_id, true).await?;
-            if let Some(head) = &head {
-                if head.current_version > order.version {
-                    // Cleaned again even if marked so: a delivery of this version may have
-                    // staged more lines after a newer version's cleanup had passed.
-                    self.clean_versions(&order.order_id, |v| v == order.version, true).await?;
-                    return Ok(ApplyOutcome::Stale { current: head.current_version });
+            options.reached(Step::HeadRead).await?;
+            match decide(head.as_ref(), order, &digest) {
+                Decision::Stale { current } => {
+                    // Whatever this delivery or an earlier one staged is removed, whenever it was written.
+                    self.clean_below(&order.order_id, current, options).await?;
+                    return Ok(ApplyOutcome::Stale { current });
                 }
-                if head.current_version == order.version {
-                    if head.digest != digest {
-                        return Err(ApplyError::ConflictingDuplicate { order_id: order.order_id.clone(), version: order.version });
-                    }
-                    self.clean_versions(&order.order_id, |v| v < order.version, false).await?;
+                Decision::Duplicate => {
+                    self.clean_below(&order.order_id, order.version, options).await?;
                     return Ok(ApplyOutcome::Duplicate);
                 }
+                Decision::Conflicting => {
+                    return Err(ApplyError::ConflictingDuplicate { order_id: order.order_id.clone(), version: order.version })
+                }
+                Decision::Proceed => {}
             }
             self.record_version(order, &digest).await?;
+            options.reached(Step::VersionRecorded).await?;
             self.check_serials(order).await?;
             self.stage(order, options).await?;
             match self.switch(order, &digest, head.as_ref()).await {
                 Ok(()) => {
-                    self.clean_versions(&order.order_id, |v| v < order.version, false).await?;
+                    options.reached(Step::Switched).await?;
+                    self.clean_below(&order.order_id, order.version, options).await?;
                     return Ok(ApplyOutcome::Applied { replaced: head.map(|h| h.current_version) });
                 }
-                // Another version moved the head meanwhile: decide again from the new head.
+                // Another version moved the head meanwhile (or this switch committed and its
+                // answer was lost): decide again from the head as it is now.
                 Err(SwitchError::HeadMoved) => continue,
                 Err(SwitchError::Apply(e)) => return Err(e),
             }
@@ -333,43 +265,29 @@ impl Store {
             digest: digest.to_string(),
             ship_to_emails: order.ship_to.iter().flat_map(|p| p.emails()).map(|e| e.to_string()).collect(),
             received_at: now_rfc3339(),
-            cleaned: false,
         };
-        let key = keys::order_version(&order.order_id, order.version);
         let mut item = super::to_item(&record)?;
-        item.extend(key.to_item());
-        let result = self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk) OR digest = :digest")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":digest", s(digest))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                record_write_capacity(out.consumed_capacity());
-                Ok(())
-            }
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(ApplyError::ConflictingDuplicate { order_id: order.order_id.clone(), version: order.version })
-            }
-            Err(e) => Err(StoreError::from_sdk("PutItem order version", e).into()),
+        item.extend(keys::order_version(&order.order_id, order.version).to_item());
+        // A record written under another digest format cannot be compared: it is trusted.
+        let same = Cond::new("attribute_not_exists(#pk) OR digest = :digest OR NOT begins_with(digest, :format)")
+            .value(":digest", s(digest))
+            .value(":format", s(DIGEST_VERSION));
+        if self.put("PutItem order version", item, Some(same)).await? {
+            Ok(())
+        } else {
+            Err(ApplyError::ConflictingDuplicate { order_id: order.order_id.clone(), version: order.version })
         }
     }
 
     /// Refuses the message before writing any line if a serial belongs to another order.
     async fn check_serials(&self, order: &Order) -> Result<(), ApplyError> {
-        let claims =
-            self.batch_get("BatchGetItem serial claims", order.lines.iter().map(|l| keys::serial_claim(&l.serial)).collect()).await?;
+        let claims = self
+            .batch_get("BatchGetItem serial claims", order.lines.iter().map(|l| keys::serial_claim(&l.serial)).collect(), false)
+            .await?;
         for claim in claims {
             let owner = get_s(&claim, "order_id").unwrap_or_default();
             if owner != order.order_id.as_str() {
-                let serial = get_s(&claim, "serial").and_then(|s| Serial::parse(s).ok());
-                if let Some(serial) = serial {
+                if let Some(serial) = get_s(&claim, "serial").and_then(|s| Serial::parse(s).ok()) {
                     return Err(ApplyError::SerialTaken { serial, owner: owner.to_string() });
                 }
             }
@@ -377,11 +295,13 @@ impl Store {
         Ok(())
     }
 
-    async fn stage(&self, order: &Order, options: ApplyOptions) -> Result<(), ApplyError> {
+    /// Stages the version: ship-to grants, then claims + lines in chunks, **in serial order**.
+    /// Two orders that share serials claim them in the same order, so the one that takes the
+    /// smallest shared serial first never meets the other's claims: one of them wins. The
+    /// loser gives back the claims this version took.
+    async fn stage(&self, order: &Order, options: &ApplyOptions) -> Result<(), ApplyError> {
         let o = &order.order_id;
         let v = order.version;
-        let site = &order.end_customer.site.support_id;
-        let reseller = order.reseller.as_ref().map(|r| &r.site.support_id);
         // Grants first: they carry the version, so they stay invisible until the switch.
         let grants: Vec<TransactWriteItem> = order
             .ship_to
@@ -400,28 +320,37 @@ impl Store {
         if !grants.is_empty() {
             self.transact("TransactWriteItems ship-to grants", grants).await.map_err(TxError::into_apply)?;
         }
-        for (index, chunk) in order.lines.chunks(LINES_PER_CHUNK).enumerate() {
+        let mut lines: Vec<&Line> = order.lines.iter().collect();
+        lines.sort_by(|a, b| a.serial.cmp(&b.serial));
+        for (index, chunk) in lines.chunks(LINES_PER_CHUNK).enumerate() {
             let mut items = Vec::with_capacity(chunk.len() * 2);
             for line in chunk {
-                let claim_key = keys::serial_claim(&line.serial);
-                let mut claim = claim_key.to_item();
-                claim.insert("order_id".into(), s(o.as_str()));
-                claim.insert("serial".into(), s(line.serial.as_str()));
                 let mine = Cond::new("attribute_not_exists(#pk) OR order_id = :o").value(":o", s(o.as_str()));
-                items.push(tx_put(&self.table, claim, Some(mine))?);
+                items.push(tx_update(
+                    &self.table,
+                    &keys::serial_claim(&line.serial),
+                    "SET order_id = :o, serial = :serial ADD versions :v",
+                    vec![(":serial", s(line.serial.as_str())), (":v", AttributeValue::Ns(vec![v.to_string()]))],
+                    Some(mine),
+                )?);
                 // A cancelled version shows nothing, so it needs no line items.
                 if order.is_active() {
-                    items.push(tx_put(&self.table, line_item(o, v, site, reseller, line)?, None)?);
+                    items.push(tx_put(&self.table, line_item(o, v, order, line)?, None)?);
                 }
             }
             match self.transact("TransactWriteItems stage lines", items).await {
                 Ok(()) => {}
                 Err(TxError::Cancelled(codes)) => {
-                    // Only the claims carry conditions: find the serial another order took meanwhile.
+                    // Only the claims carry conditions: find the serial another order holds.
                     let per_line = if order.is_active() { 2 } else { 1 };
-                    let failed = codes.iter().position(|c| c == "ConditionalCheckFailed").map(|i| &chunk[i / per_line]);
-                    return Err(match failed {
-                        Some(line) => ApplyError::SerialTaken { serial: line.serial.clone(), owner: "another order".into() },
+                    let taken = codes.iter().position(|c| c == "ConditionalCheckFailed").map(|i| chunk[i / per_line].serial.clone());
+                    let claimed: Vec<&Serial> = lines[..index * LINES_PER_CHUNK].iter().map(|l| &l.serial).collect();
+                    self.release_claims(o, v, &claimed).await?;
+                    return Err(match taken {
+                        Some(serial) => {
+                            let owner = self.serial_owner(&serial).await?.unwrap_or_else(|| "another order".into());
+                            ApplyError::SerialTaken { serial, owner }
+                        }
                         None => {
                             StoreError::Unavailable { op: "stage lines", code: "TransactionCanceled".into(), message: format!("{codes:?}") }
                                 .into()
@@ -430,9 +359,32 @@ impl Store {
                 }
                 Err(other) => return Err(other.into_apply()),
             }
-            if options.crash_after_chunks == Some(index + 1) {
-                return Err(ApplyError::InjectedCrash(index + 1));
-            }
+            options.reached(Step::Staged(index + 1)).await?;
+        }
+        Ok(())
+    }
+
+    async fn serial_owner(&self, serial: &Serial) -> Result<Option<String>, StoreError> {
+        let claim = self.get("GetItem serial claim", &keys::serial_claim(serial), true).await?;
+        Ok(claim.as_ref().and_then(|c| get_s(c, "order_id")).map(str::to_string))
+    }
+
+    /// Gives back the claims version `v` took: a claim no stored version holds any more is
+    /// deleted, so a message that failed leaves no serial taken.
+    async fn release_claims(&self, o: &OrderId, v: u64, serials: &[&Serial]) -> Result<(), StoreError> {
+        for serial in serials {
+            let key = keys::serial_claim(serial);
+            let ours = Cond::new("order_id = :o").value(":o", s(o.as_str()));
+            self.update(
+                "UpdateItem release claim",
+                &key,
+                "DELETE versions :v",
+                vec![(":v", AttributeValue::Ns(vec![v.to_string()]))],
+                Some(ours.clone()),
+            )
+            .await?;
+            let unheld = Cond::new("order_id = :o AND attribute_not_exists(versions)").value(":o", s(o.as_str()));
+            self.delete("DeleteItem released claim", &key, Some(unheld)).await?;
         }
         Ok(())
     }
@@ -476,22 +428,23 @@ impl Store {
         if let Some(r) = &reseller {
             *sold_delta.entry((r.clone(), site.clone())).or_default() += new_count as i64;
         }
-        let mut names: BTreeMap<SupportId, String> = BTreeMap::new();
-        for party in std::iter::once(&order.end_customer).chain(order.reseller.iter()).chain(order.ship_to.iter()) {
-            names.insert(party.site.support_id.clone(), party.site.name.clone());
-            site_delta.entry(party.site.support_id.clone()).or_default();
-        }
-        for (sid, delta) in &site_delta {
+        let names: BTreeMap<SupportId, String> = std::iter::once(&order.end_customer)
+            .chain(order.reseller.iter())
+            .chain(order.ship_to.iter())
+            .map(|party| (party.site.support_id.clone(), party.site.name.clone()))
+            .collect();
+        let stored = self.site_names(names.keys()).await.map_err(ApplyError::from)?;
+        for update in plan_site_updates(&site_delta, &names, &stored) {
             let mut set = vec!["support_id = :sid".to_string()];
-            let mut values = vec![(":sid", s(sid.as_str())), (":d", n(*delta))];
-            if let Some(name) = names.get(sid) {
+            let mut values = vec![(":sid", s(update.site.as_str())), (":d", n(update.delta))];
+            if let Some(name) = update.name {
                 set.push("#name = :name".into());
-                values.push((":name", s(name.clone())));
+                values.push((":name", s(name)));
             }
             let expr = format!("SET {} ADD entitlement_count :d", set.join(", "));
-            items.push(tx_update(&self.table, &keys::site_meta(sid), &expr, values, None)?);
+            items.push(tx_update(&self.table, &keys::site_meta(&update.site), &expr, values, None)?);
         }
-        for ((r, sid), delta) in &sold_delta {
+        for ((r, sid), delta) in sold_delta.iter().filter(|(_, d)| **d != 0) {
             items.push(tx_update(
                 &self.table,
                 &keys::sold_counter(r, sid),
@@ -528,54 +481,60 @@ impl Store {
         }
     }
 
-    /// Deletes the lines and revokes the grants of the versions `which` selects (never the
-    /// current one), and marks them cleaned; those already marked only when `again`.
-    async fn clean_versions(&self, order_id: &OrderId, which: impl Fn(u64) -> bool, again: bool) -> Result<(), StoreError> {
-        let records = self.query_prefix("Query order versions", &keys::order_pk(order_id), keys::VERSION_PREFIX, false).await?;
+    /// The stored names of some sites (eventually consistent: a stale name only costs a
+    /// redundant write of the same name).
+    async fn site_names<'a>(&self, sites: impl Iterator<Item = &'a SupportId>) -> Result<BTreeMap<SupportId, String>, StoreError> {
+        let items = self.batch_get("BatchGetItem site names", sites.map(keys::site_meta).collect(), false).await?;
+        Ok(items.iter().filter_map(|i| Some((SupportId::parse(get_s(i, "support_id")?).ok()?, get_s(i, "name")?.to_string()))).collect())
+    }
+
+    /// Removes everything versions below `current` left: every line item (found by key
+    /// range, so lines a slow delivery staged after an earlier cleanup are found too), and
+    /// those versions' numbers from the ship-to grants of every contact any version named.
+    /// Idempotent; never touches `current` or newer staged versions.
+    async fn clean_below(&self, order_id: &OrderId, current: u64, options: &ApplyOptions) -> Result<(), ApplyError> {
+        let pk = keys::order_pk(order_id);
+        let lines =
+            Query::table("Query old version lines", pk.clone(), Range::Between(keys::LINE_PREFIX.into(), keys::lines_before(current)))
+                .keys_only();
+        let line_keys: Vec<Key> = self
+            .query_all(lines)
+            .await?
+            .iter()
+            .filter_map(|i| Some(Key { pk: get_s(i, keys::PK)?.into(), sk: get_s(i, keys::SK)?.into() }))
+            .collect();
+        self.batch_delete("BatchWriteItem delete old lines", line_keys).await?;
+        options.reached(Step::LinesCleaned).await?;
+
+        let records = self.query_all(Query::table("Query order versions", pk, Range::Prefix(keys::VERSION_PREFIX.into()))).await?;
+        let mut held: BTreeMap<String, (BTreeSet<u64>, bool)> = BTreeMap::new();
         for item in records {
             let record: VersionRecord = from_item(item)?;
-            if (record.cleaned && !again) || !which(record.version) {
-                continue;
-            }
-            let lines =
-                self.query_prefix("Query version lines", &keys::order_pk(order_id), &keys::line_prefix(record.version), true).await?;
-            let line_keys = lines
-                .iter()
-                .map(|i| Key { pk: get_s(i, keys::PK).unwrap_or_default().into(), sk: get_s(i, keys::SK).unwrap_or_default().into() })
-                .collect();
-            self.batch_delete("BatchWriteItem delete old lines", line_keys).await?;
-            for email in &record.ship_to_emails {
-                let Ok(email) = crate::domain::Email::parse(email) else { continue };
-                let out = self
-                    .ddb
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(keys::ship_to_grant(&email, order_id).to_item()))
-                    .update_expression("DELETE versions :v")
-                    .condition_expression("attribute_exists(#pk)")
-                    .expression_attribute_names("#pk", keys::PK)
-                    .expression_attribute_values(":v", AttributeValue::Ns(vec![record.version.to_string()]))
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await;
-                match out {
-                    Ok(out) => record_write_capacity(out.consumed_capacity()),
-                    Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
-                    Err(e) => return Err(StoreError::from_sdk("UpdateItem revoke grant", e)),
+            for email in record.ship_to_emails {
+                let entry = held.entry(email).or_default();
+                if record.version < current {
+                    entry.0.insert(record.version);
+                } else if record.version == current {
+                    entry.1 = true;
                 }
             }
-            let out = self
-                .ddb
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(keys::order_version(order_id, record.version).to_item()))
-                .update_expression("SET cleaned = :t")
-                .expression_attribute_values(":t", AttributeValue::Bool(true))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk("UpdateItem version cleaned", e))?;
-            record_write_capacity(out.consumed_capacity());
+        }
+        for (email, (old_versions, in_current)) in held.into_iter().filter(|(_, (old, _))| !old.is_empty()) {
+            let Ok(email) = Email::parse(&email) else { continue };
+            let key = keys::ship_to_grant(&email, order_id);
+            let versions = AttributeValue::Ns(old_versions.iter().map(u64::to_string).collect());
+            self.update(
+                "UpdateItem revoke grant",
+                &key,
+                "DELETE versions :v",
+                vec![(":v", versions)],
+                Some(Cond::new("attribute_exists(#pk)")),
+            )
+            .await?;
+            if !in_current {
+                // Nothing left to grant: the item goes, unless a newer version added itself meanwhile.
+                self.delete("DeleteItem empty grant", &key, Some(Cond::new("attribute_not_exists(versions)"))).await?;
+            }
         }
         Ok(())
     }
@@ -603,13 +562,15 @@ impl TxError {
         match self {
             TxError::Store(e) => e.into(),
             TxError::Cancelled(codes) => {
-                StoreError::Unavailable { op: "transaction", code: "TransactionCanceled".into(), message: format!("{codes:?}") }.into()
+                StoreError::Rejected { op: "transaction", code: "TransactionCanceled".into(), message: format!("{codes:?}") }.into()
             }
         }
     }
 }
 
-fn line_item(o: &OrderId, v: u64, site: &SupportId, reseller: Option<&SupportId>, line: &Line) -> Result<Item, StoreError> {
+fn line_item(o: &OrderId, v: u64, order: &Order, line: &Line) -> Result<super::keys::Item, StoreError> {
+    let site = &order.end_customer.site.support_id;
+    let reseller = order.reseller.as_ref().map(|r| &r.site.support_id);
     let record = LineItem { order_id: o.clone(), version: v, site: site.clone(), reseller: reseller.cloned(), line: line.clone() };
     let mut item = super::to_item(&record)?;
     item.extend(keys::order_line(o, v, &line.serial).to_item());
@@ -620,4 +581,28 @@ fn line_item(o: &OrderId, v: u64, site: &SupportId, reseller: Option<&SupportId>
         item.insert(keys::GSI2_SK.into(), s(keys::line_index_sk(&line.serial, v)));
     }
     Ok(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(s: &str) -> SupportId {
+        SupportId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_reseller_whose_name_is_unchanged_is_not_written() {
+        let deltas = BTreeMap::from([(sid("ACME-1"), 3), (sid("SKY-1"), 0)]);
+        let names = BTreeMap::from([(sid("ACME-1"), "Acme".to_string()), (sid("SKY-1"), "Skynet".to_string())]);
+        let stored = names.clone();
+        assert_eq!(plan_site_updates(&deltas, &names, &stored), vec![SiteUpdate { site: sid("ACME-1"), delta: 3, name: None }]);
+        let renamed = BTreeMap::from([(sid("SKY-1"), "Skynet Ltd".to_string())]);
+        let names2 = BTreeMap::from([(sid("SKY-1"), "Skynet Ltd".to_string())]);
+        assert!(plan_site_updates(&BTreeMap::new(), &names2, &renamed).is_empty());
+        assert_eq!(
+            plan_site_updates(&BTreeMap::new(), &names2, &stored),
+            vec![SiteUpdate { site: sid("SKY-1"), delta: 0, name: Some("Skynet Ltd".into()) }]
+        );
+    }
 }

@@ -26,16 +26,21 @@ impl Cond {
     pub fn absent() -> Cond {
         Cond::new("attribute_not_exists(#pk)")
     }
-    fn names(&self, extra: &str) -> HashMap<String, String> {
+    /// The expression, or `None` for "no condition".
+    pub(crate) fn expression(&self) -> Option<String> {
+        (!self.expr.is_empty()).then(|| self.expr.clone())
+    }
+    /// The placeholders this condition and `extra` (an update expression) use.
+    pub(crate) fn names(&self, extra: &str) -> Option<HashMap<String, String>> {
         let mut names = HashMap::new();
         for &(placeholder, attr) in keys::PLACEHOLDERS {
             if self.expr.contains(placeholder) || extra.contains(placeholder) {
                 names.insert(placeholder.to_string(), attr.to_string());
             }
         }
-        names
+        (!names.is_empty()).then_some(names)
     }
-    fn values_map(&self, extra: Vec<(&'static str, AttributeValue)>) -> Option<HashMap<String, AttributeValue>> {
+    pub(crate) fn values_with(&self, extra: Vec<(&'static str, AttributeValue)>) -> Option<HashMap<String, AttributeValue>> {
         let map: HashMap<String, AttributeValue> = self.values.iter().cloned().chain(extra).map(|(k, v)| (k.to_string(), v)).collect();
         (!map.is_empty()).then_some(map)
     }
@@ -44,9 +49,6 @@ impl Cond {
 fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
     r.map_err(|e| StoreError::Corrupt(e.to_string()))
 }
-fn opt_names(names: HashMap<String, String>) -> Option<HashMap<String, String>> {
-    (!names.is_empty()).then_some(names)
-}
 
 pub fn tx_put(table: &str, item: Item, cond: Option<Cond>) -> Result<TransactWriteItem, StoreError> {
     let cond = cond.unwrap_or_default();
@@ -54,8 +56,8 @@ pub fn tx_put(table: &str, item: Item, cond: Option<Cond>) -> Result<TransactWri
     if !cond.expr.is_empty() {
         b = b
             .condition_expression(&cond.expr)
-            .set_expression_attribute_names(opt_names(cond.names("")))
-            .set_expression_attribute_values(cond.values_map(vec![]));
+            .set_expression_attribute_names(cond.names(""))
+            .set_expression_attribute_values(cond.values_with(vec![]));
     }
     Ok(TransactWriteItem::builder().put(built(b.build())?).build())
 }
@@ -66,8 +68,8 @@ pub fn tx_delete(table: &str, key: &Key, cond: Option<Cond>) -> Result<TransactW
     if !cond.expr.is_empty() {
         b = b
             .condition_expression(&cond.expr)
-            .set_expression_attribute_names(opt_names(cond.names("")))
-            .set_expression_attribute_values(cond.values_map(vec![]));
+            .set_expression_attribute_names(cond.names(""))
+            .set_expression_attribute_values(cond.values_with(vec![]));
     }
     Ok(TransactWriteItem::builder().delete(built(b.build())?).build())
 }
@@ -77,8 +79,8 @@ pub fn tx_check(table: &str, key: &Key, cond: Cond) -> Result<TransactWriteItem,
         .table_name(table)
         .set_key(Some(key.to_item()))
         .condition_expression(&cond.expr)
-        .set_expression_attribute_names(opt_names(cond.names("")))
-        .set_expression_attribute_values(cond.values_map(vec![]));
+        .set_expression_attribute_names(cond.names(""))
+        .set_expression_attribute_values(cond.values_with(vec![]));
     Ok(TransactWriteItem::builder().condition_check(built(b.build())?).build())
 }
 
@@ -94,8 +96,8 @@ pub fn tx_update(
         .table_name(table)
         .set_key(Some(key.to_item()))
         .update_expression(expression)
-        .set_expression_attribute_names(opt_names(cond.names(expression)))
-        .set_expression_attribute_values(cond.values_map(values));
+        .set_expression_attribute_names(cond.names(expression))
+        .set_expression_attribute_values(cond.values_with(values));
     if !cond.expr.is_empty() {
         b = b.condition_expression(&cond.expr);
     }

@@ -15,11 +15,11 @@
 //! caller's memberships and grants, never with the entitlements behind them.
 
 use super::keys::{self, Item, Key};
-use super::metrics::record_capacity;
 use super::orders::{LineItem, OrderHead};
+use super::table::{Query, Range};
 use super::{from_item, get_n, get_ns, get_s, s, Store, StoreError};
 use crate::domain::{access, Access, Day, Email, OrderId, Placement, Reach, Role, Serial, SupportId};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -125,13 +125,6 @@ pub struct SiteRef {
     pub name: String,
 }
 
-/// A sort-key range within one partition.
-enum Range {
-    All,
-    After(String),
-    Between(String, String),
-}
-
 /// One index/partition listing: what it returned and whether it stopped early.
 struct Listing {
     items: Vec<Item>,
@@ -139,41 +132,17 @@ struct Listing {
 }
 
 impl Store {
-    async fn list(&self, op: &'static str, index: Option<&str>, pk: String, range: Range, limit: usize) -> Result<Listing, StoreError> {
-        let (pk_attr, sk_attr) = keys::key_attributes(index);
-        let mut q = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .set_index_name(index.map(str::to_string))
-            .expression_attribute_names("#pk", pk_attr)
-            .expression_attribute_values(":pk", s(pk))
-            .limit(limit.min(1000) as i32)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        q = match range {
-            Range::All => q.key_condition_expression("#pk = :pk"),
-            Range::After(after) => q
-                .key_condition_expression("#pk = :pk AND #sk > :after")
-                .expression_attribute_names("#sk", sk_attr)
-                .expression_attribute_values(":after", s(after)),
-            Range::Between(lo, hi) => q
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
-                .expression_attribute_names("#sk", sk_attr)
-                .expression_attribute_values(":lo", s(lo))
-                .expression_attribute_values(":hi", s(hi)),
-        };
-        let out = q.send().await.map_err(|e| StoreError::from_sdk(op, e))?;
-        record_capacity(out.consumed_capacity());
-        let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
-        Ok(Listing { items: out.items.unwrap_or_default(), more })
+    async fn list(&self, q: Query) -> Result<Listing, StoreError> {
+        let page = self.query_page(&q).await?;
+        Ok(Listing { items: page.items, more: page.last_key.is_some() })
     }
 
     /// Round 1 (+2 when the contact holds grants): memberships and valid ship-to grants.
     pub async fn contact_reach(&self, email: &Email) -> Result<ContactReach, StoreError> {
         let pk = keys::contact_pk(email);
         let (members, grants) = futures::try_join!(
-            self.query_prefix("Query memberships", &pk, keys::MEMBER_PREFIX, false),
-            self.query_prefix("Query ship-to grants", &pk, keys::GRANT_PREFIX, false),
+            self.query_all(Query::table("Query memberships", pk.clone(), Range::Prefix(keys::MEMBER_PREFIX.into()))),
+            self.query_all(Query::table("Query ship-to grants", pk.clone(), Range::Prefix(keys::GRANT_PREFIX.into()))),
         )?;
         let mut reach = ContactReach { email: Some(email.clone()), ..Default::default() };
         for item in members {
@@ -205,7 +174,8 @@ impl Store {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let items = self.batch_get("BatchGetItem order heads", keys).await?;
+        // Consistent: a head older than the index entries a page read would hide their lines.
+        let items = self.batch_get("BatchGetItem order heads", keys, true).await?;
         items.into_iter().map(|i| from_item::<OrderHead>(i).map(|h| (h.order_id.clone(), h))).collect()
     }
 
@@ -217,7 +187,7 @@ impl Store {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let items = self.batch_get("BatchGetItem sites", keys).await?;
+        let items = self.batch_get("BatchGetItem sites", keys, false).await?;
         Ok(items
             .iter()
             .filter_map(|i| {
@@ -247,11 +217,13 @@ impl Store {
             None => Range::Between(prefix.to_string(), format!("{prefix}~")),
         };
         // Round 2: what each reseller membership sold, per customer site.
-        let listings = futures::future::try_join_all(
-            reach
-                .resellers()
-                .map(|r| self.list("Query reseller customer sites", None, keys::sold_pk(r), after_key(keys::SOLD_PREFIX), limit)),
-        )
+        let listings = futures::future::try_join_all(reach.resellers().map(|r| {
+            self.list(
+                Query::table("Query reseller customer sites", keys::sold_pk(r), after_key(keys::SOLD_PREFIX))
+                    .eventually_consistent()
+                    .limit(limit),
+            )
+        }))
         .await?;
         let mut sold: BTreeMap<SupportId, BTreeMap<SupportId, u64>> = BTreeMap::new();
         let mut frontier: Option<SupportId> = None;
@@ -317,7 +289,11 @@ impl Store {
         Ok(Page { items, next })
     }
 
-    /// The caller-visible entitlements of one site, in serial order, after `after`.
+    /// The caller-visible entitlements of one site, in serial order, after the position
+    /// `after` (see [`keys::after_serial`]; `next` is such a position). Each line visible
+    /// during a whole walk is returned exactly once, whatever older versions' entries the
+    /// indexes still hold: a page resumes from the full index key it stopped on, and a serial
+    /// is returned only once its current entry was read or fetched.
     /// `None` when the caller cannot see the site at all (the same as a missing site).
     pub async fn site_entitlements(
         &self,
@@ -327,26 +303,25 @@ impl Store {
         limit: usize,
         filter: &EntitlementFilter,
         today: Day,
-    ) -> Result<Option<(SiteRef, Page<VisibleEntitlement, Serial>)>, StoreError> {
+    ) -> Result<Option<(SiteRef, Page<VisibleEntitlement, String>)>, StoreError> {
         let member = reach.is_member(site);
-        let range = || match after {
-            Some(a) => Range::After(keys::after_serial(a)),
+        let position = after.map(keys::normalize_position);
+        let range = || match &position {
+            Some(p) => Range::After(p.clone()),
             None => Range::All,
         };
         // Round 2 (with the site record): the index listings and the reseller counters.
         let member_listing = async {
             if member {
-                self.list("Query site entitlements", Some(keys::GSI1), keys::site_entitlements_gsi1pk(site), range(), limit).await.map(Some)
+                let q = Query::index("Query site entitlements", keys::GSI1, keys::site_entitlements_gsi1pk(site), range()).limit(limit);
+                self.list(q).await.map(Some)
             } else {
                 Ok(None)
             }
         };
-        let reseller_listings = futures::future::try_join_all(
-            reach
-                .resellers()
-                .filter(|_| !member)
-                .map(|r| self.list("Query reseller entitlements", Some(keys::GSI2), keys::sold_to_gsi2pk(r, site), range(), limit)),
-        );
+        let reseller_listings = futures::future::try_join_all(reach.resellers().filter(|_| !member).map(|r| {
+            self.list(Query::index("Query reseller entitlements", keys::GSI2, keys::sold_to_gsi2pk(r, site), range()).limit(limit))
+        }));
         let (site_ref, member_listing, reseller_listings) = futures::try_join!(self.site(site), member_listing, reseller_listings)?;
         let Some(site_ref) = site_ref else { return Ok(None) };
 
@@ -372,11 +347,12 @@ impl Store {
             .collect();
         let grant_listings = futures::future::try_join_all(uncovered.iter().map(|h| {
             let prefix = keys::line_prefix(h.current_version);
-            let lo = match after {
-                Some(a) => format!("{prefix}{}", keys::after_serial(a)),
+            let lo = match &position {
+                Some(p) => keys::line_listing_start(h.current_version, p),
                 None => prefix.clone(),
             };
-            self.list("Query granted order lines", None, keys::order_pk(&h.order_id), Range::Between(lo, format!("{prefix}~")), limit)
+            let q = Query::table("Query granted order lines", keys::order_pk(&h.order_id), Range::Between(lo, format!("{prefix}~")));
+            self.list(q.eventually_consistent().limit(limit))
         }));
         let (grant_listings, mut heads) = futures::try_join!(grant_listings, self.order_heads(order_ids.iter()))?;
         for h in &uncovered {
@@ -384,39 +360,68 @@ impl Store {
         }
         listings.extend(grant_listings);
 
-        let reach_rules = reach.reach();
+        // Merge: current lines by serial; a serial seen only through an older version's
+        // entry has its current line fetched by key (the index may lag behind the table).
         let mut frontier: Option<String> = None;
-        let mut visible: BTreeMap<String, VisibleEntitlement> = BTreeMap::new();
+        let mut current: BTreeMap<String, LineItem> = BTreeMap::new();
+        let mut behind: BTreeMap<String, Key> = BTreeMap::new();
         for listing in &listings {
             let mut last = None;
             for item in &listing.items {
                 let line: LineItem = from_item(item.clone())?;
-                last = Some(line.line.serial.to_string());
+                last = Some(keys::position(line.line.serial.as_str(), line.version));
                 let Some(head) = heads.get(&line.order_id) else { continue };
-                if !head.is_active() || head.current_version != line.version || &line.site != site {
+                if !head.is_active() || &line.site != site || line.version > head.current_version {
                     continue;
                 }
-                let rules =
-                    access(&reach_rules, Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
-                if rules.is_empty() {
-                    continue;
-                }
-                let status = EntitlementStatus::on(today, line.line.starts_on, line.line.ends_on);
-                let entitlement = VisibleEntitlement { line, status, access: rules };
-                if filter.keeps(&entitlement) {
-                    visible.insert(entitlement.line.line.serial.to_string(), entitlement);
+                let serial = line.line.serial.to_string();
+                if line.version == head.current_version {
+                    behind.remove(&serial);
+                    current.insert(serial, line);
+                } else if !current.contains_key(&serial) {
+                    behind.insert(serial, keys::order_line(&line.order_id, head.current_version, &line.line.serial));
                 }
             }
             if listing.more {
                 frontier = min_opt(frontier, last);
             }
         }
-        let within: Vec<VisibleEntitlement> =
-            visible.into_values().filter(|e| frontier.as_deref().is_none_or(|f| e.line.line.serial.as_str() <= f)).collect();
+        if !behind.is_empty() {
+            let fetched = self.batch_get("BatchGetItem current lines", behind.into_values().collect(), true).await?;
+            for item in fetched {
+                let line: LineItem = from_item(item)?;
+                current.insert(line.line.serial.to_string(), line);
+            }
+        }
+
+        let reach_rules = reach.reach();
+        let within: Vec<VisibleEntitlement> = current
+            .into_values()
+            .filter(|line| frontier.as_deref().is_none_or(|f| keys::position(line.line.serial.as_str(), line.version).as_str() <= f))
+            .filter_map(|line| {
+                let rules =
+                    access(&reach_rules, Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
+                if rules.is_empty() {
+                    return None;
+                }
+                let status = EntitlementStatus::on(today, line.line.starts_on, line.line.ends_on);
+                Some(VisibleEntitlement { line, status, access: rules })
+            })
+            .filter(|e| filter.keeps(e))
+            .collect();
         let more_candidates = within.len() > limit;
         let items: Vec<VisibleEntitlement> = within.into_iter().take(limit).collect();
-        let next =
-            if more_candidates { items.last().map(|e| e.line.line.serial.clone()) } else { frontier.and_then(|f| Serial::parse(&f).ok()) };
+        let last_serial = items.last().map(|e| e.line.line.serial.as_str());
+        let next = if more_candidates {
+            last_serial.map(keys::after_serial)
+        } else {
+            // Resume from the full key the listings stopped on; a serial already returned is
+            // skipped whole, so a version switch between pages cannot return it twice.
+            frontier.map(|f| match (keys::parse_position(&f).0, last_serial) {
+                (stopped, Some(last)) if stopped == last => keys::after_serial(last),
+                _ => f,
+            })
+        };
         Ok(Some((site_ref, Page { items, next })))
     }
 
@@ -434,7 +439,7 @@ impl Store {
         let Some(order_id) = claim.as_ref().and_then(|c| get_s(c, "order_id")).and_then(|o| OrderId::parse(o).ok()) else {
             return Ok(None);
         };
-        let Some(head) = self.order_head(&order_id, false).await? else { return Ok(None) };
+        let Some(head) = self.order_head(&order_id, true).await? else { return Ok(None) };
         if !head.is_active() {
             return Ok(None);
         }
@@ -466,23 +471,13 @@ impl Store {
         item.insert("serial".into(), s(serial.as_str()));
         item.insert("request_id".into(), s(request_id));
         item.insert("access".into(), AttributeValue::Ss(rules.iter().map(|r| format!("{r:?}").to_lowercase()).collect()));
-        let out = self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("PutItem entitlement audit", e))?;
-        super::metrics::record_write_capacity(out.consumed_capacity());
+        self.put("PutItem entitlement audit", item, None).await?;
         Ok(())
     }
 
     /// The audit trail of one entitlement's detail reads, oldest first.
     pub async fn entitlement_reads(&self, serial: &Serial) -> Result<Vec<Item>, StoreError> {
-        let listing = self.list("Query entitlement audit", None, keys::entitlement_audit(serial, "", "").pk, Range::All, 1000).await?;
-        Ok(listing.items)
+        self.query_all(Query::table("Query entitlement audit", keys::entitlement_audit(serial, "", "").pk, Range::All)).await
     }
 }
 

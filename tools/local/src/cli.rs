@@ -75,6 +75,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 sqs: sqs.clone(),
                 dead_letter_queue_url: stack.orders_dlq().to_string(),
                 options: ApplyOptions::default(),
+                max_receive_count: abev::ingest::DEFAULT_MAX_RECEIVE_COUNT,
             };
             let source = EventSource {
                 sqs: sqs.clone(),

@@ -50,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sqs: sqs.clone(),
         dead_letter_queue_url: stack.orders_dlq().into(),
         options: ApplyOptions::default(),
+        max_receive_count: abev::ingest::DEFAULT_MAX_RECEIVE_COUNT,
     };
 
     println!("## Ingestion, one message (exact DynamoDB cost; time on this machine)\n");
