@@ -130,6 +130,7 @@ async function render(moveFocus) {
   if (!session) {
     signInView();
     if (moveFocus) focusHeading();
+    main.dataset.render = String(seq);
     return;
   }
   const { segments, params } = parseHash(window.location.hash);
@@ -146,7 +147,10 @@ async function render(moveFocus) {
   } finally {
     if (current()) main.removeAttribute('aria-busy');
   }
-  if (current() && moveFocus) focusHeading();
+  if (!current()) return;
+  if (moveFocus) focusHeading();
+  // Which render the screen shows (tests wait on it).
+  main.dataset.render = String(seq);
 }
 
 function focusHeading() {
@@ -445,10 +449,11 @@ async function entitlementView({ serial, current }) {
 }
 
 function copyButton(text) {
-  const button = h('button', { type: 'button', class: 'secondary copy', 'aria-label': `Copy licence key ${text}` }, 'Copy');
+  const label = h('span', {}, 'Copy');
+  const button = h('button', { type: 'button', class: 'secondary copy' }, label, h('span', { class: 'sr-only' }, ` licence key ${text}`));
   button.addEventListener('click', async () => {
     const ok = await copyText(text);
-    button.textContent = ok ? 'Copied' : 'Copy';
+    label.textContent = ok ? 'Copied' : 'Copy';
     if (ok) button.dataset.copied = text;
     showNotice(ok ? `Licence key ${text} copied to the clipboard.` : 'The licence key could not be copied; select it and copy it by hand.');
   });
