@@ -9,9 +9,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# DynamoDB Local and moto: started if not running, and afterwards only what was started
+# here is stopped (scripts/with-services.sh).
+if [ -z "${ABEV_WEB_WITH_SERVICES:-}" ]; then
+  ABEV_WEB_WITH_SERVICES=1 exec scripts/with-services.sh "$0" "$@"
+fi
 scripts/install-browser.sh >/dev/null
 nice -n 10 "${CARGO:-cargo}" build --quiet -p abev-local --bin abev-local
-scripts/services.sh start >/dev/null
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 port="${ABEV_WEB_TEST_PORT:-$(free_port)}"

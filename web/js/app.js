@@ -631,7 +631,7 @@ function decisionForms(r, care) {
     role = roleSelect(`${base}-role`, r.requested_role);
     approve.append(h('div', { class: 'field' }, h('label', { for: `${base}-role` }, 'Approve as'), role));
   }
-  approve.append(h('button', { type: 'submit' }, 'Approve'));
+  approve.append(h('button', { type: 'submit' }, 'Approve', h('span', { class: 'sr-only' }, ` ${who}`)));
   approve.addEventListener('submit', async (e) => {
     e.preventDefault();
     approve.querySelector('button').disabled = true;
@@ -648,7 +648,7 @@ function decisionForms(r, care) {
   const reason = h('input', { id: `${base}-reason`, name: 'reason', required: true, maxlength: '500', autocomplete: 'off' });
   const reject = h('form', { class: 'decide reject', 'aria-label': `Reject ${who}` },
     h('div', { class: 'field' }, h('label', { for: `${base}-reason` }, 'Reason for rejecting'), reason),
-    h('button', { type: 'submit', class: 'danger' }, 'Reject'));
+    h('button', { type: 'submit', class: 'danger' }, 'Reject', h('span', { class: 'sr-only' }, ` ${who}`)));
   reject.addEventListener('submit', async (e) => {
     e.preventDefault();
     reject.querySelector('button').disabled = true;
