@@ -6,12 +6,22 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import {
   BASE, expectedViews, launch, openPage, signIn, go, screenshot, tokenFor, apiAs, walk,
   assertAccessible, viewShownBy, csvOf, renderCount, rendered,
 } from './harness.js';
 
 let browser;
+
+/** The status of a GET of `path` exactly as written (fetch would normalise `..` away). */
+function rawStatus(path) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${BASE}/`, { path, method: 'GET' }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    req.on('error', reject);
+    req.end();
+  });
+}
 const CSV_COLUMNS = ['site', 'serial', 'sku', 'product', 'quantity', 'starts_on', 'ends_on', 'status', 'order_id', 'access'];
 
 before(async () => { browser = await launch(); });
@@ -28,21 +38,26 @@ async function withPage(fn, options) {
 }
 
 test('the local host serves the page, its config and the local sign-in', async () => {
-  const index = await fetch(`${BASE}/`);
-  assert.equal(index.status, 200);
-  assert.match(index.headers.get('content-type'), /^text\/html/);
-  assert.match(index.headers.get('content-security-policy'), /script-src 'self'/);
-  const js = await fetch(`${BASE}/js/app.js`);
-  assert.match(js.headers.get('content-type'), /^text\/javascript/);
-  const css = await fetch(`${BASE}/app.css`);
-  assert.match(css.headers.get('content-type'), /^text\/css/);
-  assert.deepEqual(await (await fetch(`${BASE}/config.json`)).json(), { api_base: '', auth: { mode: 'local' } });
+  // Every body is read: an unread one keeps node's connection (and the test run) open.
+  const get = async (p, init) => { const r = await fetch(`${BASE}${p}`, init); return { r, text: await r.text() }; };
+  const index = await get('/');
+  assert.equal(index.r.status, 200);
+  assert.match(index.r.headers.get('content-type'), /^text\/html/);
+  assert.match(index.r.headers.get('content-security-policy'), /script-src 'self'/);
+  assert.match(index.text, /<script type="module" src="js\/app.js">/);
+  assert.match((await get('/js/app.js')).r.headers.get('content-type'), /^text\/javascript/);
+  assert.match((await get('/app.css')).r.headers.get('content-type'), /^text\/css/);
+  assert.deepEqual(JSON.parse((await get('/config.json')).text), { api_base: '', auth: { mode: 'local' } });
   // No path escapes the web directory; unknown paths are the API's (a token is required).
-  assert.equal((await fetch(`${BASE}/js/../../Cargo.toml`)).status, 401);
-  assert.equal((await fetch(`${BASE}/v1/view`)).status, 401);
-  const bad = await fetch(`${BASE}/local/sign-in`, { method: 'POST', body: '{"email":"not an address"}' });
-  assert.equal(bad.status, 400);
-  assert.match((await bad.json()).detail, /not an e-mail address/);
+  for (const raw of ['/js/../../Cargo.toml', '/..%2F..%2FCargo.toml', '/%2e%2e/Cargo.toml', '/js/./app.js']) {
+    assert.equal(await rawStatus(raw), 401, raw);
+  }
+  assert.equal((await get('/.gitignore')).r.status, 401);
+  assert.equal((await get('/v1/view')).r.status, 401);
+  assert.equal((await get('/local/sign-in')).r.status, 405);
+  const bad = await get('/local/sign-in', { method: 'POST', body: '{"email":"not an address"}' });
+  assert.equal(bad.r.status, 400);
+  assert.match(JSON.parse(bad.text).detail, /not an e-mail address/);
   const { body } = await apiAs(await tokenFor('Mary@Skynet.example'), '/v1/me');
   assert.equal(body.email, 'mary@skynet.example');
 });
