@@ -39,6 +39,9 @@ pub enum Command {
         /// Seconds between runs of the admin-SLA sweep (an EventBridge schedule in AWS).
         #[arg(long, default_value_t = 60)]
         sweep_every: u64,
+        /// The web page's files, served at / (local sign-in; docs/WEB.md).
+        #[arg(long, default_value = "web")]
+        web_dir: std::path::PathBuf,
     },
     /// Send the spec §2 worked example to the orders queue.
     Seed,
@@ -68,7 +71,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             println!("sent {n} order messages to {}", stack.orders_queue());
             Ok(())
         }
-        Command::Up { port, retry_after, sweep_every } => {
+        Command::Up { port, retry_after, sweep_every, web_dir } => {
             let store = Store::new(ddb.clone(), stack.table.clone());
             let ingestor = Ingestor {
                 store: store.clone(),
@@ -91,7 +94,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             };
             let listener =
                 tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;
-            let app = crate::server::app(state.clone(), LocalAuthorizer::from_env());
+            let app = crate::server::app_with_page(state.clone(), LocalAuthorizer::from_env(), web_dir.clone());
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
                 let _ = rx.wait_for(|s| *s).await;
@@ -99,6 +102,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let server = tokio::spawn(crate::server::serve(app, listener, stopped(stop_rx.clone())));
             let sweeper = tokio::spawn(crate::sweep::run_every(state, Duration::from_secs(sweep_every), stopped(stop_rx.clone())));
             println!("ABEV local stack: API on http://127.0.0.1:{port}, table {}, orders queue {}", stack.table, stack.orders_queue());
+            if web_dir.join("index.html").is_file() {
+                println!("Web page on http://127.0.0.1:{port}/ (local sign-in: type any e-mail, e.g. mary@skynet.example)");
+            } else {
+                println!("No web page: {} has no index.html (see --web-dir)", web_dir.display());
+            }
             println!("Send orders with `make seed`; mint tokens with `target/debug/abev-local token EMAIL [--care]`. Ctrl-C stops.");
             tracing::info!(table = %stack.table, orders_queue = %stack.orders_queue(), port, "local stack up");
             source

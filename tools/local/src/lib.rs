@@ -7,5 +7,6 @@ pub mod infra;
 pub mod seed;
 pub mod server;
 pub mod sweep;
+pub mod web;
 
 pub use cli::Cli;

@@ -8,6 +8,13 @@ pub fn app(state: AppState, authorizer: LocalAuthorizer) -> axum::Router {
     protect(service(view::routes().merge(access::routes()), state), authorizer)
 }
 
+/// The local API with the web page in front of it (`make dev`): the page's files from
+/// `web_dir` at `/`, `/config.json` and the local sign-in (see `crate::web`).
+pub fn app_with_page(state: AppState, authorizer: LocalAuthorizer, web_dir: std::path::PathBuf) -> axum::Router {
+    let host = crate::web::WebHost { dir: web_dir, secret: authorizer.secret.clone() };
+    crate::web::wrap(app(state, authorizer), host)
+}
+
 /// Serves `app` on 127.0.0.1:`port` until `stop` resolves.
 pub async fn serve(
     app: axum::Router,
