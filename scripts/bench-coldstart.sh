@@ -17,7 +17,8 @@ if [ "$arch" != "$native" ]; then
   echo "bench-coldstart: this machine runs $native binaries, not $arch" >&2
   exit 2
 fi
-exec python3 - "$root/target/lambda/$arch" "$runs" <<'PY'
+# ABEV_LAMBDA_DIR points at another <dir>/<binary>/bootstrap.zip tree (e.g. a host build).
+exec python3 - "${ABEV_LAMBDA_DIR:-$root/target/lambda/$arch}" "$runs" <<'PY'
 import http.server, os, statistics, subprocess, sys, tempfile, threading, time, zipfile
 
 lambda_dir, runs = sys.argv[1], int(sys.argv[2])

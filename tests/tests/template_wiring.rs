@@ -1,7 +1,10 @@
 //! Checks template.yaml's wiring against the code — what cfn-lint cannot see: each
 //! function's code is a workspace binary, each router's routes are mapped to the function
-//! that serves them (and nothing else is), the SQS event reports batch item failures, and
-//! each function's environment names what its code reads.
+//! that serves them (and nothing else is), the SQS event reports batch item failures, each
+//! function's environment names what its code reads, each role writes only the partitions
+//! its code writes (`store::keys::*_WRITES`), only the ERP may send orders, every failure
+//! has an alarm, log metrics match fields the code logs, the cursor key is generated in the
+//! stack, and the web page is served privately with its headers, CORS and sign-in wired.
 
 use serde_yaml::Value;
 use std::collections::BTreeSet;
@@ -104,8 +107,8 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
     // What the code reads: Ingestor::from_env, AppState::from_env, config::table.
     let needs = [
         ("IngestOrdersFunction", &["ABEV_TABLE", "ABEV_ORDERS_DLQ_URL"][..]),
-        ("ViewFunction", &["ABEV_TABLE", "ABEV_CURSOR_SECRET"][..]),
-        ("AccessFunction", &["ABEV_TABLE", "ABEV_CURSOR_SECRET", "ABEV_CARE_QUEUE_URL", "ABEV_ADMIN_SLA_DAYS"][..]),
+        ("ViewFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN][..]),
+        ("AccessFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_QUEUE_URL", "ABEV_ADMIN_SLA_DAYS"][..]),
     ];
     for (name, vars) in needs {
         let env = env_of(&t, function(&t, name));
@@ -128,4 +131,366 @@ fn the_view_may_write_only_audit_items_and_they_are_keyed_so() {
     let prefix = "AUDIT#";
     assert!(audit_pk.starts_with(prefix), "audit items are keyed {audit_pk}");
     assert!(policy.contains(&format!("{prefix}*")), "the view's PutItem is limited to {prefix}* items");
+}
+
+// ---- least privilege by key ------------------------------------------------------------
+
+const WRITE_ACTIONS: &[&str] = &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"];
+
+fn statements<'a>(t: &'a Value, role: &str) -> Vec<&'a Value> {
+    let r = &t["Resources"][role];
+    assert_eq!(r["Type"].as_str(), Some("AWS::IAM::Role"), "{role} is a role");
+    r["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap().iter())
+        .collect()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(seq) => seq.iter().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+/// IAM `StringLike` with `*` only at the end, the only wildcard the patterns use.
+fn like(pattern: &str, value: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => value.starts_with(prefix),
+        None => value == pattern,
+    }
+}
+
+/// The partition-key patterns each role may write, as the template grants them; panics if
+/// any statement grants a DynamoDB write without a LeadingKeys condition.
+fn written_partitions(t: &Value, role: &str) -> BTreeSet<String> {
+    let mut granted = BTreeSet::new();
+    for st in statements(t, role) {
+        assert_eq!(st["Effect"].as_str(), Some("Allow"));
+        let actions = strings(&st["Action"]);
+        assert!(!actions.iter().any(|a| a.contains('*') && a.starts_with("dynamodb")), "{role}: no wildcard DynamoDB actions: {actions:?}");
+        assert!(!actions.iter().any(|a| a.starts_with("dynamodb:PartiQL") || a == "dynamodb:ExecuteStatement"), "{role}: no PartiQL");
+        if !actions.iter().any(|a| WRITE_ACTIONS.contains(&a.as_str())) {
+            continue;
+        }
+        assert!(
+            actions.iter().all(|a| WRITE_ACTIONS.contains(&a.as_str())),
+            "{role}: a write statement grants only writes (reads stay unconditioned): {actions:?}"
+        );
+        let keys = &st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+        let patterns = strings(keys);
+        assert!(!patterns.is_empty(), "{role}: {actions:?} without a dynamodb:LeadingKeys condition");
+        assert_eq!(st["Condition"].as_mapping().unwrap().len(), 1, "{role}: one condition operator");
+        granted.extend(patterns);
+    }
+    granted
+}
+
+fn set(patterns: &[&str]) -> BTreeSet<String> {
+    patterns.iter().map(|p| p.to_string()).collect()
+}
+
+#[test]
+fn each_role_writes_exactly_the_partitions_its_code_writes() {
+    use abev::store::keys;
+    let t = template();
+    assert_eq!(written_partitions(&t, "IngestOrdersRole"), set(keys::INGEST_WRITES));
+    assert_eq!(written_partitions(&t, "AccessRole"), set(keys::ACCESS_WRITES));
+    assert_eq!(written_partitions(&t, "ViewRole"), set(keys::VIEW_WRITES));
+}
+
+#[test]
+fn every_key_a_writer_builds_is_inside_its_writers_partitions() {
+    use abev::domain::{Email, OrderId, Serial, SupportId};
+    use abev::store::keys;
+    let o = OrderId::parse("O-1").unwrap();
+    let serial = Serial::parse("S1").unwrap();
+    let site = SupportId::parse("ACME-1").unwrap();
+    let reseller = SupportId::parse("SKY-1").unwrap();
+    let e = Email::parse("bill@acme.example").unwrap();
+    // What store::orders writes.
+    let ingest = [
+        keys::order_head(&o),
+        keys::order_version(&o, 1),
+        keys::order_line(&o, 1, &serial),
+        keys::serial_claim(&serial),
+        keys::site_meta(&site),
+        keys::site_history(&site, "t", "id"),
+        keys::sold_counter(&reseller, &site),
+        keys::membership(&e, &site),
+        keys::ship_to_grant(&e, &o),
+    ];
+    // What access and store::access write.
+    let access = [
+        keys::request("r1"),
+        keys::open_request(&e, &site),
+        keys::pending_marker("2026-01-01", "t", "r1"),
+        keys::site_pending(&site, "t", "r1"),
+        keys::care_escalated("t", "r1"),
+        keys::outbox_escalation("r1"),
+        keys::outbox_orphaned_site(&site),
+        keys::sweep_watermark(),
+        keys::membership(&e, &site),
+        keys::site_meta(&site),
+        keys::site_history(&site, "t", "id"),
+    ];
+    // What store::view writes.
+    let view = [keys::entitlement_audit(&serial, "t", "id")];
+    let inside = |patterns: &[&str], pk: &str| patterns.iter().any(|p| like(p, pk));
+    for (name, patterns, written) in
+        [("ingest", keys::INGEST_WRITES, &ingest[..]), ("access", keys::ACCESS_WRITES, &access[..]), ("view", keys::VIEW_WRITES, &view[..])]
+    {
+        for key in written {
+            assert!(inside(patterns, &key.pk), "{name} writes {} but may not", key.pk);
+        }
+    }
+    // The access role never writes orders, serial claims or the audit trail; only the
+    // view writes (or deletes) the audit trail.
+    for pk in [keys::order_head(&o).pk, keys::serial_claim(&serial).pk, keys::entitlement_audit(&serial, "t", "id").pk] {
+        assert!(!inside(keys::ACCESS_WRITES, &pk), "access may write {pk}");
+    }
+    let audit = keys::entitlement_audit(&serial, "t", "id").pk;
+    assert!(!inside(keys::INGEST_WRITES, &audit), "ingestion may write {audit}");
+    // And the view writes nothing else.
+    for key in ingest.iter().chain(access.iter()) {
+        assert!(!inside(keys::VIEW_WRITES, &key.pk), "the view may write {}", key.pk);
+    }
+}
+
+// ---- who may send orders ------------------------------------------------------------------
+
+#[test]
+fn only_the_erp_may_send_orders_and_no_order_is_bigger_than_the_parser_takes() {
+    let t = template();
+    let q = &t["Resources"]["OrdersQueue"]["Properties"];
+    assert_eq!(q["MaximumMessageSize"].as_u64(), Some(256 * 1024));
+    let policy = &t["Resources"]["OrdersQueuePolicy"];
+    assert!(policy.get("Condition").is_none(), "the queue policy is unconditional");
+    assert_eq!(tagged(&policy["Properties"]["Queues"][0], "!Ref"), Some("OrdersQueue"));
+    let statements: Vec<&Value> = policy["Properties"]["PolicyDocument"]["Statement"].as_sequence().unwrap().iter().collect();
+    let allow = statements.iter().find(|s| s["Sid"].as_str() == Some("ErpSendsOrders")).expect("ERP allow");
+    assert_eq!(tagged(&allow["Principal"]["AWS"], "!Ref"), Some("ErpPrincipalArn"));
+    let deny = statements.iter().find(|s| s["Sid"].as_str() == Some("NobodyElseSendsOrders")).expect("deny for everyone else");
+    assert_eq!(deny["Effect"].as_str(), Some("Deny"));
+    assert_eq!(deny["Principal"].as_str(), Some("*"));
+    assert_eq!(deny["Action"].as_str(), Some("sqs:SendMessage"));
+    let exempt = serde_yaml::to_string(&deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]).unwrap();
+    assert!(exempt.contains("ErpPrincipalArn"), "the ERP is exempt from the deny: {exempt}");
+    assert!(!exempt.contains(":root"), "the account root is not exempt: {exempt}");
+    // Nobody else is allowed anything on the queue by its policy.
+    for s in &statements {
+        if s["Effect"].as_str() == Some("Allow") {
+            assert_ne!(s["Principal"].as_str(), Some("*"), "no Allow to every principal");
+        }
+    }
+    assert!(t["Parameters"]["ErpPrincipalArn"].get("Default").is_none(), "the ERP principal must be given");
+}
+
+// ---- alarms and log metrics ---------------------------------------------------------------
+
+fn alarms(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|(k, r)| (k.as_str().unwrap().to_string(), &r["Properties"]))
+        .collect()
+}
+
+fn alarm_on<'a>(t: &'a Value, namespace: &str, metric: &str, dimension: (&str, &str, &str)) -> Option<&'a Value> {
+    let (name, tag, target) = dimension;
+    alarms(t).into_iter().map(|(_, a)| a).find(|a| {
+        let direct = a["Namespace"].as_str() == Some(namespace) && a["MetricName"].as_str() == Some(metric);
+        let dims = a["Dimensions"].as_sequence().cloned().unwrap_or_default();
+        direct && dims.iter().any(|d| d["Name"].as_str() == Some(name) && tagged(&d["Value"], tag) == Some(target))
+    })
+}
+
+#[test]
+fn every_failure_has_an_alarm_and_every_alarm_tells_the_one_topic() {
+    let t = template();
+    for f in ["IngestOrdersFunction", "ViewFunction", "AccessFunction"] {
+        assert!(alarm_on(&t, "AWS/Lambda", "Errors", ("FunctionName", "!Ref", f)).is_some(), "{f} errors");
+        assert!(alarm_on(&t, "AWS/Lambda", "Throttles", ("FunctionName", "!Ref", f)).is_some(), "{f} throttles");
+    }
+    // The sweep: its schedule's own failures (its errors are the access function's).
+    let rule = &function(&t, "AccessFunction")["Properties"]["Events"]["SlaSweep"]["Properties"]["Name"];
+    let rule = tagged(rule, "!Sub").expect("the sweep's rule is named");
+    assert!(alarm_on(&t, "AWS/Events", "FailedInvocations", ("RuleName", "!Sub", rule)).is_some(), "sweep schedule failures");
+    for (queue, metric) in [
+        ("OrdersDeadLetterQueue.QueueName", "ApproximateNumberOfMessagesVisible"),
+        ("CareDeadLetterQueue.QueueName", "ApproximateNumberOfMessagesVisible"),
+        ("OrdersQueue.QueueName", "ApproximateAgeOfOldestMessage"),
+    ] {
+        assert!(alarm_on(&t, "AWS/SQS", metric, ("QueueName", "!GetAtt", queue)).is_some(), "{queue} {metric}");
+    }
+    let all = alarms(&t);
+    let text_of = |a: &Value| serde_yaml::to_string(a).unwrap();
+    let api = all.iter().find(|(_, a)| text_of(a).contains("MetricName: 5xx")).expect("API 5xx alarm");
+    assert!(text_of(api.1).contains("!Ref HttpApi") && text_of(api.1).contains("MetricName: Count"), "5xx as a rate of the API's requests");
+    for metric in ["ThrottledRequests", "SystemErrors"] {
+        let a = all.iter().find(|(_, a)| text_of(a).contains(&format!("SUM({metric})"))).unwrap_or_else(|| panic!("{metric} alarm"));
+        assert!(text_of(a.1).contains("AWS/DynamoDB") && text_of(a.1).contains("${Table}"), "{metric} of the table");
+    }
+    for (name, a) in &all {
+        assert_eq!(a["AlarmActions"].as_sequence().map(|s| s.len()), Some(1), "{name}");
+        assert_eq!(tagged(&a["AlarmActions"][0], "!Ref"), Some("AlarmTopic"), "{name} notifies the topic");
+    }
+    let sub = &t["Resources"]["AlarmEmailSubscription"];
+    assert_eq!(sub["Properties"]["Protocol"].as_str(), Some("email"));
+    assert_eq!(tagged(&sub["Properties"]["Endpoint"], "!Ref"), Some("AlarmEmail"));
+}
+
+/// Every string a metric filter matches on is one the code logs, in the file it names.
+#[test]
+fn log_metric_filters_match_what_the_code_logs() {
+    let t = template();
+    let sources = [
+        ("IngestOrdersLogGroup", include_str!("../../shared/src/ingest/mod.rs")),
+        ("AccessLogGroup", include_str!("../../shared/src/access/mod.rs")),
+        ("ViewLogGroup", concat!(include_str!("../../shared/src/http/mod.rs"), include_str!("../../shared/src/http/view.rs"))),
+    ];
+    let filters: Vec<&Value> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Logs::MetricFilter"))
+        .map(|r| &r["Properties"])
+        .collect();
+    let mut metrics = BTreeSet::new();
+    for f in &filters {
+        let group = tagged(&f["LogGroupName"], "!Ref").unwrap();
+        let (_, code) = sources.iter().find(|(g, _)| *g == group).unwrap_or_else(|| panic!("a filter on {group}"));
+        let pattern = f["FilterPattern"].as_str().unwrap();
+        // Field names: `$.field`; every one but `message` is a tracing field (`field =` or `field,`).
+        for field in pattern.split("$.").skip(1).map(|r| r.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap()) {
+            if field != "message" && field != "level" {
+                assert!(code.contains(&format!("{field} =")) || code.contains(&format!("{field},")), "{group}: field {field} is logged");
+            }
+        }
+        // Quoted values are logged literally (a trailing `*` is a wildcard).
+        for value in pattern.split('"').skip(1).step_by(2) {
+            let literal = value.trim_end_matches('*');
+            assert!(code.contains(literal), "{group}: the code logs {literal:?}");
+        }
+        assert!(pattern.starts_with('{') && pattern.ends_with('}'), "JSON filter pattern: {pattern}");
+        for m in f["MetricTransformations"].as_sequence().unwrap() {
+            assert_eq!(m["MetricNamespace"].as_str(), Some("ABEV"));
+            metrics.insert(m["MetricName"].as_str().unwrap().to_string());
+        }
+    }
+    for m in ["OrdersDeadLettered", "AccessRequestsEscalated", "EntitlementAuditWritten"] {
+        assert!(metrics.contains(m), "metric {m}");
+    }
+}
+
+// ---- secrets ------------------------------------------------------------------------------
+
+#[test]
+fn the_cursor_key_is_generated_in_the_stack_and_read_through_the_extension() {
+    let t = template();
+    let secret = &t["Resources"]["CursorKeySecret"];
+    assert_eq!(secret["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
+    let generate = &secret["Properties"]["GenerateSecretString"];
+    assert!(generate["PasswordLength"].as_u64().unwrap() >= 32);
+    assert_eq!(generate["IncludeSpace"].as_bool(), Some(false), "one line of key material");
+    assert!(generate.get("SecretStringTemplate").is_none(), "a plain string, not JSON");
+    assert!(!TEMPLATE.contains("ABEV_CURSOR_SECRET:"), "the key is never a plain environment variable");
+    assert!(t["Parameters"].get("CursorSecret").is_none(), "nobody types the key at deploy time");
+    for (f, role) in [("ViewFunction", "ViewRole"), ("AccessFunction", "AccessRole")] {
+        let p = &function(&t, f)["Properties"];
+        assert_eq!(tagged(&p["Environment"]["Variables"][abev::config::CURSOR_SECRET_ARN], "!Ref"), Some("CursorKeySecret"), "{f}");
+        let layers: Vec<Option<&str>> = p["Layers"].as_sequence().unwrap().iter().map(|l| tagged(l, "!Ref")).collect();
+        assert!(layers.contains(&Some("SecretsExtensionLayerArn")), "{f} has the Secrets extension");
+        let reads = statements(&t, role)
+            .into_iter()
+            .any(|s| s["Action"].as_str() == Some("secretsmanager:GetSecretValue") && tagged(&s["Resource"], "!Ref") == Some("CursorKeySecret"));
+        assert!(reads, "{role} may read the cursor key, and only it");
+    }
+    let ingest = statements(&t, "IngestOrdersRole");
+    assert!(!serde_yaml::to_string(&ingest).unwrap().contains("secretsmanager"), "ingestion needs no secret");
+}
+
+// ---- web page -----------------------------------------------------------------------------
+
+#[test]
+fn the_web_page_is_private_behind_cloudfront_with_strict_headers() {
+    let t = template();
+    let r = &t["Resources"];
+    let block = &r["WebBucket"]["Properties"]["PublicAccessBlockConfiguration"];
+    for k in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(block[k].as_bool(), Some(true), "{k}");
+    }
+    let policy = serde_yaml::to_string(&r["WebBucketPolicy"]["Properties"]).unwrap();
+    assert!(policy.contains("cloudfront.amazonaws.com") && policy.contains("AWS:SourceArn") && policy.contains("distribution/${WebDistribution}"));
+    let dist = &r["WebDistribution"]["Properties"]["DistributionConfig"];
+    let origin = &dist["Origins"][0];
+    assert_eq!(tagged(&origin["DomainName"], "!GetAtt"), Some("WebBucket.RegionalDomainName"));
+    assert_eq!(tagged(&origin["OriginAccessControlId"], "!GetAtt"), Some("WebOriginAccessControl.Id"));
+    assert_eq!(r["WebOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]["SigningBehavior"].as_str(), Some("always"));
+    let behaviour = &dist["DefaultCacheBehavior"];
+    assert_eq!(behaviour["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
+    assert_eq!(tagged(&behaviour["ResponseHeadersPolicyId"], "!Ref"), Some("WebSecurityHeaders"));
+    let headers = &r["WebSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
+    let csp = serde_yaml::to_string(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]).unwrap();
+    for directive in [
+        "default-src 'self'",
+        "connect-src 'self' https://*.execute-api.${AWS::Region}",
+        "script-src 'self';",
+        "style-src 'self';",
+        "img-src 'self' data:;",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "CSP has {directive}: {csp}");
+    }
+    assert!(!csp.contains("unsafe-"), "no unsafe-inline / unsafe-eval");
+    assert!(csp.contains("amazoncognito.com") && csp.contains("OidcTokenEndpoint"), "CSP allows the identity provider");
+    assert!(headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"].as_u64().unwrap() >= 31_536_000, "HSTS a year or more");
+    assert_eq!(headers["ContentTypeOptions"]["Override"].as_bool(), Some(true), "nosniff");
+    assert!(headers["ReferrerPolicy"]["ReferrerPolicy"].as_str().is_some());
+    assert_eq!(headers["FrameOptions"]["FrameOption"].as_str(), Some("DENY"));
+}
+
+#[test]
+fn browsers_may_call_the_api_only_from_the_web_page_which_signs_in_there() {
+    let t = template();
+    let page_origin = "https://${WebDistribution.DomainName}";
+    let cors = &t["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    let origins: Vec<Option<&str>> = cors["AllowOrigins"].as_sequence().unwrap().iter().map(|o| tagged(o, "!Sub")).collect();
+    assert_eq!(origins, vec![Some(page_origin)], "CORS allows the CloudFront origin only");
+    assert_ne!(cors["AllowCredentials"].as_bool(), Some(true), "bearer tokens, no cookies");
+    let client = &t["Resources"]["UserPoolClient"]["Properties"];
+    let callbacks: Vec<Option<&str>> = client["CallbackURLs"].as_sequence().unwrap().iter().map(|o| tagged(o, "!Sub")).collect();
+    assert_eq!(callbacks, vec![Some("https://${WebDistribution.DomainName}/")]);
+    assert_eq!(client["AllowedOAuthFlows"].as_sequence().unwrap(), &vec![Value::String("code".into())], "authorization code (+ PKCE)");
+    assert_eq!(client["GenerateSecret"].as_bool(), Some(false), "a browser keeps no client secret");
+    assert_eq!(t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"].as_str(), Some("customer-care"));
+    for cognito in ["UserPool", "UserPoolClient", "UserPoolDomain", "CustomerCareGroup"] {
+        assert_eq!(t["Resources"][cognito]["Condition"].as_str(), Some("UseCognito"), "{cognito} only without an external issuer");
+    }
+    // The authorizer trusts the stack's pool, or the external issuer.
+    let jwt = serde_yaml::to_string(&t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["JwtAuthorizer"]).unwrap();
+    assert!(jwt.contains("UseCognito") && jwt.contains("UserPoolClient") && jwt.contains("JwtIssuer"), "{jwt}");
+    // `make publish-web` writes config.json from these outputs.
+    let outputs = &t["Outputs"];
+    for o in [
+        "WebBucketName",
+        "WebDistributionId",
+        "WebUrl",
+        "WebConfigApiBase",
+        "WebConfigIssuer",
+        "WebConfigClientId",
+        "WebConfigAuthorizeEndpoint",
+        "WebConfigTokenEndpoint",
+        "WebConfigRedirectUri",
+        "WebConfigScope",
+    ] {
+        assert!(outputs.get(o).is_some(), "output {o}");
+        assert!(include_str!("../../scripts/publish-web.sh").contains(o), "make publish-web reads {o}");
+    }
+    assert_eq!(tagged(&outputs["WebConfigRedirectUri"]["Value"], "!Sub"), Some("https://${WebDistribution.DomainName}/"));
 }

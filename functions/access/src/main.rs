@@ -10,9 +10,15 @@ use abev::http::AppState;
 use lambda_http::{Error, LambdaEvent};
 use serde_json::Value;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
     abev::telemetry::init();
+    // Before the runtime starts its threads: it may set ABEV_CURSOR_SECRET (see config).
+    abev::config::load_cursor_secret()?;
+    serve()
+}
+
+#[tokio::main]
+async fn serve() -> Result<(), Error> {
     let state = AppState::from_env().await?;
     let router = abev::http::access::router(state.clone());
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| {

@@ -2,9 +2,15 @@
 
 use lambda_http::{run, Error};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
     abev::telemetry::init();
+    // Before the runtime starts its threads: it may set ABEV_CURSOR_SECRET (see config).
+    abev::config::load_cursor_secret()?;
+    serve()
+}
+
+#[tokio::main]
+async fn serve() -> Result<(), Error> {
     let state = abev::http::AppState::from_env().await?;
     run(abev::http::view::router(state)).await
 }
