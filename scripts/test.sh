@@ -9,6 +9,7 @@ trap 'rm -f "$log"' EXIT
 status=0
 scripts/with-services.sh cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 make --no-print-directory validate || status=$?
+scripts/with-services.sh scripts/schemathesis.sh || status=$?
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } } END { print p+0, f+0 }' "$log")
 echo "tests: $passed passed, $failed failed"
 exit "$status"
