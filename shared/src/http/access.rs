@@ -74,7 +74,7 @@ async fn my_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
 
 /// A site's members and their roles (site administrators and Customer Care).
 #[utoipa::path(get, path = "/v1/sites/{support_id}/members", tag = "sites", operation_id = "list_site_members",
-    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)"), ListQuery),
+    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "ACME-1"), ListQuery),
     responses(
         (status = 200, description = "One page of members", body = MembersPage),
         (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
@@ -104,8 +104,8 @@ async fn members(
 /// Removing a site's last administrator escalates its `pending_admin` requests to Care.
 #[utoipa::path(delete, path = "/v1/sites/{support_id}/members/{email}", tag = "sites", operation_id = "remove_site_member",
     params(
-        ("support_id" = String, Path, description = "The site's Support ID (case-insensitive)"),
-        ("email" = String, Path, description = "The member's e-mail (case-insensitive)"),
+        ("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "ACME-1"),
+        ("email" = String, Path, description = "The member's e-mail (case-insensitive)", example = "alice@acme.example"),
     ),
     responses(
         (status = 204, description = "Removed"),
@@ -126,7 +126,7 @@ async fn remove_member(
 
 /// Who did what at a site, when and why, newest first (site administrators and Customer Care).
 #[utoipa::path(get, path = "/v1/sites/{support_id}/history", tag = "sites", operation_id = "list_site_history",
-    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)"), ListQuery),
+    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "ACME-1"), ListQuery),
     responses(
         (status = 200, description = "One page of history", body = HistoryPage),
         (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),

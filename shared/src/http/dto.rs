@@ -252,7 +252,7 @@ impl From<HistoryEntry> for HistoryItem {
 #[serde(deny_unknown_fields)]
 pub struct CreateAccessRequest {
     /// The site (a malformed Support ID is 400, an unknown one 404).
-    #[schema(value_type = String, pattern = "^[A-Za-z0-9-]{1,32}$")]
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9-]{1,32}$", example = "FARM-1")]
     pub support_id: String,
     /// Defaults to `user`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -80,7 +80,7 @@ async fn view_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): 
 /// nothing in the caller's view is 404 (a member of a site with no entitlements gets an
 /// empty page).
 #[utoipa::path(get, path = "/v1/view/sites/{support_id}/entitlements", tag = "view", operation_id = "list_site_entitlements",
-    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)"), EntitlementQuery),
+    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "ACME-1"), EntitlementQuery),
     responses(
         (status = 200, description = "One page of entitlements", body = SiteEntitlementsPage),
         (status = 400, description = "A bad `limit`, `cursor` or filter", body = Problem, content_type = "application/problem+json"),
@@ -116,7 +116,7 @@ async fn site_entitlements(
 /// Every call is recorded in an audit trail before the keys are answered. An entitlement
 /// the caller cannot see is 404, exactly like one that does not exist.
 #[utoipa::path(get, path = "/v1/entitlements/{serial}", tag = "view", operation_id = "get_entitlement",
-    params(("serial" = String, Path, description = "The entitlement's serial")),
+    params(("serial" = String, Path, description = "The entitlement's serial", example = "S1")),
     responses(
         (status = 200, description = "The entitlement", body = EntitlementDetail),
         (status = 404, description = "No such entitlement in the caller's view", body = Problem, content_type = "application/problem+json"),
