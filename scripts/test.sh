@@ -9,7 +9,10 @@ trap 'rm -f "$log"' EXIT
 status=0
 scripts/with-services.sh cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 make --no-print-directory validate || status=$?
-scripts/test-browser.sh || status=$?  # the web page in headless Chromium; ends with node:test's "# pass N" / "# fail N"
-read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } } END { print p+0, f+0 }' "$log")
+scripts/with-services.sh scripts/schemathesis.sh || status=$?
+# The web page in headless Chromium; node:test ends with "# pass N" / "# fail N".
+scripts/test-browser.sh 2>&1 | tee -a "$log" || status=$?
+read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+  /^# pass [0-9]+$/ { p += $3 } /^# fail [0-9]+$/ { f += $3 } END { print p+0, f+0 }' "$log")
 echo "tests: $passed passed, $failed failed"
 exit "$status"

@@ -678,7 +678,7 @@ async fn provisioning_keeps_roles_and_a_redelivery_does_not_undo_a_removal() {
     assert_eq!(status, 204, "{content_type} {body}");
     t.ingest(&[orders[3]]).await;
     assert!(!member_roles(&app, "SKY-1").await.contains_key("mary@skynet.example"), "a redelivery re-provisioned a removed member");
-    assert!(t.view("mary@skynet.example", 10).await.get("SKY-1").is_none());
+    assert!(!t.view("mary@skynet.example", 10).await.contains_key("SKY-1"));
     // ... but a new version of the order is a new provisioning (spec §2).
     let o4_v2 = orders[3].replace("\"version\": 1", "\"version\": 2");
     t.ingest(&[&o4_v2]).await;

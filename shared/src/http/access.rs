@@ -2,79 +2,40 @@
 //! The rules live in `crate::access`; this module parses, authorises by identity only
 //! (the workflow checks roles), pages and renders.
 
+use super::dto::{
+    AccessRequestView, ApproveAccessRequest, CreateAccessRequest, HistoryPage, Member, MembersPage, MembersSite, MySite, Problem,
+    RejectAccessRequest, RequestsPage, SitesPage,
+};
 use super::identity::Caller;
+use super::list::{ApiQuery, Cursor, ListId, ListQuery};
 use super::problem::{from_rejection, ApiError};
-use super::{AppState, ListParams};
+use super::routes::route_table;
+use super::AppState;
 use crate::access::{self, Actor, ApprovalsPos, Created, Decision, PageKey};
 use crate::domain::{Email, Role, SupportId};
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
-/// The routes this function serves (checked against template.yaml by a test).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/v1/sites"),
-    ("GET", "/v1/sites/{support_id}/members"),
-    ("DELETE", "/v1/sites/{support_id}/members/{email}"),
-    ("GET", "/v1/sites/{support_id}/history"),
-    ("POST", "/v1/access-requests"),
-    ("GET", "/v1/access-requests"),
-    ("GET", "/v1/approvals"),
-    ("POST", "/v1/access-requests/{id}/approve"),
-    ("POST", "/v1/access-requests/{id}/reject"),
-];
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sites", get(my_sites))
-        .route("/v1/sites/{support_id}/members", get(members))
-        .route("/v1/sites/{support_id}/members/{email}", delete(remove_member))
-        .route("/v1/sites/{support_id}/history", get(history))
-        .route("/v1/access-requests", post(create_request).get(my_requests))
-        .route("/v1/approvals", get(approvals))
-        .route("/v1/access-requests/{id}/approve", post(approve))
-        .route("/v1/access-requests/{id}/reject", post(reject))
+route_table! {
+    GET "/v1/sites" => my_sites (__path_my_sites),
+    GET "/v1/sites/{support_id}/members" => members (__path_members),
+    DELETE "/v1/sites/{support_id}/members/{email}" => remove_member (__path_remove_member),
+    GET "/v1/sites/{support_id}/history" => history (__path_history),
+    POST "/v1/access-requests" => create_request (__path_create_request),
+    GET "/v1/access-requests" => my_requests (__path_my_requests),
+    GET "/v1/approvals" => approvals (__path_approvals),
+    POST "/v1/access-requests/{id}/approve" => approve (__path_approve),
+    POST "/v1/access-requests/{id}/reject" => reject (__path_reject),
 }
 
 /// The access function's whole service.
 pub fn router(state: AppState) -> Router {
     super::service(routes(), state)
-}
-
-type QueryResult = Result<Query<HashMap<String, String>>, QueryRejection>;
-
-fn list_params(q: QueryResult) -> Result<ListParams, ApiError> {
-    let q = q.map(|Query(m)| m).map_err(from_rejection)?;
-    ListParams::parse(&q)
-}
-
-/// The position a list cursor holds (sealed for this caller and list).
-fn open_cursor<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    params: &ListParams,
-    list: &str,
-    caller: &Caller,
-) -> Result<Option<T>, ApiError> {
-    match &params.cursor {
-        None => Ok(None),
-        Some(c) => {
-            let raw = state.cursors.open(c, list, caller.email.as_str())?;
-            serde_json::from_str(&raw)
-                .map(Some)
-                .map_err(|_| ApiError::BadRequest("cursor is malformed or does not belong to this list".into()))
-        }
-    }
-}
-
-fn seal_cursor<T: serde::Serialize>(state: &AppState, list: &str, caller: &Caller, pos: Option<T>) -> Option<String> {
-    pos.and_then(|p| serde_json::to_string(&p).ok()).map(|raw| state.cursors.seal(list, caller.email.as_str(), &raw))
 }
 
 /// A Support ID from a path: one that cannot exist is simply not found.
@@ -88,42 +49,70 @@ fn request_id_param(raw: &str) -> Result<String, ApiError> {
 
 // ---- sites and members ----------------------------------------------------------------
 
-async fn my_sites(State(state): State<AppState>, caller: Caller, q: QueryResult) -> Result<Json<Value>, ApiError> {
-    let params = list_params(q)?;
-    let list = "sites";
-    let start: Option<PageKey> = open_cursor(&state, &params, list, &caller)?;
-    let (memberships, next) = state.store.memberships_page(&caller.email, start.as_ref(), params.limit).await?;
+/// The caller's memberships.
+#[utoipa::path(get, path = "/v1/sites", tag = "sites", operation_id = "list_my_sites", params(ListQuery),
+    responses(
+        (status = 200, description = "One page of the caller's memberships", body = SitesPage),
+        (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn my_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<SitesPage>, ApiError> {
+    let list = ListId::Sites;
+    let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
+    let (memberships, next) = state.store.memberships_page(&caller.email, start.as_ref(), q.limit.get()).await?;
     let records = state.store.site_records(memberships.iter().map(|m| &m.support_id)).await?;
-    let sites: Vec<Value> = memberships
-        .iter()
-        .map(|m| {
-            let name = records.get(&m.support_id).map(|r| r.0.clone()).unwrap_or_else(|| m.support_id.to_string());
-            json!({"support_id": m.support_id, "name": name, "role": m.role, "since": m.since})
+    let sites = memberships
+        .into_iter()
+        .map(|m| MySite {
+            name: records.get(&m.support_id).map(|r| r.0.clone()).unwrap_or_else(|| m.support_id.to_string()),
+            support_id: m.support_id,
+            role: m.role,
+            since: m.since,
         })
         .collect();
-    Ok(Json(json!({"sites": sites, "next_cursor": seal_cursor(&state, list, &caller, next)})))
+    Ok(Json(SitesPage { sites, next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email) }))
 }
 
+/// A site's members and their roles (site administrators and Customer Care).
+#[utoipa::path(get, path = "/v1/sites/{support_id}/members", tag = "sites", operation_id = "list_site_members",
+    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "ACME-1"), ListQuery),
+    responses(
+        (status = 200, description = "One page of members", body = MembersPage),
+        (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn members(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_site): Path<String>,
-    q: QueryResult,
-) -> Result<Json<Value>, ApiError> {
-    let params = list_params(q)?;
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<MembersPage>, ApiError> {
     let site = site_param(&raw_site)?;
     let meta = access::require_site_manager(&state, &Actor::from(&caller), &site).await?;
-    let list = format!("members:{site}");
-    let start: Option<PageKey> = open_cursor(&state, &params, &list, &caller)?;
-    let (members, next) = state.store.site_members_page(&site, start.as_ref(), params.limit).await?;
-    let members: Vec<Value> = members.iter().map(|m| json!({"email": m.email, "role": m.role, "since": m.since})).collect();
-    Ok(Json(json!({
-        "site": {"support_id": site, "name": meta.name, "admin_count": meta.admin_count},
-        "members": members,
-        "next_cursor": seal_cursor(&state, &list, &caller, next),
-    })))
+    let list = ListId::Members(site.clone());
+    let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
+    let (members, next) = state.store.site_members_page(&site, start.as_ref(), q.limit.get()).await?;
+    Ok(Json(MembersPage {
+        site: MembersSite { support_id: site, name: meta.name, admin_count: meta.admin_count },
+        members: members.into_iter().map(|m| Member { email: m.email, role: m.role, since: m.since }).collect(),
+        next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
+    }))
 }
 
+/// Removes a membership (site administrators and Customer Care).
+///
+/// Removing a site's last administrator escalates its `pending_admin` requests to Care.
+#[utoipa::path(delete, path = "/v1/sites/{support_id}/members/{email}", tag = "sites", operation_id = "remove_site_member",
+    params(
+        ("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "ACME-1"),
+        ("email" = String, Path, description = "The member's e-mail (case-insensitive)", example = "alice@acme.example"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site, or not a member", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The membership changed meanwhile; read and retry", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,105 +124,166 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Who did what at a site, when and why, newest first (site administrators and Customer Care).
+#[utoipa::path(get, path = "/v1/sites/{support_id}/history", tag = "sites", operation_id = "list_site_history",
+    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "ACME-1"), ListQuery),
+    responses(
+        (status = 200, description = "One page of history", body = HistoryPage),
+        (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn history(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_site): Path<String>,
-    q: QueryResult,
-) -> Result<Json<Value>, ApiError> {
-    let params = list_params(q)?;
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<HistoryPage>, ApiError> {
     let site = site_param(&raw_site)?;
     access::require_site_manager(&state, &Actor::from(&caller), &site).await?;
-    let list = format!("history:{site}");
-    let start: Option<PageKey> = open_cursor(&state, &params, &list, &caller)?;
-    let (entries, next) = state.store.site_history_page(&site, start.as_ref(), params.limit).await?;
-    Ok(Json(json!({"entries": entries, "next_cursor": seal_cursor(&state, &list, &caller, next)})))
+    let list = ListId::History(site.clone());
+    let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
+    let (entries, next) = state.store.site_history_page(&site, start.as_ref(), q.limit.get()).await?;
+    Ok(Json(HistoryPage {
+        entries: entries.into_iter().map(Into::into).collect(),
+        next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
+    }))
 }
 
 // ---- access requests ------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    support_id: String,
-    #[serde(default)]
-    role: Option<Role>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApproveBody {
-    #[serde(default)]
-    role: Option<Role>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RejectBody {
-    reason: String,
-}
-
+/// Asks to join a site, or (a member) for another role.
+///
+/// If the site has an administrator other than the caller the request is `pending_admin`;
+/// otherwise it is `escalated` to Customer Care. A second open request for the same site
+/// answers the open one (200).
+#[utoipa::path(post, path = "/v1/access-requests", tag = "access-requests", operation_id = "create_access_request",
+    request_body(content = CreateAccessRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = AccessRequestView),
+        (status = 200, description = "The caller's open request for that site", body = AccessRequestView),
+        (status = 400, description = "A malformed body (not `application/json`, an unknown field) or Support ID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The caller already has that role", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn create_request(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<CreateBody>, JsonRejection>,
+    body: Result<Json<CreateAccessRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(from_rejection)?;
+    let Json(body) = body.map_err(json_rejection)?;
     let site = SupportId::parse(&body.support_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let role = body.role.unwrap_or(Role::User);
     Ok(match access::create_request(&state, &Actor::from(&caller), &site, role, access::now()).await? {
-        Created::New(r) => (StatusCode::CREATED, Json(r)).into_response(),
-        Created::Existing(r) => (StatusCode::OK, Json(r)).into_response(),
+        Created::New(r) => (StatusCode::CREATED, Json(AccessRequestView::from(r))).into_response(),
+        Created::Existing(r) => (StatusCode::OK, Json(AccessRequestView::from(r))).into_response(),
     })
 }
 
-async fn my_requests(State(state): State<AppState>, caller: Caller, q: QueryResult) -> Result<Json<Value>, ApiError> {
-    let params = list_params(q)?;
-    let list = "requests";
-    let start: Option<PageKey> = open_cursor(&state, &params, list, &caller)?;
-    let (requests, next) = state.store.contact_requests_page(&caller.email, start.as_ref(), params.limit).await?;
-    Ok(Json(json!({"requests": requests, "next_cursor": seal_cursor(&state, list, &caller, next)})))
+/// The caller's own requests and their state, newest first.
+#[utoipa::path(get, path = "/v1/access-requests", tag = "access-requests", operation_id = "list_my_access_requests", params(ListQuery),
+    responses(
+        (status = 200, description = "One page of the caller's requests", body = RequestsPage),
+        (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn my_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<RequestsPage>, ApiError> {
+    let list = ListId::Requests;
+    let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
+    let (requests, next) = state.store.contact_requests_page(&caller.email, start.as_ref(), q.limit.get()).await?;
+    Ok(Json(RequestsPage {
+        requests: requests.into_iter().map(Into::into).collect(),
+        next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
+    }))
 }
 
-async fn approvals(State(state): State<AppState>, caller: Caller, q: QueryResult) -> Result<Json<Value>, ApiError> {
-    let params = list_params(q)?;
-    let list = "approvals";
-    let start: Option<ApprovalsPos> = open_cursor(&state, &params, list, &caller)?;
-    let (requests, next) = access::approvals_page(&state, &Actor::from(&caller), start, params.limit).await?;
-    Ok(Json(json!({"requests": requests, "next_cursor": seal_cursor(&state, list, &caller, next)})))
+/// Open requests the caller may decide.
+///
+/// For Customer Care the escalated ones, then for anyone the `pending_admin` requests of
+/// the sites they administer; never the caller's own.
+#[utoipa::path(get, path = "/v1/approvals", tag = "access-requests", operation_id = "list_approvals", params(ListQuery),
+    responses(
+        (status = 200, description = "One page of requests to decide", body = RequestsPage),
+        (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn approvals(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<RequestsPage>, ApiError> {
+    let list = ListId::Approvals;
+    let start: Option<ApprovalsPos> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
+    let (requests, next) = access::approvals_page(&state, &Actor::from(&caller), start, q.limit.get()).await?;
+    Ok(Json(RequestsPage {
+        requests: requests.into_iter().map(Into::into).collect(),
+        next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
+    }))
+}
+
+/// A JSON body that could not be read (not JSON, not `application/json`, a wrong field): 400.
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    from_rejection(rejection)
 }
 
 /// An approve body is optional: none, empty, `null`, or `{"role": ...}`.
-fn approve_body(bytes: &Bytes) -> Result<ApproveBody, ApiError> {
+fn approve_body(bytes: &Bytes) -> Result<ApproveAccessRequest, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
-        return Ok(ApproveBody::default());
+        return Ok(ApproveAccessRequest::default());
     }
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("Failed to deserialize the JSON body into the target type: {e}")))
 }
 
+/// Approves a request (its site's administrators, or Customer Care).
+///
+/// The decider's right is checked again at decision time; a request is decided once.
+/// Only Care may grant another role than requested.
+#[utoipa::path(post, path = "/v1/access-requests/{id}/approve", tag = "access-requests", operation_id = "approve_access_request",
+    params(("id" = String, Path, description = "The request's id (a UUID)")),
+    request_body(content = Option<ApproveAccessRequest>, content_type = "application/json", description = "Optional"),
+    responses(
+        (status = 200, description = "The decided request", body = AccessRequestView),
+        (status = 400, description = "A malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not decide it (their own, escalated to Care, not their site, or another role)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already decided, or changed meanwhile", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<access::AccessRequest>, ApiError> {
+) -> Result<Json<AccessRequestView>, ApiError> {
     let body = approve_body(&body.map_err(from_rejection)?)?;
     let id = request_id_param(&raw_id)?;
     let decided = access::decide(&state, &Actor::from(&caller), &id, Decision::Approve { role: body.role }, access::now()).await?;
-    Ok(Json(decided))
+    Ok(Json(decided.into()))
 }
 
+/// Rejects a request (its site's administrators, or Customer Care), with a reason.
+#[utoipa::path(post, path = "/v1/access-requests/{id}/reject", tag = "access-requests", operation_id = "reject_access_request",
+    params(("id" = String, Path, description = "The request's id (a UUID)")),
+    request_body(content = RejectAccessRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The decided request", body = AccessRequestView),
+        (status = 400, description = "A malformed body or reason", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not decide it", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already decided, or changed meanwhile", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn reject(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_id): Path<String>,
-    body: Result<Json<RejectBody>, JsonRejection>,
-) -> Result<Json<access::AccessRequest>, ApiError> {
-    let Json(body) = body.map_err(from_rejection)?;
+    body: Result<Json<RejectAccessRequest>, JsonRejection>,
+) -> Result<Json<AccessRequestView>, ApiError> {
+    let Json(body) = body.map_err(json_rejection)?;
     let id = request_id_param(&raw_id)?;
     let decided = access::decide(&state, &Actor::from(&caller), &id, Decision::Reject { reason: body.reason }, access::now()).await?;
-    Ok(Json(decided))
+    Ok(Json(decided.into()))
 }
 
 // ---- the Lambda entry point -------------------------------------------------------------

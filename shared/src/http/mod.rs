@@ -3,10 +3,15 @@
 
 pub mod access;
 pub mod cursor;
+pub mod dto;
 pub mod identity;
 pub mod jwt;
+pub mod list;
 pub mod local_auth;
+pub mod openapi;
 pub mod problem;
+pub mod routes;
+mod schema;
 pub mod view;
 
 use crate::store::metrics::measured;
@@ -16,11 +21,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use cursor::CursorKey;
 use problem::ApiError;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-pub const DEFAULT_LIMIT: usize = 100;
-pub const MAX_LIMIT: usize = 500;
+pub use list::{DEFAULT_LIMIT, MAX_LIMIT};
 pub const DEV_CURSOR_SECRET: &str = "abev-local-cursor-secret";
 
 /// Where escalations go.
@@ -57,31 +60,6 @@ impl AppState {
     }
 }
 
-/// `limit` and `cursor` of a list request, checked.
-#[derive(Debug, Clone)]
-pub struct ListParams {
-    pub limit: usize,
-    pub cursor: Option<String>,
-}
-
-impl ListParams {
-    pub fn parse(query: &HashMap<String, String>) -> Result<ListParams, ApiError> {
-        let limit = match query.get("limit") {
-            None => DEFAULT_LIMIT,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|l| (1..=MAX_LIMIT).contains(l))
-                .ok_or_else(|| ApiError::BadRequest(format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {raw:?}")))?,
-        };
-        let cursor = query.get("cursor").cloned();
-        if cursor.as_deref() == Some("") {
-            return Err(ApiError::BadRequest("cursor is malformed or does not belong to this list".into()));
-        }
-        Ok(ListParams { limit, cursor })
-    }
-}
-
 /// Logs one JSON line per request with its DynamoDB calls and consumed capacity.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
@@ -101,6 +79,11 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// Every route of the API: both functions' (as the local host serves them) and the document.
+pub fn api_routes() -> axum::Router<AppState> {
+    view::routes().merge(access::routes()).merge(openapi::routes())
 }
 
 /// Routes made a service: problem+json for unknown routes, one log line per request.

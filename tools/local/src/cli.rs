@@ -45,6 +45,8 @@ pub enum Command {
     },
     /// Send the spec §2 worked example to the orders queue.
     Seed,
+    /// Print the API's OpenAPI document (what `docs/openapi.json` holds).
+    Openapi,
     /// Print a local bearer token for EMAIL (HS256, signed with ABEV_LOCAL_JWT_SECRET).
     Token {
         email: String,
@@ -55,6 +57,10 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Openapi = &cli.command {
+        print!("{}", abev::http::openapi::document_json());
+        return Ok(());
+    }
     if let Command::Token { email, care } = &cli.command {
         let email = abev::domain::Email::parse(email).map_err(|e| e.to_string())?;
         let secret = abev::http::local_auth::LocalAuthorizer::from_env().secret;
@@ -65,7 +71,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     let template = std::fs::read_to_string(&cli.template).map_err(|e| format!("reading {}: {e}", cli.template.display()))?;
     let stack = crate::infra::create(&ddb, &sqs, &template, &cli.stack).await.map_err(|e| e.to_string())?;
     match cli.command {
-        Command::Token { .. } => Ok(()),
+        Command::Token { .. } | Command::Openapi => Ok(()),
         Command::Seed => {
             let n = crate::seed::send_worked_example(&sqs, stack.orders_queue()).await?;
             println!("sent {n} order messages to {}", stack.orders_queue());

@@ -1,11 +1,11 @@
 //! Both HTTP functions' routes on one local listener, behind the stand-in authorizer.
 
 use abev::http::local_auth::{protect, LocalAuthorizer};
-use abev::http::{access, service, view, AppState};
+use abev::http::{api_routes, service, AppState};
 
-/// The local API: the view and access routes, exactly the routers the Lambdas run.
+/// The local API: the view and access routes (and the OpenAPI document), exactly the routers the Lambdas run.
 pub fn app(state: AppState, authorizer: LocalAuthorizer) -> axum::Router {
-    protect(service(view::routes().merge(access::routes()), state), authorizer)
+    protect(service(api_routes(), state), authorizer)
 }
 
 /// The local API with the web page in front of it (`make dev`): the page's files from
