@@ -99,6 +99,9 @@ fn ingestion_reads_the_orders_queue_with_partial_batch_responses() {
         tagged(&t["Resources"]["OrdersQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"], "!GetAtt"),
         Some("OrdersDeadLetterQueue.Arn")
     );
+    // The function dead-letters a message itself, with the reason, on its last receive.
+    let max_receive = t["Resources"]["OrdersQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
+    assert_eq!(max_receive, abev::ingest::DEFAULT_MAX_RECEIVE_COUNT as u64);
 }
 
 #[test]
