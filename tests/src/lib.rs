@@ -56,12 +56,14 @@ impl TestStack {
 
     async fn build(options: ApplyOptions, plan: FaultPlan, sdk_attempts: Option<u32>) -> TestStack {
         let (ddb_url, sqs_url) = endpoints();
-        let faults = Arc::new(FaultInjector::new(plan));
+        // Faults start once the stack exists: creating it is not under test.
+        let faults = Arc::new(FaultInjector::new(FaultPlan { seed: plan.seed, ..FaultPlan::default() }));
         let (ddb, sqs) = abev::aws::local_clients_with(&ddb_url, &sqs_url, Some(faults.clone()), sdk_attempts);
         let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let stack = abev_local::infra::create(&ddb, &sqs, TEMPLATE, &name).await.unwrap_or_else(|e| {
             panic!("creating the test stack failed ({e}); is the local stack up? run `make test` or `scripts/services.sh start`")
         });
+        faults.set_plan(plan);
         // Fast retries keep fault-heavy tests short; the policy's shape is the production one.
         let retry = RetryPolicy { base: Duration::from_millis(2), cap: Duration::from_millis(50), ..RetryPolicy::default() };
         let store = Store::new(ddb.clone(), stack.table.clone()).with_retry(retry);

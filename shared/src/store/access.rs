@@ -242,6 +242,47 @@ impl Cond {
     }
 }
 
+/// How a membership write sets the role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleWrite {
+    /// Provisioning (P1/P2): a new membership is a `user`; an existing one keeps its role.
+    KeepOrUser,
+    /// A decision: the membership gets exactly this role.
+    Set(Role),
+}
+
+/// The one writer of a membership item (ingestion's provisioning and the access workflow's
+/// decisions): creates it if needed, keeps `since`.
+pub fn tx_membership(
+    table: &str,
+    email: &Email,
+    site: &SupportId,
+    role: RoleWrite,
+    now: &str,
+    cond: Option<Cond>,
+) -> Result<TransactWriteItem, StoreError> {
+    let (role_expr, gsk_expr, role) = match role {
+        RoleWrite::KeepOrUser => ("if_not_exists(#role, :role)", "if_not_exists(gsi1sk, :gsk)", Role::User),
+        RoleWrite::Set(role) => (":role", ":gsk", role),
+    };
+    tx_update(
+        table,
+        &keys::membership(email, site),
+        &format!(
+            "SET #role = {role_expr}, email = :email, support_id = :sid, gsi1pk = :gpk, gsi1sk = {gsk_expr}, since = if_not_exists(since, :now)"
+        ),
+        vec![
+            (":role", s(role.as_str())),
+            (":email", s(email.as_str())),
+            (":sid", s(site.as_str())),
+            (":gpk", s(keys::site_members_gsi1pk(site))),
+            (":gsk", s(keys::member_gsi1sk(role, email))),
+            (":now", s(now)),
+        ],
+        cond,
+    )
+}
+
 /// Sets a membership's role (creating the membership if needed), keeping `since`.
 pub fn tx_set_membership(
     table: &str,
@@ -251,20 +292,7 @@ pub fn tx_set_membership(
     now: &str,
     cond: Cond,
 ) -> Result<TransactWriteItem, StoreError> {
-    tx_update(
-        table,
-        &keys::membership(email, site),
-        "SET #role = :role, email = :email, support_id = :sid, gsi1pk = :gpk, gsi1sk = :gsk, since = if_not_exists(since, :now)",
-        vec![
-            (":role", s(role.as_str())),
-            (":email", s(email.as_str())),
-            (":sid", s(site.as_str())),
-            (":gpk", s(keys::site_members_gsi1pk(site))),
-            (":gsk", s(keys::member_gsi1sk(role, email))),
-            (":now", s(now)),
-        ],
-        Some(cond),
-    )
+    tx_membership(table, email, site, RoleWrite::Set(role), now, Some(cond))
 }
 
 /// Moves a site's admin count from `seen` to `new`, failing if it is no longer `seen`.

@@ -18,7 +18,7 @@ use super::keys::{self, Key};
 use super::table::{Query, Range, TxError};
 use super::tx::{tx_put, tx_update, Cond};
 use super::{from_item, get_s, n, s, Store, StoreError};
-use crate::domain::{provisioning, same_content, Email, Line, Order, OrderId, OrderStatus, Role, Serial, SupportId, DIGEST_VERSION};
+use crate::domain::{provisioning, same_content, Email, Line, Order, OrderId, OrderStatus, Serial, SupportId, DIGEST_VERSION};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -455,22 +455,7 @@ impl Store {
         }
         // P1/P2 exactly once per stored version: an existing membership keeps its role.
         for (email, sid) in provisioning(order).memberships {
-            let key = keys::membership(&email, &sid);
-            items.push(tx_update(
-                &self.table,
-                &key,
-                "SET #role = if_not_exists(#role, :user), email = :e, support_id = :s, \
-                 gsi1pk = :gpk, gsi1sk = if_not_exists(gsi1sk, :gsk), since = if_not_exists(since, :now)",
-                vec![
-                    (":user", s(Role::User.as_str())),
-                    (":e", s(email.as_str())),
-                    (":s", s(sid.as_str())),
-                    (":gpk", s(keys::site_members_gsi1pk(&sid))),
-                    (":gsk", s(keys::member_gsi1sk(Role::User, &email))),
-                    (":now", s(now.clone())),
-                ],
-                None,
-            )?);
+            items.push(super::access::tx_membership(&self.table, &email, &sid, super::access::RoleWrite::KeepOrUser, &now, None)?);
         }
         match self.transact("TransactWriteItems switch order version", items).await {
             Ok(()) => Ok(()),
