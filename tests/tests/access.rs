@@ -157,7 +157,7 @@ async fn story_ted_asks_for_farm_care_approves_and_ted_sees_s4() {
 
     // Care's work list has it; only Care may decide it.
     let care = app.care_token(CARE);
-    assert_eq!(approval_ids(&app, &care).await, [id.clone()]);
+    assert_eq!(approval_ids(&app, &care).await, [id.as_str()]);
     assert_eq!(code(&approve(&app, &app.token("fiona@farm.example"), &id, None).await), 403);
     assert_eq!(code(&approve(&app, &app.token("ted@data.example"), &id, None).await), 403);
 
@@ -610,7 +610,7 @@ async fn a_request_only_its_own_requester_could_decide_goes_to_care() {
     let after = fetch(&app, "gary@globex.example", &step_down.request_id).await;
     assert_eq!((after.status, after.escalation_reason), (RequestStatus::Escalated, Some(EscalationReason::NoSiteAdministrator)));
     let messages = care_messages(&t).await;
-    assert_eq!(messages.into_iter().map(|m| m.request_id).collect::<Vec<_>>(), [step_down.request_id.clone()]);
+    assert_eq!(messages.into_iter().map(|m| m.request_id).collect::<Vec<_>>(), [step_down.request_id.as_str()]);
     // The site still has an admin: a newcomer's request goes to gary, not to Care.
     let ted = ask(&app, "ted@data.example", "FARM-1", None).await;
     assert_eq!(ted.status, RequestStatus::PendingAdmin);
