@@ -265,6 +265,16 @@ impl TestApp {
         abev::http::jwt::mint_for(&self.secret, email, true)
     }
 
+    /// The typed API client, calling as `email`.
+    pub fn client(&self, email: &str) -> abev_client::ApiClient {
+        abev_client::ApiClient::new(&self.base, &self.token(email))
+    }
+
+    /// The typed API client, calling as Customer Care agent `email`.
+    pub fn care_client(&self, email: &str) -> abev_client::ApiClient {
+        abev_client::ApiClient::new(&self.base, &self.care_token(email))
+    }
+
     /// GET with a bearer token; returns (status, content type, JSON body).
     pub async fn get(&self, token: &str, path: &str) -> (u16, String, serde_json::Value) {
         let response = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.expect("request");

@@ -1,8 +1,11 @@
 //! The Care CLI (`abev-care`) against the real local stack: the HTTP API on a random port
 //! and moto's Care queue.
 
+use abev::access::RequestStatus;
 use abev::domain::Role;
+use abev::http::dto::AccessRequestView;
 use abev_care::{Care, CareError, Cli, Parser};
+use abev_client::CreatedRequest;
 use abev_integration_tests::{worked_example, TestApp, TestStack};
 use serde_json::{json, Value};
 
@@ -17,10 +20,11 @@ async fn seeded() -> (TestStack, TestApp, Care) {
     (t, app, care)
 }
 
-async fn ask(app: &TestApp, email: &str, site: &str) -> Value {
-    let (status, _, r) = app.send_json(reqwest::Method::POST, &app.token(email), "/v1/access-requests", json!({"support_id": site})).await;
-    assert_eq!(status, 201, "{r}");
-    r
+async fn ask(app: &TestApp, email: &str, site: &str) -> AccessRequestView {
+    match app.client(email).create_request(site, None).await.unwrap() {
+        CreatedRequest::New(r) => r,
+        other => panic!("not a new request: {other:?}"),
+    }
 }
 
 fn ids(list: &[abev_care::Escalation]) -> Vec<String> {
@@ -32,7 +36,7 @@ async fn care_lists_shows_approves_and_rejects_through_the_api() {
     let (t, app, care) = seeded().await;
     let ted = ask(&app, "ted@data.example", "FARM-1").await;
     let gary = ask(&app, "gary@globex.example", "ACME-1").await;
-    let (ted_id, gary_id) = (ted["request_id"].as_str().unwrap(), gary["request_id"].as_str().unwrap());
+    let (ted_id, gary_id) = (ted.request_id.as_str(), gary.request_id.as_str());
 
     // Listing shows both, oldest first, exactly as queued, and hides nothing.
     let list = care.list().await.unwrap();
@@ -41,19 +45,19 @@ async fn care_lists_shows_approves_and_rejects_through_the_api() {
         list[0].message,
         json!({"schema": "abev.care-escalation.v1", "request_id": ted_id, "support_id": "FARM-1", "site_name": "Farm Foods",
                "requester_email": "ted@data.example", "kind": "join", "requested_role": "user",
-               "created_at": ted["created_at"], "reason": "no_site_administrator"})
+               "created_at": ted.created_at, "reason": "no_site_administrator"})
     );
     assert_eq!(ids(&care.list().await.unwrap()), [ted_id, gary_id], "a listing leaves the messages visible");
 
     // Show: the request and the site's members.
     let shown = care.show(ted_id).await.unwrap();
-    assert_eq!(shown.request.as_ref().unwrap()["status"], "escalated");
-    assert_eq!(shown.members, vec![json!({"email": "fiona@farm.example", "role": "user", "since": shown.members[0]["since"]})]);
+    assert_eq!(shown.request.as_ref().unwrap().status, RequestStatus::Escalated);
+    assert_eq!(shown.members.iter().map(|m| (m.email.as_str(), m.role)).collect::<Vec<_>>(), [("fiona@farm.example", Role::User)]);
 
     // Approve with another role; the message leaves the queue.
     let decided = care.approve(ted_id, Some(Role::Admin)).await.unwrap();
-    assert_eq!((decided.request["status"].as_str(), decided.request["granted_role"].as_str()), (Some("approved"), Some("admin")));
-    assert_eq!(decided.request["decided_by"], AGENT);
+    assert_eq!((decided.request.status, decided.request.granted_role), (RequestStatus::Approved, Some(Role::Admin)));
+    assert_eq!(decided.request.decided_by.as_ref().map(|e| e.as_str()), Some(AGENT));
     assert_eq!(decided.acknowledged, 1);
     assert_eq!(ids(&care.list().await.unwrap()), [gary_id]);
     assert_eq!(t.view("ted@data.example", 10).await["FARM-1"].keys().collect::<Vec<_>>(), ["S4"]);
@@ -64,7 +68,7 @@ async fn care_lists_shows_approves_and_rejects_through_the_api() {
     let list = care.list().await.unwrap();
     assert_eq!((ids(&list), list[0].copies), (vec![gary_id.to_string()], 2));
     let decided = care.reject(gary_id, "not an Acme employee").await.unwrap();
-    assert_eq!((decided.request["status"].as_str(), decided.request["reason"].as_str()), (Some("rejected"), Some("not an Acme employee")));
+    assert_eq!((decided.request.status, decided.request.reason.as_deref()), (RequestStatus::Rejected, Some("not an Acme employee")));
     assert_eq!(decided.acknowledged, 2);
     assert!(care.list().await.unwrap().is_empty());
 
@@ -80,7 +84,7 @@ async fn care_lists_shows_approves_and_rejects_through_the_api() {
 async fn the_command_line_runs_against_the_stack() {
     let (t, app, _) = seeded().await;
     let ted = ask(&app, "ted@data.example", "FARM-1").await;
-    let id = ted["request_id"].as_str().unwrap();
+    let id = ted.request_id.as_str();
     let token = app.care_token(AGENT);
     let run = |args: Vec<&str>| {
         let mut argv = vec!["abev-care", "--api", &app.base, "--token", &token, "--queue-url", t.stack.care_queue()];
@@ -133,7 +137,7 @@ async fn the_command_line_runs_against_the_stack() {
 async fn escalations_survive_listing_and_the_dead_letter_queue() {
     let (t, app, care) = seeded().await;
     let ted = ask(&app, "ted@data.example", "FARM-1").await;
-    let id = ted["request_id"].as_str().unwrap();
+    let id = ted.request_id.as_str();
     // Listing is a receive; the Care queue tolerates many (maxReceiveCount 1000).
     for _ in 0..12 {
         let list = care.list().await.unwrap();

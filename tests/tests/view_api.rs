@@ -1,6 +1,10 @@
 //! The view function's HTTP API (spec §4) through the real router, with real tokens,
 //! against DynamoDB Local.
 
+use abev::domain::Access;
+use abev::http::dto::{Me, MeSite, ViewSite, ViewSummary};
+use abev::store::view::EntitlementStatus;
+use abev_client::{ApiClient, ClientError, EntitlementFilters, PageRequest};
 use abev_integration_tests::{order_json, worked_example, PlainView, TestApp, TestStack};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -15,49 +19,27 @@ async fn seeded() -> (TestStack, TestApp, BTreeMap<String, PlainView>) {
 
 /// A contact's view over HTTP, following every cursor.
 async fn http_view(app: &TestApp, email: &str, limit: usize) -> PlainView {
-    let token = app.token(email);
+    let client = app.client(email);
     let mut view = PlainView::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/view?limit={limit}&cursor={c}"),
-            None => format!("/v1/view?limit={limit}"),
-        };
-        let (status, _, body) = app.get(&token, &path).await;
-        assert_eq!(status, 200, "{body}");
-        for site in body["sites"].as_array().unwrap() {
-            let sid = site["support_id"].as_str().unwrap().to_string();
-            let serials = http_site(app, &token, &sid, limit).await;
-            assert_eq!(site["entitlement_count"].as_u64().unwrap() as usize, serials.len());
-            view.insert(sid, serials);
-        }
-        match body["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return view,
-        }
+    for site in client.all_view_sites(limit).await.unwrap() {
+        let serials = http_site(&client, site.support_id.as_str(), limit).await;
+        assert_eq!(site.entitlement_count as usize, serials.len());
+        view.insert(site.support_id.to_string(), serials);
     }
+    view
 }
 
-async fn http_site(app: &TestApp, token: &str, sid: &str, limit: usize) -> BTreeMap<String, Vec<String>> {
+async fn http_site(client: &ApiClient, sid: &str, limit: usize) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/view/sites/{sid}/entitlements?limit={limit}&cursor={c}"),
-            None => format!("/v1/view/sites/{sid}/entitlements?limit={limit}"),
-        };
-        let (status, _, body) = app.get(token, &path).await;
-        assert_eq!(status, 200, "{body}");
-        for e in body["entitlements"].as_array().unwrap() {
-            assert!(e.get("license_keys").is_none(), "lists never carry licence keys");
-            let access = e["access"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
-            out.insert(e["serial"].as_str().unwrap().to_string(), access);
-        }
-        match body["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return out,
-        }
+    // The lists' wire type has no licence keys at all (`EntitlementSummary`); the raw
+    // page is checked too, in case a field were ever added.
+    let raw = client.raw(reqwest::Method::GET, &format!("/v1/view/sites/{sid}/entitlements"), &[], None).await.unwrap();
+    assert!(!raw.body.contains("license_keys"), "lists never carry licence keys");
+    for e in client.all_site_entitlements(sid, &EntitlementFilters::default(), limit).await.unwrap() {
+        let access = e.access.iter().map(abev_client::wire).collect();
+        assert!(out.insert(e.serial.to_string(), access).is_none(), "{} listed twice", e.serial);
     }
+    out
 }
 
 #[tokio::test]
@@ -73,38 +55,43 @@ async fn every_contact_sees_exactly_their_worked_example_view_paged_by_one() {
 async fn detail_route_agrees_with_the_view_for_every_contact_and_serial() {
     let (t, app, expected) = seeded().await;
     let serials: Vec<String> = (1..=9).map(|i| format!("S{i}")).chain(["NOPE".to_string()]).collect();
-    let (_, _, missing) = app.get(&app.token("bill@acme.example"), "/v1/entitlements/NOPE").await;
+    let missing = app.client("bill@acme.example").entitlement("NOPE").await.unwrap_err().problem().cloned().unwrap();
     for (email, view) in &expected {
-        let token = app.token(email);
+        let client = app.client(email);
         for serial in &serials {
             let visible = view.values().find_map(|site| site.get(serial));
-            let (status, content_type, body) = app.get(&token, &format!("/v1/entitlements/{serial}")).await;
-            match visible {
-                Some(access) => {
-                    assert_eq!(status, 200, "{email} {serial}: {body}");
-                    assert_eq!(body["license_keys"], json!([format!("LK-{serial}-0001")]));
-                    assert_eq!(body["access"], json!(access));
-                    assert!(body["download_url"].is_string() && body["site"]["support_id"].is_string() && body["order_id"].is_string());
+            match (visible, client.entitlement(serial).await) {
+                (Some(access), Ok(detail)) => {
+                    assert_eq!(detail.license_keys, [format!("LK-{serial}-0001")]);
+                    assert_eq!(detail.access.iter().map(abev_client::wire).collect::<Vec<_>>(), *access);
+                    assert!(detail.download_url.is_some() && view.contains_key(detail.site.support_id.as_str()));
+                    assert!(!detail.order_id.is_empty());
                 }
-                None => {
-                    assert_eq!(status, 404, "{email} must not see {serial}");
-                    assert_eq!(content_type, "application/problem+json");
+                (None, Err(ClientError::Problem(problem))) => {
+                    assert_eq!(problem.status, 404, "{email} must not see {serial}");
                     // Exactly like a serial that does not exist, but for the serial named.
-                    let detail = body["detail"].as_str().unwrap().replace(serial.as_str(), "NOPE");
-                    assert_eq!(detail, missing["detail"].as_str().unwrap());
-                    assert_eq!(body["type"], missing["type"]);
+                    assert_eq!(problem.detail.replace(serial.as_str(), "NOPE"), missing.detail);
+                    assert_eq!((problem.kind.as_str(), problem.title.as_str()), (missing.kind.as_str(), missing.title.as_str()));
                 }
+                (visible, answer) => panic!("{email} {serial}: visible {visible:?}, answered {answer:?}"),
             }
         }
         // The site lists agree: a site outside the view is 404 too, unless the caller is
         // a member of it (then it is their own site, listed empty).
         let memberships = [("mary@skynet.example", "SKY-1"), ("oscar@other.example", "OTHER-1")];
         for site in ["ACME-1", "FARM-1", "GLOBEX-1", "SKY-1", "DATA-1", "OTHER-1", "NOPE-1"] {
-            let (status, _, body) = app.get(&token, &format!("/v1/view/sites/{site}/entitlements")).await;
             let member = memberships.contains(&(email.as_str(), site));
-            assert_eq!(status == 200, view.contains_key(site) || member, "{email} on {site}: {status}");
-            if status == 200 && !view.contains_key(site) {
-                assert_eq!(body["entitlements"], json!([]));
+            match client.site_entitlements_page(site, &EntitlementFilters::default(), &PageRequest::default()).await {
+                Ok(page) => {
+                    assert!(view.contains_key(site) || member, "{email} on {site}: 200");
+                    if !view.contains_key(site) {
+                        assert!(page.entitlements.is_empty());
+                    }
+                }
+                Err(e) => {
+                    assert_eq!(e.status(), Some(404), "{email} on {site}");
+                    assert!(!view.contains_key(site) && !member, "{email} on {site}: 404");
+                }
             }
         }
     }
@@ -116,15 +103,23 @@ async fn detail_route_agrees_with_the_view_for_every_contact_and_serial() {
 #[tokio::test]
 async fn me_lists_memberships_and_the_view_summary() {
     let (_t, app, _) = seeded().await;
-    let (status, _, body) = app.get(&app.token("Mary@Skynet.example"), "/v1/me").await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["email"], "mary@skynet.example");
-    assert_eq!(body["sites"], json!([{"support_id": "SKY-1", "name": "Skynet", "role": "user"}]));
-    assert_eq!(body["view"], json!({"sites": 4, "entitlements": 8}));
-    let (_, _, nobody) = app.get(&app.token("nobody@nowhere.example"), "/v1/me").await;
-    assert_eq!(nobody["view"], json!({"sites": 0, "entitlements": 0}));
-    let (status, _, empty) = app.get(&app.token("nobody@nowhere.example"), "/v1/view").await;
-    assert_eq!((status, empty), (200, json!({"sites": [], "next_cursor": null})));
+    let me = app.client("Mary@Skynet.example").me().await.unwrap();
+    let sky = abev::domain::SupportId::parse("SKY-1").unwrap();
+    assert_eq!(
+        me,
+        Me {
+            email: abev::domain::Email::parse("mary@skynet.example").unwrap(),
+            sites: vec![MeSite { support_id: sky, name: "Skynet".into(), role: abev::domain::Role::User }],
+            view: ViewSummary { sites: 4, entitlements: 8 },
+        }
+    );
+    let nobody = app.client("nobody@nowhere.example");
+    assert_eq!(nobody.me().await.unwrap().view, ViewSummary { sites: 0, entitlements: 0 });
+    let empty = nobody.view_page(&PageRequest::default()).await.unwrap();
+    assert_eq!((empty.sites, empty.next_cursor), (vec![], None));
+    // The wire shape itself, once: `next_cursor` is present and null at the end.
+    let (status, _, raw) = app.get(&app.token("nobody@nowhere.example"), "/v1/view").await;
+    assert_eq!((status, raw), (200, json!({"sites": [], "next_cursor": null})));
 }
 
 #[tokio::test]
@@ -179,7 +174,7 @@ async fn bad_tokens_are_refused_with_401() {
 #[tokio::test]
 async fn bad_parameters_are_400_problems() {
     let (_t, app, _) = seeded().await;
-    let token = app.token("bill@acme.example");
+    let client = app.client("bill@acme.example");
     for path in [
         "/v1/view?limit=0",
         "/v1/view?limit=501",
@@ -194,37 +189,36 @@ async fn bad_parameters_are_400_problems() {
         "/v1/view/sites/ACME-1/entitlements?ends_before=tomorrow",
         "/v1/view/sites/ACME-1/entitlements?cursor=abc.def",
     ] {
-        let (status, content_type, body) = app.get(&token, path).await;
-        assert_eq!(status, 400, "{path}: {body}");
-        assert_eq!(content_type, "application/problem+json", "{path}");
-        for field in ["type", "title", "status", "detail"] {
-            assert!(body.get(field).is_some(), "{path} lacks {field}");
-        }
+        // The client insists on a problem+json body whose `status` is the answer's.
+        let answer = client.raw(reqwest::Method::GET, path, &[], None).await.unwrap();
+        let problem = answer.into_result::<Value>().unwrap_err();
+        assert_eq!(problem.status(), Some(400), "{path}: {problem}");
     }
-    let (status, _, _) = app.get(&token, "/v1/no-such-route").await;
-    assert_eq!(status, 404);
+    let answer = client.raw(reqwest::Method::GET, "/v1/no-such-route", &[], None).await.unwrap();
+    assert_eq!(answer.into_result::<Value>().unwrap_err().status(), Some(404));
 }
 
 #[tokio::test]
 async fn cursors_cannot_be_tampered_with_or_replayed() {
     let (_t, app, _) = seeded().await;
-    let mary = app.token("mary@skynet.example");
-    let (_, _, page) = app.get(&mary, "/v1/view?limit=1").await;
-    let cursor = page["next_cursor"].as_str().unwrap().to_string();
-    assert_eq!(app.get(&mary, &format!("/v1/view?limit=1&cursor={cursor}")).await.0, 200);
+    let mary = app.client("mary@skynet.example");
+    let after = |cursor: &str| PageRequest { limit: Some(1), cursor: Some(cursor.to_string()) };
+    let cursor = mary.view_page(&PageRequest::limit(1)).await.unwrap().next_cursor.unwrap();
+    assert!(mary.view_page(&after(&cursor)).await.is_ok());
     // Another caller replaying it.
-    assert_eq!(app.get(&app.token("bill@acme.example"), &format!("/v1/view?limit=1&cursor={cursor}")).await.0, 400);
+    assert_eq!(app.client("bill@acme.example").view_page(&after(&cursor)).await.unwrap_err().status(), Some(400));
     // On another list.
-    assert_eq!(app.get(&mary, &format!("/v1/view/sites/ACME-1/entitlements?limit=1&cursor={cursor}")).await.0, 400);
+    let all = EntitlementFilters::default();
+    assert_eq!(mary.site_entitlements_page("ACME-1", &all, &after(&cursor)).await.unwrap_err().status(), Some(400));
     // Altered by one character.
     let mut altered = cursor.clone().into_bytes();
     altered[3] = if altered[3] == b'A' { b'B' } else { b'A' };
-    assert_eq!(app.get(&mary, &format!("/v1/view?limit=1&cursor={}", String::from_utf8(altered).unwrap())).await.0, 400);
+    assert_eq!(mary.view_page(&after(&String::from_utf8(altered).unwrap())).await.unwrap_err().status(), Some(400));
     // A site-list cursor is bound to its filters too.
-    let (_, _, page) = app.get(&mary, "/v1/view/sites/ACME-1/entitlements?limit=1").await;
-    let site_cursor = page["next_cursor"].as_str().unwrap().to_string();
-    assert_eq!(app.get(&mary, &format!("/v1/view/sites/ACME-1/entitlements?limit=1&cursor={site_cursor}")).await.0, 200);
-    assert_eq!(app.get(&mary, &format!("/v1/view/sites/ACME-1/entitlements?limit=1&status=active&cursor={site_cursor}")).await.0, 400);
+    let site_cursor = mary.site_entitlements_page("ACME-1", &all, &PageRequest::limit(1)).await.unwrap().next_cursor.unwrap();
+    assert!(mary.site_entitlements_page("ACME-1", &all, &after(&site_cursor)).await.is_ok());
+    let active = EntitlementFilters { status: Some(EntitlementStatus::Active), ..Default::default() };
+    assert_eq!(mary.site_entitlements_page("ACME-1", &active, &after(&site_cursor)).await.unwrap_err().status(), Some(400));
 }
 
 #[tokio::test]
@@ -240,21 +234,26 @@ async fn entitlement_filters_select_by_status_date_and_text() {
         ]}).to_string();
     t.ingest(&[&body]).await;
     let app = TestApp::spawn(&t).await;
-    let token = app.token("f@fil.example");
-    let serials = |body: &Value| {
-        body["entitlements"].as_array().unwrap().iter().map(|e| e["serial"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    let client = app.client("f@fil.example");
+    let serials = |filters: EntitlementFilters| {
+        let client = client.clone();
+        async move {
+            let page = client.site_entitlements_page("FIL-1", &filters, &PageRequest::default()).await.unwrap();
+            page.entitlements.into_iter().map(|e| e.serial.to_string()).collect::<Vec<_>>()
+        }
     };
-    let base = "/v1/view/sites/FIL-1/entitlements";
-    assert_eq!(serials(&app.get(&token, &format!("{base}?status=expired")).await.2), ["OLD-1"]);
-    assert_eq!(serials(&app.get(&token, &format!("{base}?status=active")).await.2), ["NOW-1"]);
-    assert_eq!(serials(&app.get(&token, &format!("{base}?status=upcoming")).await.2), ["NEXT-1"]);
-    assert_eq!(serials(&app.get(&token, &format!("{base}?ends_before=2098-06-01")).await.2), ["NOW-1", "OLD-1"]);
-    assert_eq!(serials(&app.get(&token, &format!("{base}?q=loss")).await.2), ["NOW-1"]);
-    assert_eq!(serials(&app.get(&token, &format!("{base}?q=wss")).await.2), ["NEXT-1"]);
-    assert_eq!(serials(&app.get(&token, &format!("{base}?q=old-")).await.2), ["OLD-1"]);
-    let (_, _, all) = app.get(&token, base).await;
-    let statuses: Vec<&str> = all["entitlements"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["upcoming", "active", "expired"]);
+    let status = |s| EntitlementFilters { status: Some(s), ..Default::default() };
+    let text = |q: &str| EntitlementFilters { q: Some(q.into()), ..Default::default() };
+    assert_eq!(serials(status(EntitlementStatus::Expired)).await, ["OLD-1"]);
+    assert_eq!(serials(status(EntitlementStatus::Active)).await, ["NOW-1"]);
+    assert_eq!(serials(status(EntitlementStatus::Upcoming)).await, ["NEXT-1"]);
+    assert_eq!(serials(EntitlementFilters { ends_before: Some("2098-06-01".into()), ..Default::default() }).await, ["NOW-1", "OLD-1"]);
+    assert_eq!(serials(text("loss")).await, ["NOW-1"]);
+    assert_eq!(serials(text("wss")).await, ["NEXT-1"]);
+    assert_eq!(serials(text("old-")).await, ["OLD-1"]);
+    let all = client.site_entitlements_page("FIL-1", &EntitlementFilters::default(), &PageRequest::default()).await.unwrap();
+    let statuses: Vec<EntitlementStatus> = all.entitlements.iter().map(|e| e.status).collect();
+    assert_eq!(statuses, [EntitlementStatus::Upcoming, EntitlementStatus::Active, EntitlementStatus::Expired]);
 }
 
 #[tokio::test]
@@ -350,18 +349,19 @@ async fn an_order_sent_to_the_queue_appears_in_the_api() {
             })
             .await;
     });
-    let token = app.token("new@cust.example");
-    assert_eq!(app.get(&token, "/v1/view").await.2["sites"], json!([]));
+    let client = app.client("new@cust.example");
+    assert_eq!(client.view_page(&PageRequest::default()).await.unwrap().sites, vec![]);
     t.send(&order_json("O-Q", 1, "active", ("CUST-Q", &["new@cust.example"]), None, None, &["Q1", "Q2"])).await;
-    let mut seen = json!(null);
+    let mut seen = Vec::new();
     for _ in 0..100 {
-        seen = app.get(&token, "/v1/view").await.2;
-        if seen["sites"].as_array().is_some_and(|s| !s.is_empty()) {
+        seen = client.view_page(&PageRequest::default()).await.unwrap().sites;
+        if !seen.is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(seen["sites"], json!([{"support_id": "CUST-Q", "name": "CUST-Q Ltd", "entitlement_count": 2, "access": ["member"]}]));
+    let site = abev::domain::SupportId::parse("CUST-Q").unwrap();
+    assert_eq!(seen, vec![ViewSite { support_id: site, name: "CUST-Q Ltd".into(), entitlement_count: 2, access: vec![Access::Member] }]);
     let _ = stop_tx.send(());
     poller.await.unwrap();
 }

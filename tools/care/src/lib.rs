@@ -18,6 +18,8 @@
 //! checked and written there, so two agents acting on one message cannot both win.
 
 use abev::domain::Role;
+use abev::http::dto::{AccessRequestView, Member};
+use abev_client::{ApiClient, ClientError};
 use aws_sdk_sqs::types::Message;
 pub use clap::Parser;
 use clap::Subcommand;
@@ -110,15 +112,15 @@ pub struct Escalation {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Shown {
     /// The request as the API returns it, when it is in Care's work list.
-    pub request: Option<Value>,
+    pub request: Option<AccessRequestView>,
     /// Its message on the Care queue, when the API's work list does not hold the request.
     pub escalation: Option<Value>,
-    pub members: Vec<Value>,
+    pub members: Vec<Member>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Decided {
-    pub request: Value,
+    pub request: AccessRequestView,
     /// Queue messages deleted for this request.
     pub acknowledged: usize,
 }
@@ -126,9 +128,8 @@ pub struct Decided {
 /// A Care agent's session: the API with their token, and the Care queue.
 #[derive(Debug, Clone)]
 pub struct Care {
-    pub api: String,
-    pub token: String,
-    pub http: reqwest::Client,
+    /// The API, as this agent.
+    pub api: ApiClient,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
     /// The Care dead-letter queue, read too (`None`: not read).
@@ -144,9 +145,7 @@ fn is_local(url: &str) -> bool {
 impl Care {
     pub fn new(api: &str, token: &str, sqs: aws_sdk_sqs::Client, queue_url: &str) -> Care {
         Care {
-            api: api.trim_end_matches('/').to_string(),
-            token: token.to_string(),
-            http: reqwest::Client::new(),
+            api: ApiClient::new(api, token),
             sqs,
             queue_url: queue_url.to_string(),
             dlq_url: Some(format!("{queue_url}-dlq")),
@@ -292,73 +291,41 @@ impl Care {
 
     // ---- the API ----------------------------------------------------------------------
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, CareError> {
-        let mut request = self.http.request(method, format!("{}{path}", self.api)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| CareError::Http(e.to_string()))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| CareError::Http(e.to_string()))?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if status >= 400 {
-            let detail = value.get("detail").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| value.to_string());
-            return Err(CareError::Api { status, detail });
-        }
-        Ok(value)
-    }
-
-    /// Every page of a list route.
-    async fn all_pages(&self, path: &str, field: &str) -> Result<Vec<Value>, CareError> {
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let sep = if path.contains('?') { '&' } else { '?' };
-            let page_path = match &cursor {
-                Some(c) => format!("{path}{sep}limit=500&cursor={c}"),
-                None => format!("{path}{sep}limit=500"),
-            };
-            let page = self.call(reqwest::Method::GET, &page_path, None).await?;
-            items.extend(page[field].as_array().cloned().unwrap_or_default());
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
-                None => return Ok(items),
-            }
-        }
-    }
-
     /// A request and the members of its site.
     pub async fn show(&self, request_id: &str) -> Result<Shown, CareError> {
-        let approvals = self.all_pages("/v1/approvals", "requests").await?;
-        let request = approvals.into_iter().find(|r| r["request_id"] == request_id);
+        let approvals = self.api.all_approvals().await.map_err(api_error)?;
+        let request = approvals.into_iter().find(|r| r.request_id == request_id);
         // The queue only when the API does not have it (each receive counts against the
         // queue's maxReceiveCount).
         let escalation = match &request {
             Some(_) => None,
             None => self.list().await?.into_iter().find(|e| e.request_id.as_deref() == Some(request_id)).map(|e| e.message),
         };
-        let site =
-            request.as_ref().or(escalation.as_ref()).and_then(|r| r["support_id"].as_str()).map(str::to_string).ok_or_else(|| {
-                CareError::NotFound(format!("request {request_id} is neither in Care's work list nor on the Care queue (already decided?)"))
-            })?;
-        let members = self.all_pages(&format!("/v1/sites/{site}/members"), "members").await?;
+        let site = match (&request, &escalation) {
+            (Some(r), _) => Some(r.support_id.to_string()),
+            (None, Some(e)) => e["support_id"].as_str().map(str::to_string),
+            (None, None) => None,
+        }
+        .ok_or_else(|| {
+            CareError::NotFound(format!("request {request_id} is neither in Care's work list nor on the Care queue (already decided?)"))
+        })?;
+        let members = self.api.all_members(&site).await.map_err(api_error)?;
         Ok(Shown { request, escalation, members })
     }
 
     pub async fn approve(&self, request_id: &str, role: Option<Role>) -> Result<Decided, CareError> {
-        let body = match role {
-            Some(r) => serde_json::json!({"role": r}),
-            None => serde_json::json!({}),
-        };
-        self.decide(request_id, "approve", body).await
+        let decided = self.api.approve(request_id, role).await.map_err(api_error);
+        self.acknowledge_decision(request_id, decided).await
     }
 
     pub async fn reject(&self, request_id: &str, reason: &str) -> Result<Decided, CareError> {
-        self.decide(request_id, "reject", serde_json::json!({"reason": reason})).await
+        let decided = self.api.reject(request_id, reason).await.map_err(api_error);
+        self.acknowledge_decision(request_id, decided).await
     }
 
-    async fn decide(&self, request_id: &str, verb: &str, body: Value) -> Result<Decided, CareError> {
-        match self.call(reqwest::Method::POST, &format!("/v1/access-requests/{request_id}/{verb}"), Some(body)).await {
+    /// After a decision (or a 409: decided already), the request's queue messages are done.
+    async fn acknowledge_decision(&self, request_id: &str, decided: Result<AccessRequestView, CareError>) -> Result<Decided, CareError> {
+        match decided {
             Ok(request) => {
                 let acknowledged = self.acknowledge(request_id).await?;
                 Ok(Decided { request, acknowledged })
@@ -370,6 +337,14 @@ impl Care {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+fn api_error(e: ClientError) -> CareError {
+    match e {
+        ClientError::Problem(p) => CareError::Api { status: p.status, detail: p.detail },
+        ClientError::Http(m) => CareError::Http(m),
+        ClientError::Contract(m) => CareError::Http(m),
     }
 }
 
@@ -422,14 +397,18 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CareError> {
             if cli.json {
                 return print_json(out, &shown).map_err(io);
             }
-            let about = shown.request.as_ref().or(shown.escalation.as_ref()).cloned().unwrap_or(Value::Null);
+            let about = match (&shown.request, &shown.escalation) {
+                (Some(r), _) => serde_json::to_value(r).unwrap_or(Value::Null),
+                (None, Some(e)) => e.clone(),
+                (None, None) => Value::Null,
+            };
             writeln!(out, "{}", line(&about)).map_err(io)?;
             if let Some(r) = &shown.request {
-                writeln!(out, "status: {}", r["status"].as_str().unwrap_or("-")).map_err(io)?;
+                writeln!(out, "status: {}", r.status.as_str()).map_err(io)?;
             }
             writeln!(out, "members of {} ({}):", about["support_id"].as_str().unwrap_or("-"), shown.members.len()).map_err(io)?;
             for m in &shown.members {
-                writeln!(out, "  {}  {}", m["role"].as_str().unwrap_or("-"), m["email"].as_str().unwrap_or("-")).map_err(io)?;
+                writeln!(out, "  {}  {}", m.role.as_str(), m.email).map_err(io)?;
             }
         }
         Command::Approve { request_id, role } => {
@@ -442,9 +421,9 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CareError> {
                 out,
                 "approved {}: {} is now {} of {}; removed {} queue message(s)",
                 request_id,
-                r["requester_email"].as_str().unwrap_or("-"),
-                r["granted_role"].as_str().unwrap_or("-"),
-                r["support_id"].as_str().unwrap_or("-"),
+                r.requester_email,
+                r.granted_role.map(|g| g.as_str()).unwrap_or("-"),
+                r.support_id,
                 decided.acknowledged
             )
             .map_err(io)?;

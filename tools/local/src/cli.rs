@@ -45,6 +45,28 @@ pub enum Command {
     },
     /// Send the spec §2 worked example to the orders queue.
     Seed,
+    /// The parser's verdict on order message files, one line each (exit 1 if any is bad). Needs no services.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Send order message files to the local orders queue, each file one message, as the ERP would.
+    Send {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Print the messages on the local orders dead-letter queue with their `abev-error` reason.
+    DeadLetters {
+        /// Delete them after printing (otherwise they reappear after --hide-for seconds).
+        #[arg(long)]
+        remove: bool,
+        /// Seconds a printed message stays hidden from other readers.
+        #[arg(long, default_value_t = 5)]
+        hide_for: i32,
+        /// One JSON object per line: message_id, error, body.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the API's OpenAPI document (what `docs/openapi.json` holds).
     Openapi,
     /// Print a local bearer token for EMAIL (HS256, signed with ABEV_LOCAL_JWT_SECRET).
@@ -57,9 +79,13 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> Result<(), String> {
-    if let Command::Openapi = &cli.command {
-        print!("{}", abev::http::openapi::document_json());
-        return Ok(());
+    match &cli.command {
+        Command::Openapi => {
+            print!("{}", abev::http::openapi::document_json());
+            return Ok(());
+        }
+        Command::Validate { files } => return crate::messages::validate(files),
+        _ => {}
     }
     if let Command::Token { email, care } = &cli.command {
         let email = abev::domain::Email::parse(email).map_err(|e| e.to_string())?;
@@ -71,7 +97,27 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     let template = std::fs::read_to_string(&cli.template).map_err(|e| format!("reading {}: {e}", cli.template.display()))?;
     let stack = crate::infra::create(&ddb, &sqs, &template, &cli.stack).await.map_err(|e| e.to_string())?;
     match cli.command {
-        Command::Token { .. } | Command::Openapi => Ok(()),
+        Command::Token { .. } | Command::Openapi | Command::Validate { .. } => Ok(()),
+        Command::Send { files } => crate::messages::send(&sqs, stack.orders_queue(), &files).await,
+        Command::DeadLetters { remove, hide_for, json } => {
+            let letters = crate::messages::dead_letters(&sqs, stack.orders_dlq(), hide_for, remove).await?;
+            for l in &letters {
+                if json {
+                    println!("{}", serde_json::to_string(l).map_err(|e| e.to_string())?);
+                } else {
+                    println!(
+                        "--- message {}\nabev-error: {}\n{}",
+                        l.message_id,
+                        l.error.as_deref().unwrap_or("(none: moved by SQS after maxReceiveCount)"),
+                        l.body.trim_end()
+                    );
+                }
+            }
+            if !json {
+                eprintln!("{} message{} on {}", letters.len(), if letters.len() == 1 { "" } else { "s" }, stack.orders_dlq());
+            }
+            Ok(())
+        }
         Command::Seed => {
             let n = crate::seed::send_worked_example(&sqs, stack.orders_queue()).await?;
             println!("sent {n} order messages to {}", stack.orders_queue());

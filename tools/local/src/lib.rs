@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod event_source;
 pub mod infra;
+pub mod messages;
 pub mod seed;
 pub mod server;
 pub mod sweep;
