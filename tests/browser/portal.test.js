@@ -204,7 +204,7 @@ test('§2 story: ted requests FARM-1, a Care agent approves it in the page, ted 
     await ted.getByLabel('Support ID').fill('farm-1');
     await ted.getByLabel('Role').selectOption('user');
     await ted.getByRole('button', { name: 'Request access' }).click();
-    await ted.locator('#notice').getByText('Customer Care will decide it').waitFor();
+    await ted.locator('#notice').getByText('Your request for FARM-1 (Farm Foods) is sent. This site has no administrator, so Customer Care will decide it.').waitFor();
     const mine = ted.locator('#my-requests tbody tr', { hasText: 'FARM-1' });
     assert.match(await mine.textContent(), /Waiting for Customer Care/);
     await screenshot(ted, '04-ted-requested-farm');
@@ -212,7 +212,7 @@ test('§2 story: ted requests FARM-1, a Care agent approves it in the page, ted 
     // A second request for the same site returns the open one, not a copy.
     await ted.getByLabel('Support ID').fill('FARM-1');
     await ted.getByRole('button', { name: 'Request access' }).click();
-    await ted.locator('#notice').getByText('is open').waitFor();
+    await ted.locator('#notice').getByText('You already have an open request for FARM-1 (Farm Foods); it was not sent again.').waitFor();
     assert.equal(await ted.locator('#my-requests tbody tr', { hasText: 'FARM-1' }).count(), 1);
 
     await withPage(async (care) => {
@@ -443,6 +443,42 @@ test('export of 100,000 entitlements over 200 sites builds one file without stal
     await page.locator('#export-status').getByText('Export ready: 100,000 entitlements from 200 account sites.').waitFor();
     assert.deepEqual([...limits], ['500'], 'pages of 500');
     console.log(`# 100,000-row export took ${Date.now() - started} ms`);
+  });
+});
+
+test('"Show more" follows next_cursor on the sites and on a site\'s entitlements, keeping the filters', async () => {
+  await withPage(async (page) => {
+    await signIn(page, 'mary@skynet.example');
+    const seen = [];
+    await page.route((url) => url.pathname === '/v1/view', async (route) => {
+      const url = new URL(route.request().url());
+      seen.push(url.search);
+      const second = url.searchParams.get('cursor') === 'view-2';
+      const sites = Array.from({ length: 3 }, (_, i) => ({ support_id: `P${second ? 2 : 1}-${i}`, name: `Site ${i}`, entitlement_count: 1, access: ['member'] }));
+      await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ sites, next_cursor: second ? null : 'view-2' }) });
+    });
+    await page.route((url) => url.pathname === '/v1/view/sites/P1-0/entitlements', async (route) => {
+      const url = new URL(route.request().url());
+      seen.push(url.search);
+      const second = url.searchParams.get('cursor') === 'ent-2';
+      const entitlements = [{ serial: second ? 'B-1' : 'A-1', sku: 'K', product: 'P', quantity: 1, starts_on: '2026-01-01', ends_on: '2027-01-01', status: 'active', order_id: 'O', access: ['member'] }];
+      await route.fulfill({ status: 200, contentType: 'application/json',
+        body: JSON.stringify({ site: { support_id: 'P1-0', name: 'Site 0' }, entitlements, next_cursor: second ? null : 'ent-2' }) });
+    });
+    await go(page, '#/products');
+    assert.equal(await page.locator('#sites-table tbody tr').count(), 3);
+    await page.getByRole('button', { name: 'Show more sites' }).click();
+    await page.locator('#sites-table tr[data-site="P2-2"]').waitFor();
+    assert.equal(await page.locator('#sites-table tbody tr').count(), 6);
+    assert.equal(await page.getByRole('button', { name: 'Show more sites' }).count(), 0, 'no button after the last page');
+    assert.deepEqual(seen.splice(0), ['?limit=500', '?limit=500&cursor=view-2']);
+
+    await go(page, '#/products/P1-0?status=active');
+    assert.match(await page.locator('#shown').textContent(), /Showing 1 entitlement \(more below\) matching the filters\./);
+    await page.getByRole('button', { name: 'Show more entitlements' }).click();
+    await page.locator('#entitlements-table tr[data-serial="B-1"]').waitFor();
+    assert.match(await page.locator('#shown').textContent(), /Showing 2 entitlements matching the filters\./);
+    assert.deepEqual(seen, ['?status=active&limit=100', '?status=active&limit=100&cursor=ent-2']);
   });
 });
 

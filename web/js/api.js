@@ -58,8 +58,11 @@ export function withQuery(path, params = {}) {
   return s ? `${path}?${s}` : path;
 }
 
-/** Calls the API. Resolves to the parsed JSON body; rejects with an ApiError. */
-export async function api(path, { method = 'GET', body, signal } = {}) {
+/**
+ * Calls the API. Resolves to the parsed JSON body (or `{status, body}` with `withStatus`);
+ * rejects with an ApiError.
+ */
+export async function api(path, { method = 'GET', body, signal, withStatus = false } = {}) {
   const headers = { Accept: 'application/json, application/problem+json' };
   const token = settings.getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -86,7 +89,7 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
       try { data = JSON.parse(text); } catch { data = null; }
     }
   }
-  if (response.ok) return data;
+  if (response.ok) return withStatus ? { status: response.status, body: data } : data;
   const err = new ApiError(response.status, messageFor(response.status, data), data);
   if (response.status === 401) settings.onUnauthorized(err);
   throw err;
