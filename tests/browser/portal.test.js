@@ -124,6 +124,42 @@ test('OIDC: PKCE S256 challenge, authorize URL, code exchange and state check (a
   }, { bypassCSP: true }); // the local page's policy allows connections to itself only
 });
 
+test('OIDC mode end to end: sign in through an identity provider and land on the deep-linked serial', async () => {
+  // The provider is played by the test (its endpoints on the page's origin, so the page's
+  // strict CSP stays on); the ID token it hands out is a real local token for mary.
+  const maryToken = await tokenFor('mary@skynet.example');
+  const auth = {
+    mode: 'oidc', issuer: `${BASE}/idp`, client_id: 'portal', authorize_endpoint: `${BASE}/idp/authorize`,
+    token_endpoint: `${BASE}/idp/token`, redirect_uri: `${BASE}/`, scope: 'openid email',
+  };
+  await withPage(async (page) => {
+    let authorize = null;
+    let exchange = null;
+    await page.route((url) => url.pathname === '/config.json', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ api_base: '', auth }) }));
+    await page.route((url) => url.pathname === '/idp/authorize', (route) => {
+      authorize = new URL(route.request().url()).searchParams;
+      return route.fulfill({ status: 302, headers: { Location: `${BASE}/?code=code-1&state=${encodeURIComponent(authorize.get('state'))}` } });
+    });
+    await page.route((url) => url.pathname === '/idp/token', (route) => {
+      exchange = new URLSearchParams(route.request().postData());
+      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ id_token: maryToken, access_token: 'opaque', token_type: 'Bearer', expires_in: 3600 }) });
+    });
+    await page.goto(`${BASE}/#/entitlements/S4`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#license-keys').waitFor();
+    assert.equal(authorize.get('client_id'), 'portal');
+    assert.equal(authorize.get('code_challenge_method'), 'S256');
+    assert.equal(exchange.get('code'), 'code-1');
+    assert.equal(createHash('sha256').update(exchange.get('code_verifier')).digest('base64url'), authorize.get('code_challenge'));
+    const url = new URL(page.url());
+    assert.equal(url.search, '', 'the code is gone from the address bar');
+    assert.equal(url.hash, '#/entitlements/S4');
+    assert.match(await page.locator('h1').textContent(), /\(S4\)/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'nothing of the sign-in is left in sessionStorage');
+    assert.equal(await page.locator('#who .email').textContent(), 'mary@skynet.example');
+  });
+});
+
 test('bill, ted and mary each see exactly the spec §2 table, with the reasons in words', async () => {
   for (const email of ['bill@acme.example', 'ted@data.example', 'mary@skynet.example']) {
     await withPage(async (page) => {
