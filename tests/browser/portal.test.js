@@ -535,6 +535,41 @@ test('axe-core: no serious or critical violations on the main screens', async ()
   });
 });
 
+test('keyboard only: from My Products to a licence key and its Copy button, focus following each screen', async () => {
+  /** Presses Tab until the focused element's accessible text matches, at most 40 times. */
+  async function tabTo(page, pattern) {
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      const text = await page.evaluate(() => (document.activeElement?.textContent || '').trim());
+      if (pattern.test(text)) return text;
+    }
+    throw new Error(`nothing matching ${pattern} is reachable with Tab`);
+  }
+  await withPage(async (page) => {
+    await signIn(page, 'mary@skynet.example');
+    let n = await renderCount(page);
+    await tabTo(page, /^Acme Inc$/);
+    await page.keyboard.press('Enter');
+    await rendered(page, n);
+    assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'focus moves to the new screen\'s heading');
+    n = await renderCount(page);
+    await tabTo(page, /^S2$/);
+    await page.keyboard.press('Enter');
+    await rendered(page, n);
+    assert.equal(new URL(page.url()).hash, '#/entitlements/S2');
+    await tabTo(page, /^Copy licence key /);
+    await page.keyboard.press('Enter');
+    await page.locator('#notice').getByText(/^Licence key .* copied to the clipboard\.$/).waitFor();
+    // The skip link comes before the navigation and moves focus to the content.
+    await page.evaluate(() => document.getElementById('nav-products').focus());
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'skip');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+    assert.equal(new URL(page.url()).hash, '#/entitlements/S2', 'the skip link does not change the route');
+  });
+});
+
 test('usable at 375 px wide: no sideways scrolling, tables become cards', async () => {
   await withPage(async (page) => {
     await signIn(page, 'mary@skynet.example', { hash: '#/products/ACME-1' });
