@@ -319,6 +319,7 @@ test('a site admin approves one join request and rejects another with a reason, 
     await screenshot(page, '07-admin-approvals');
     await gary.getByRole('button', { name: 'Approve' }).click();
     await page.locator('#notice').getByText('Approved: gary@globex.example is now a user of FARM-1.').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'notice', 'focus goes to the outcome of the action');
     // Rejecting needs a reason: the empty form is not sent.
     await oscar.getByRole('button', { name: 'Reject' }).click();
     assert.equal(await oscar.getByLabel('Reason for rejecting').evaluate((el) => el.validity.valueMissing), true);
@@ -436,6 +437,26 @@ test('a long export shows progress and can be cancelled', async () => {
     await page.locator('#export-status').getByText('Export cancelled.').waitFor();
     assert.equal(await page.locator('#export-download').count(), 0);
     release();
+  });
+});
+
+test('an export retries a page the API answers with 503 (busy) and still matches', async () => {
+  await withPage(async (page) => {
+    await signIn(page, 'mary@skynet.example');
+    let calls = 0;
+    await page.route((url) => url.pathname === '/v1/view/sites/FARM-1/entitlements', async (route) => {
+      if (calls++ === 0) {
+        await route.fulfill({ status: 503, contentType: 'application/problem+json',
+          body: JSON.stringify({ type: 'https://abev.example/problems/unavailable', title: 'Temporarily unavailable', status: 503, detail: 'try again later' }) });
+      } else {
+        await route.continue();
+      }
+    });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export all entitlements (CSV)' }).click()]);
+    const csv = readFileSync(await download.path(), 'utf8');
+    assert.equal(calls, 2, 'the busy page was asked for again');
+    assert.equal(csv.split('\r\n').length - 2, 8);
+    assert.match(csv, /\r\nFARM-1,S4,/);
   });
 });
 

@@ -119,6 +119,7 @@ function route(segments) {
   return { tab: null, view: unknownView };
 }
 
+/** Shows the screen of the current hash route. moveFocus: false, true (the heading) or 'notice'. */
 async function render(moveFocus) {
   const seq = ++renderSeq;
   const current = () => seq === renderSeq;
@@ -154,7 +155,9 @@ async function render(moveFocus) {
   }
   if (!current()) return;
   showNotice(notice);
-  if (moveFocus) focusHeading();
+  // After an action, focus goes to its outcome; after a navigation, to the new heading.
+  if (moveFocus === 'notice' && notice) noticeBox.focus();
+  else if (moveFocus) focusHeading();
   // Which render the screen shows (tests wait on it).
   main.dataset.render = String(seq);
 }
@@ -637,7 +640,7 @@ function requestForm() {
       pendingNotice = status === 201
         ? `Your request for ${site} is sent. ${where}`
         : `You already have an open request for ${site}; it was not sent again. ${where}`;
-      render(false);
+      render('notice');
     } catch (err) {
       submit.disabled = false;
       showFailure(err);
@@ -683,7 +686,7 @@ function decisionForms(r, care) {
         { method: 'POST', body: role ? { role: role.value } : {} });
       const granted = role ? role.value : decided.requested_role;
       pendingNotice = `Approved: ${decided.requester_email} is now ${granted === 'admin' ? 'a site administrator' : 'a user'} of ${decided.support_id}.`;
-      render(false);
+      render('notice');
     } catch (err) {
       approve.querySelector('button').disabled = false;
       showFailure(err);
@@ -699,7 +702,7 @@ function decisionForms(r, care) {
     try {
       const decided = await api(`/v1/access-requests/${encodeURIComponent(r.request_id)}/reject`, { method: 'POST', body: { reason: reason.value.trim() } });
       pendingNotice = `Rejected the request of ${decided.requester_email} for ${decided.support_id}.`;
-      render(false);
+      render('notice');
     } catch (err) {
       reject.querySelector('button').disabled = false;
       showFailure(err);
@@ -756,7 +759,7 @@ function removeButton(site, email) {
     try {
       await api(`/v1/sites/${encodeURIComponent(site)}/members/${encodeURIComponent(email)}`, { method: 'DELETE' });
       pendingNotice = `${email} was removed from ${site}.`;
-      render(false);
+      render('notice');
     } catch (e) {
       button.disabled = false;
       showFailure(e);
