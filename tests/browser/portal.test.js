@@ -49,10 +49,10 @@ test('the local host serves the page, its config and the local sign-in', async (
   assert.match((await get('/app.css')).r.headers.get('content-type'), /^text\/css/);
   assert.deepEqual(JSON.parse((await get('/config.json')).text), { api_base: '', auth: { mode: 'local' } });
   // No path escapes the web directory; unknown paths are the API's (a token is required).
-  for (const raw of ['/js/../../Cargo.toml', '/..%2F..%2FCargo.toml', '/%2e%2e/Cargo.toml', '/js/./app.js']) {
+  // (`/js/../index.html` and `/js/./app.js` name files that exist: only plain paths are served.)
+  for (const raw of ['/js/../../Cargo.toml', '/..%2F..%2FCargo.toml', '/%2e%2e/Cargo.toml', '/js/./app.js', '/js/../index.html', '//etc/passwd']) {
     assert.equal(await rawStatus(raw), 401, raw);
   }
-  assert.equal((await get('/.gitignore')).r.status, 401);
   assert.equal((await get('/v1/view')).r.status, 401);
   assert.equal((await get('/local/sign-in')).r.status, 405);
   const bad = await get('/local/sign-in', { method: 'POST', body: '{"email":"not an address"}' });
@@ -122,6 +122,42 @@ test('OIDC: PKCE S256 challenge, authorize URL, code exchange and state check (a
     assert.equal(result.notRedirect, null);
     assert.match(result.denied, /not completed: User cancelled/);
   }, { bypassCSP: true }); // the local page's policy allows connections to itself only
+});
+
+test('OIDC mode end to end: sign in through an identity provider and land on the deep-linked serial', async () => {
+  // The provider is played by the test (its endpoints on the page's origin, so the page's
+  // strict CSP stays on); the ID token it hands out is a real local token for mary.
+  const maryToken = await tokenFor('mary@skynet.example');
+  const auth = {
+    mode: 'oidc', issuer: `${BASE}/idp`, client_id: 'portal', authorize_endpoint: `${BASE}/idp/authorize`,
+    token_endpoint: `${BASE}/idp/token`, redirect_uri: `${BASE}/`, scope: 'openid email',
+  };
+  await withPage(async (page) => {
+    let authorize = null;
+    let exchange = null;
+    await page.route((url) => url.pathname === '/config.json', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ api_base: '', auth }) }));
+    await page.route((url) => url.pathname === '/idp/authorize', (route) => {
+      authorize = new URL(route.request().url()).searchParams;
+      return route.fulfill({ status: 302, headers: { Location: `${BASE}/?code=code-1&state=${encodeURIComponent(authorize.get('state'))}` } });
+    });
+    await page.route((url) => url.pathname === '/idp/token', (route) => {
+      exchange = new URLSearchParams(route.request().postData());
+      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ id_token: maryToken, access_token: 'opaque', token_type: 'Bearer', expires_in: 3600 }) });
+    });
+    await page.goto(`${BASE}/#/entitlements/S4`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#license-keys').waitFor();
+    assert.equal(authorize.get('client_id'), 'portal');
+    assert.equal(authorize.get('code_challenge_method'), 'S256');
+    assert.equal(exchange.get('code'), 'code-1');
+    assert.equal(createHash('sha256').update(exchange.get('code_verifier')).digest('base64url'), authorize.get('code_challenge'));
+    const url = new URL(page.url());
+    assert.equal(url.search, '', 'the code is gone from the address bar');
+    assert.equal(url.hash, '#/entitlements/S4');
+    assert.match(await page.locator('h1').textContent(), /\(S4\)/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'nothing of the sign-in is left in sessionStorage');
+    assert.equal(await page.locator('#who .email').textContent(), 'mary@skynet.example');
+  });
 });
 
 test('bill, ted and mary each see exactly the spec §2 table, with the reasons in words', async () => {
@@ -204,7 +240,7 @@ test('§2 story: ted requests FARM-1, a Care agent approves it in the page, ted 
     await ted.getByLabel('Support ID').fill('farm-1');
     await ted.getByLabel('Role').selectOption('user');
     await ted.getByRole('button', { name: 'Request access' }).click();
-    await ted.locator('#notice').getByText('Customer Care will decide it').waitFor();
+    await ted.locator('#notice').getByText('Your request for FARM-1 (Farm Foods) is sent. This site has no administrator, so Customer Care will decide it.').waitFor();
     const mine = ted.locator('#my-requests tbody tr', { hasText: 'FARM-1' });
     assert.match(await mine.textContent(), /Waiting for Customer Care/);
     await screenshot(ted, '04-ted-requested-farm');
@@ -212,7 +248,7 @@ test('§2 story: ted requests FARM-1, a Care agent approves it in the page, ted 
     // A second request for the same site returns the open one, not a copy.
     await ted.getByLabel('Support ID').fill('FARM-1');
     await ted.getByRole('button', { name: 'Request access' }).click();
-    await ted.locator('#notice').getByText('is open').waitFor();
+    await ted.locator('#notice').getByText('You already have an open request for FARM-1 (Farm Foods); it was not sent again.').waitFor();
     assert.equal(await ted.locator('#my-requests tbody tr', { hasText: 'FARM-1' }).count(), 1);
 
     await withPage(async (care) => {
@@ -283,6 +319,7 @@ test('a site admin approves one join request and rejects another with a reason, 
     await screenshot(page, '07-admin-approvals');
     await gary.getByRole('button', { name: 'Approve' }).click();
     await page.locator('#notice').getByText('Approved: gary@globex.example is now a user of FARM-1.').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'notice', 'focus goes to the outcome of the action');
     // Rejecting needs a reason: the empty form is not sent.
     await oscar.getByRole('button', { name: 'Reject' }).click();
     assert.equal(await oscar.getByLabel('Reason for rejecting').evaluate((el) => el.validity.valueMissing), true);
@@ -403,6 +440,26 @@ test('a long export shows progress and can be cancelled', async () => {
   });
 });
 
+test('an export retries a page the API answers with 503 (busy) and still matches', async () => {
+  await withPage(async (page) => {
+    await signIn(page, 'mary@skynet.example');
+    let calls = 0;
+    await page.route((url) => url.pathname === '/v1/view/sites/FARM-1/entitlements', async (route) => {
+      if (calls++ === 0) {
+        await route.fulfill({ status: 503, contentType: 'application/problem+json',
+          body: JSON.stringify({ type: 'https://abev.example/problems/unavailable', title: 'Temporarily unavailable', status: 503, detail: 'try again later' }) });
+      } else {
+        await route.continue();
+      }
+    });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export all entitlements (CSV)' }).click()]);
+    const csv = readFileSync(await download.path(), 'utf8');
+    assert.equal(calls, 2, 'the busy page was asked for again');
+    assert.equal(csv.split('\r\n').length - 2, 8);
+    assert.match(csv, /\r\nFARM-1,S4,/);
+  });
+});
+
 test('export of 100,000 entitlements over 200 sites builds one file without stalling the page', async () => {
   const SITES = 200;
   const PER_SITE = 500;
@@ -446,6 +503,42 @@ test('export of 100,000 entitlements over 200 sites builds one file without stal
   });
 });
 
+test('"Show more" follows next_cursor on the sites and on a site\'s entitlements, keeping the filters', async () => {
+  await withPage(async (page) => {
+    await signIn(page, 'mary@skynet.example');
+    const seen = [];
+    await page.route((url) => url.pathname === '/v1/view', async (route) => {
+      const url = new URL(route.request().url());
+      seen.push(url.search);
+      const second = url.searchParams.get('cursor') === 'view-2';
+      const sites = Array.from({ length: 3 }, (_, i) => ({ support_id: `P${second ? 2 : 1}-${i}`, name: `Site ${i}`, entitlement_count: 1, access: ['member'] }));
+      await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ sites, next_cursor: second ? null : 'view-2' }) });
+    });
+    await page.route((url) => url.pathname === '/v1/view/sites/P1-0/entitlements', async (route) => {
+      const url = new URL(route.request().url());
+      seen.push(url.search);
+      const second = url.searchParams.get('cursor') === 'ent-2';
+      const entitlements = [{ serial: second ? 'B-1' : 'A-1', sku: 'K', product: 'P', quantity: 1, starts_on: '2026-01-01', ends_on: '2027-01-01', status: 'active', order_id: 'O', access: ['member'] }];
+      await route.fulfill({ status: 200, contentType: 'application/json',
+        body: JSON.stringify({ site: { support_id: 'P1-0', name: 'Site 0' }, entitlements, next_cursor: second ? null : 'ent-2' }) });
+    });
+    await go(page, '#/products');
+    assert.equal(await page.locator('#sites-table tbody tr').count(), 3);
+    await page.getByRole('button', { name: 'Show more sites' }).click();
+    await page.locator('#sites-table tr[data-site="P2-2"]').waitFor();
+    assert.equal(await page.locator('#sites-table tbody tr').count(), 6);
+    assert.equal(await page.getByRole('button', { name: 'Show more sites' }).count(), 0, 'no button after the last page');
+    assert.deepEqual(seen.splice(0), ['?limit=500', '?limit=500&cursor=view-2']);
+
+    await go(page, '#/products/P1-0?status=active');
+    assert.match(await page.locator('#shown').textContent(), /Showing 1 entitlement \(more below\) matching the filters\./);
+    await page.getByRole('button', { name: 'Show more entitlements' }).click();
+    await page.locator('#entitlements-table tr[data-serial="B-1"]').waitFor();
+    assert.match(await page.locator('#shown').textContent(), /Showing 2 entitlements matching the filters\./);
+    assert.deepEqual(seen, ['?status=active&limit=100', '?status=active&limit=100&cursor=ent-2']);
+  });
+});
+
 test('axe-core: no serious or critical violations on the main screens', async () => {
   await withPage(async (page) => {
     await page.goto(`${BASE}/#/products`);
@@ -460,6 +553,41 @@ test('axe-core: no serious or critical violations on the main screens', async ()
     await assertAccessible(page, 'entitlement detail');
     await go(page, '#/manage');
     await assertAccessible(page, 'Site Management');
+  });
+});
+
+test('keyboard only: from My Products to a licence key and its Copy button, focus following each screen', async () => {
+  /** Presses Tab until the focused element's accessible text matches, at most 40 times. */
+  async function tabTo(page, pattern) {
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      const text = await page.evaluate(() => (document.activeElement?.textContent || '').trim());
+      if (pattern.test(text)) return text;
+    }
+    throw new Error(`nothing matching ${pattern} is reachable with Tab`);
+  }
+  await withPage(async (page) => {
+    await signIn(page, 'mary@skynet.example');
+    let n = await renderCount(page);
+    await tabTo(page, /^Acme Inc$/);
+    await page.keyboard.press('Enter');
+    await rendered(page, n);
+    assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'focus moves to the new screen\'s heading');
+    n = await renderCount(page);
+    await tabTo(page, /^S2$/);
+    await page.keyboard.press('Enter');
+    await rendered(page, n);
+    assert.equal(new URL(page.url()).hash, '#/entitlements/S2');
+    await tabTo(page, /^Copy licence key /);
+    await page.keyboard.press('Enter');
+    await page.locator('#notice').getByText(/^Licence key .* copied to the clipboard\.$/).waitFor();
+    // The skip link comes before the navigation and moves focus to the content.
+    await page.evaluate(() => document.getElementById('nav-products').focus());
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'skip');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+    assert.equal(new URL(page.url()).hash, '#/entitlements/S2', 'the skip link does not change the route');
   });
 });
 

@@ -58,8 +58,11 @@ export function withQuery(path, params = {}) {
   return s ? `${path}?${s}` : path;
 }
 
-/** Calls the API. Resolves to the parsed JSON body; rejects with an ApiError. */
-export async function api(path, { method = 'GET', body, signal } = {}) {
+/**
+ * Calls the API. Resolves to the parsed JSON body (or `{status, body}` with `withStatus`);
+ * rejects with an ApiError.
+ */
+export async function api(path, { method = 'GET', body, signal, withStatus = false } = {}) {
   const headers = { Accept: 'application/json, application/problem+json' };
   const token = settings.getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -86,17 +89,42 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
       try { data = JSON.parse(text); } catch { data = null; }
     }
   }
-  if (response.ok) return data;
+  if (response.ok) return withStatus ? { status: response.status, body: data } : data;
   const err = new ApiError(response.status, messageFor(response.status, data), data);
   if (response.status === 401) settings.onUnauthorized(err);
   throw err;
 }
 
-/** Every item of a paged list, page by page: yields each page's body. */
-export async function* pages(path, params, { signal } = {}) {
+/** Whether a failed call may succeed if made again (throttling, a busy service, no network). */
+export function isTransient(e) {
+  return e instanceof ApiError && (e.status === 0 || e.status === 429 || e.status === 502 || e.status === 503 || e.status === 504);
+}
+
+function pause(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(timer); reject(new DOMException('Aborted', 'AbortError')); }, { once: true });
+  });
+}
+
+/**
+ * Every page of a paged list, one after the other: yields each page's body. A transient
+ * failure is retried (`retries` times, waiting 0.5 s, 1 s, 2 s, …), so one throttled call
+ * does not end a long walk.
+ */
+export async function* pages(path, params, { signal, retries = 3 } = {}) {
   let cursor = null;
   do {
-    const page = await api(withQuery(path, { ...params, cursor }), { signal });
+    let page;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        page = await api(withQuery(path, { ...params, cursor }), { signal });
+        break;
+      } catch (e) {
+        if (attempt >= retries || !isTransient(e)) throw e;
+        await pause(500 * 2 ** attempt, signal);
+      }
+    }
     yield page;
     cursor = page.next_cursor;
   } while (cursor);

@@ -8,7 +8,7 @@
 //   #/manage/SITE/members           a site's members (site admins, Care)
 
 import { h, replace, table, tableRow, count } from './dom.js';
-import { api, configure, withQuery } from './api.js';
+import { api, configure, withQuery, pages } from './api.js';
 import * as auth from './auth.js';
 import { exportCsv, fileName } from './csv.js';
 
@@ -38,6 +38,8 @@ const REQUEST_STATE_WORDS = {
   approved: 'Approved',
   rejected: 'Rejected',
 };
+/** Sites per page of My Products (the API's largest page: a reseller's 500 sites at once). */
+const SITES_PAGE = 500;
 const KIND_WORDS = { join: 'Join the site', role_change: 'Change of role' };
 
 // ---- start ---------------------------------------------------------------------------
@@ -117,17 +119,21 @@ function route(segments) {
   return { tab: null, view: unknownView };
 }
 
+/** Shows the screen of the current hash route. moveFocus: false, true (the heading) or 'notice'. */
 async function render(moveFocus) {
   const seq = ++renderSeq;
   const current = () => seq === renderSeq;
   if (activeExport) activeExport.abort();
+  // A notice (the outcome of an action) is shown with the screen it leads to, not before.
+  const notice = pendingNotice;
   showAlert(pendingAlert);
-  showNotice(pendingNotice);
+  showNotice('');
   pendingAlert = '';
   pendingNotice = '';
   const session = auth.currentSession();
   updateHeader(session, null);
   if (!session) {
+    showNotice(notice);
     signInView();
     if (moveFocus) focusHeading();
     main.dataset.render = String(seq);
@@ -148,7 +154,10 @@ async function render(moveFocus) {
     if (current()) main.removeAttribute('aria-busy');
   }
   if (!current()) return;
-  if (moveFocus) focusHeading();
+  showNotice(notice);
+  // After an action, focus goes to its outcome; after a navigation, to the new heading.
+  if (moveFocus === 'notice' && notice) noticeBox.focus();
+  else if (moveFocus) focusHeading();
   // Which render the screen shows (tests wait on it).
   main.dataset.render = String(seq);
 }
@@ -294,7 +303,7 @@ function signInView() {
 // ---- My Products -----------------------------------------------------------------------
 
 async function productsView({ current }) {
-  const first = await api(withQuery('/v1/view', { limit: 100 }));
+  const first = await api(withQuery('/v1/view', { limit: SITES_PAGE }));
   if (!current()) return;
   setTitle('My Products');
   const columns = ['Account site', 'Support ID', 'Entitlements', 'Why you see it'];
@@ -322,7 +331,7 @@ async function productsView({ current }) {
   content.push(exportPanel(null, 'Export all entitlements (CSV)'), tbl);
   if (cursor) {
     content.push(moreButton('Show more sites', async () => {
-      const page = await api(withQuery('/v1/view', { limit: 100, cursor }));
+      const page = await api(withQuery('/v1/view', { limit: SITES_PAGE, cursor }));
       page.sites.forEach((s) => tbody.append(siteRow(s)));
       cursor = page.next_cursor;
       return Boolean(cursor);
@@ -536,8 +545,13 @@ function exportPanel(siteIds, label) {
 
 async function manageView({ current }) {
   const session = auth.currentSession();
+  const allSites = async () => {
+    const out = [];
+    for await (const page of pages('/v1/sites', { limit: 500 })) out.push(...page.sites);
+    return { sites: out };
+  };
   const [sites, requests, approvals] = await Promise.all([
-    api(withQuery('/v1/sites', { limit: 500 })),
+    allSites(),
     api(withQuery('/v1/access-requests', { limit: 100 })),
     api(withQuery('/v1/approvals', { limit: 100 })).catch((e) => (e.status === 403 ? null : Promise.reject(e))),
   ]);
@@ -555,20 +569,42 @@ async function manageView({ current }) {
           { id: 'my-sites', class: 'data' })
         : h('p', { class: 'empty' }, 'You are not a member of any account site yet.')),
     requestForm(),
-    h('section', { 'aria-labelledby': 'my-requests-title' },
-      h('h2', { id: 'my-requests-title' }, 'My requests'),
-      requests.requests.length
-        ? table('Your access requests', ['Account site', 'Request', 'Role', 'State', 'Requested', 'Decided by', 'Reason'],
-          requests.requests.map((r) => [`${r.site_name || r.support_id} (${r.support_id})`, KIND_WORDS[r.kind] || r.kind,
-            ROLE_WORDS[r.requested_role] || r.requested_role, stateBadge(r.status), formatTime(r.created_at), r.decided_by || '—', r.reason || '—']),
-          { id: 'my-requests', class: 'data' })
-        : h('p', { class: 'empty' }, 'You have not asked for access to any site.')),
+    myRequestsSection(requests),
   ];
   if (approvals && (approvals.requests.length || isAdmin || session.care)) {
-    content.push(approvalsSection(approvals.requests, session.care));
+    content.push(approvalsSection(approvals, session.care));
   }
   if (session.care) content.push(careMembersForm());
   replace(main, ...content);
+}
+
+/** A "Show more" button for a list whose next page starts at `cursor` (none at the end). */
+function showMore(label, cursor, path, onPage) {
+  if (!cursor) return '';
+  let next = cursor;
+  return moreButton(label, async () => {
+    const page = await api(withQuery(path, { limit: 100, cursor: next }));
+    onPage(page);
+    next = page.next_cursor;
+    return Boolean(next);
+  });
+}
+
+function myRequestsSection(first) {
+  const columns = ['Account site', 'Request', 'Role', 'State', 'Requested', 'Decided by', 'Reason'];
+  const row = (r) => tableRow(columns, [`${r.site_name || r.support_id} (${r.support_id})`, KIND_WORDS[r.kind] || r.kind,
+    ROLE_WORDS[r.requested_role] || r.requested_role, stateBadge(r.status), formatTime(r.created_at), r.decided_by || '—', r.reason || '—'],
+  { 'data-request': r.request_id, 'data-site': r.support_id });
+  const section = h('section', { 'aria-labelledby': 'my-requests-title' }, h('h2', { id: 'my-requests-title' }, 'My requests'));
+  if (!first.requests.length) {
+    section.append(h('p', { class: 'empty' }, 'You have not asked for access to any site.'));
+    return section;
+  }
+  const tbl = table('Your access requests', columns, first.requests.map(row), { id: 'my-requests', class: 'data' });
+  section.append(tbl);
+  const more = showMore('Show more requests', first.next_cursor, '/v1/access-requests', (page) => tbl.tBodies[0].append(...page.requests.map(row)));
+  if (more) section.append(more);
+  return section;
 }
 
 function stateBadge(status) {
@@ -594,12 +630,17 @@ function requestForm() {
     e.preventDefault();
     submit.disabled = true;
     try {
-      const response = await api('/v1/access-requests', { method: 'POST', body: { support_id: support.value.trim(), role: role.value } });
-      const where = response.status === 'escalated'
+      const { status, body: request } = await api('/v1/access-requests',
+        { method: 'POST', body: { support_id: support.value.trim(), role: role.value }, withStatus: true });
+      const where = request.status === 'escalated'
         ? 'This site has no administrator, so Customer Care will decide it.'
-        : response.status === 'pending_admin' ? 'A site administrator will decide it.' : `Its state: ${REQUEST_STATE_WORDS[response.status] || response.status}.`;
-      pendingNotice = `Your request for ${response.support_id} (${response.site_name || response.support_id}) is open. ${where}`;
-      render(false);
+        : request.status === 'pending_admin' ? 'A site administrator will decide it.' : `Its state: ${REQUEST_STATE_WORDS[request.status] || request.status}.`;
+      const site = `${request.support_id} (${request.site_name || request.support_id})`;
+      // 201: a new request; 200: the open one the caller already had (spec §5).
+      pendingNotice = status === 201
+        ? `Your request for ${site} is sent. ${where}`
+        : `You already have an open request for ${site}; it was not sent again. ${where}`;
+      render('notice');
     } catch (err) {
       submit.disabled = false;
       showFailure(err);
@@ -608,18 +649,23 @@ function requestForm() {
   return h('section', { 'aria-labelledby': 'request-title' }, h('h2', { id: 'request-title' }, 'Request Additional Site Access'), form);
 }
 
-function approvalsSection(requests, care) {
+function approvalsSection(first, care) {
   const columns = ['Requested by', 'Account site', 'Request', 'Role', 'State', 'Requested', 'Decision'];
-  const rows = requests.map((r) => tableRow(columns, [
+  const row = (r) => tableRow(columns, [
     r.requester_email, `${r.site_name || r.support_id} (${r.support_id})`, KIND_WORDS[r.kind] || r.kind,
     ROLE_WORDS[r.requested_role] || r.requested_role, stateBadge(r.status), formatTime(r.created_at), decisionForms(r, care),
-  ], { 'data-request': r.request_id, 'data-requester': r.requester_email, 'data-site': r.support_id }));
-  return h('section', { 'aria-labelledby': 'approvals-title' },
-    h('h2', { id: 'approvals-title' }, care ? 'Approvals waiting (including requests escalated to Customer Care)' : 'Approvals waiting for you'),
-    rows.length
-      ? h('table', { id: 'approvals', class: 'data' }, h('caption', {}, 'Access requests you may decide'),
-        h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows))
-      : h('p', { class: 'empty' }, 'Nothing is waiting for your decision.'));
+  ], { 'data-request': r.request_id, 'data-requester': r.requester_email, 'data-site': r.support_id });
+  const section = h('section', { 'aria-labelledby': 'approvals-title' },
+    h('h2', { id: 'approvals-title' }, care ? 'Approvals waiting (including requests escalated to Customer Care)' : 'Approvals waiting for you'));
+  if (!first.requests.length) {
+    section.append(h('p', { class: 'empty' }, 'Nothing is waiting for your decision.'));
+    return section;
+  }
+  const tbl = table('Access requests you may decide', columns, first.requests.map(row), { id: 'approvals', class: 'data' });
+  section.append(tbl);
+  const more = showMore('Show more requests to decide', first.next_cursor, '/v1/approvals', (page) => tbl.tBodies[0].append(...page.requests.map(row)));
+  if (more) section.append(more);
+  return section;
 }
 
 function decisionForms(r, care) {
@@ -638,8 +684,9 @@ function decisionForms(r, care) {
     try {
       const decided = await api(`/v1/access-requests/${encodeURIComponent(r.request_id)}/approve`,
         { method: 'POST', body: role ? { role: role.value } : {} });
-      pendingNotice = `Approved: ${decided.requester_email} is now ${decided.requested_role === 'admin' || (role && role.value === 'admin') ? 'a site administrator' : 'a user'} of ${decided.support_id}.`;
-      render(false);
+      const granted = role ? role.value : decided.requested_role;
+      pendingNotice = `Approved: ${decided.requester_email} is now ${granted === 'admin' ? 'a site administrator' : 'a user'} of ${decided.support_id}.`;
+      render('notice');
     } catch (err) {
       approve.querySelector('button').disabled = false;
       showFailure(err);
@@ -655,7 +702,7 @@ function decisionForms(r, care) {
     try {
       const decided = await api(`/v1/access-requests/${encodeURIComponent(r.request_id)}/reject`, { method: 'POST', body: { reason: reason.value.trim() } });
       pendingNotice = `Rejected the request of ${decided.requester_email} for ${decided.support_id}.`;
-      render(false);
+      render('notice');
     } catch (err) {
       reject.querySelector('button').disabled = false;
       showFailure(err);
@@ -712,7 +759,7 @@ function removeButton(site, email) {
     try {
       await api(`/v1/sites/${encodeURIComponent(site)}/members/${encodeURIComponent(email)}`, { method: 'DELETE' });
       pendingNotice = `${email} was removed from ${site}.`;
-      render(false);
+      render('notice');
     } catch (e) {
       button.disabled = false;
       showFailure(e);

@@ -51,7 +51,7 @@ impl WebHost {
             }
             return self.sign_in(request).await;
         }
-        if method != Method::GET && method != Method::HEAD || path.starts_with("/v1/") {
+        if (method != Method::GET && method != Method::HEAD) || path.starts_with("/v1/") {
             return next.run(request).await;
         }
         if path == "/config.json" {
