@@ -8,10 +8,13 @@
 //! SDK the signed requests (session token header) and DynamoDB answers (licence keys).
 //!
 //! Allowed `RUST_LOG` values: a level (`error`, `warn`, `info`, `debug`, `trace`, any case),
-//! or any `EnvFilter` directive list; `debug` and `trace` reach only the `abev*` targets.
+//! or a comma-separated list of `level` and `target=level` directives (e.g.
+//! `info,abev::access=debug`); `debug` and `trace` reach only the `abev*` targets. Anything
+//! else (span or field filters included) falls back to `info`. The filter is
+//! `tracing_subscriber`'s `Targets`, not `EnvFilter`: no regex engine in the binaries.
 
 use tracing::{Level, Metadata};
-use tracing_subscriber::filter::{EnvFilter, FilterFn};
+use tracing_subscriber::filter::{FilterFn, LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
@@ -29,13 +32,17 @@ pub fn allowed(meta: &Metadata<'_>) -> bool {
     own || *meta.level() <= OTHER_TARGETS_MAX
 }
 
-/// The filter `RUST_LOG` (or `directives`) describes; `info` when unset or unparsable.
-pub fn env_filter(directives: Option<&str>) -> EnvFilter {
-    directives.and_then(|d| EnvFilter::try_new(d.to_lowercase()).ok()).unwrap_or_else(|| EnvFilter::new("info"))
+/// The filter `RUST_LOG` (or `directives`) describes; `info` when unset, blank or unparsable.
+pub fn level_filter(directives: Option<&str>) -> Targets {
+    directives
+        .map(|d| d.trim().to_lowercase())
+        .filter(|d| !d.is_empty())
+        .and_then(|d| d.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// The JSON subscriber writing to `writer`, with `filter` and the clamp above.
-pub fn subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+pub fn subscriber<W>(filter: Targets, writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -55,7 +62,7 @@ where
 /// as above). Safe to call twice.
 pub fn init() {
     let directives = std::env::var("RUST_LOG").ok();
-    let _ = tracing::subscriber::set_global_default(subscriber(env_filter(directives.as_deref()), std::io::stdout));
+    let _ = tracing::subscriber::set_global_default(subscriber(level_filter(directives.as_deref()), std::io::stdout));
 }
 
 #[cfg(test)]
@@ -85,7 +92,7 @@ mod tests {
 
     fn logged(rust_log: &str, emit: impl FnOnce()) -> String {
         let out = Captured::default();
-        tracing::subscriber::with_default(subscriber(env_filter(Some(rust_log)), out.clone()), emit);
+        tracing::subscriber::with_default(subscriber(level_filter(Some(rust_log)), out.clone()), emit);
         let bytes = out.0.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
     }
@@ -132,9 +139,14 @@ mod tests {
         assert!(out.contains("own info line") && !out.contains("own debug line"), "{out}");
         let out = logged("warn", emit);
         assert!(out.is_empty(), "{out}");
-        // Unparsable: the default, info.
-        let out = logged("=%=", emit);
-        assert!(out.contains("own info line") && !out.contains("own debug line"), "{out}");
+        // Unparsable or blank: the default, info.
+        for rust_log in ["=%=", "", "  ", "abev[span{f=1}]=trace"] {
+            let out = logged(rust_log, emit);
+            assert!(out.contains("own info line") && !out.contains("own debug line"), "RUST_LOG={rust_log:?}: {out}");
+        }
+        // Per-target levels.
+        let out = logged("warn,abev::access=debug", emit);
+        assert!(out.contains("own debug line") && !out.contains("own info line"), "{out}");
     }
 
     #[test]
