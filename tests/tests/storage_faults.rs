@@ -218,3 +218,82 @@ async fn leftovers_of_a_stale_version_are_removed_by_any_later_cleanup() {
     assert_eq!(item["versions"].as_ns().unwrap(), &vec!["3".to_string()], "only the current version is granted");
     assert_views(&t, &expected(&serials("L", 4)), &[1, 3], "after v3").await;
 }
+
+async fn remove_attribute(t: &TestStack, key: &abev::store::keys::Key, attribute: &str) {
+    t.ddb
+        .update_item()
+        .table_name(&t.stack.table)
+        .set_key(Some(key.to_item()))
+        .update_expression(format!("REMOVE {attribute}"))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn item(t: &TestStack, key: &abev::store::keys::Key) -> Option<abev::store::keys::Item> {
+    t.ddb.get_item().table_name(&t.stack.table).set_key(Some(key.to_item())).consistent_read(true).send().await.unwrap().item
+}
+
+/// Issue defect 4: every switch wrote the reseller's site record (to set its name), so
+/// every order of a reseller passed through one item.
+#[tokio::test]
+async fn orders_of_a_reseller_whose_name_is_unchanged_do_not_write_its_site_record() {
+    let t = TestStack::new().await;
+    t.ingest(&[&order("O-H1", 1, &serials("H", 2))]).await;
+    let reseller = abev::store::keys::site_meta(&abev::domain::SupportId::parse("SKY-1").unwrap());
+    // A marker: any write of the record by a switch sets `support_id` again.
+    remove_attribute(&t, &reseller, "support_id").await;
+    let other_customer = order_json("O-H2", 1, "active", ("BETA-1", &["b@beta.example"]), Some(("SKY-1", &[RESELLER])), None, &["H9"]);
+    t.ingest(&[&other_customer]).await;
+    assert!(item(&t, &reseller).await.unwrap().get("support_id").is_none(), "the reseller's record was written");
+    // A renamed reseller is written, once.
+    let renamed = order_json("O-H3", 1, "active", ("BETA-1", &["b@beta.example"]), Some(("SKY-1", &[RESELLER])), None, &["H8"])
+        .replace("\"SKY-1 Ltd\"", "\"Skynet Group\"");
+    t.ingest(&[&renamed]).await;
+    let record = item(&t, &reseller).await.unwrap();
+    assert_eq!(record["name"].as_s().unwrap(), "Skynet Group");
+}
+
+/// Issue defect 6: the digest was the serialization of the parsed struct, so after a deploy
+/// that added a field a redelivery of a stored version became a "conflicting duplicate".
+#[tokio::test]
+async fn a_redelivery_after_the_digest_format_changed_is_a_duplicate_not_a_conflict() {
+    let t = TestStack::new().await;
+    let body = order("O-D", 1, &serials("D", 2));
+    t.ingest(&[&body]).await;
+    // What an earlier release stored: an unversioned digest of its own struct layout.
+    let o = abev::domain::OrderId::parse("O-D").unwrap();
+    for key in [abev::store::keys::order_head(&o), abev::store::keys::order_version(&o, 1)] {
+        t.ddb
+            .update_item()
+            .table_name(&t.stack.table)
+            .set_key(Some(key.to_item()))
+            .update_expression("SET digest = :d")
+            .expression_attribute_values(":d", AttributeValue::S("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(t.ingestor.handle_message("again", &body).await, MessageOutcome::Duplicate);
+    assert!(t.dead_letters().await.is_empty());
+    // Other content under the same version is still a conflict once the digest is current.
+    let v1b = order("O-D2", 1, &serials("E", 1));
+    t.ingest(&[&v1b]).await;
+    let changed = v1b.replace("\"quantity\":1", "\"quantity\":3");
+    assert!(matches!(t.ingestor.handle_message("m", &changed).await, MessageOutcome::DeadLettered(_)));
+}
+
+/// Issue defect 7, revocation: a member removed with a 204 sees none of the site's lines
+/// or licence keys on the very next request (memberships are read consistently).
+#[tokio::test]
+async fn a_member_removed_with_a_204_sees_none_of_the_sites_licence_keys_afterwards() {
+    let t = TestStack::new().await;
+    t.ingest(&[&order("O-K", 1, &serials("K", 3))]).await;
+    let app = abev_integration_tests::TestApp::spawn(&t).await;
+    let member = app.client(MEMBER);
+    assert_eq!(member.entitlement("K000").await.unwrap().license_keys, vec!["LK-K000".to_string()]);
+    app.care_client("carla@care.example").remove_member("ACME-1", MEMBER).await.unwrap();
+    let after = member.entitlement("K000").await;
+    assert_eq!(after.as_ref().err().and_then(|e| e.status()), Some(404), "{after:?}");
+    assert!(member.all_view_sites(100).await.unwrap().is_empty());
+}

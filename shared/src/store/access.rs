@@ -297,13 +297,7 @@ pub fn tx_set_membership(
 
 /// Moves a site's admin count from `seen` to `new`, failing if it is no longer `seen`.
 pub fn tx_set_admin_count(table: &str, site: &SupportId, seen: i64, new: i64) -> Result<TransactWriteItem, StoreError> {
-    tx_update(
-        table,
-        &keys::site_meta(site),
-        "SET admin_count = :new_admins",
-        vec![(":new_admins", super::n(new))],
-        Some(Cond::admin_count_is(seen)),
-    )
+    super::tx::tx_site_record(table, site, &super::tx::SiteRecordChange { admin_count: Some((seen, new)), ..Default::default() })
 }
 
 /// Key attributes of an item as a resumable page key.

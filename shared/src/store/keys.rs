@@ -154,6 +154,10 @@ pub fn line_listing_start(v: u64, position: &str) -> String {
 pub fn site_pk(s: &SupportId) -> String {
     format!("SITE#{s}")
 }
+/// The Support ID a `SITE#{s}` partition key names.
+pub fn site_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix("SITE#").filter(|s| !s.contains('#'))
+}
 pub fn site_meta(s: &SupportId) -> Key {
     Key::new(site_pk(s), "META")
 }

@@ -16,7 +16,7 @@
 
 use super::keys::{self, Key};
 use super::table::{Query, Range, TxError};
-use super::tx::{tx_put, tx_update, Cond};
+use super::tx::{tx_put, tx_site_record, tx_update, Cond, SiteRecordChange};
 use super::{from_item, get_s, n, s, Store, StoreError};
 use crate::domain::{provisioning, same_content, Email, Line, Order, OrderId, OrderStatus, Serial, SupportId, DIGEST_VERSION};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
@@ -435,14 +435,8 @@ impl Store {
             .collect();
         let stored = self.site_names(names.keys()).await.map_err(ApplyError::from)?;
         for update in plan_site_updates(&site_delta, &names, &stored) {
-            let mut set = vec!["support_id = :sid".to_string()];
-            let mut values = vec![(":sid", s(update.site.as_str())), (":d", n(update.delta))];
-            if let Some(name) = update.name {
-                set.push("#name = :name".into());
-                values.push((":name", s(name)));
-            }
-            let expr = format!("SET {} ADD entitlement_count :d", set.join(", "));
-            items.push(tx_update(&self.table, &keys::site_meta(&update.site), &expr, values, None)?);
+            let change = SiteRecordChange { entitlements: update.delta, name: update.name, admin_count: None };
+            items.push(tx_site_record(&self.table, &update.site, &change)?);
         }
         for ((r, sid), delta) in sold_delta.iter().filter(|(_, d)| **d != 0) {
             items.push(tx_update(
@@ -470,7 +464,10 @@ impl Store {
     /// redundant write of the same name).
     async fn site_names<'a>(&self, sites: impl Iterator<Item = &'a SupportId>) -> Result<BTreeMap<SupportId, String>, StoreError> {
         let items = self.batch_get("BatchGetItem site names", sites.map(keys::site_meta).collect(), false).await?;
-        Ok(items.iter().filter_map(|i| Some((SupportId::parse(get_s(i, "support_id")?).ok()?, get_s(i, "name")?.to_string()))).collect())
+        Ok(items
+            .iter()
+            .filter_map(|i| Some((SupportId::parse(keys::site_of_pk(get_s(i, keys::PK)?)?).ok()?, get_s(i, "name")?.to_string())))
+            .collect())
     }
 
     /// Removes everything versions below `current` left: every line item (found by key

@@ -103,3 +103,38 @@ pub fn tx_update(
     }
     Ok(TransactWriteItem::builder().update(built(b.build())?).build())
 }
+
+/// What one transaction changes of a site record (`SITE#{s}` / `META`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteRecordChange {
+    /// Added to the exact entitlement count (ingestion's switch).
+    pub entitlements: i64,
+    /// The site's name, written only when it differs from the stored one.
+    pub name: Option<String>,
+    /// The admin count moved from `seen` to `new`, conditional on `seen` (access decisions).
+    pub admin_count: Option<(i64, i64)>,
+}
+
+/// The one writer of a site record: ingestion's counts and names and the access workflow's
+/// admin count are all written here, by one expression builder.
+pub fn tx_site_record(table: &str, site: &crate::domain::SupportId, change: &SiteRecordChange) -> Result<TransactWriteItem, StoreError> {
+    use super::{n, s};
+    let mut set = vec!["support_id = :sid".to_string()];
+    let mut values = vec![(":sid", s(site.as_str()))];
+    if let Some(name) = &change.name {
+        set.push("#name = :name".into());
+        values.push((":name", s(name.clone())));
+    }
+    let mut cond = None;
+    if let Some((seen, new)) = change.admin_count {
+        set.push("admin_count = :new_admins".into());
+        values.push((":new_admins", n(new)));
+        cond = Some(Cond::admin_count_is(seen));
+    }
+    let mut expression = format!("SET {}", set.join(", "));
+    if change.entitlements != 0 {
+        expression.push_str(" ADD entitlement_count :d");
+        values.push((":d", n(change.entitlements)));
+    }
+    tx_update(table, &keys::site_meta(site), &expression, values, cond)
+}
