@@ -18,7 +18,8 @@ use super::keys::{self, Key};
 use super::table::{Query, Range, TxError};
 use super::tx::{tx_put, tx_site_record, tx_update, Cond, SiteRecordChange};
 use super::{from_item, get_s, n, s, Store, StoreError};
-use crate::domain::{provisioning, same_content, Email, Line, Order, OrderId, OrderStatus, Serial, SupportId, DIGEST_VERSION};
+pub use crate::domain::entitlement::{LineItem, OrderHead};
+use crate::domain::{provisioning, same_content, Email, Line, Order, OrderId, Serial, SupportId, DIGEST_VERSION};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,43 +108,6 @@ impl ApplyOptions {
         }
         Ok(())
     }
-}
-
-/// The order's current state, as readers see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OrderHead {
-    pub order_id: OrderId,
-    pub current_version: u64,
-    pub digest: String,
-    pub status: OrderStatus,
-    pub ordered_at: String,
-    pub end_customer: SupportId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reseller: Option<SupportId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ship_to: Option<SupportId>,
-    /// Lines visible through this order now: the line count, or 0 when cancelled.
-    pub entitlement_count: u64,
-    pub updated_at: String,
-}
-
-impl OrderHead {
-    pub fn is_active(&self) -> bool {
-        self.status == OrderStatus::Active
-    }
-}
-
-/// One entitlement line of one order version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LineItem {
-    pub order_id: OrderId,
-    pub version: u64,
-    /// The owning (end-customer) site.
-    pub site: SupportId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reseller: Option<SupportId>,
-    #[serde(flatten)]
-    pub line: Line,
 }
 
 /// What was received for one version: enough to detect conflicting duplicates and to

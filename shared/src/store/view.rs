@@ -18,9 +18,9 @@ use super::keys::{self, Item, Key};
 use super::orders::{LineItem, OrderHead};
 use super::table::{Query, Range};
 use super::{from_item, get_n, get_ns, get_s, s, Store, StoreError};
+pub use crate::domain::entitlement::{EntitlementFilter, EntitlementStatus, Page, SiteRef, ViewSite, VisibleEntitlement};
 use crate::domain::{access, Access, Day, Email, OrderId, Placement, Reach, Role, Serial, SupportId};
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Where a contact stands, read from the table.
@@ -45,84 +45,6 @@ impl ContactReach {
     fn resellers(&self) -> impl Iterator<Item = &SupportId> {
         self.memberships.keys()
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ViewSite {
-    pub support_id: SupportId,
-    pub name: String,
-    pub entitlement_count: u64,
-    pub access: Vec<Access>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T, C> {
-    pub items: Vec<T>,
-    /// Where the next page starts; `None` at the end. A page may hold fewer than `limit`
-    /// items (even none) while more follow: pages are cut by cost, not filled by looping.
-    pub next: Option<C>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EntitlementStatus {
-    Active,
-    Expired,
-    Upcoming,
-}
-
-impl EntitlementStatus {
-    pub fn on(today: Day, starts_on: Day, ends_on: Day) -> Self {
-        if ends_on < today {
-            EntitlementStatus::Expired
-        } else if starts_on > today {
-            EntitlementStatus::Upcoming
-        } else {
-            EntitlementStatus::Active
-        }
-    }
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "active" => Some(Self::Active),
-            "expired" => Some(Self::Expired),
-            "upcoming" => Some(Self::Upcoming),
-            _ => None,
-        }
-    }
-}
-
-/// The filters of the entitlement list.
-#[derive(Debug, Clone, Default)]
-pub struct EntitlementFilter {
-    pub status: Option<EntitlementStatus>,
-    pub ends_before: Option<Day>,
-    /// Lower-cased; matches serial, SKU or product.
-    pub text: Option<String>,
-}
-
-impl EntitlementFilter {
-    fn keeps(&self, e: &VisibleEntitlement) -> bool {
-        self.status.is_none_or(|s| s == e.status)
-            && self.ends_before.is_none_or(|d| e.line.line.ends_on < d)
-            && self.text.as_deref().is_none_or(|q| {
-                let l = &e.line.line;
-                l.serial.as_str().to_lowercase().contains(q) || l.sku.to_lowercase().contains(q) || l.product.to_lowercase().contains(q)
-            })
-    }
-}
-
-/// An entitlement the caller may see, with the rules that let them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VisibleEntitlement {
-    pub line: LineItem,
-    pub status: EntitlementStatus,
-    pub access: Vec<Access>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SiteRef {
-    pub support_id: SupportId,
-    pub name: String,
 }
 
 /// One index/partition listing: what it returned and whether it stopped early.
