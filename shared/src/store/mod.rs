@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod faults;
+mod items;
 pub mod keys;
 pub mod metrics;
 pub mod orders;
@@ -119,9 +120,6 @@ pub(crate) fn get_n(item: &Item, name: &str) -> Option<i64> {
 }
 pub(crate) fn req_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     get_s(item, name).ok_or_else(|| StoreError::Corrupt(format!("item lacks string attribute {name}")))
-}
-pub(crate) fn get_ns(item: &Item, name: &str) -> Vec<u64> {
-    item.get(name).and_then(|v| v.as_ns().ok()).map(|ns| ns.iter().filter_map(|n| n.parse().ok()).collect()).unwrap_or_default()
 }
 pub(crate) fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))

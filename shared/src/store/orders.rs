@@ -14,6 +14,7 @@
 //!    redelivery: every step before the switch is idempotent, and a redelivery that finds
 //!    the switch done only cleans up.
 
+use super::items::SerialClaim;
 use super::keys::{self, Key};
 use super::table::{Query, Range, TxError};
 use super::tx::{tx_put, tx_site_record, tx_update, Cond, SiteRecordChange};
@@ -249,11 +250,9 @@ impl Store {
             .batch_get("BatchGetItem serial claims", order.lines.iter().map(|l| keys::serial_claim(&l.serial)).collect(), false)
             .await?;
         for claim in claims {
-            let owner = get_s(&claim, "order_id").unwrap_or_default();
-            if owner != order.order_id.as_str() {
-                if let Some(serial) = get_s(&claim, "serial").and_then(|s| Serial::parse(s).ok()) {
-                    return Err(ApplyError::SerialTaken { serial, owner: owner.to_string() });
-                }
+            let claim: SerialClaim = from_item(claim)?;
+            if claim.order_id != order.order_id {
+                return Err(ApplyError::SerialTaken { serial: claim.serial, owner: claim.order_id.to_string() });
             }
         }
         Ok(())
@@ -330,7 +329,7 @@ impl Store {
 
     async fn serial_owner(&self, serial: &Serial) -> Result<Option<String>, StoreError> {
         let claim = self.get("GetItem serial claim", &keys::serial_claim(serial), true).await?;
-        Ok(claim.as_ref().and_then(|c| get_s(c, "order_id")).map(str::to_string))
+        Ok(claim.map(from_item::<SerialClaim>).transpose()?.map(|c| c.order_id.to_string()))
     }
 
     /// Gives back the claims version `v` took: a claim no stored version holds any more is

@@ -14,10 +14,11 @@
 //! Rounds run their calls concurrently; the number of calls per round grows only with the
 //! caller's memberships and grants, never with the entitlements behind them.
 
+use super::items::{SerialClaim, ShipToGrant, SoldCounter};
 use super::keys::{self, Item, Key};
 use super::orders::{LineItem, OrderHead};
 use super::table::{Query, Range};
-use super::{from_item, get_n, get_ns, get_s, s, Store, StoreError};
+use super::{from_item, get_n, get_s, s, Store, StoreError};
 pub use crate::domain::entitlement::{EntitlementFilter, EntitlementStatus, Page, SiteRef, ViewSite, VisibleEntitlement};
 use crate::domain::{access, Access, Day, Email, OrderId, Placement, Reach, Role, Serial, SupportId};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -74,9 +75,12 @@ impl Store {
             }
         }
         let granted: Vec<(OrderId, Vec<u64>)> = grants
-            .iter()
-            .filter_map(|g| Some((OrderId::parse(get_s(g, "order_id")?).ok()?, get_ns(g, "versions"))))
-            .filter(|(_, versions)| !versions.is_empty())
+            .into_iter()
+            .map(from_item::<ShipToGrant>)
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|g| !g.versions.is_empty())
+            .map(|g| (g.order_id, g.versions))
             .collect();
         if !granted.is_empty() {
             let heads = self.order_heads(granted.iter().map(|(o, _)| o)).await?;
@@ -152,10 +156,8 @@ impl Store {
         for (reseller, listing) in reach.resellers().zip(&listings) {
             let mut last = None;
             for item in &listing.items {
-                let Some(site) = get_s(item, keys::SK).and_then(keys::sold_counter_site).and_then(|s| SupportId::parse(s).ok()) else {
-                    continue;
-                };
-                let count = get_n(item, "entitlements").unwrap_or(0).max(0) as u64;
+                let counter: SoldCounter = from_item(item.clone())?;
+                let (site, count) = (counter.support_id, counter.entitlements.max(0) as u64);
                 if count > 0 {
                     sold.entry(site.clone()).or_default().insert(reseller.clone(), count);
                 }
@@ -358,9 +360,8 @@ impl Store {
     ) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
         let claim_key = keys::serial_claim(serial);
         let (reach, claim) = futures::try_join!(self.contact_reach(email), self.get("GetItem serial claim", &claim_key, false))?;
-        let Some(order_id) = claim.as_ref().and_then(|c| get_s(c, "order_id")).and_then(|o| OrderId::parse(o).ok()) else {
-            return Ok(None);
-        };
+        let Some(claim) = claim.map(from_item::<SerialClaim>).transpose()? else { return Ok(None) };
+        let order_id = claim.order_id;
         let Some(head) = self.order_head(&order_id, true).await? else { return Ok(None) };
         if !head.is_active() {
             return Ok(None);

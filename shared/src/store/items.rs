@@ -1,0 +1,55 @@
+//! Items of the table as typed entities: reads go through serde (`from_item`) instead of
+//! attribute names spelled at each use. Keys come from `keys`.
+
+use crate::domain::{Email, OrderId, Serial, SupportId};
+use serde::{Deserialize, Serialize};
+
+/// Which order owns a serial, and which of its versions staged it (`SERIAL#{serial}` / `CLAIM`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SerialClaim {
+    pub order_id: OrderId,
+    pub serial: Serial,
+    /// A number set; absent once no version holds the claim.
+    #[serde(default)]
+    pub versions: Vec<u64>,
+}
+
+/// A contact's ship-to grant on one order, with the versions it holds in (`CONTACT#{e}` / `GRANT#{o}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ShipToGrant {
+    pub order_id: OrderId,
+    pub email: Email,
+    #[serde(default)]
+    pub versions: Vec<u64>,
+}
+
+/// How many entitlements a reseller sold to one customer site (`SOLD#{r}` / `TO#{s}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SoldCounter {
+    pub reseller: SupportId,
+    pub support_id: SupportId,
+    #[serde(default)]
+    pub entitlements: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::keys;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    #[test]
+    fn a_claim_reads_its_number_set_or_none() {
+        let mut item = keys::serial_claim(&Serial::parse("S1").unwrap()).to_item();
+        item.insert("order_id".into(), AttributeValue::S("O-1".into()));
+        item.insert("serial".into(), AttributeValue::S("S1".into()));
+        item.insert("versions".into(), AttributeValue::Ns(vec!["2".into(), "1".into()]));
+        let claim: SerialClaim = super::super::from_item(item.clone()).unwrap();
+        assert_eq!(claim.order_id.as_str(), "O-1");
+        let mut versions = claim.versions.clone();
+        versions.sort();
+        assert_eq!(versions, [1, 2]);
+        item.remove("versions");
+        assert!(super::super::from_item::<SerialClaim>(item).unwrap().versions.is_empty());
+    }
+}
