@@ -41,13 +41,15 @@ impl TestStack {
 
     pub async fn with_options(options: ApplyOptions) -> TestStack {
         let (ddb_url, sqs_url) = endpoints();
-        let (ddb, sqs) = abev::aws::local_clients(&ddb_url, &sqs_url);
+        let clients = abev::app::Clients::local(&ddb_url, &sqs_url);
+        let (ddb, sqs) = (clients.dynamodb.clone(), clients.sqs.clone());
         let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let stack = abev_local::infra::create(&ddb, &sqs, TEMPLATE, &name).await.unwrap_or_else(|e| {
             panic!("creating the test stack failed ({e}); is the local stack up? run `make test` or `scripts/services.sh start`")
         });
-        let store = Store::new(ddb.clone(), stack.table.clone());
-        let ingestor = Ingestor { store: store.clone(), sqs: sqs.clone(), dead_letter_queue_url: stack.orders_dlq().to_string(), options };
+        // Built as the Lambda builds it (the composition root), with the test's options.
+        let ingestor = Ingestor { options, ..abev::app::ingestor(&clients, &stack.ingest_settings()) };
+        let store = ingestor.store.clone();
         let source = EventSource {
             sqs: sqs.clone(),
             queue_url: stack.orders_queue().to_string(),
@@ -211,12 +213,9 @@ pub const TEST_JWT_SECRET: &str = "test-jwt-secret";
 
 impl TestApp {
     pub async fn spawn(t: &TestStack) -> TestApp {
-        let state = abev::http::AppState {
-            store: t.store.clone(),
-            cursors: std::sync::Arc::new(abev::http::cursor::CursorKey::new("test-cursor-secret")),
-            care: Some(abev::http::CareQueue { sqs: t.sqs.clone(), url: t.stack.care_queue().to_string() }),
-            admin_sla_days: 14,
-        };
+        // Built as the access Lambda builds it (the composition root).
+        let clients = abev::app::Clients { dynamodb: t.ddb.clone(), sqs: t.sqs.clone() };
+        let state = abev::app::access_state(&clients, &t.stack.access_settings("test-cursor-secret", 14));
         let authorizer = abev::http::local_auth::LocalAuthorizer {
             secret: TEST_JWT_SECRET.into(),
             issuer: abev::http::jwt::LOCAL_ISSUER.into(),

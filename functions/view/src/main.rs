@@ -5,6 +5,7 @@ use lambda_http::{run, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     abev::telemetry::init();
-    let state = abev::http::AppState::from_env().await?;
-    run(abev::http::view::router(state)).await
+    let settings = abev::settings::ViewSettings::from_env()?;
+    let clients = abev::app::Clients::from_aws().await;
+    run(abev::http::view::router(abev::app::view_state(&clients, &settings))).await
 }

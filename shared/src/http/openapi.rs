@@ -6,7 +6,6 @@
 
 use super::dto::*;
 use super::routes::RouteDoc;
-use super::AppState;
 use crate::access::{EscalationReason, RequestKind, RequestStatus};
 use crate::domain::{Access, Day, Email, Role, Serial, SupportId};
 use crate::store::view::EntitlementStatus;
@@ -135,7 +134,7 @@ async fn serve_document() -> axum::response::Response {
 }
 
 /// `GET /v1/openapi.json`, served by the view function, unauthenticated.
-pub fn routes() -> axum::Router<AppState> {
+pub fn routes<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
     axum::Router::new().route(OPENAPI_PATH, axum::routing::get(serve_document))
 }
 
