@@ -216,10 +216,10 @@ impl TestApp {
         // Built as the access Lambda builds it (the composition root).
         let clients = abev::app::Clients { dynamodb: t.ddb.clone(), sqs: t.sqs.clone() };
         let state = abev::app::access_state(&clients, &t.stack.access_settings("test-cursor-secret", 14));
-        let authorizer = abev::http::local_auth::LocalAuthorizer {
+        let authorizer = abev_local::local_auth::LocalAuthorizer {
             secret: TEST_JWT_SECRET.into(),
-            issuer: abev::http::jwt::LOCAL_ISSUER.into(),
-            audience: abev::http::jwt::LOCAL_AUDIENCE.into(),
+            issuer: abev_local::jwt::LOCAL_ISSUER.into(),
+            audience: abev_local::jwt::LOCAL_AUDIENCE.into(),
         };
         let app = abev_local::server::app(state.clone(), authorizer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -231,11 +231,11 @@ impl TestApp {
     }
 
     pub fn token(&self, email: &str) -> String {
-        abev::http::jwt::mint_for(&self.secret, email, false)
+        abev_local::jwt::mint_for(&self.secret, email, false)
     }
 
     pub fn care_token(&self, email: &str) -> String {
-        abev::http::jwt::mint_for(&self.secret, email, true)
+        abev_local::jwt::mint_for(&self.secret, email, true)
     }
 
     /// The typed API client, calling as `email`.

@@ -1,13 +1,12 @@
 //! The HTTP side shared by the view and access functions: identity, problem+json, cursors,
-//! list parameters, the per-request log line, and the local stand-in for the authorizer.
+//! list parameters, the per-request log line. (The local stand-in for the authorizer and
+//! its tokens are in `tools/local`: they are not deployed.)
 
 pub mod access;
 pub mod cursor;
 pub mod dto;
 pub mod identity;
-pub mod jwt;
 pub mod list;
-pub mod local_auth;
 pub mod openapi;
 pub mod problem;
 pub mod routes;

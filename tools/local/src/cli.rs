@@ -1,8 +1,8 @@
 //! The `abev-local` commands.
 
 use crate::event_source::EventSource;
+use crate::local_auth::LocalAuthorizer;
 use abev::app::Clients;
-use abev::http::local_auth::LocalAuthorizer;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
@@ -81,8 +81,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     }
     if let Command::Token { email, care } = &cli.command {
         let email = abev::domain::Email::parse(email).map_err(|e| e.to_string())?;
-        let secret = abev::http::local_auth::LocalAuthorizer::from_env().secret;
-        println!("{}", abev::http::jwt::mint_for(&secret, email.as_str(), *care));
+        let secret = LocalAuthorizer::from_env().secret;
+        println!("{}", crate::jwt::mint_for(&secret, email.as_str(), *care));
         return Ok(());
     }
     let clients = Clients::local(&cli.dynamodb_url, &cli.sqs_url);
