@@ -110,6 +110,7 @@ async fn members(
     ),
     responses(
         (status = 204, description = "Removed"),
+        (status = 400, description = "A path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such site, or not a member", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The membership changed meanwhile; read and retry", body = Problem, content_type = "application/problem+json"),

@@ -120,6 +120,7 @@ async fn site_entitlements(
     params(("serial" = String, Path, description = "The entitlement's serial", example = "S1")),
     responses(
         (status = 200, description = "The entitlement", body = EntitlementDetail),
+        (status = 400, description = "A path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entitlement in the caller's view", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn entitlement(
