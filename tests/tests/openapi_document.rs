@@ -32,3 +32,18 @@ fn the_served_document_is_the_checked_in_one_and_needs_no_token() {
         assert_eq!(std::str::from_utf8(&body).unwrap(), CHECKED_IN);
     });
 }
+
+#[tokio::test]
+async fn the_local_host_serves_the_document_without_a_token_and_nothing_else() {
+    let t = abev_integration_tests::TestStack::new().await;
+    let app = abev_integration_tests::TestApp::spawn(&t).await;
+    let response = app.http.get(format!("{}/v1/openapi.json", app.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), CHECKED_IN);
+    // Only that route, only that method, is public.
+    let (status, _, _) =
+        abev_integration_tests::TestApp::read(app.http.post(format!("{}/v1/openapi.json", app.base)).send().await.unwrap()).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = abev_integration_tests::TestApp::read(app.http.get(format!("{}/v1/me", app.base)).send().await.unwrap()).await;
+    assert_eq!(status, 401);
+}

@@ -199,7 +199,9 @@ mod tests {
                 assert!(answer["content"].get(PROBLEM_JSON).is_some(), "{} {} {status} is not a problem", route.method, route.path);
             }
         }
-        assert_eq!(doc["paths"][OPENAPI_PATH]["get"]["security"], serde_json::json!([{}]));
+        for (method, path) in super::super::view::PUBLIC_ROUTES {
+            assert_eq!(doc["paths"][path][method.to_lowercase()]["security"], serde_json::json!([{}]), "{method} {path} needs no token");
+        }
         let limit =
             doc["paths"]["/v1/view"]["get"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap().clone();
         assert_eq!((limit["schema"]["minimum"].as_u64(), limit["schema"]["maximum"].as_u64()), (Some(1), Some(500)));

@@ -18,6 +18,10 @@ route_table! {
     GET "/v1/entitlements/{serial}" => entitlement (__path_entitlement),
 }
 
+/// Routes the view function serves without a token: in template.yaml each needs
+/// `Auth: { Authorizer: NONE }` on its HttpApi event (and the local authorizer lets it through).
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", super::openapi::OPENAPI_PATH)];
+
 /// The view function's whole service (it also serves the OpenAPI document).
 pub fn router(state: impl Into<ViewState>) -> axum::Router {
     super::service(routes().merge(super::openapi::routes()), state.into())

@@ -54,7 +54,8 @@ impl LocalAuthorizer {
 
     pub async fn authorize(&self, mut request: Request, next: Next) -> Response {
         // The API's own document is public, as its route is in API Gateway (`Auth: NONE`).
-        if request.uri().path() == abev::http::openapi::OPENAPI_PATH {
+        let public = abev::http::view::PUBLIC_ROUTES;
+        if public.iter().any(|(method, path)| request.method().as_str() == *method && request.uri().path() == *path) {
             return next.run(request).await;
         }
         let token = request
