@@ -2,10 +2,12 @@
 //! Start at `docs/ARCHITECTURE.md` for the map.
 
 pub mod access;
+pub mod app;
 pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod settings;
 pub mod store;
 pub mod telemetry;

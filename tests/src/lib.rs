@@ -58,22 +58,20 @@ impl TestStack {
         let (ddb_url, sqs_url) = endpoints();
         // Faults start once the stack exists: creating it is not under test.
         let faults = Arc::new(FaultInjector::new(FaultPlan { seed: plan.seed, ..FaultPlan::default() }));
-        let (ddb, sqs) = abev::aws::local_clients_with(&ddb_url, &sqs_url, Some(faults.clone()), sdk_attempts);
+        let (dynamodb, sqs) = abev::aws::local_clients_with(&ddb_url, &sqs_url, Some(faults.clone()), sdk_attempts);
+        let clients = abev::app::Clients { dynamodb, sqs };
+        let (ddb, sqs) = (clients.dynamodb.clone(), clients.sqs.clone());
         let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let stack = abev_local::infra::create(&ddb, &sqs, TEMPLATE, &name).await.unwrap_or_else(|e| {
             panic!("creating the test stack failed ({e}); is the local stack up? run `make test` or `scripts/services.sh start`")
         });
         faults.set_plan(plan);
-        // Fast retries keep fault-heavy tests short; the policy's shape is the production one.
+        // Built as the Lambda builds it (the composition root), with the test's options and
+        // fast retries (fault-heavy tests stay short; the policy's shape is the production one).
         let retry = RetryPolicy { base: Duration::from_millis(2), cap: Duration::from_millis(50), ..RetryPolicy::default() };
-        let store = Store::new(ddb.clone(), stack.table.clone()).with_retry(retry);
-        let ingestor = Ingestor {
-            store: store.clone(),
-            sqs: sqs.clone(),
-            dead_letter_queue_url: stack.orders_dlq().to_string(),
-            options,
-            max_receive_count: abev::ingest::DEFAULT_MAX_RECEIVE_COUNT,
-        };
+        let built = abev::app::ingestor(&clients, &stack.ingest_settings());
+        let ingestor = Ingestor { options, store: built.store.clone().with_retry(retry), ..built };
+        let store = ingestor.store.clone();
         let source = EventSource {
             sqs: sqs.clone(),
             queue_url: stack.orders_queue().to_string(),
@@ -237,16 +235,13 @@ pub const TEST_JWT_SECRET: &str = "test-jwt-secret";
 
 impl TestApp {
     pub async fn spawn(t: &TestStack) -> TestApp {
-        let state = abev::http::AppState {
-            store: t.store.clone(),
-            cursors: std::sync::Arc::new(abev::http::cursor::CursorKey::new("test-cursor-secret")),
-            care: Some(abev::http::CareQueue { sqs: t.sqs.clone(), url: t.stack.care_queue().to_string() }),
-            admin_sla_days: 14,
-        };
-        let authorizer = abev::http::local_auth::LocalAuthorizer {
+        // Built as the access Lambda builds it (the composition root).
+        let clients = abev::app::Clients { dynamodb: t.ddb.clone(), sqs: t.sqs.clone() };
+        let state = abev::app::access_state(&clients, &t.stack.access_settings("test-cursor-secret", 14));
+        let authorizer = abev_local::local_auth::LocalAuthorizer {
             secret: TEST_JWT_SECRET.into(),
-            issuer: abev::http::jwt::LOCAL_ISSUER.into(),
-            audience: abev::http::jwt::LOCAL_AUDIENCE.into(),
+            issuer: abev_local::jwt::LOCAL_ISSUER.into(),
+            audience: abev_local::jwt::LOCAL_AUDIENCE.into(),
         };
         let app = abev_local::server::app(state.clone(), authorizer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -258,11 +253,11 @@ impl TestApp {
     }
 
     pub fn token(&self, email: &str) -> String {
-        abev::http::jwt::mint_for(&self.secret, email, false)
+        abev_local::jwt::mint_for(&self.secret, email, false)
     }
 
     pub fn care_token(&self, email: &str) -> String {
-        abev::http::jwt::mint_for(&self.secret, email, true)
+        abev_local::jwt::mint_for(&self.secret, email, true)
     }
 
     /// The typed API client, calling as `email`.

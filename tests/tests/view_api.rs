@@ -125,7 +125,7 @@ async fn me_lists_memberships_and_the_view_summary() {
 #[tokio::test]
 async fn bad_tokens_are_refused_with_401() {
     let (_t, app, _) = seeded().await;
-    use abev::http::jwt;
+    use abev_local::jwt;
     let claims = |pairs: Value| pairs.as_object().unwrap().clone();
     let now = jwt::now();
     let cases = vec![

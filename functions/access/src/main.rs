@@ -6,7 +6,6 @@
 //! event and goes through lambda_http's adapter to the same router the local host serves
 //! (see `abev::http::access::handle_event`).
 
-use abev::http::AppState;
 use lambda_http::{Error, LambdaEvent};
 use serde_json::Value;
 
@@ -19,7 +18,8 @@ fn main() -> Result<(), Error> {
 
 #[tokio::main]
 async fn serve() -> Result<(), Error> {
-    let state = AppState::from_env().await?;
+    let settings = abev::settings::AccessSettings::from_env()?;
+    let state = abev::app::access_state(&abev::app::Clients::from_aws().await, &settings);
     let router = abev::http::access::router(state.clone());
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| {
         let state = state.clone();

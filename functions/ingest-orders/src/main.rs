@@ -7,7 +7,8 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     abev::telemetry::init();
-    let ingestor = abev::ingest::Ingestor::from_env().await?;
+    let settings = abev::settings::IngestSettings::from_env()?;
+    let ingestor = abev::app::ingestor(&abev::app::Clients::from_aws().await, &settings);
     let ingestor = &ingestor;
     run(service_fn(
         move |event: LambdaEvent<abev::ingest::SqsEvent>| async move { Ok::<_, Error>(ingestor.handle_batch(event.payload).await) },

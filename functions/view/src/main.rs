@@ -11,6 +11,7 @@ fn main() -> Result<(), Error> {
 
 #[tokio::main]
 async fn serve() -> Result<(), Error> {
-    let state = abev::http::AppState::from_env().await?;
-    run(abev::http::view::router(state)).await
+    let settings = abev::settings::ViewSettings::from_env()?;
+    let clients = abev::app::Clients::from_aws().await;
+    run(abev::http::view::router(abev::app::view_state(&clients, &settings))).await
 }

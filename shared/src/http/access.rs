@@ -22,6 +22,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 route_table! {
+    state: AppState;
     GET "/v1/sites" => my_sites (__path_my_sites),
     GET "/v1/sites/{support_id}/members" => members (__path_members),
     DELETE "/v1/sites/{support_id}/members/{email}" => remove_member (__path_remove_member),
@@ -35,7 +36,7 @@ route_table! {
 
 /// The access function's whole service.
 pub fn router(state: AppState) -> Router {
-    super::service(routes(), state)
+    super::service(routes::<AppState>(), state)
 }
 
 /// A Support ID from a path: one that cannot exist is simply not found.
@@ -109,6 +110,7 @@ async fn members(
     ),
     responses(
         (status = 204, description = "Removed"),
+        (status = 400, description = "A path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such site, or not a member", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The membership changed meanwhile; read and retry", body = Problem, content_type = "application/problem+json"),

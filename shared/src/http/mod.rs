@@ -1,13 +1,12 @@
 //! The HTTP side shared by the view and access functions: identity, problem+json, cursors,
-//! list parameters, the per-request log line, and the local stand-in for the authorizer.
+//! list parameters, the per-request log line. (The local stand-in for the authorizer and
+//! its tokens are in `tools/local`: they are not deployed.)
 
 pub mod access;
 pub mod cursor;
 pub mod dto;
 pub mod identity;
-pub mod jwt;
 pub mod list;
-pub mod local_auth;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -16,7 +15,7 @@ pub mod view;
 
 use crate::store::metrics::measured;
 use crate::store::Store;
-use axum::extract::Request;
+use axum::extract::{FromRef, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use cursor::CursorKey;
@@ -33,7 +32,7 @@ pub struct CareQueue {
     pub url: String,
 }
 
-/// What every handler may use.
+/// The access function's state (its handlers and `crate::access` use it).
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
@@ -42,21 +41,23 @@ pub struct AppState {
     pub admin_sla_days: u64,
 }
 
-impl AppState {
-    /// From the Lambda environment: `ABEV_TABLE`, `ABEV_CURSOR_SECRET`, and for the access
-    /// function `ABEV_CARE_QUEUE_URL` and `ABEV_ADMIN_SLA_DAYS`.
-    pub async fn from_env() -> Result<AppState, crate::config::ConfigError> {
-        let config = crate::aws::sdk_config().await;
-        let care = std::env::var("ABEV_CARE_QUEUE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .map(|url| CareQueue { sqs: crate::aws::sqs_client(&config), url });
-        Ok(AppState {
-            store: Store::new(crate::aws::dynamodb_client(&config), crate::config::table()),
-            cursors: Arc::new(CursorKey::new(&crate::config::required("ABEV_CURSOR_SECRET")?)),
-            care,
-            admin_sla_days: crate::config::number("ABEV_ADMIN_SLA_DAYS", 14)?,
-        })
+/// The view function's state: it reads and audits, and knows nothing of Care.
+#[derive(Clone, Debug)]
+pub struct ViewState {
+    pub store: Store,
+    pub cursors: Arc<CursorKey>,
+}
+
+/// The local host serves both functions from one state.
+impl axum::extract::FromRef<AppState> for ViewState {
+    fn from_ref(state: &AppState) -> ViewState {
+        ViewState { store: state.store.clone(), cursors: state.cursors.clone() }
+    }
+}
+
+impl From<AppState> for ViewState {
+    fn from(state: AppState) -> ViewState {
+        ViewState::from_ref(&state)
     }
 }
 
@@ -87,7 +88,7 @@ pub fn api_routes() -> axum::Router<AppState> {
 }
 
 /// Routes made a service: problem+json for unknown routes, one log line per request.
-pub fn service(routes: axum::Router<AppState>, state: AppState) -> axum::Router {
+pub fn service<S: Clone + Send + Sync + 'static>(routes: axum::Router<S>, state: S) -> axum::Router {
     routes
         .fallback(not_found)
         .layer(axum::middleware::from_fn(problems_only))

@@ -46,15 +46,16 @@ impl ApiError {
     }
 }
 
-/// The one `problem+json` body shape.
+/// The one `problem+json` body: the `Problem` wire type.
 pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "type": format!("https://abev.example/problems/{kind}"),
-        "title": title,
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+    let body = super::dto::Problem {
+        kind: format!("https://abev.example/problems/{kind}"),
+        title: title.to_string(),
+        status: status.as_u16(),
+        detail: detail.to_string(),
+    };
+    let json = serde_json::to_string(&body).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
 }
 
 impl IntoResponse for ApiError {

@@ -37,15 +37,20 @@ impl RouteDoc {
     }
 }
 
-/// `route_table! { GET "/v1/me" => me (__path_me), ... }` defines `ROUTES`, `routes()` and
-/// `route_docs()` from the one list.
+/// `route_table! { state: ViewState; GET "/v1/me" => me (__path_me), ... }` defines
+/// `ROUTES`, `routes()` and `route_docs()` from the one list. The routes run in any router
+/// whose state yields the function's state (`FromRef`).
 macro_rules! route_table {
-    ($( $method:ident $path:literal => $handler:ident ($doc:ident) ),+ $(,)?) => {
+    (state: $state:ty; $( $method:ident $path:literal => $handler:ident ($doc:ident) ),+ $(,)?) => {
         /// The routes this function serves, as (method, path): checked against template.yaml by a test.
         pub const ROUTES: &[(&str, &str)] = &[$( (stringify!($method), $path) ),+];
 
         /// This function's routes, from its route table.
-        pub fn routes() -> axum::Router<$crate::http::AppState> {
+        pub fn routes<S>() -> axum::Router<S>
+        where
+            S: Clone + Send + Sync + 'static,
+            $state: axum::extract::FromRef<S>,
+        {
             axum::Router::new()$( .route($path, axum::routing::on(axum::routing::MethodFilter::$method, $handler)) )+
         }
 

@@ -5,21 +5,26 @@ use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, EntitlementQuery, ListId, ListQuery, MAX_LIMIT};
 use super::problem::ApiError;
 use super::routes::route_table;
-use super::AppState;
+use super::ViewState;
 use crate::domain::{Day, Serial, SupportId};
 use axum::extract::{Path, State};
 use axum::Json;
 
 route_table! {
+    state: ViewState;
     GET "/v1/me" => me (__path_me),
     GET "/v1/view" => view_sites (__path_view_sites),
     GET "/v1/view/sites/{support_id}/entitlements" => site_entitlements (__path_site_entitlements),
     GET "/v1/entitlements/{serial}" => entitlement (__path_entitlement),
 }
 
+/// Routes the view function serves without a token: in template.yaml each needs
+/// `Auth: { Authorizer: NONE }` on its HttpApi event (and the local authorizer lets it through).
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", super::openapi::OPENAPI_PATH)];
+
 /// The view function's whole service (it also serves the OpenAPI document).
-pub fn router(state: AppState) -> axum::Router {
-    super::service(routes().merge(super::openapi::routes()), state)
+pub fn router(state: impl Into<ViewState>) -> axum::Router {
+    super::service(routes().merge(super::openapi::routes()), state.into())
 }
 
 /// Who the caller is, their memberships, and how big their view is.
@@ -27,7 +32,7 @@ pub fn router(state: AppState) -> axum::Router {
 /// `view` holds exact counters: how many account sites and entitlements the caller sees.
 #[utoipa::path(get, path = "/v1/me", tag = "view", operation_id = "get_me",
     responses((status = 200, description = "The caller", body = Me)))]
-async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+async fn me(State(state): State<ViewState>, caller: Caller) -> Result<Json<Me>, ApiError> {
     let reach = state.store.contact_reach(&caller.email).await?;
     let records = state.store.site_records(reach.memberships.keys()).await?;
     let sites = reach
@@ -63,7 +68,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, A
         (status = 200, description = "One page of sites", body = ViewPage),
         (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn view_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<ViewPage>, ApiError> {
+async fn view_sites(State(state): State<ViewState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<ViewPage>, ApiError> {
     let list = ListId::View;
     let after: Option<SupportId> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
     let reach = state.store.contact_reach(&caller.email).await?;
@@ -87,7 +92,7 @@ async fn view_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): 
         (status = 404, description = "No such site in the caller's view", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn site_entitlements(
-    State(state): State<AppState>,
+    State(state): State<ViewState>,
     caller: Caller,
     Path(raw_site): Path<String>,
     ApiQuery(q): ApiQuery<EntitlementQuery>,
@@ -119,10 +124,11 @@ async fn site_entitlements(
     params(("serial" = String, Path, description = "The entitlement's serial", example = "S1")),
     responses(
         (status = 200, description = "The entitlement", body = EntitlementDetail),
+        (status = 400, description = "A path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entitlement in the caller's view", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn entitlement(
-    State(state): State<AppState>,
+    State(state): State<ViewState>,
     caller: Caller,
     Path(raw_serial): Path<String>,
 ) -> Result<Json<EntitlementDetail>, ApiError> {

@@ -171,17 +171,3 @@ impl Ingestor {
         .await
     }
 }
-
-impl Ingestor {
-    /// Builds the ingestor from the Lambda environment: `ABEV_TABLE`, `ABEV_ORDERS_DLQ_URL`.
-    pub async fn from_env() -> Result<Ingestor, crate::config::ConfigError> {
-        let config = crate::aws::sdk_config().await;
-        Ok(Ingestor {
-            store: Store::new(crate::aws::dynamodb_client(&config), crate::config::table()),
-            sqs: crate::aws::sqs_client(&config),
-            dead_letter_queue_url: crate::config::required("ABEV_ORDERS_DLQ_URL")?,
-            options: ApplyOptions::default(),
-            max_receive_count: DEFAULT_MAX_RECEIVE_COUNT,
-        })
-    }
-}

@@ -160,8 +160,8 @@ impl Care {
             (Some(t), _) => t.clone(),
             (None, Some(email)) => {
                 let email = abev::domain::Email::parse(email).map_err(|e| CareError::Usage(e.to_string()))?;
-                let secret = abev::http::local_auth::LocalAuthorizer::from_env().secret;
-                abev::http::jwt::mint_for(&secret, email.as_str(), true)
+                let secret = abev_local::local_auth::LocalAuthorizer::from_env().secret;
+                abev_local::jwt::mint_for(&secret, email.as_str(), true)
             }
             (None, None) => {
                 return Err(CareError::Usage("give a Care token (--token or ABEV_TOKEN), or --local-care-email for the local stack".into()))

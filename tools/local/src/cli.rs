@@ -1,14 +1,9 @@
 //! The `abev-local` commands.
 
 use crate::event_source::EventSource;
-use abev::http::cursor::CursorKey;
-use abev::http::local_auth::LocalAuthorizer;
-use abev::http::{AppState, CareQueue};
-use abev::ingest::Ingestor;
-use abev::store::orders::ApplyOptions;
-use abev::store::Store;
+use crate::local_auth::LocalAuthorizer;
+use abev::app::Clients;
 use clap::{Parser, Subcommand};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -89,18 +84,19 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     }
     if let Command::Token { email, care } = &cli.command {
         let email = abev::domain::Email::parse(email).map_err(|e| e.to_string())?;
-        let secret = abev::http::local_auth::LocalAuthorizer::from_env().secret;
-        println!("{}", abev::http::jwt::mint_for(&secret, email.as_str(), *care));
+        let secret = LocalAuthorizer::from_env().secret;
+        println!("{}", crate::jwt::mint_for(&secret, email.as_str(), *care));
         return Ok(());
     }
-    let (ddb, sqs) = abev::aws::local_clients(&cli.dynamodb_url, &cli.sqs_url);
+    let clients = Clients::local(&cli.dynamodb_url, &cli.sqs_url);
+    let (ddb, sqs) = (&clients.dynamodb, &clients.sqs);
     let template = std::fs::read_to_string(&cli.template).map_err(|e| format!("reading {}: {e}", cli.template.display()))?;
-    let stack = crate::infra::create(&ddb, &sqs, &template, &cli.stack).await.map_err(|e| e.to_string())?;
+    let stack = crate::infra::create(ddb, sqs, &template, &cli.stack).await.map_err(|e| e.to_string())?;
     match cli.command {
         Command::Token { .. } | Command::Openapi | Command::Validate { .. } => Ok(()),
-        Command::Send { files } => crate::messages::send(&sqs, stack.orders_queue(), &files).await,
+        Command::Send { files } => crate::messages::send(sqs, stack.orders_queue(), &files).await,
         Command::DeadLetters { remove, hide_for, json } => {
-            let letters = crate::messages::dead_letters(&sqs, stack.orders_dlq(), hide_for, remove).await?;
+            let letters = crate::messages::dead_letters(sqs, stack.orders_dlq(), hide_for, remove).await?;
             for l in &letters {
                 if json {
                     println!("{}", serde_json::to_string(l).map_err(|e| e.to_string())?);
@@ -119,31 +115,22 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Seed => {
-            let n = crate::seed::send_worked_example(&sqs, stack.orders_queue()).await?;
+            let n = crate::seed::send_worked_example(sqs, stack.orders_queue()).await?;
             println!("sent {n} order messages to {}", stack.orders_queue());
             Ok(())
         }
         Command::Up { port, retry_after, sweep_every, web_dir } => {
-            let store = Store::new(ddb.clone(), stack.table.clone());
-            let ingestor = Ingestor {
-                store: store.clone(),
-                sqs: sqs.clone(),
-                dead_letter_queue_url: stack.orders_dlq().to_string(),
-                options: ApplyOptions::default(),
-                max_receive_count: abev::ingest::DEFAULT_MAX_RECEIVE_COUNT,
-            };
+            let ingestor = abev::app::ingestor(&clients, &stack.ingest_settings());
             let source = EventSource {
                 sqs: sqs.clone(),
                 queue_url: stack.orders_queue().to_string(),
                 wait: Duration::from_secs(20),
                 retry_after: Duration::from_secs(retry_after),
             };
-            let state = AppState {
-                store,
-                cursors: Arc::new(CursorKey::new(&abev::config::optional("ABEV_CURSOR_SECRET", abev::http::DEV_CURSOR_SECRET))),
-                care: Some(CareQueue { sqs: sqs.clone(), url: stack.care_queue().to_string() }),
-                admin_sla_days: abev::config::number("ABEV_ADMIN_SLA_DAYS", 14).map_err(|e| e.to_string())?,
-            };
+            let cursor_secret = abev::config::optional("ABEV_CURSOR_SECRET", abev::http::DEV_CURSOR_SECRET);
+            let admin_sla_days =
+                abev::config::number("ABEV_ADMIN_SLA_DAYS", abev::settings::DEFAULT_ADMIN_SLA_DAYS).map_err(|e| e.to_string())?;
+            let state = abev::app::access_state(&clients, &stack.access_settings(&cursor_secret, admin_sla_days));
             let listener =
                 tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;
             let app = crate::server::app_with_page(state.clone(), LocalAuthorizer::from_env(), web_dir.clone());

@@ -45,6 +45,21 @@ impl LocalStack {
     pub fn care_dlq(&self) -> &str {
         self.queue("CareDeadLetterQueue")
     }
+
+    /// The access function's settings on this stack (what template.yaml gives it in AWS).
+    pub fn access_settings(&self, cursor_secret: &str, admin_sla_days: u64) -> abev::settings::AccessSettings {
+        abev::settings::AccessSettings {
+            table: self.table.clone(),
+            cursor_secret: cursor_secret.to_string(),
+            care_queue_url: self.care_queue().to_string(),
+            admin_sla_days,
+        }
+    }
+
+    /// The ingestion function's settings on this stack.
+    pub fn ingest_settings(&self) -> abev::settings::IngestSettings {
+        abev::settings::IngestSettings { table: self.table.clone(), orders_dlq_url: self.orders_dlq().to_string() }
+    }
 }
 
 /// Resolves `!Sub`, `!Ref AWS::StackName` and plain strings to a string.

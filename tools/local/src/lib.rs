@@ -4,6 +4,8 @@
 pub mod cli;
 pub mod event_source;
 pub mod infra;
+pub mod jwt;
+pub mod local_auth;
 pub mod messages;
 pub mod seed;
 pub mod server;

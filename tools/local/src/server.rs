@@ -1,6 +1,6 @@
 //! Both HTTP functions' routes on one local listener, behind the stand-in authorizer.
 
-use abev::http::local_auth::{protect, LocalAuthorizer};
+use crate::local_auth::{protect, LocalAuthorizer};
 use abev::http::{api_routes, service, AppState};
 
 /// The local API: the view and access routes (and the OpenAPI document), exactly the routers the Lambdas run.

@@ -86,7 +86,7 @@ impl WebHost {
         let Ok(email) = abev::domain::Email::parse(&body.email) else {
             return bad(&format!("{:?} is not an e-mail address", body.email.trim()));
         };
-        let token = abev::http::jwt::mint_for(&self.secret, email.as_str(), body.care);
+        let token = crate::jwt::mint_for(&self.secret, email.as_str(), body.care);
         let json = serde_json::json!({"token": token, "email": email.as_str(), "care": body.care}).to_string();
         let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response();
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -2,11 +2,8 @@
 //! and of the read side, against DynamoDB Local and moto. Prints a Markdown report.
 
 use abev::domain::{Day, Email, SupportId};
-use abev::ingest::Ingestor;
 use abev::store::metrics::{measured, Cost};
-use abev::store::orders::ApplyOptions;
 use abev::store::view::EntitlementFilter;
-use abev::store::Store;
 use abev_local::event_source::EventSource;
 use std::time::{Duration, Instant};
 
@@ -41,17 +38,12 @@ fn row(name: &str, cost: Cost, elapsed: Duration) -> String {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ddb_url = std::env::var("ABEV_DYNAMODB_URL").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
     let sqs_url = std::env::var("ABEV_SQS_URL").unwrap_or_else(|_| "http://127.0.0.1:9324".into());
-    let (ddb, sqs) = abev::aws::local_clients(&ddb_url, &sqs_url);
+    let clients = abev::app::Clients::local(&ddb_url, &sqs_url);
+    let (ddb, sqs) = (clients.dynamodb.clone(), clients.sqs.clone());
     let template = std::fs::read_to_string("template.yaml")?;
     let stack = abev_local::infra::create(&ddb, &sqs, &template, &format!("bench{}", std::process::id())).await?;
-    let store = Store::new(ddb.clone(), stack.table.clone());
-    let ingestor = Ingestor {
-        store: store.clone(),
-        sqs: sqs.clone(),
-        dead_letter_queue_url: stack.orders_dlq().into(),
-        options: ApplyOptions::default(),
-        max_receive_count: abev::ingest::DEFAULT_MAX_RECEIVE_COUNT,
-    };
+    let ingestor = abev::app::ingestor(&clients, &stack.ingest_settings());
+    let store = ingestor.store.clone();
 
     println!("## Ingestion, one message (exact DynamoDB cost; time on this machine)\n");
     println!("| message | DynamoDB calls | read capacity | write capacity | ms |\n|---|---|---|---|---|");

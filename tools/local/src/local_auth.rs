@@ -2,8 +2,8 @@
 //! spec §6 says and puts the claims where API Gateway would (an HTTP API payload 2.0
 //! request context, claims flattened to strings), so handlers run their AWS code path.
 
-use super::jwt;
-use super::problem::ApiError;
+use crate::jwt;
+use abev::http::problem::ApiError;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,7 @@ pub struct LocalAuthorizer {
 impl LocalAuthorizer {
     pub fn from_env() -> LocalAuthorizer {
         LocalAuthorizer {
-            secret: crate::config::optional("ABEV_LOCAL_JWT_SECRET", jwt::DEFAULT_LOCAL_SECRET),
+            secret: abev::config::optional("ABEV_LOCAL_JWT_SECRET", jwt::DEFAULT_LOCAL_SECRET),
             issuer: jwt::LOCAL_ISSUER.into(),
             audience: jwt::LOCAL_AUDIENCE.into(),
         }
@@ -54,7 +54,8 @@ impl LocalAuthorizer {
 
     pub async fn authorize(&self, mut request: Request, next: Next) -> Response {
         // The API's own document is public, as its route is in API Gateway (`Auth: NONE`).
-        if request.uri().path() == super::openapi::OPENAPI_PATH {
+        let public = abev::http::view::PUBLIC_ROUTES;
+        if public.iter().any(|(method, path)| request.method().as_str() == *method && request.uri().path() == *path) {
             return next.run(request).await;
         }
         let token = request
