@@ -32,8 +32,33 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(q)| ApiQuery(q))
-            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+            .map_err(|rejection| ApiError::BadRequest(sentence(&rejection.body_text())))
     }
+}
+
+/// A query rejection as a sentence a person can read: axum's "Failed to deserialize query
+/// string: " and serde's "field: " prefixes go, the first letter is capitalised, a full stop
+/// ends it. Our own messages already name their parameter ("limit must be …").
+fn sentence(rejection: &str) -> String {
+    let text = rejection.strip_prefix("Failed to deserialize query string: ").unwrap_or(rejection).trim();
+    let text = match text.split_once(": ") {
+        Some((field, rest)) if rest.starts_with(field) => rest,
+        _ => text,
+    };
+    let mut chars = text.chars();
+    let mut out: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// `status`: one of the entitlement states, refused with a sentence that lists them.
+fn status_filter<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<EntitlementStatus>, D::Error> {
+    let raw = String::deserialize(d)?;
+    EntitlementStatus::parse(&raw)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("status must be active, expired or upcoming, got {raw:?}")))
 }
 
 /// `limit`: a whole number from 1 to 500; 100 when absent.
@@ -119,7 +144,7 @@ pub struct EntitlementQuery {
     pub cursor: Option<CursorToken>,
     /// Only entitlements in this state (UTC days).
     #[param(value_type = Option<EntitlementStatus>)]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "status_filter")]
     pub status: Option<EntitlementStatus>,
     /// Only entitlements whose `ends_on` is before this date (renewal work).
     #[param(value_type = Option<String>, format = Date)]
@@ -235,7 +260,9 @@ mod tests {
         assert_eq!(f.status, Some(EntitlementStatus::Expired));
         assert_eq!(f.ends_before.map(|d| d.to_string()).as_deref(), Some("2027-01-01"));
         assert_eq!(f.text.as_deref(), Some("endpoint"));
-        assert!(query::<EntitlementQuery>("status=soon").is_err());
+        let refused = query::<EntitlementQuery>("status=soon").unwrap_err();
+        assert_eq!(sentence(&refused), "Status must be active, expired or upcoming, got \"soon\".");
+        assert_eq!(sentence(&query::<ListQuery>("limit=0").unwrap_err()), "Limit must be a whole number from 1 to 500, got 0.");
         assert!(query::<EntitlementQuery>("ends_before=2027-13-01").is_err());
         assert!(query::<EntitlementQuery>(&format!("q={}", "x".repeat(201))).unwrap().filter().is_err());
     }

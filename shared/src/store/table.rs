@@ -14,9 +14,14 @@ use super::keys::{self, Item, Key};
 use super::metrics::{record_capacity, record_write_capacity};
 use super::tx::Cond;
 use super::{s, Store, StoreError};
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::{DeleteItemError, DeleteItemOutput};
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{
+    ConsumedCapacity, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
+};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -129,6 +134,28 @@ impl From<StoreError> for TxError {
 
 /// Cancellation codes that mean "try again", not "a condition failed".
 const CONTENTION_CODES: &[&str] = &["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"];
+
+/// A single-item write's result: `Ok(true)` written (its capacity recorded), `Ok(false)` its
+/// condition failed, else the classified error.
+fn written<O, E, R>(
+    op: &'static str,
+    result: Result<O, SdkError<E, R>>,
+    capacity: fn(&O) -> Option<&ConsumedCapacity>,
+    condition_failed: fn(&E) -> bool,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(out) => {
+            record_write_capacity(capacity(&out));
+            Ok(true)
+        }
+        Err(SdkError::ServiceError(e)) if condition_failed(e.err()) => Ok(false),
+        Err(e) => Err(StoreError::from_sdk(op, e)),
+    }
+}
 
 impl Store {
     /// Runs `call` until it succeeds, fails for good, or the retry policy is spent.
@@ -298,14 +325,7 @@ impl Store {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
-            match result {
-                Ok(out) => {
-                    record_write_capacity(out.consumed_capacity());
-                    Ok(true)
-                }
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-                Err(e) => Err(StoreError::from_sdk(op, e)),
-            }
+            written(op, result, PutItemOutput::consumed_capacity, PutItemError::is_conditional_check_failed_exception)
         })
         .await
     }
@@ -333,14 +353,7 @@ impl Store {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
-            match result {
-                Ok(out) => {
-                    record_write_capacity(out.consumed_capacity());
-                    Ok(true)
-                }
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-                Err(e) => Err(StoreError::from_sdk(op, e)),
-            }
+            written(op, result, UpdateItemOutput::consumed_capacity, UpdateItemError::is_conditional_check_failed_exception)
         })
         .await
     }
@@ -360,14 +373,7 @@ impl Store {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
-            match result {
-                Ok(out) => {
-                    record_write_capacity(out.consumed_capacity());
-                    Ok(true)
-                }
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-                Err(e) => Err(StoreError::from_sdk(op, e)),
-            }
+            written(op, result, DeleteItemOutput::consumed_capacity, DeleteItemError::is_conditional_check_failed_exception)
         })
         .await
     }
