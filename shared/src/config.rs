@@ -71,10 +71,7 @@ pub fn load_cursor_secret() -> Result<(), ConfigError> {
 
 /// The ring's text form from a secret's versions by stage (`fetch` answers `Ok(None)` for
 /// a stage the secret does not have).
-pub fn cursor_ring(
-    secret_id: &str,
-    mut fetch: impl FnMut(&str) -> Result<Option<String>, String>,
-) -> Result<String, ConfigError> {
+pub fn cursor_ring(secret_id: &str, mut fetch: impl FnMut(&str) -> Result<Option<String>, String>) -> Result<String, ConfigError> {
     let mut keys: Vec<String> = Vec::new();
     for stage in CURSOR_KEY_STAGES {
         let problem = |p: String| ConfigError { name: CURSOR_SECRET_ARN, problem: format!("secret {secret_id} ({stage}): {p}") };
@@ -139,10 +136,8 @@ pub mod secrets_extension {
             stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(io)?;
             stream.set_write_timeout(Some(Duration::from_secs(5))).map_err(io)?;
             // HTTP/1.0: the answer has no chunked encoding and ends when the server closes.
-            let request = format!(
-                "GET {path} HTTP/1.0\r\nHost: localhost:{}\r\nX-Aws-Parameters-Secrets-Token: {}\r\n\r\n",
-                self.port, self.token
-            );
+            let request =
+                format!("GET {path} HTTP/1.0\r\nHost: localhost:{}\r\nX-Aws-Parameters-Secrets-Token: {}\r\n\r\n", self.port, self.token);
             stream.write_all(request.as_bytes()).map_err(io)?;
             let mut raw = Vec::new();
             stream.read_to_end(&mut raw).map_err(io)?;
@@ -230,10 +225,14 @@ mod secret_tests {
 
     #[test]
     fn extension_answers_are_interpreted() {
-        let ok = parse_response(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"SecretString\":\"abc\",\"VersionStages\":[\"AWSCURRENT\"]}")
-            .unwrap();
+        let ok = parse_response(
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"SecretString\":\"abc\",\"VersionStages\":[\"AWSCURRENT\"]}",
+        )
+        .unwrap();
         assert_eq!(interpret(ok).unwrap(), Some("abc".into()));
-        let missing = parse_response(b"HTTP/1.0 400 Bad Request\r\n\r\n{\"__type\":\"ResourceNotFoundException\",\"message\":\"no version\"}").unwrap();
+        let missing =
+            parse_response(b"HTTP/1.0 400 Bad Request\r\n\r\n{\"__type\":\"ResourceNotFoundException\",\"message\":\"no version\"}")
+                .unwrap();
         assert_eq!(interpret(missing).unwrap(), None);
         let denied = parse_response(b"HTTP/1.0 400 Bad Request\r\n\r\nAccessDeniedException: not authorized").unwrap();
         assert!(interpret(denied).unwrap_err().contains("400"));
@@ -243,7 +242,10 @@ mod secret_tests {
 
     #[test]
     fn query_values_are_percent_encoded() {
-        assert_eq!(encode("arn:aws:secretsmanager:eu-west-1:1:secret:a/b+c=d-XyZ"), "arn%3Aaws%3Asecretsmanager%3Aeu-west-1%3A1%3Asecret%3Aa%2Fb%2Bc%3Dd-XyZ");
+        assert_eq!(
+            encode("arn:aws:secretsmanager:eu-west-1:1:secret:a/b+c=d-XyZ"),
+            "arn%3Aaws%3Asecretsmanager%3Aeu-west-1%3A1%3Asecret%3Aa%2Fb%2Bc%3Dd-XyZ"
+        );
     }
 
     /// A stand-in extension on loopback: answers "not ready" first, then checks the token

@@ -406,9 +406,9 @@ fn the_cursor_key_is_generated_in_the_stack_and_read_through_the_extension() {
         assert_eq!(tagged(&p["Environment"]["Variables"][abev::config::CURSOR_SECRET_ARN], "!Ref"), Some("CursorKeySecret"), "{f}");
         let layers: Vec<Option<&str>> = p["Layers"].as_sequence().unwrap().iter().map(|l| tagged(l, "!Ref")).collect();
         assert!(layers.contains(&Some("SecretsExtensionLayerArn")), "{f} has the Secrets extension");
-        let reads = statements(&t, role)
-            .into_iter()
-            .any(|s| s["Action"].as_str() == Some("secretsmanager:GetSecretValue") && tagged(&s["Resource"], "!Ref") == Some("CursorKeySecret"));
+        let reads = statements(&t, role).into_iter().any(|s| {
+            s["Action"].as_str() == Some("secretsmanager:GetSecretValue") && tagged(&s["Resource"], "!Ref") == Some("CursorKeySecret")
+        });
         assert!(reads, "{role} may read the cursor key, and only it");
     }
     let ingest = statements(&t, "IngestOrdersRole");
@@ -426,7 +426,11 @@ fn the_web_page_is_private_behind_cloudfront_with_strict_headers() {
         assert_eq!(block[k].as_bool(), Some(true), "{k}");
     }
     let policy = serde_yaml::to_string(&r["WebBucketPolicy"]["Properties"]).unwrap();
-    assert!(policy.contains("cloudfront.amazonaws.com") && policy.contains("AWS:SourceArn") && policy.contains("distribution/${WebDistribution}"));
+    assert!(
+        policy.contains("cloudfront.amazonaws.com")
+            && policy.contains("AWS:SourceArn")
+            && policy.contains("distribution/${WebDistribution}")
+    );
     let dist = &r["WebDistribution"]["Properties"]["DistributionConfig"];
     let origin = &dist["Origins"][0];
     assert_eq!(tagged(&origin["DomainName"], "!GetAtt"), Some("WebBucket.RegionalDomainName"));
