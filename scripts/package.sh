@@ -9,8 +9,8 @@
 # that cannot be had, the script says so and builds x86_64 instead: deploy that build with
 # the parameter Architecture=x86_64.
 #
-# The build uses its own target directory (target/lambda-build) so that a ~10 minute
-# release build never holds the lock of the dev/test target directory.
+# The build uses its own target directory (target/lambda-build) so that a
+# release build (~14 min on 2 cores: fat LTO) never holds the lock of the dev/test target directory.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

@@ -54,19 +54,29 @@ pub const CURSOR_KEY_STAGES: [&str; 3] = ["AWSCURRENT", "AWSPENDING", "AWSPREVIO
 /// Call it from `main` before the async runtime starts: it sets an environment variable,
 /// which is only sound while the process has a single thread.
 pub fn load_cursor_secret() -> Result<(), ConfigError> {
-    if std::env::var_os(CURSOR_SECRET).is_some_and(|v| !v.is_empty()) {
-        return Ok(());
+    if let Some(ring) = resolve_cursor_secret(|name| std::env::var(name).ok())? {
+        std::env::set_var(CURSOR_SECRET, ring);
     }
-    let Some(secret_id) = std::env::var(CURSOR_SECRET_ARN).ok().filter(|v| !v.is_empty()) else {
-        return Ok(());
-    };
-    let port = number(SECRETS_EXTENSION_PORT, 2773)?;
-    let port = u16::try_from(port).map_err(|_| ConfigError { name: SECRETS_EXTENSION_PORT, problem: format!("{port} is not a port") })?;
-    let token = required("AWS_SESSION_TOKEN")?;
-    let extension = secrets_extension::Extension { port, token, deadline: std::time::Duration::from_secs(3) };
-    let ring = cursor_ring(&secret_id, |stage| extension.secret_string(&secret_id, stage))?;
-    std::env::set_var(CURSOR_SECRET, ring);
     Ok(())
+}
+
+/// What [`load_cursor_secret`] decides, with the environment as a function: `Some(ring)` to
+/// put in `ABEV_CURSOR_SECRET`, `None` to leave the environment as it is.
+pub fn resolve_cursor_secret(env: impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty());
+    if set(CURSOR_SECRET).is_some() {
+        return Ok(None);
+    }
+    let Some(secret_id) = set(CURSOR_SECRET_ARN) else {
+        return Ok(None);
+    };
+    let port = match set(SECRETS_EXTENSION_PORT) {
+        None => 2773,
+        Some(p) => p.parse::<u16>().map_err(|_| ConfigError { name: SECRETS_EXTENSION_PORT, problem: format!("{p:?} is not a port") })?,
+    };
+    let token = set("AWS_SESSION_TOKEN").ok_or(ConfigError { name: "AWS_SESSION_TOKEN", problem: "is not set".into() })?;
+    let extension = secrets_extension::Extension { port, token, deadline: std::time::Duration::from_secs(3) };
+    cursor_ring(&secret_id, |stage| extension.secret_string(&secret_id, stage)).map(Some)
 }
 
 /// The ring's text form from a secret's versions by stage (`fetch` answers `Ok(None)` for
@@ -278,6 +288,52 @@ mod secret_tests {
         let extension = Extension { port, token: "tok".into(), deadline: std::time::Duration::from_secs(2) };
         assert_eq!(extension.secret_string("arn:secret", "AWSCURRENT").unwrap(), Some("k1".into()));
         assert_eq!(server.join().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn start_up_reads_the_secret_only_when_no_key_is_given() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        // A key given directly (local host, tests) wins; nothing set: nothing to do (and
+        // AppState::from_env then names the missing variable).
+        assert_eq!(resolve_cursor_secret(env(&[(CURSOR_SECRET, "k"), (CURSOR_SECRET_ARN, "arn")])).unwrap(), None);
+        assert_eq!(resolve_cursor_secret(env(&[])).unwrap(), None);
+        assert_eq!(resolve_cursor_secret(env(&[(CURSOR_SECRET, ""), (CURSOR_SECRET_ARN, "")])).unwrap(), None);
+        // The ARN without the session token the extension demands, or with a bad port.
+        let e = resolve_cursor_secret(env(&[(CURSOR_SECRET_ARN, "arn")])).unwrap_err();
+        assert_eq!(e.name, "AWS_SESSION_TOKEN");
+        let e = resolve_cursor_secret(env(&[(CURSOR_SECRET_ARN, "arn"), ("AWS_SESSION_TOKEN", "t"), (SECRETS_EXTENSION_PORT, "70000")]))
+            .unwrap_err();
+        assert_eq!(e.name, SECRETS_EXTENSION_PORT);
+    }
+
+    #[test]
+    fn start_up_builds_the_ring_from_the_extension() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port().to_string();
+        let server = std::thread::spawn(move || {
+            for stream in listener.incoming().take(3) {
+                let mut stream = stream.unwrap();
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap();
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                let answer = if request.contains("versionStage=AWSCURRENT ") {
+                    "HTTP/1.0 200 OK\r\n\r\n{\"SecretString\":\"new\"}"
+                } else if request.contains("versionStage=AWSPREVIOUS ") {
+                    "HTTP/1.0 200 OK\r\n\r\n{\"SecretString\":\"old\"}"
+                } else {
+                    "HTTP/1.0 400 Bad Request\r\n\r\n{\"__type\":\"ResourceNotFoundException\"}"
+                };
+                stream.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let vars = [(CURSOR_SECRET_ARN, "arn:s".to_string()), ("AWS_SESSION_TOKEN", "t".to_string()), (SECRETS_EXTENSION_PORT, port)];
+        let ring = resolve_cursor_secret(|name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap();
+        server.join().unwrap();
+        assert_eq!(ring.as_deref(), Some("new\nold"));
+        let key = crate::http::cursor::CursorKey::new(ring.as_deref().unwrap());
+        assert_eq!(key.current_kid(), crate::http::cursor::key_id(b"new"));
     }
 
     #[test]
