@@ -72,9 +72,26 @@ fn every_function_is_a_workspace_binary() {
 }
 
 #[test]
+fn only_the_public_routes_are_served_without_the_jwt_authorizer() {
+    let t = template();
+    let public = declared(abev::http::view::PUBLIC_ROUTES);
+    for name in ["ViewFunction", "AccessFunction"] {
+        let events = function(&t, name)["Properties"]["Events"].as_mapping().unwrap();
+        for event in events.values().filter(|e| e["Type"].as_str() == Some("HttpApi")) {
+            let p = &event["Properties"];
+            let route = (p["Method"].as_str().unwrap().to_uppercase(), p["Path"].as_str().unwrap().to_string());
+            let unauthenticated = p["Auth"]["Authorizer"].as_str() == Some("NONE");
+            assert_eq!(unauthenticated, public.contains(&route), "{name} {route:?}");
+        }
+    }
+}
+
+#[test]
 fn every_route_is_mapped_to_the_function_that_serves_it_and_no_other() {
     let t = template();
-    assert_eq!(routes_of(function(&t, "ViewFunction")), declared(abev::http::view::ROUTES));
+    let mut view = declared(abev::http::view::ROUTES);
+    view.extend(declared(abev::http::view::PUBLIC_ROUTES));
+    assert_eq!(routes_of(function(&t, "ViewFunction")), view);
     assert_eq!(routes_of(function(&t, "AccessFunction")), declared(abev::http::access::ROUTES));
     assert_eq!(routes_of(function(&t, "IngestOrdersFunction")), BTreeSet::new());
 }

@@ -142,7 +142,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let raw = raw_query(&ddb, &stack.table, "CUST-A", 100).await?;
     println!("## Reads, one page (limit 100)\n");
-    println!("Raw speed of the emulator in this run: one 100-item index Query takes {:.1} ms (median of 20).\n", raw.as_secs_f64() * 1000.0);
+    println!(
+        "Raw speed of the emulator in this run: one 100-item index Query takes {:.1} ms (median of 20).\n",
+        raw.as_secs_f64() * 1000.0
+    );
     println!("| request | DynamoDB calls | read capacity | write capacity | ms (median of 20) | × raw Query |\n|---|---|---|---|---|---|");
     let vs_query = |elapsed: Duration| elapsed.as_secs_f64() / raw.as_secs_f64();
     for (who, email, site) in [
