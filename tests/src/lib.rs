@@ -242,6 +242,7 @@ impl TestApp {
             cursors: std::sync::Arc::new(abev::http::cursor::CursorKey::new("test-cursor-secret")),
             care: Some(abev::http::CareQueue { sqs: t.sqs.clone(), url: t.stack.care_queue().to_string() }),
             admin_sla_days: 14,
+            settings: abev::http::Settings::default(),
         };
         let authorizer = abev::http::local_auth::LocalAuthorizer {
             secret: TEST_JWT_SECRET.into(),

@@ -26,6 +26,7 @@ fn the_served_document_is_the_checked_in_one_and_needs_no_token() {
             cursors: std::sync::Arc::new(abev::http::cursor::CursorKey::new("k")),
             care: None,
             admin_sla_days: 14,
+            settings: abev::http::Settings::default(),
         };
         // The view function's router, as API Gateway reaches it with `Auth: NONE` (no claims).
         let request = http::Request::get("/v1/openapi.json").body(axum::body::Body::empty()).unwrap();

@@ -110,8 +110,11 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
     // What the code reads: Ingestor::from_env, AppState::from_env, config::table.
     let needs = [
         ("IngestOrdersFunction", &["ABEV_TABLE", "ABEV_ORDERS_DLQ_URL"][..]),
-        ("ViewFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN][..]),
-        ("AccessFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_QUEUE_URL", "ABEV_ADMIN_SLA_DAYS"][..]),
+        ("ViewFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_GROUP", "ABEV_GROUPS_CLAIM"][..]),
+        (
+            "AccessFunction",
+            &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_QUEUE_URL", "ABEV_ADMIN_SLA_DAYS", "ABEV_CARE_GROUP", "ABEV_GROUPS_CLAIM"][..],
+        ),
     ];
     for (name, vars) in needs {
         let env = env_of(&t, function(&t, name));
@@ -119,6 +122,15 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
             assert!(env.contains(*var), "{name} lacks {var}");
         }
     }
+    // Cognito lists groups in `cognito:groups`: with the stack's pool the functions read that
+    // claim, and the pool's Care group is the one the functions look for.
+    for name in ["ViewFunction", "AccessFunction"] {
+        let vars = &function(&t, name)["Properties"]["Environment"]["Variables"];
+        let claim = serde_yaml::to_string(&vars["ABEV_GROUPS_CLAIM"]).unwrap();
+        assert!(claim.contains("cognito:groups") && claim.contains("UseCognito"), "{name}: {claim}");
+        assert_eq!(tagged(&vars["ABEV_CARE_GROUP"], "Ref"), Some("CareGroup"), "{name}");
+    }
+    assert_eq!(tagged(&t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"], "Ref"), Some("CareGroup"));
     let access = function(&t, "AccessFunction");
     let schedules =
         access["Properties"]["Events"].as_mapping().unwrap().values().filter(|e| e["Type"].as_str() == Some("Schedule")).count();
@@ -475,7 +487,8 @@ fn browsers_may_call_the_api_only_from_the_web_page_which_signs_in_there() {
     assert_eq!(callbacks, vec![Some("https://${WebDistribution.DomainName}/")]);
     assert_eq!(client["AllowedOAuthFlows"].as_sequence().unwrap(), &vec![Value::String("code".into())], "authorization code (+ PKCE)");
     assert_eq!(client["GenerateSecret"].as_bool(), Some(false), "a browser keeps no client secret");
-    assert_eq!(t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"].as_str(), Some("customer-care"));
+    assert_eq!(tagged(&t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"], "Ref"), Some("CareGroup"));
+    assert_eq!(t["Parameters"]["CareGroup"]["Default"].as_str(), Some(abev::http::identity::CARE_GROUP));
     for cognito in ["UserPool", "UserPoolClient", "UserPoolDomain", "CustomerCareGroup"] {
         assert_eq!(t["Resources"][cognito]["Condition"].as_str(), Some("UseCognito"), "{cognito} only without an external issuer");
     }

@@ -40,6 +40,20 @@ pub struct AppState {
     pub cursors: Arc<CursorKey>,
     pub care: Option<CareQueue>,
     pub admin_sla_days: u64,
+    pub settings: Settings,
+}
+
+/// Configuration the routes read on every request (loaded once, at start-up).
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub identity: identity::IdentityConfig,
+}
+
+impl Settings {
+    /// From the environment: see `IdentityConfig::from_env`.
+    pub fn from_env() -> Result<Settings, crate::config::ConfigError> {
+        Ok(Settings { identity: identity::IdentityConfig::from_env() })
+    }
 }
 
 impl AppState {
@@ -56,19 +70,26 @@ impl AppState {
             cursors: Arc::new(CursorKey::new(&crate::config::required("ABEV_CURSOR_SECRET")?)),
             care,
             admin_sla_days: crate::config::number("ABEV_ADMIN_SLA_DAYS", 14)?,
+            settings: Settings::from_env()?,
         })
     }
 }
 
-/// Logs one JSON line per request with its DynamoDB calls and consumed capacity.
-pub async fn log_request(request: Request, next: Next) -> Response {
+/// Logs one JSON line per request with who called (as the verified token says; empty
+/// when the request carried no valid identity), its DynamoDB calls and consumed capacity.
+pub async fn log_request(mut request: Request, next: Next) -> Response {
+    let slot = identity::CallerSlot::default();
+    request.extensions_mut().insert(slot.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let request_id = identity::request_id_of(request.extensions().get()).unwrap_or_default();
     let started = std::time::Instant::now();
     let (response, cost) = measured(next.run(request)).await;
+    let (caller, care) = slot.get().unwrap_or_default();
     tracing::info!(
         request_id,
+        caller,
+        care,
         method = %method,
         path,
         status = response.status().as_u16(),

@@ -143,6 +143,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 cursors: Arc::new(CursorKey::new(&abev::config::optional("ABEV_CURSOR_SECRET", abev::http::DEV_CURSOR_SECRET))),
                 care: Some(CareQueue { sqs: sqs.clone(), url: stack.care_queue().to_string() }),
                 admin_sla_days: abev::config::number("ABEV_ADMIN_SLA_DAYS", 14).map_err(|e| e.to_string())?,
+                settings: abev::http::Settings::from_env().map_err(|e| e.to_string())?,
             };
             let listener =
                 tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;
