@@ -9,6 +9,11 @@ use abev_integration_tests::{order_json, worked_example, PlainView, TestApp, Tes
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+/// A string attribute of a stored item.
+fn attr<'a>(item: &'a abev::store::keys::Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
 async fn seeded() -> (TestStack, TestApp, BTreeMap<String, PlainView>) {
     let t = TestStack::new().await;
     let (orders, expected) = worked_example();
@@ -95,9 +100,30 @@ async fn detail_route_agrees_with_the_view_for_every_contact_and_serial() {
             }
         }
     }
-    // Every detail read was audited.
+    // Every detail read was audited, the refused ones too.
     let reads = t.store.entitlement_reads(&abev::domain::Serial::parse("S1").unwrap()).await.unwrap();
-    assert_eq!(reads.len(), 4, "bill, alice, ted and mary each read S1 once: {reads:?}");
+    let outcome = |o: &str| reads.iter().filter(|r| attr(r, "outcome") == Some(o)).count();
+    assert_eq!(outcome("shown"), 4, "bill, alice, ted and mary each read S1 once: {reads:?}");
+    assert_eq!(outcome("not_found"), 4, "fiona, gary, oscar and nobody were refused S1 once each: {reads:?}");
+}
+
+#[tokio::test]
+async fn a_refused_detail_read_leaves_a_trace_and_keys_are_never_cached() {
+    let (t, app, _) = seeded().await;
+    let ted = app.client("ted@data.example");
+    for serial in ["S4", "NOPE"] {
+        assert_eq!(ted.entitlement(serial).await.unwrap_err().status(), Some(404), "{serial}");
+        let reads = t.store.entitlement_reads(&abev::domain::Serial::parse(serial).unwrap()).await.unwrap();
+        assert_eq!(reads.len(), 1, "{serial}: {reads:?}");
+        assert_eq!(attr(&reads[0], "who"), Some("ted@data.example"));
+        assert_eq!(attr(&reads[0], "serial"), Some(serial));
+        assert_eq!(attr(&reads[0], "outcome"), Some("not_found"));
+    }
+    let shown = ted.raw(reqwest::Method::GET, "/v1/entitlements/S1", &[], None).await.unwrap();
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.headers.get("cache-control").map(String::as_str), Some("no-store"), "licence keys are never cached");
+    let reads = t.store.entitlement_reads(&abev::domain::Serial::parse("S1").unwrap()).await.unwrap();
+    assert_eq!(attr(&reads[0], "outcome"), Some("shown"));
 }
 
 #[tokio::test]

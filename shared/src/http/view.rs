@@ -8,6 +8,8 @@ use super::routes::route_table;
 use super::AppState;
 use crate::domain::{Day, Serial, SupportId};
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 route_table! {
@@ -125,11 +127,21 @@ async fn entitlement(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_serial): Path<String>,
-) -> Result<Json<EntitlementDetail>, ApiError> {
+) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("no entitlement {raw_serial} in your view"));
-    let serial = Serial::parse(&raw_serial).map_err(|_| not_found())?;
-    let (e, site) = state.store.entitlement(&caller.email, &serial, Day::today()).await?.ok_or_else(not_found)?;
-    // The audit record is written before the keys are shown: no record, no keys.
-    state.store.record_entitlement_read(&caller.email, &serial, &e.access, &caller.request_id).await?;
-    Ok(Json(EntitlementDetail::of(&e, SiteRef { support_id: site.support_id, name: site.name })))
+    let Ok(serial) = Serial::parse(&raw_serial) else {
+        // Not a serial at all: nothing to key an audit item by, so the trace is the log.
+        let probe: String = raw_serial.chars().take(80).collect();
+        tracing::warn!(caller = %caller.email, serial = probe, outcome = "not_found", "entitlement detail refused: not a serial");
+        return Err(not_found());
+    };
+    let found = state.store.entitlement(&caller.email, &serial, Day::today()).await?;
+    // The audit record is written before the answer: no record, no keys (and a refusal
+    // is recorded as well, so probing for serials is visible).
+    let rules = found.as_ref().map(|(e, _)| e.access.as_slice()).unwrap_or_default();
+    state.store.record_entitlement_read(&caller.email, &serial, rules, &caller.request_id).await?;
+    let (e, site) = found.ok_or_else(not_found)?;
+    let detail = EntitlementDetail::of(&e, SiteRef { support_id: site.support_id, name: site.name });
+    // Licence keys must not stay in any browser or proxy cache.
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(detail)).into_response())
 }

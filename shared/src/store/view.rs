@@ -456,7 +456,9 @@ impl Store {
         Ok(Some((VisibleEntitlement { line, status, access: rules }, site)))
     }
 
-    /// Appends to the audit trail of an entitlement's detail reads.
+    /// Appends to the audit trail of an entitlement's detail reads: who asked, and whether
+    /// the keys were shown (`rules` non-empty) or refused (`outcome` `not_found`), so probing
+    /// for serials leaves a trace too.
     pub async fn record_entitlement_read(
         &self,
         who: &Email,
@@ -470,7 +472,10 @@ impl Store {
         item.insert("at".into(), s(at.clone()));
         item.insert("serial".into(), s(serial.as_str()));
         item.insert("request_id".into(), s(request_id));
-        item.insert("access".into(), AttributeValue::Ss(rules.iter().map(|r| format!("{r:?}").to_lowercase()).collect()));
+        item.insert("outcome".into(), s(if rules.is_empty() { "not_found" } else { "shown" }));
+        if !rules.is_empty() {
+            item.insert("access".into(), AttributeValue::Ss(rules.iter().map(|r| format!("{r:?}").to_lowercase()).collect()));
+        }
         self.put("PutItem entitlement audit", item, None).await?;
         Ok(())
     }

@@ -48,6 +48,8 @@ pub type ApiResult<T> = Result<T, ClientError>;
 pub struct RawAnswer {
     pub status: u16,
     pub content_type: String,
+    /// Every response header, names lower-case (the last value of a repeated one).
+    pub headers: std::collections::BTreeMap<String, String>,
     pub body: String,
 }
 
@@ -159,8 +161,13 @@ impl ApiClient {
         let response = request.send().await.map_err(|e| ClientError::Http(e.to_string()))?;
         let status = response.status().as_u16();
         let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+            .collect();
         let body = response.text().await.map_err(|e| ClientError::Http(e.to_string()))?;
-        Ok(RawAnswer { status, content_type, body })
+        Ok(RawAnswer { status, content_type, headers, body })
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> ApiResult<T> {
@@ -331,7 +338,7 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, content_type: &str, body: &str) -> RawAnswer {
-        RawAnswer { status, content_type: content_type.into(), body: body.into() }
+        RawAnswer { status, content_type: content_type.into(), headers: Default::default(), body: body.into() }
     }
 
     #[test]
