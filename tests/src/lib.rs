@@ -237,12 +237,17 @@ pub const TEST_JWT_SECRET: &str = "test-jwt-secret";
 
 impl TestApp {
     pub async fn spawn(t: &TestStack) -> TestApp {
+        TestApp::spawn_with(t, abev::http::Settings::default()).await
+    }
+
+    /// The local API with these settings (limits, identity configuration).
+    pub async fn spawn_with(t: &TestStack, settings: abev::http::Settings) -> TestApp {
         let state = abev::http::AppState {
             store: t.store.clone(),
             cursors: std::sync::Arc::new(abev::http::cursor::CursorKey::new("test-cursor-secret")),
             care: Some(abev::http::CareQueue { sqs: t.sqs.clone(), url: t.stack.care_queue().to_string() }),
             admin_sla_days: 14,
-            settings: abev::http::Settings::default(),
+            settings,
         };
         let authorizer = abev::http::local_auth::LocalAuthorizer {
             secret: TEST_JWT_SECRET.into(),

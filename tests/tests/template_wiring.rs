@@ -131,6 +131,16 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
         assert_eq!(tagged(&vars["ABEV_CARE_GROUP"], "Ref"), Some("CareGroup"), "{name}");
     }
     assert_eq!(tagged(&t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"], "Ref"), Some("CareGroup"));
+    // The request limits are parameters with the code's defaults.
+    let vars = &function(&t, "AccessFunction")["Properties"]["Environment"]["Variables"];
+    let defaults = abev::access::Limits::default();
+    for (var, param, default) in [
+        ("ABEV_MAX_OPEN_REQUESTS", "MaxOpenRequests", u64::from(defaults.max_open_requests)),
+        ("ABEV_REJECTION_COOLDOWN_HOURS", "RejectionCooldownHours", defaults.rejection_cooldown.whole_hours() as u64),
+    ] {
+        assert_eq!(tagged(&vars[var], "Ref"), Some(param), "{var}");
+        assert_eq!(t["Parameters"][param]["Default"].as_u64(), Some(default), "{param}");
+    }
     let access = function(&t, "AccessFunction");
     let schedules =
         access["Properties"]["Events"].as_mapping().unwrap().values().filter(|e| e["Type"].as_str() == Some("Schedule")).count();

@@ -43,8 +43,8 @@ fn site_param(raw: &str) -> Result<SupportId, ApiError> {
     SupportId::parse(raw).map_err(|_| ApiError::NotFound(format!("no account site {raw}")))
 }
 
-fn request_id_param(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw).map(|u| u.to_string()).map_err(|_| ApiError::NotFound(format!("no access request {raw}")))
+fn request_id_param(raw: &str) -> Result<access::RequestId, ApiError> {
+    access::RequestId::parse(raw).ok_or_else(|| ApiError::NotFound(format!("no access request {raw}")))
 }
 
 // ---- sites and members ----------------------------------------------------------------
@@ -78,8 +78,7 @@ async fn my_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
     responses(
         (status = 200, description = "One page of members", body = MembersPage),
         (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site that the caller administers: an unknown site and one the caller is neither an administrator of nor Customer Care for answer alike", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn members(
     State(state): State<AppState>,
@@ -88,7 +87,7 @@ async fn members(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<MembersPage>, ApiError> {
     let site = site_param(&raw_site)?;
-    let meta = access::require_site_manager(&state, &Actor::from(&caller), &site).await?;
+    let meta = access::require_site_manager(&state.workflow(), &Actor::from(&caller), &site).await?;
     let list = ListId::Members(site.clone());
     let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
     let (members, next) = state.store.site_members_page(&site, start.as_ref(), q.limit.get()).await?;
@@ -109,8 +108,7 @@ async fn members(
     ),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such site, or not a member", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site that the caller administers (unknown and not administered answer alike), or not a member", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The membership changed meanwhile; read and retry", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn remove_member(
@@ -120,7 +118,7 @@ async fn remove_member(
 ) -> Result<Response, ApiError> {
     let site = site_param(&raw_site)?;
     let member = Email::parse(&raw_email).map_err(|_| ApiError::NotFound(format!("{raw_email} is not a member of {site}")))?;
-    access::remove_member(&state, &Actor::from(&caller), &site, &member, access::now()).await?;
+    access::remove_member(&state.workflow(), &Actor::from(&caller), &site, &member, access::now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -130,8 +128,7 @@ async fn remove_member(
     responses(
         (status = 200, description = "One page of history", body = HistoryPage),
         (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site that the caller administers: an unknown site and one the caller is neither an administrator of nor Customer Care for answer alike", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn history(
     State(state): State<AppState>,
@@ -140,7 +137,7 @@ async fn history(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let site = site_param(&raw_site)?;
-    access::require_site_manager(&state, &Actor::from(&caller), &site).await?;
+    access::require_site_manager(&state.workflow(), &Actor::from(&caller), &site).await?;
     let list = ListId::History(site.clone());
     let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
     let (entries, next) = state.store.site_history_page(&site, start.as_ref(), q.limit.get()).await?;
@@ -165,6 +162,8 @@ async fn history(
         (status = 400, description = "A malformed body (not `application/json`, an unknown field) or Support ID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The caller already has that role", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many open requests, or asked again too soon after a rejection for that site; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the limit lifts"))),
     ))]
 async fn create_request(
     State(state): State<AppState>,
@@ -174,7 +173,7 @@ async fn create_request(
     let Json(body) = body.map_err(json_rejection)?;
     let site = SupportId::parse(&body.support_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let role = body.role.unwrap_or(Role::User);
-    Ok(match access::create_request(&state, &Actor::from(&caller), &site, role, access::now()).await? {
+    Ok(match access::create_request(&state.workflow(), &Actor::from(&caller), &site, role, access::now()).await? {
         Created::New(r) => (StatusCode::CREATED, Json(AccessRequestView::from(r))).into_response(),
         Created::Existing(r) => (StatusCode::OK, Json(AccessRequestView::from(r))).into_response(),
     })
@@ -216,7 +215,7 @@ async fn approvals(
 ) -> Result<Json<RequestsPage>, ApiError> {
     let list = ListId::Approvals;
     let start: Option<ApprovalsPos> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
-    let (requests, next) = access::approvals_page(&state, &Actor::from(&caller), start, q.limit.get()).await?;
+    let (requests, next) = access::approvals_page(&state.workflow(), &Actor::from(&caller), start, q.limit.get()).await?;
     Ok(Json(RequestsPage {
         requests: requests.into_iter().map(Into::into).collect(),
         next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
@@ -259,7 +258,7 @@ async fn approve(
 ) -> Result<Json<AccessRequestView>, ApiError> {
     let body = approve_body(&body.map_err(from_rejection)?)?;
     let id = request_id_param(&raw_id)?;
-    let decided = access::decide(&state, &Actor::from(&caller), &id, Decision::Approve { role: body.role }, access::now()).await?;
+    let decided = access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Approve { role: body.role }, access::now()).await?;
     Ok(Json(decided.into()))
 }
 
@@ -282,7 +281,7 @@ async fn reject(
 ) -> Result<Json<AccessRequestView>, ApiError> {
     let Json(body) = body.map_err(json_rejection)?;
     let id = request_id_param(&raw_id)?;
-    let decided = access::decide(&state, &Actor::from(&caller), &id, Decision::Reject { reason: body.reason }, access::now()).await?;
+    let decided = access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Reject { reason: body.reason }, access::now()).await?;
     Ok(Json(decided.into()))
 }
 
@@ -296,7 +295,7 @@ pub async fn handle_event(state: &AppState, router: Router, event: lambda_http::
     use lambda_http::Service;
     let lambda_http::LambdaEvent { payload, context } = event;
     if access::is_scheduled_event(&payload) {
-        let escalated = access::sweep(state, access::now()).await?;
+        let escalated = access::sweep(&state.workflow(), access::now()).await.map_err(|e| lambda_http::Error::from(e.to_string()))?;
         return Ok(json!({"escalated": escalated}));
     }
     let request: lambda_http::request::LambdaRequest = serde_json::from_value(payload)?;

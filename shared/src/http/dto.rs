@@ -215,7 +215,7 @@ pub struct HistoryItem {
     pub support_id: SupportId,
     /// The e-mail of the person who acted, or `system` (routing, sweeps).
     pub actor: String,
-    /// `request_created`, `routed_to_site_admins`, `escalated_to_care`, `approved`, `rejected`, `member_removed`, `last_admin_lost`.
+    /// `request_created`, `routed_to_site_admins`, `escalated_to_care`, `approved`, `rejected`, `member_removed`, `last_admin_lost` (site history); `view_enabled`, `view_disabled` (rollout).
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -233,12 +233,12 @@ pub struct HistoryItem {
 impl From<HistoryEntry> for HistoryItem {
     fn from(h: HistoryEntry) -> HistoryItem {
         HistoryItem {
-            at: h.at,
+            at: h.at.to_string(),
             entry_id: h.entry_id,
             support_id: h.support_id,
             actor: h.actor,
-            action: h.action,
-            request_id: h.request_id,
+            action: h.action.as_str().to_string(),
+            request_id: h.request_id.map(|id| id.to_string()),
             subject: h.subject,
             role: h.role,
             previous_role: h.previous_role,
@@ -302,19 +302,19 @@ pub struct AccessRequestView {
 impl From<AccessRequest> for AccessRequestView {
     fn from(r: AccessRequest) -> AccessRequestView {
         AccessRequestView {
-            request_id: r.request_id,
+            request_id: r.request_id.to_string(),
             support_id: r.support_id,
             site_name: r.site_name,
             requester_email: r.requester_email,
             kind: r.kind,
             requested_role: r.requested_role,
             status: r.status,
-            created_at: r.created_at,
+            created_at: r.created_at.to_string(),
             decided_by: r.decided_by,
-            decided_at: r.decided_at,
+            decided_at: r.decided_at.map(|t| t.to_string()),
             reason: r.reason,
             granted_role: r.granted_role,
-            escalated_at: r.escalated_at,
+            escalated_at: r.escalated_at.map(|t| t.to_string()),
             escalation_reason: r.escalation_reason,
         }
     }

@@ -97,6 +97,12 @@ impl Caller {
     }
 }
 
+impl From<&Caller> for crate::access::Actor {
+    fn from(c: &Caller) -> crate::access::Actor {
+        crate::access::Actor { email: c.email.clone(), care: c.care }
+    }
+}
+
 impl FromRequestParts<super::AppState> for Caller {
     type Rejection = ApiError;
 

@@ -26,12 +26,7 @@ use std::sync::Arc;
 pub use list::{DEFAULT_LIMIT, MAX_LIMIT};
 pub const DEV_CURSOR_SECRET: &str = "abev-local-cursor-secret";
 
-/// Where escalations go.
-#[derive(Clone, Debug)]
-pub struct CareQueue {
-    pub sqs: aws_sdk_sqs::Client,
-    pub url: String,
-}
+pub use crate::access::CareQueue;
 
 /// What every handler may use.
 #[derive(Clone, Debug)]
@@ -47,16 +42,27 @@ pub struct AppState {
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     pub identity: identity::IdentityConfig,
+    pub limits: crate::access::Limits,
 }
 
 impl Settings {
-    /// From the environment: see `IdentityConfig::from_env`.
+    /// From the environment: see `IdentityConfig::from_env` and `Limits::from_env`.
     pub fn from_env() -> Result<Settings, crate::config::ConfigError> {
-        Ok(Settings { identity: identity::IdentityConfig::from_env() })
+        Ok(Settings { identity: identity::IdentityConfig::from_env(), limits: crate::access::Limits::from_env()? })
     }
 }
 
 impl AppState {
+    /// The access workflow over this state's store and Care queue.
+    pub fn workflow(&self) -> crate::access::Workflow {
+        crate::access::Workflow {
+            store: self.store.clone(),
+            care: self.care.clone(),
+            admin_sla_days: self.admin_sla_days,
+            limits: self.settings.limits.clone(),
+        }
+    }
+
     /// From the Lambda environment: `ABEV_TABLE`, `ABEV_CURSOR_SECRET`, and for the access
     /// function `ABEV_CARE_QUEUE_URL` and `ABEV_ADMIN_SLA_DAYS`.
     pub async fn from_env() -> Result<AppState, crate::config::ConfigError> {

@@ -305,3 +305,17 @@ pub const INGEST_WRITES: &[&str] = &["ORDER#*", "SERIAL#*", "SITE#*", "SOLD#*", 
 pub const ACCESS_WRITES: &[&str] = &["REQUEST#*", "CONTACT#*", "SITE#*", "PENDING#*", CARE_ESCALATED_PK, OUTBOX_PK, "SWEEP#ADMIN_SLA"];
 /// The view (`store::view`): the entitlement-read audit trail only.
 pub const VIEW_WRITES: &[&str] = &["AUDIT#*"];
+
+// ---- access limits: open-request counter and rejection cool-downs ----------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a contact's open-request counter | `CONTACT#{e}` | `LIMITS` |
+// | a rejection's cool-down (contact, site) | `CONTACT#{e}` | `COOLDOWN#{s}` |
+
+pub fn contact_limits(e: &Email) -> Key {
+    Key::new(contact_pk(e), "LIMITS")
+}
+pub fn rejection_cooldown(e: &Email, s: &SupportId) -> Key {
+    Key::new(contact_pk(e), format!("COOLDOWN#{s}"))
+}
