@@ -92,7 +92,7 @@ impl Caller {
         }
         let email = claims.get("email").ok_or_else(|| ApiError::Unauthorized("the token carries no email claim".into()))?;
         let email = Email::parse(email).map_err(|_| ApiError::Unauthorized("the token's email claim is not an e-mail address".into()))?;
-        let care = claims.get(&config.groups_claim).is_some_and(|g| parse_groups(g).iter().any(|g| *g == config.care_group));
+        let care = claims.get(&config.groups_claim).is_some_and(|g| parse_groups(g).contains(&config.care_group));
         Ok(Caller { email, care, request_id })
     }
 }
