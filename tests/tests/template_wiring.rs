@@ -110,10 +110,10 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
     // What the code reads: Ingestor::from_env, AppState::from_env, config::table.
     let needs = [
         ("IngestOrdersFunction", &["ABEV_TABLE", "ABEV_ORDERS_DLQ_URL"][..]),
-        ("ViewFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_GROUP", "ABEV_GROUPS_CLAIM"][..]),
+        ("ViewFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_GROUP", "ABEV_GROUPS_CLAIM", "ABEV_ROLLOUT"][..]),
         (
             "AccessFunction",
-            &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_QUEUE_URL", "ABEV_ADMIN_SLA_DAYS", "ABEV_CARE_GROUP", "ABEV_GROUPS_CLAIM"][..],
+            &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_QUEUE_URL", "ABEV_ADMIN_SLA_DAYS", "ABEV_CARE_GROUP", "ABEV_GROUPS_CLAIM", "ABEV_ROLLOUT"][..],
         ),
     ];
     for (name, vars) in needs {
@@ -131,6 +131,11 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
         assert_eq!(tagged(&vars["ABEV_CARE_GROUP"], "Ref"), Some("CareGroup"), "{name}");
     }
     assert_eq!(tagged(&t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"], "Ref"), Some("CareGroup"));
+    // A fresh deployment shows the view to everyone; waves are a parameter away.
+    assert_eq!(t["Parameters"]["RolloutMode"]["Default"].as_str(), Some(abev::domain::access::Rollout::default().as_str()));
+    for name in ["ViewFunction", "AccessFunction"] {
+        assert_eq!(tagged(&function(&t, name)["Properties"]["Environment"]["Variables"]["ABEV_ROLLOUT"], "Ref"), Some("RolloutMode"), "{name}");
+    }
     // The request limits are parameters with the code's defaults.
     let vars = &function(&t, "AccessFunction")["Properties"]["Environment"]["Variables"];
     let defaults = abev::access::Limits::default();
@@ -258,6 +263,9 @@ fn every_key_a_writer_builds_is_inside_its_writers_partitions() {
         keys::outbox_escalation("r1"),
         keys::outbox_orphaned_site(&site),
         keys::sweep_watermark(),
+        keys::contact_limits(&e),
+        keys::rejection_cooldown(&e, &site),
+        keys::rollout_enabled(&site),
         keys::membership(&e, &site),
         keys::site_meta(&site),
         keys::site_history(&site, "t", "id"),

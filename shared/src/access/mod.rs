@@ -52,7 +52,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 pub use crate::store::access::{AccessRequest, HistoryEntry, Membership, PageKey, RequestKind, RequestStatus};
-pub use rules::{Created, Decision, Plan, MAX_REASON_CHARS};
+pub use rules::{Created, Decision, Plan, RolloutChange, MAX_REASON_CHARS};
 pub use crate::domain::access::{EscalationReason, HistoryAction, RequestId, Stamp};
 
 /// The schema name of a Care-queue message.
@@ -355,6 +355,17 @@ pub async fn escalate(wf: &Workflow, id: &RequestId, reason: EscalationReason, n
         tracing::info!(request_id = %id, reason = reason.as_str(), "access request escalated to Care");
     }
     Ok(escalated)
+}
+
+/// Enables or disables the view for one site (rollout waves; Care only). Takes effect with
+/// the next request: the read side reads the flag on the site record it already reads.
+pub async fn set_view_enabled(wf: &Workflow, actor: &Actor, site: &SupportId, enabled: bool, now: OffsetDateTime) -> Result<RolloutChange, AccessError> {
+    let read = || async { Ok(wf.store.site_meta(site).await?) };
+    let change = run(wf, "TransactWriteItems rollout", now, read, |meta| rules::plan_rollout(meta, actor, site, enabled, now)).await?;
+    if change.changed {
+        tracing::info!(site = %site, enabled, by = %actor.email, "view rollout changed");
+    }
+    Ok(change)
 }
 
 // ---- work lists -----------------------------------------------------------------------

@@ -376,6 +376,42 @@ pub fn plan_escalate(snap: EscalateSnapshot, reason: EscalationReason, now: Offs
     Ok(Plan { writes, messages: vec![message], orphaned: None, outcome: true })
 }
 
+/// What enabling or disabling the view for a site did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutChange {
+    pub support_id: SupportId,
+    pub name: String,
+    pub enabled: bool,
+    /// `false`: the site was already so (nothing written, nothing recorded).
+    pub changed: bool,
+}
+
+/// Enables (`enabled`) or disables the view for one site: Care only; the flag on the site
+/// record, the `ROLLOUT#ENABLED` listing and the history entry change together.
+pub fn plan_rollout(
+    site: Option<SiteMeta>,
+    actor: &Actor,
+    site_id: &SupportId,
+    enabled: bool,
+    now: OffsetDateTime,
+) -> Result<Plan<RolloutChange>, AccessError> {
+    if !actor.care {
+        return Err(AccessError::Forbidden("only Customer Care runs the rollout".into()));
+    }
+    let meta = site.ok_or_else(|| AccessError::UnknownSite(site_id.clone()))?;
+    let change = |changed| RolloutChange { support_id: site_id.clone(), name: meta.name.clone(), enabled, changed };
+    if meta.view_enabled == enabled {
+        return Ok(Plan::answer(change(false)));
+    }
+    let at = Stamp::of(now);
+    let action = if enabled { HistoryAction::ViewEnabled } else { HistoryAction::ViewDisabled };
+    let writes = vec![
+        Write::ViewEnabled { site: site_id.clone(), name: meta.name.clone(), enabled, was: meta.view_enabled, at: at.clone(), by: actor.email.clone() },
+        Write::History(HistoryEntry::new(site_id, &at, 0, actor.email.as_str(), action)),
+    ];
+    Ok(Plan { writes, messages: Vec::new(), orphaned: None, outcome: change(true) })
+}
+
 /// Of the `pending_admin` requests of one day, those created at or before the deadline.
 pub fn overdue(pending: Vec<(Stamp, RequestId)>, deadline: &Stamp) -> Vec<RequestId> {
     pending.into_iter().filter(|(created, _)| created <= deadline).map(|(_, id)| id).collect()
@@ -400,7 +436,7 @@ mod tests {
         Actor { email: email("carla@care.example"), care: true }
     }
     fn site(admins: i64) -> Option<SiteMeta> {
-        Some(SiteMeta { support_id: sid("FARM-1"), name: "Farm Foods".into(), admin_count: admins })
+        Some(SiteMeta { support_id: sid("FARM-1"), name: "Farm Foods".into(), admin_count: admins, view_enabled: false })
     }
     fn limits() -> Limits {
         Limits::default()
@@ -566,6 +602,22 @@ mod tests {
         assert!(may_manage(&sid("FARM-1"), site(0), &care(), None).is_ok());
         let removal = plan_remove(RemoveSnapshot { site: site(1), actor_role: None, member_role: Some(Role::User) }, &alice, &sid("FARM-1"), &email("ted@data.example"), NOW);
         assert_eq!(removal.unwrap_err().to_string(), unknown.to_string());
+    }
+
+    #[test]
+    fn only_care_runs_the_rollout_and_a_repeat_writes_nothing() {
+        let farm = sid("FARM-1");
+        assert!(matches!(plan_rollout(site(0), &actor("fiona@farm.example"), &farm, true, NOW), Err(AccessError::Forbidden(_))));
+        assert!(matches!(plan_rollout(None, &care(), &farm, true, NOW), Err(AccessError::UnknownSite(_))));
+        let plan = plan_rollout(site(0), &care(), &farm, true, NOW).unwrap();
+        assert!(plan.outcome.changed && plan.outcome.enabled);
+        assert!(has(&plan.writes, |w| matches!(w, Write::ViewEnabled { enabled: true, was: false, .. })));
+        assert!(has(&plan.writes, |w| matches!(w, Write::History(h) if h.action == HistoryAction::ViewEnabled && h.actor == "carla@care.example")));
+        let enabled = site(0).map(|m| SiteMeta { view_enabled: true, ..m });
+        let again = plan_rollout(enabled.clone(), &care(), &farm, true, NOW).unwrap();
+        assert!(again.writes.is_empty() && !again.outcome.changed);
+        let off = plan_rollout(enabled, &care(), &farm, false, NOW).unwrap();
+        assert!(has(&off.writes, |w| matches!(w, Write::History(h) if h.action == HistoryAction::ViewDisabled)));
     }
 
     #[test]

@@ -173,6 +173,36 @@ impl fmt::Display for HistoryAction {
     }
 }
 
+/// Who sees the view: everyone (the default), or only the contacts of sites an operator
+/// has enabled, wave by wave (`ABEV_ROLLOUT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollout {
+    #[default]
+    Everyone,
+    Waves,
+}
+
+impl Rollout {
+    pub fn parse(raw: &str) -> Option<Rollout> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "everyone" | "" => Some(Rollout::Everyone),
+            "waves" => Some(Rollout::Waves),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rollout::Everyone => "everyone",
+            Rollout::Waves => "waves",
+        }
+    }
+    /// Is a site whose record says `enabled` in the view?
+    pub fn shows(self, enabled: bool) -> bool {
+        self == Rollout::Everyone || enabled
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +223,15 @@ mod tests {
         let id = RequestId::new();
         assert_eq!(RequestId::parse(&id.as_str().to_uppercase()), Some(id));
         assert_eq!(RequestId::parse("not-a-request"), None);
+    }
+
+    #[test]
+    fn in_waves_only_enabled_sites_show() {
+        assert!(Rollout::Everyone.shows(false) && Rollout::Everyone.shows(true));
+        assert!(!Rollout::Waves.shows(false) && Rollout::Waves.shows(true));
+        assert_eq!(Rollout::parse(" Waves "), Some(Rollout::Waves));
+        assert_eq!(Rollout::parse(""), Some(Rollout::Everyone));
+        assert_eq!(Rollout::parse("some"), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (the workflow checks roles), pages and renders.
 
 use super::dto::{
-    AccessRequestView, ApproveAccessRequest, CreateAccessRequest, HistoryPage, Member, MembersPage, MembersSite, MySite, Problem,
+    EnabledSiteView, RolloutChangeView, RolloutPage, SetRollout, AccessRequestView, ApproveAccessRequest, CreateAccessRequest, HistoryPage, Member, MembersPage, MembersSite, MySite, Problem,
     RejectAccessRequest, RequestsPage, SitesPage,
 };
 use super::identity::Caller;
@@ -29,6 +29,9 @@ route_table! {
     POST "/v1/access-requests" => create_request (__path_create_request),
     GET "/v1/access-requests" => my_requests (__path_my_requests),
     GET "/v1/approvals" => approvals (__path_approvals),
+    GET "/v1/access-requests/{id}" => get_request (__path_get_request),
+    GET "/v1/rollout" => rollout_status (__path_rollout_status),
+    PUT "/v1/rollout/sites/{support_id}" => set_rollout (__path_set_rollout),
     POST "/v1/access-requests/{id}/approve" => approve (__path_approve),
     POST "/v1/access-requests/{id}/reject" => reject (__path_reject),
 }
@@ -220,6 +223,68 @@ async fn approvals(
         requests: requests.into_iter().map(Into::into).collect(),
         next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
     }))
+}
+
+/// One access request: for its requester, Customer Care, or an administrator of its site.
+#[utoipa::path(get, path = "/v1/access-requests/{id}", tag = "access-requests", operation_id = "get_access_request",
+    params(("id" = String, Path, description = "The request's id (a UUID)")),
+    responses(
+        (status = 200, description = "The request", body = AccessRequestView),
+        (status = 404, description = "No such request that the caller may see (unknown and not theirs answer alike)", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_request(State(state): State<AppState>, caller: Caller, Path(raw_id): Path<String>) -> Result<Json<AccessRequestView>, ApiError> {
+    let id = request_id_param(&raw_id)?;
+    Ok(Json(access::request_for(&state.workflow(), &Actor::from(&caller), &id).await?.into()))
+}
+
+/// Rollout waves: the mode and the sites the view is enabled for (Customer Care only).
+#[utoipa::path(get, path = "/v1/rollout", tag = "rollout", operation_id = "get_rollout", params(ListQuery),
+    responses(
+        (status = 200, description = "The mode and one page of enabled sites, by Support ID", body = RolloutPage),
+        (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not Customer Care", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn rollout_status(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<RolloutPage>, ApiError> {
+    if !caller.care {
+        return Err(ApiError::Forbidden("only Customer Care runs the rollout".into()));
+    }
+    let list = ListId::Rollout;
+    let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
+    let (sites, next) = state.store.enabled_sites_page(start.as_ref(), q.limit.get()).await?;
+    Ok(Json(RolloutPage {
+        mode: state.settings.rollout,
+        sites: sites
+            .into_iter()
+            .map(|s| EnabledSiteView { support_id: s.support_id, name: s.name, enabled_at: s.enabled_at.to_string(), enabled_by: s.enabled_by })
+            .collect(),
+        next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
+    }))
+}
+
+/// Enables or disables the view for one account site (Customer Care only).
+///
+/// With the `waves` mode, a contact sees a site (its entitlements and licence keys) only
+/// once it is enabled; the change is recorded in the site's history and takes effect with
+/// the next request.
+#[utoipa::path(put, path = "/v1/rollout/sites/{support_id}", tag = "rollout", operation_id = "set_site_rollout",
+    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "FARM-1")),
+    request_body(content = SetRollout, content_type = "application/json"),
+    responses(
+        (status = 200, description = "What changed", body = RolloutChangeView),
+        (status = 400, description = "A malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not Customer Care", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn set_rollout(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_site): Path<String>,
+    body: Result<Json<SetRollout>, JsonRejection>,
+) -> Result<Json<RolloutChangeView>, ApiError> {
+    let Json(body) = body.map_err(json_rejection)?;
+    let site = site_param(&raw_site)?;
+    let change = access::set_view_enabled(&state.workflow(), &Actor::from(&caller), &site, body.enabled, access::now()).await?;
+    Ok(Json(RolloutChangeView { support_id: change.support_id, name: change.name, enabled: change.enabled, changed: change.changed }))
 }
 
 /// A JSON body that could not be read (not JSON, not `application/json`, a wrong field): 400.

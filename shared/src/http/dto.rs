@@ -2,6 +2,7 @@
 //! answer these, clients (the Care CLI, the tests) read them, and the OpenAPI document is
 //! derived from them. Field names are the contract's (spec §4, §5): never rename one.
 
+use crate::domain::access::Rollout;
 use crate::access::{AccessRequest, EscalationReason, HistoryEntry, RequestKind, RequestStatus};
 use crate::domain::{Access, Day, Email, Role, Serial, SupportId};
 use crate::store::view::EntitlementStatus;
@@ -39,6 +40,53 @@ pub struct Me {
     /// Every site the caller is a member of, with their role there.
     pub sites: Vec<MeSite>,
     pub view: ViewSummary,
+    pub rollout: MeRollout,
+}
+
+/// Rollout waves, as they concern the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MeRollout {
+    /// `everyone`, or `waves`: a site is in views only once Customer Care enabled it.
+    #[schema(value_type = String, example = "everyone")]
+    pub mode: Rollout,
+    /// How many of the caller's sites (`sites`) are not in the view yet (always 0 for `everyone`).
+    pub waiting_sites: u64,
+}
+
+/// `GET /v1/rollout`: the mode and one page of the sites the view is enabled for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RolloutPage {
+    #[schema(value_type = String, example = "waves")]
+    pub mode: Rollout,
+    pub sites: Vec<EnabledSiteView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A site the view is enabled for: since when, by whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EnabledSiteView {
+    pub support_id: SupportId,
+    pub name: String,
+    pub enabled_at: String,
+    pub enabled_by: Email,
+}
+
+/// `PUT /v1/rollout/sites/{support_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRollout {
+    /// `true` enables the view for the site, `false` disables it again.
+    pub enabled: bool,
+}
+
+/// What enabling or disabling did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RolloutChangeView {
+    pub support_id: SupportId,
+    pub name: String,
+    pub enabled: bool,
+    /// `false`: it was already so (nothing recorded).
+    pub changed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

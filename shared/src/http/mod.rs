@@ -43,12 +43,17 @@ pub struct AppState {
 pub struct Settings {
     pub identity: identity::IdentityConfig,
     pub limits: crate::access::Limits,
+    /// Who sees the view: everyone, or the sites enabled wave by wave (`ABEV_ROLLOUT`).
+    pub rollout: crate::domain::access::Rollout,
 }
 
 impl Settings {
     /// From the environment: see `IdentityConfig::from_env` and `Limits::from_env`.
     pub fn from_env() -> Result<Settings, crate::config::ConfigError> {
-        Ok(Settings { identity: identity::IdentityConfig::from_env(), limits: crate::access::Limits::from_env()? })
+        let raw = crate::config::optional("ABEV_ROLLOUT", "everyone");
+        let rollout = crate::domain::access::Rollout::parse(&raw)
+            .ok_or_else(|| crate::config::ConfigError { name: "ABEV_ROLLOUT", problem: format!("{raw:?} is neither everyone nor waves") })?;
+        Ok(Settings { identity: identity::IdentityConfig::from_env(), limits: crate::access::Limits::from_env()?, rollout })
     }
 }
 

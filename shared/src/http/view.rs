@@ -1,6 +1,6 @@
 //! The view function's routes (spec §4).
 
-use super::dto::{EntitlementDetail, EntitlementSummary, Me, MeSite, Problem, SiteEntitlementsPage, SiteRef, ViewPage, ViewSummary};
+use super::dto::{EntitlementDetail, EntitlementSummary, Me, MeRollout, MeSite, Problem, SiteEntitlementsPage, SiteRef, ViewPage, ViewSummary};
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, EntitlementQuery, ListId, ListQuery, MAX_LIMIT};
 use super::problem::ApiError;
@@ -30,7 +30,8 @@ pub fn router(state: AppState) -> axum::Router {
 #[utoipa::path(get, path = "/v1/me", tag = "view", operation_id = "get_me",
     responses((status = 200, description = "The caller", body = Me)))]
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
-    let reach = state.store.contact_reach(&caller.email).await?;
+    let mut reach = state.store.contact_reach(&caller.email).await?;
+    reach.rollout = state.settings.rollout;
     let records = state.store.site_records(reach.memberships.keys()).await?;
     let sites = reach
         .memberships
@@ -41,6 +42,8 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, A
             role: *role,
         })
         .collect();
+    // Waiting: the caller's sites whose record (already read for the names) is not enabled.
+    let waiting_sites = reach.memberships.keys().filter(|sid| !state.settings.rollout.shows(records.get(*sid).is_some_and(|r| r.2))).count() as u64;
     // The summary walks the view's site pages: its cost grows with the number of sites
     // in the view (one query page per 500 sites), never with the entitlements behind them.
     let (mut site_count, mut entitlement_count, mut after) = (0u64, 0u64, None);
@@ -53,7 +56,12 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, A
             None => break,
         }
     }
-    Ok(Json(Me { email: caller.email, sites, view: ViewSummary { sites: site_count, entitlements: entitlement_count } }))
+    Ok(Json(Me {
+        email: caller.email,
+        sites,
+        view: ViewSummary { sites: site_count, entitlements: entitlement_count },
+        rollout: MeRollout { mode: state.settings.rollout, waiting_sites },
+    }))
 }
 
 /// The account sites in the caller's view.
@@ -68,7 +76,8 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, A
 async fn view_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<ViewPage>, ApiError> {
     let list = ListId::View;
     let after: Option<SupportId> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
-    let reach = state.store.contact_reach(&caller.email).await?;
+    let mut reach = state.store.contact_reach(&caller.email).await?;
+    reach.rollout = state.settings.rollout;
     let page = state.store.view_sites(&reach, after.as_ref(), q.limit.get()).await?;
     Ok(Json(ViewPage {
         next_cursor: Cursor::seal(&state.cursors, page.next.as_ref(), &list, &caller.email),
@@ -99,7 +108,8 @@ async fn site_entitlements(
     let site = SupportId::parse(&raw_site).map_err(|_| not_found())?;
     let list = ListId::site_entitlements(&site, &filter);
     let after: Option<String> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
-    let reach = state.store.contact_reach(&caller.email).await?;
+    let mut reach = state.store.contact_reach(&caller.email).await?;
+    reach.rollout = state.settings.rollout;
     let (site_ref, page) = state
         .store
         .site_entitlements(&reach, &site, after.as_deref(), q.limit.get(), &filter, Day::today())
@@ -135,7 +145,7 @@ async fn entitlement(
         tracing::warn!(caller = %caller.email, serial = probe, outcome = "not_found", "entitlement detail refused: not a serial");
         return Err(not_found());
     };
-    let found = state.store.entitlement(&caller.email, &serial, Day::today()).await?;
+    let found = state.store.entitlement(&caller.email, &serial, Day::today(), state.settings.rollout).await?;
     // The audit record is written before the answer: no record, no keys (and a refusal
     // is recorded as well, so probing for serials is visible).
     let rules = found.as_ref().map(|(e, _)| e.access.as_slice()).unwrap_or_default();

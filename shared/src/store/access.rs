@@ -20,7 +20,7 @@ use super::table::{Query, Range};
 pub use super::tx::{tx_check, tx_delete, tx_put, tx_update, Cond};
 use super::{from_item, get_n, get_s, req_s, s, to_item, Store, StoreError};
 use crate::domain::{Email, Role, SupportId};
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -98,6 +98,8 @@ pub struct SiteMeta {
     pub name: String,
     /// Members whose role is `admin`; kept exact by every transaction that changes one.
     pub admin_count: i64,
+    /// Rollout waves: the view is enabled for this site (`view_enabled` on the record).
+    pub view_enabled: bool,
 }
 
 /// One membership (the item ingestion provisions and this workflow changes).
@@ -293,6 +295,7 @@ impl Store {
             support_id: site.clone(),
             name: get_s(&i, "name").unwrap_or(site.as_str()).to_string(),
             admin_count: get_n(&i, "admin_count").unwrap_or(0),
+            view_enabled: i.get(VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         }))
     }
 
@@ -460,6 +463,14 @@ impl Store {
         self.delete(op, key, None).await.map(|_| ())
     }
 
+    /// A page of the sites the view is enabled for, by Support ID.
+    pub async fn enabled_sites_page(&self, start: Option<&PageKey>, limit: usize) -> Result<(Vec<EnabledSite>, Option<PageKey>), StoreError> {
+        let listing = Listing { op: "Query rollout enabled sites", index: None, pk: keys::ROLLOUT_ENABLED_PK.into(), prefix: None, forward: true };
+        let page = self.page(&listing, start, limit, true).await?;
+        let sites = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((sites, page.next))
+    }
+
     /// The first day the admin-SLA sweep has not fully swept, if it ever ran.
     pub async fn sweep_watermark(&self) -> Result<Option<String>, StoreError> {
         let item = self.get("GetItem sweep watermark", &keys::sweep_watermark(), true).await?;
@@ -477,6 +488,9 @@ impl Store {
 }
 
 // ---- the typed writes a workflow plan is made of ---------------------------------------
+
+/// The attribute of a site record (`SITE#{s}`/`META`) that enables the view for it (rollout waves).
+pub const VIEW_ENABLED: &str = "view_enabled";
 
 /// The attribute of `CONTACT#{e}`/`LIMITS` counting the contact's open requests.
 pub const OPEN_REQUESTS: &str = "open_requests";
@@ -516,11 +530,19 @@ pub enum Write {
     NoCooldown { email: Email, site: SupportId, now: Stamp },
     /// A rejection at `site` holds `email` off until `until`.
     Cooldown { email: Email, site: SupportId, until: Stamp },
+    /// Enables or disables the view for an existing site (its record's `view_enabled`, as
+    /// read: `was`), and lists or unlists it under `ROLLOUT#ENABLED`.
+    ViewEnabled { site: SupportId, name: String, enabled: bool, was: bool, at: Stamp, by: Email },
 }
 
 /// The transaction items of a plan's writes, in order.
 pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>, StoreError> {
-    writes.iter().map(|w| tx_item(table, w)).collect()
+    let mut items = Vec::with_capacity(writes.len());
+    for w in writes {
+        items.push(tx_item(table, w)?);
+        items.extend(rollout_listing_item(table, w)?);
+    }
+    Ok(items)
 }
 
 fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
@@ -575,5 +597,39 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
             item.insert("cooldown_until".into(), s(until.as_str()));
             tx_put(table, item, None)
         }
+        Write::ViewEnabled { site, enabled, was, .. } => {
+            let cond = if *was {
+                Cond::new("view_enabled = :was_enabled").value(":was_enabled", AttributeValue::Bool(true))
+            } else {
+                Cond::new("attribute_exists(#pk) AND (attribute_not_exists(view_enabled) OR view_enabled = :was_enabled)")
+                    .value(":was_enabled", AttributeValue::Bool(false))
+            };
+            tx_update(table, &keys::site_meta(site), "SET view_enabled = :enabled", vec![(":enabled", AttributeValue::Bool(*enabled))], Some(cond))
+        }
     }
+}
+
+/// The second item of a `ViewEnabled` write: the site's entry under `ROLLOUT#ENABLED`.
+fn rollout_listing_item(table: &str, w: &Write) -> Result<Option<TransactWriteItem>, StoreError> {
+    let Write::ViewEnabled { site, name, enabled, at, by, .. } = w else { return Ok(None) };
+    let listing = if *enabled {
+        let mut item = keys::rollout_enabled(site).to_item();
+        item.insert("support_id".into(), s(site.as_str()));
+        item.insert("name".into(), s(name.clone()));
+        item.insert("enabled_at".into(), s(at.as_str()));
+        item.insert("enabled_by".into(), s(by.as_str()));
+        tx_put(table, item, None)?
+    } else {
+        tx_delete(table, &keys::rollout_enabled(site), None)?
+    };
+    Ok(Some(listing))
+}
+
+/// One site the view is enabled for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnabledSite {
+    pub support_id: SupportId,
+    pub name: String,
+    pub enabled_at: Stamp,
+    pub enabled_by: Email,
 }

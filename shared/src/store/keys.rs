@@ -268,7 +268,8 @@ pub const INGEST_WRITES: &[&str] = &["ORDER#*", "SERIAL#*", "SITE#*", "SOLD#*", 
 /// The access workflow (`access`, `store::access`): requests, a contact's memberships and
 /// open-request markers, sites (admin count, history, pending work list), the pending-admin
 /// day markers, Care's work list, the Care outbox and the sweep watermark.
-pub const ACCESS_WRITES: &[&str] = &["REQUEST#*", "CONTACT#*", "SITE#*", "PENDING#*", CARE_ESCALATED_PK, OUTBOX_PK, "SWEEP#ADMIN_SLA"];
+pub const ACCESS_WRITES: &[&str] =
+    &["REQUEST#*", "CONTACT#*", "SITE#*", "PENDING#*", CARE_ESCALATED_PK, OUTBOX_PK, "SWEEP#ADMIN_SLA", ROLLOUT_ENABLED_PK];
 /// The view (`store::view`): the entitlement-read audit trail only.
 pub const VIEW_WRITES: &[&str] = &["AUDIT#*"];
 
@@ -284,6 +285,17 @@ pub fn contact_limits(e: &Email) -> Key {
 }
 pub fn rejection_cooldown(e: &Email, s: &SupportId) -> Key {
     Key::new(contact_pk(e), format!("COOLDOWN#{s}"))
+}
+
+// ---- rollout waves: the sites the view is enabled for ----------------------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a site the view is enabled for (the flag itself is `view_enabled` on `SITE#{s}`/`META`) | `ROLLOUT#ENABLED` | `{s}` |
+
+pub const ROLLOUT_ENABLED_PK: &str = "ROLLOUT#ENABLED";
+pub fn rollout_enabled(s: &SupportId) -> Key {
+    Key::new(ROLLOUT_ENABLED_PK.to_string(), s.to_string())
 }
 
 #[cfg(test)]

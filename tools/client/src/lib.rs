@@ -326,6 +326,36 @@ impl ApiClient {
     pub async fn reject(&self, request_id: &str, reason: &str) -> ApiResult<AccessRequestView> {
         self.post(&format!("/v1/access-requests/{}/reject", segment(request_id)), &RejectAccessRequest { reason: reason.to_string() }).await
     }
+
+    /// One request by id (its requester, Care, or an admin of its site).
+    pub async fn access_request(&self, request_id: &str) -> ApiResult<AccessRequestView> {
+        self.get(&format!("/v1/access-requests/{}", segment(request_id)), &[]).await
+    }
+
+    // ---- rollout waves (Customer Care) ---------------------------------------------------
+
+    pub async fn rollout_page(&self, page: &PageRequest) -> ApiResult<RolloutPage> {
+        self.get("/v1/rollout", &page.query()).await
+    }
+
+    /// The mode and every enabled site.
+    pub async fn rollout(&self) -> ApiResult<(abev::domain::access::Rollout, Vec<EnabledSiteView>)> {
+        let mut page = PageRequest::limit(500);
+        let mut sites = Vec::new();
+        loop {
+            let p = self.rollout_page(&page).await?;
+            sites.extend(p.sites);
+            match p.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok((p.mode, sites)),
+            }
+        }
+    }
+
+    pub async fn set_rollout(&self, support_id: &str, enabled: bool) -> ApiResult<RolloutChangeView> {
+        let body = serde_json::to_string(&SetRollout { enabled }).map_err(|e| ClientError::Contract(e.to_string()))?;
+        self.raw(reqwest::Method::PUT, &format!("/v1/rollout/sites/{}", segment(support_id)), &[], Some(&body)).await?.into_result()
+    }
 }
 
 /// Convenience for tests and tools: the wire names of typed values.
