@@ -3,7 +3,7 @@
 //! all build through here, so what runs locally is assembled exactly as what runs in AWS.
 
 use crate::http::cursor::CursorKey;
-use crate::http::{AppState, CareQueue, ViewState};
+use crate::http::{AppState, CareQueue, Settings, ViewState};
 use crate::ingest::Ingestor;
 use crate::settings::{AccessSettings, IngestSettings, ViewSettings};
 use crate::store::orders::ApplyOptions;
@@ -36,17 +36,23 @@ impl Clients {
 }
 
 /// The view function's state: the table and the cursor key; no Care queue.
-pub fn view_state(clients: &Clients, settings: &ViewSettings) -> ViewState {
-    ViewState { store: clients.store(&settings.table), cursors: Arc::new(CursorKey::new(&settings.cursor_secret)) }
+/// `routes`: what the routes read on every request (identity claims, limits, rollout).
+pub fn view_state(clients: &Clients, settings: &ViewSettings, routes: &Settings) -> ViewState {
+    ViewState {
+        store: clients.store(&settings.table),
+        cursors: Arc::new(CursorKey::new(&settings.cursor_secret)),
+        settings: routes.clone(),
+    }
 }
 
 /// The access function's state: the table, the cursor key, the Care queue, the admin SLA.
-pub fn access_state(clients: &Clients, settings: &AccessSettings) -> AppState {
+pub fn access_state(clients: &Clients, settings: &AccessSettings, routes: &Settings) -> AppState {
     AppState {
         store: clients.store(&settings.table),
         cursors: Arc::new(CursorKey::new(&settings.cursor_secret)),
         care: Some(CareQueue { sqs: clients.sqs.clone(), url: settings.care_queue_url.clone() }),
         admin_sla_days: settings.admin_sla_days,
+        settings: routes.clone(),
     }
 }
 

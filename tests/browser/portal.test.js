@@ -365,10 +365,11 @@ test('API errors are shown as the sentence of their problem+json detail', async 
     const sentence = conflict.body.detail.charAt(0).toUpperCase() + conflict.body.detail.slice(1).replace(/([^.])$/, '$1.');
     await page.locator('#alert').getByText(sentence).waitFor();
     assert.doesNotMatch(await page.locator('#alert').textContent(), /[{}]|problem|undefined/);
-    // Members of a site ted does not administer: the 403's sentence, not a blank page.
+    // Members of a site ted does not administer: answered like an unknown site (404), its
+    // sentence shown, not a blank page.
     await go(page, '#/manage/ACME-1/members');
-    assert.equal(await page.locator('h1').textContent(), 'Not allowed');
-    assert.match(await page.locator('main .failure').textContent(), /^Only an administrator of ACME-1 or Customer Care may do this\.$/);
+    assert.equal(await page.locator('h1').textContent(), 'Not found');
+    assert.match(await page.locator('main .failure').textContent(), /^No account site ACME-1 that you administer\.$/);
   });
 });
 

@@ -235,9 +235,16 @@ pub const TEST_JWT_SECRET: &str = "test-jwt-secret";
 
 impl TestApp {
     pub async fn spawn(t: &TestStack) -> TestApp {
+        TestApp::spawn_with(t, abev::http::Settings::default()).await
+    }
+
+    /// The local API with these settings (limits, identity configuration, rollout).
+    pub async fn spawn_with(t: &TestStack, settings: abev::http::Settings) -> TestApp {
         // Built as the access Lambda builds it (the composition root).
         let clients = abev::app::Clients { dynamodb: t.ddb.clone(), sqs: t.sqs.clone() };
-        let state = abev::app::access_state(&clients, &t.stack.access_settings("test-cursor-secret", 14));
+        let mut state = abev::app::access_state(&clients, &t.stack.access_settings("test-cursor-secret", 14), &settings);
+        // The stack's store, with its fast retries.
+        state.store = t.store.clone();
         let authorizer = abev_local::local_auth::LocalAuthorizer {
             secret: TEST_JWT_SECRET.into(),
             issuer: abev_local::jwt::LOCAL_ISSUER.into(),

@@ -347,11 +347,53 @@ async fn repeated_and_concurrent_requests_give_one_open_request() {
 
     // After the decision, a new request is a new one.
     let care = app.care_token(CARE);
-    assert_eq!(code(&reject(&app, &care, &r1.request_id, "who are you?").await), 200);
-    let r3 = ask(&app, "ted@data.example", "FARM-1", None).await;
+    assert_eq!(code(&approve(&app, &care, &r1.request_id, None).await), 200);
+    let r3 = ask(&app, "ted@data.example", "FARM-1", Some(Role::Admin)).await;
     assert_ne!(r3.request_id, r1.request_id);
     let states: Vec<RequestStatus> = my_requests(&app, "ted@data.example").await.iter().map(|r| r.status).collect();
-    assert_eq!(states, [RequestStatus::Escalated, RequestStatus::Rejected], "newest first");
+    assert_eq!(states, [RequestStatus::Escalated, RequestStatus::Approved], "newest first");
+}
+
+/// POSTs a request as `email`; (status, Retry-After).
+async fn ask_raw(app: &TestApp, email: &str, site: &str) -> (u16, Option<String>) {
+    let body = json!({ "support_id": site }).to_string();
+    let answer = app.client(email).raw(Method::POST, "/v1/access-requests", &[], Some(&body)).await.unwrap();
+    if answer.status == 429 {
+        assert_eq!(answer.content_type, "application/problem+json", "{}", answer.body);
+    }
+    (answer.status, answer.headers.get("retry-after").cloned())
+}
+
+#[tokio::test]
+async fn open_requests_and_re_asking_after_a_rejection_are_limited_with_429() {
+    let t = TestStack::new().await;
+    let (orders, _) = worked_example();
+    t.ingest(&orders).await;
+    let limits = access::Limits { max_open_requests: 2, ..access::Limits::default() };
+    let app = TestApp::spawn_with(&t, abev::http::Settings { limits, ..Default::default() }).await;
+    assert_eq!(ask_raw(&app, "ted@data.example", "FARM-1").await.0, 201);
+    assert_eq!(ask_raw(&app, "ted@data.example", "ACME-1").await.0, 201);
+    assert_eq!(ask_raw(&app, "ted@data.example", "GLOBEX-1").await, (429, Some("3600".to_string())), "a third open request");
+    // The spec's own answers stay as they are: the open one (200), an unknown site (404).
+    assert_eq!(ask_raw(&app, "ted@data.example", "farm-1").await.0, 200);
+    assert_eq!(ask_raw(&app, "ted@data.example", "NOPE-1").await.0, 404);
+
+    // A rejection frees the slot but holds ted off FARM-1 for a day.
+    let farm = my_requests(&app, "ted@data.example").await.into_iter().find(|r| r.support_id.as_str() == "FARM-1").unwrap();
+    assert_eq!(code(&reject(&app, &app.care_token(CARE), &farm.request_id, "no").await), 200);
+    let (status, retry_after) = ask_raw(&app, "ted@data.example", "FARM-1").await;
+    let secs: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert_eq!(status, 429);
+    assert!((86_000..=86_400).contains(&secs), "{secs}");
+    assert_eq!(ask_raw(&app, "ted@data.example", "GLOBEX-1").await.0, 201, "the rejected request's slot is free again");
+
+    // Concurrent requests never pass the limit: the counter is conditional in each transaction.
+    let sites = ["ACME-1", "DATA-1", "FARM-1", "SKY-1", "OTHER-1"];
+    let results = futures::future::join_all(sites.iter().map(|s| ask_raw(&app, "gary@globex.example", s))).await;
+    let created = results.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(created, 2, "{results:?}");
+    assert!(results.iter().all(|(s, _)| [201, 429].contains(s)), "{results:?}");
+    assert_eq!(my_requests(&app, "gary@globex.example").await.len(), 2);
 }
 
 #[tokio::test]
@@ -403,9 +445,9 @@ async fn losing_the_last_admin_escalates_pending_requests_to_care() {
     assert_eq!((after.status, after.escalation_reason), (RequestStatus::Escalated, Some(EscalationReason::NoSiteAdministrator)));
     let messages = care_messages(&t).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(messages[0].request_id, farm.request_id);
+    assert_eq!(messages[0].request_id.as_str(), farm.request_id);
     assert_eq!(messages[0].reason, EscalationReason::NoSiteAdministrator);
-    assert_eq!(messages[0].created_at, farm.created_at);
+    assert_eq!(messages[0].created_at.as_str(), farm.created_at);
     assert!(!member_roles(&app, "FARM-1").await.contains_key("fiona@farm.example"));
     assert!(t.view("fiona@farm.example", 10).await.is_empty(), "a removed member loses the site");
     let actions: Vec<String> = history_actions(&app, "FARM-1").await.into_iter().map(|e| e.action).collect();
@@ -417,7 +459,8 @@ async fn losing_the_last_admin_escalates_pending_requests_to_care() {
     assert_eq!(code(&approve(&app, &care, &demote.request_id, None).await), 200);
     let after = fetch(&app, "ted@data.example", &sky.request_id).await;
     assert_eq!((after.status, after.escalation_reason), (RequestStatus::Escalated, Some(EscalationReason::NoSiteAdministrator)));
-    let reasons: Vec<(String, EscalationReason)> = care_messages(&t).await.into_iter().map(|m| (m.request_id, m.reason)).collect();
+    let reasons: Vec<(String, EscalationReason)> =
+        care_messages(&t).await.into_iter().map(|m| (m.request_id.to_string(), m.reason)).collect();
     assert!(reasons.contains(&(sky.request_id.clone(), EscalationReason::NoSiteAdministrator)), "{reasons:?}");
     // Admins can no longer decide it; Care can.
     assert_eq!(code(&approve(&app, &care, &sky.request_id, None).await), 200);
@@ -434,18 +477,18 @@ async fn the_sla_sweep_escalates_what_admins_left_waiting() {
     assert_eq!(code(&approve(&app, &app.token("fiona@farm.example"), &decided.request_id, None).await), 200);
 
     let now = access::now();
-    assert_eq!(access::sweep(&app.state, now).await.unwrap(), 0);
-    assert_eq!(access::sweep(&app.state, now + Duration::days(13)).await.unwrap(), 0, "within the SLA");
+    assert_eq!(access::sweep(&app.state.workflow(), now).await.unwrap(), 0);
+    assert_eq!(access::sweep(&app.state.workflow(), now + Duration::days(13)).await.unwrap(), 0, "within the SLA");
     assert!(care_messages(&t).await.is_empty());
-    assert_eq!(access::sweep(&app.state, now + Duration::days(14) + Duration::minutes(1)).await.unwrap(), 1);
+    assert_eq!(access::sweep(&app.state.workflow(), now + Duration::days(14) + Duration::minutes(1)).await.unwrap(), 1);
     let after = fetch(&app, "ted@data.example", &waiting.request_id).await;
     assert_eq!((after.status, after.escalation_reason), (RequestStatus::Escalated, Some(EscalationReason::AdminSlaExpired)));
     let messages = care_messages(&t).await;
     assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].request_id, waiting.request_id);
+    assert_eq!(messages[0].request_id.as_str(), waiting.request_id);
     assert_eq!(messages[0].reason, EscalationReason::AdminSlaExpired);
     assert_eq!(messages[0].kind, RequestKind::Join);
-    assert_eq!(access::sweep(&app.state, now + Duration::days(15)).await.unwrap(), 0, "escalated once");
+    assert_eq!(access::sweep(&app.state.workflow(), now + Duration::days(15)).await.unwrap(), 0, "escalated once");
     assert!(care_messages(&t).await.is_empty());
     // Now only Care decides it.
     assert_eq!(code(&approve(&app, &app.token("fiona@farm.example"), &waiting.request_id, None).await), 403);
@@ -466,21 +509,22 @@ async fn an_escalation_whose_send_failed_is_sent_by_the_sweep() {
     broken.care = Some(abev::http::CareQueue { sqs: t.sqs.clone(), url: format!("{}-missing", t.stack.care_queue()) });
     let ted = Actor { email: Email::parse("ted@data.example").unwrap(), care: false };
     let now = access::now();
-    let Created::New(r) = access::create_request(&broken, &ted, &SupportId::parse("FARM-1").unwrap(), Role::User, now).await.unwrap()
+    let Created::New(r) =
+        access::create_request(&broken.workflow(), &ted, &SupportId::parse("FARM-1").unwrap(), Role::User, now).await.unwrap()
     else {
         panic!("new")
     };
     assert_eq!(r.status, access::RequestStatus::Escalated);
     assert!(care_messages(&t).await.is_empty());
     // Too fresh for the sweep (its request may still be sending it) ...
-    assert_eq!(access::sweep(&app.state, now).await.unwrap(), 0);
+    assert_eq!(access::sweep(&app.state.workflow(), now).await.unwrap(), 0);
     assert!(care_messages(&t).await.is_empty());
     // ... then re-sent, once.
-    access::sweep(&app.state, now + Duration::minutes(2)).await.unwrap();
+    access::sweep(&app.state.workflow(), now + Duration::minutes(2)).await.unwrap();
     let messages = care_messages(&t).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].request_id, r.request_id);
-    access::sweep(&app.state, now + Duration::minutes(3)).await.unwrap();
+    access::sweep(&app.state.workflow(), now + Duration::minutes(3)).await.unwrap();
     assert!(care_messages(&t).await.is_empty(), "the outbox item is gone once sent");
 }
 
@@ -550,9 +594,9 @@ async fn members_and_history_are_for_admins_and_care_and_lists_page() {
     // ACME-1: bill (admin), alice (user).
     let alice = app.client("alice@acme.example");
     let first = PageRequest::default();
-    assert_eq!(code(&alice.members_page("ACME-1", &first).await), 403);
-    assert_eq!(code(&alice.history_page("ACME-1", &first).await), 403);
-    assert_eq!(code(&app.client("mary@skynet.example").members_page("ACME-1", &first).await), 403);
+    assert_eq!(code(&alice.members_page("ACME-1", &first).await), 404);
+    assert_eq!(code(&alice.history_page("ACME-1", &first).await), 404);
+    assert_eq!(code(&app.client("mary@skynet.example").members_page("ACME-1", &first).await), 404);
     assert_eq!(code(&app.care_client(CARE).members_page("NOPE-1", &first).await), 404);
     let bill = app.client("bill@acme.example");
     let page = bill.members_page("acme-1", &first).await.unwrap();
@@ -581,7 +625,7 @@ async fn members_and_history_are_for_admins_and_care_and_lists_page() {
     assert_eq!(code(&bill.members_page("ACME-1", &forged).await), 400);
 
     // An admin removes a plain member; the member cannot remove anyone.
-    assert_eq!(code(&alice.remove_member("ACME-1", "bill@acme.example").await), 403);
+    assert_eq!(code(&alice.remove_member("ACME-1", "bill@acme.example").await), 404);
     assert_eq!(code(&bill.remove_member("ACME-1", "alice@acme.example").await), 200);
     assert_eq!(code(&bill.remove_member("ACME-1", "alice@acme.example").await), 404);
     let history = bill.history_page("ACME-1", &PageRequest::limit(1)).await.unwrap();
@@ -592,6 +636,37 @@ async fn members_and_history_are_for_admins_and_care_and_lists_page() {
     );
     assert!(history.next_cursor.is_some());
     assert!(alice.sites_page(&first).await.unwrap().sites.is_empty());
+}
+
+/// The problems `client` gets from the three routes for a site's administrators.
+async fn site_admin_answers(client: &ApiClient, site: &str) -> Vec<abev::http::dto::Problem> {
+    let first = PageRequest::default();
+    let answers = [
+        client.members_page(site, &first).await.map(|_| ()),
+        client.history_page(site, &first).await.map(|_| ()),
+        client.remove_member(site, "bill@acme.example").await,
+    ];
+    answers.into_iter().map(|p| p.unwrap_err().problem().cloned().expect("a problem")).collect()
+}
+
+#[tokio::test]
+async fn a_site_you_do_not_administer_answers_exactly_like_an_unknown_one() {
+    let (_t, app) = seeded().await;
+    make_admin(&app, "bill@acme.example", "ACME-1").await;
+    let first = PageRequest::default();
+    // alice is a plain member of ACME-1, mary a stranger to it; NOPE-1 does not exist.
+    for who in ["alice@acme.example", "mary@skynet.example"] {
+        let client = app.client(who);
+        let (existing, unknown) = (site_admin_answers(&client, "ACME-1").await, site_admin_answers(&client, "NOPE-1").await);
+        for (e, u) in existing.iter().zip(&unknown) {
+            assert_eq!(e.status, 404, "{who}: {e:?}");
+            assert_eq!((e.status, &e.kind, &e.title), (u.status, &u.kind, &u.title), "{who}");
+            assert_eq!(e.detail.replace("ACME-1", "NOPE-1"), u.detail, "{who}: the detail tells nothing either");
+        }
+    }
+    // Care and the site's admin still see it.
+    assert_eq!(code(&app.care_client(CARE).members_page("ACME-1", &first).await), 200);
+    assert_eq!(code(&app.client("bill@acme.example").history_page("ACME-1", &first).await), 200);
 }
 
 #[tokio::test]
@@ -610,7 +685,7 @@ async fn a_request_only_its_own_requester_could_decide_goes_to_care() {
     let after = fetch(&app, "gary@globex.example", &step_down.request_id).await;
     assert_eq!((after.status, after.escalation_reason), (RequestStatus::Escalated, Some(EscalationReason::NoSiteAdministrator)));
     let messages = care_messages(&t).await;
-    assert_eq!(messages.into_iter().map(|m| m.request_id).collect::<Vec<_>>(), [step_down.request_id.as_str()]);
+    assert_eq!(messages.into_iter().map(|m| m.request_id.to_string()).collect::<Vec<_>>(), [step_down.request_id.as_str()]);
     // The site still has an admin: a newcomer's request goes to gary, not to Care.
     let ted = ask(&app, "ted@data.example", "FARM-1", None).await;
     assert_eq!(ted.status, RequestStatus::PendingAdmin);

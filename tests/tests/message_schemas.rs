@@ -158,6 +158,9 @@ fn the_schema_refuses_what_the_parser_refuses_where_it_can() {
         ("license_keys a string", |v| v["lines"][0]["license_keys"] = json!("XXXX")),
         ("a license key a number", |v| v["lines"][0]["license_keys"] = json!([1])),
         ("download_url a number", |v| v["lines"][0]["download_url"] = json!(1)),
+        ("download_url over http", |v| v["lines"][0]["download_url"] = json!("http://downloads.example/p")),
+        ("download_url a script", |v| v["lines"][0]["download_url"] = json!("javascript:alert(1)")),
+        ("download_url without a host", |v| v["lines"][0]["download_url"] = json!("https:///p")),
     ];
     let v = validator(ORDER_SCHEMA);
     for (name, mutate) in table {

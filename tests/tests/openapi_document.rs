@@ -22,7 +22,7 @@ fn the_served_document_is_the_checked_in_one_and_needs_no_token() {
         use tower::ServiceExt;
         let clients = abev::app::Clients::local("http://127.0.0.1:1", "http://127.0.0.1:1");
         let settings = abev::settings::ViewSettings { table: "unused".into(), cursor_secret: "k".into() };
-        let state = abev::app::view_state(&clients, &settings);
+        let state = abev::app::view_state(&clients, &settings, &abev::http::Settings::default());
         // The view function's router, as API Gateway reaches it with `Auth: NONE` (no claims).
         let request = http::Request::get("/v1/openapi.json").body(axum::body::Body::empty()).unwrap();
         let response = abev::http::view::router(state).oneshot(request).await.unwrap();

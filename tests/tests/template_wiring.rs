@@ -127,14 +127,53 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
     // What the code reads: Ingestor::from_env, AppState::from_env, config::table.
     let needs = [
         ("IngestOrdersFunction", &["ABEV_TABLE", "ABEV_ORDERS_DLQ_URL"][..]),
-        ("ViewFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN][..]),
-        ("AccessFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_QUEUE_URL", "ABEV_ADMIN_SLA_DAYS"][..]),
+        ("ViewFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_GROUP", "ABEV_GROUPS_CLAIM", "ABEV_ROLLOUT"][..]),
+        (
+            "AccessFunction",
+            &[
+                "ABEV_TABLE",
+                abev::config::CURSOR_SECRET_ARN,
+                "ABEV_CARE_QUEUE_URL",
+                "ABEV_ADMIN_SLA_DAYS",
+                "ABEV_CARE_GROUP",
+                "ABEV_GROUPS_CLAIM",
+                "ABEV_ROLLOUT",
+            ][..],
+        ),
     ];
     for (name, vars) in needs {
         let env = env_of(&t, function(&t, name));
         for var in vars {
             assert!(env.contains(*var), "{name} lacks {var}");
         }
+    }
+    // Cognito lists groups in `cognito:groups`: with the stack's pool the functions read that
+    // claim, and the pool's Care group is the one the functions look for.
+    for name in ["ViewFunction", "AccessFunction"] {
+        let vars = &function(&t, name)["Properties"]["Environment"]["Variables"];
+        let claim = serde_yaml::to_string(&vars["ABEV_GROUPS_CLAIM"]).unwrap();
+        assert!(claim.contains("cognito:groups") && claim.contains("UseCognito"), "{name}: {claim}");
+        assert_eq!(tagged(&vars["ABEV_CARE_GROUP"], "Ref"), Some("CareGroup"), "{name}");
+    }
+    assert_eq!(tagged(&t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"], "Ref"), Some("CareGroup"));
+    // A fresh deployment shows the view to everyone; waves are a parameter away.
+    assert_eq!(t["Parameters"]["RolloutMode"]["Default"].as_str(), Some(abev::domain::access::Rollout::default().as_str()));
+    for name in ["ViewFunction", "AccessFunction"] {
+        assert_eq!(
+            tagged(&function(&t, name)["Properties"]["Environment"]["Variables"]["ABEV_ROLLOUT"], "Ref"),
+            Some("RolloutMode"),
+            "{name}"
+        );
+    }
+    // The request limits are parameters with the code's defaults.
+    let vars = &function(&t, "AccessFunction")["Properties"]["Environment"]["Variables"];
+    let defaults = abev::access::Limits::default();
+    for (var, param, default) in [
+        ("ABEV_MAX_OPEN_REQUESTS", "MaxOpenRequests", u64::from(defaults.max_open_requests)),
+        ("ABEV_REJECTION_COOLDOWN_HOURS", "RejectionCooldownHours", defaults.rejection_cooldown.whole_hours() as u64),
+    ] {
+        assert_eq!(tagged(&vars[var], "Ref"), Some(param), "{var}");
+        assert_eq!(t["Parameters"][param]["Default"].as_u64(), Some(default), "{param}");
     }
     let access = function(&t, "AccessFunction");
     let schedules =
@@ -253,6 +292,9 @@ fn every_key_a_writer_builds_is_inside_its_writers_partitions() {
         keys::outbox_escalation("r1"),
         keys::outbox_orphaned_site(&site),
         keys::sweep_watermark(),
+        keys::contact_limits(&e),
+        keys::rejection_cooldown(&e, &site),
+        keys::rollout_enabled(&site),
         keys::membership(&e, &site),
         keys::site_meta(&site),
         keys::site_history(&site, "t", "id"),
@@ -492,7 +534,8 @@ fn browsers_may_call_the_api_only_from_the_web_page_which_signs_in_there() {
     assert_eq!(callbacks, vec![Some("https://${WebDistribution.DomainName}/")]);
     assert_eq!(client["AllowedOAuthFlows"].as_sequence().unwrap(), &vec![Value::String("code".into())], "authorization code (+ PKCE)");
     assert_eq!(client["GenerateSecret"].as_bool(), Some(false), "a browser keeps no client secret");
-    assert_eq!(t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"].as_str(), Some("customer-care"));
+    assert_eq!(tagged(&t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"], "Ref"), Some("CareGroup"));
+    assert_eq!(t["Parameters"]["CareGroup"]["Default"].as_str(), Some(abev::http::identity::CARE_GROUP));
     for cognito in ["UserPool", "UserPoolClient", "UserPoolDomain", "CustomerCareGroup"] {
         assert_eq!(t["Resources"][cognito]["Condition"].as_str(), Some("UseCognito"), "{cognito} only without an external issuer");
     }

@@ -1,13 +1,19 @@
 //! The view function's HTTP API (spec §4) through the real router, with real tokens,
 //! against DynamoDB Local.
 
+use abev::domain::access::Rollout;
 use abev::domain::Access;
-use abev::http::dto::{Me, MeSite, ViewSite, ViewSummary};
+use abev::http::dto::{Me, MeRollout, MeSite, ViewSite, ViewSummary};
 use abev::store::view::EntitlementStatus;
 use abev_client::{ApiClient, ClientError, EntitlementFilters, PageRequest};
 use abev_integration_tests::{order_json, worked_example, PlainView, TestApp, TestStack};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+/// A string attribute of a stored item.
+fn attr<'a>(item: &'a abev::store::keys::Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
 
 async fn seeded() -> (TestStack, TestApp, BTreeMap<String, PlainView>) {
     let t = TestStack::new().await;
@@ -95,9 +101,30 @@ async fn detail_route_agrees_with_the_view_for_every_contact_and_serial() {
             }
         }
     }
-    // Every detail read was audited.
+    // Every detail read was audited, the refused ones too.
     let reads = t.store.entitlement_reads(&abev::domain::Serial::parse("S1").unwrap()).await.unwrap();
-    assert_eq!(reads.len(), 4, "bill, alice, ted and mary each read S1 once: {reads:?}");
+    let outcome = |o: &str| reads.iter().filter(|r| attr(r, "outcome") == Some(o)).count();
+    assert_eq!(outcome("shown"), 4, "bill, alice, ted and mary each read S1 once: {reads:?}");
+    assert_eq!(outcome("not_found"), 4, "fiona, gary, oscar and nobody were refused S1 once each: {reads:?}");
+}
+
+#[tokio::test]
+async fn a_refused_detail_read_leaves_a_trace_and_keys_are_never_cached() {
+    let (t, app, _) = seeded().await;
+    let ted = app.client("ted@data.example");
+    for serial in ["S4", "NOPE"] {
+        assert_eq!(ted.entitlement(serial).await.unwrap_err().status(), Some(404), "{serial}");
+        let reads = t.store.entitlement_reads(&abev::domain::Serial::parse(serial).unwrap()).await.unwrap();
+        assert_eq!(reads.len(), 1, "{serial}: {reads:?}");
+        assert_eq!(attr(&reads[0], "who"), Some("ted@data.example"));
+        assert_eq!(attr(&reads[0], "serial"), Some(serial));
+        assert_eq!(attr(&reads[0], "outcome"), Some("not_found"));
+    }
+    let shown = ted.raw(reqwest::Method::GET, "/v1/entitlements/S1", &[], None).await.unwrap();
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.headers.get("cache-control").map(String::as_str), Some("no-store"), "licence keys are never cached");
+    let reads = t.store.entitlement_reads(&abev::domain::Serial::parse("S1").unwrap()).await.unwrap();
+    assert_eq!(attr(&reads[0], "outcome"), Some("shown"));
 }
 
 #[tokio::test]
@@ -111,6 +138,7 @@ async fn me_lists_memberships_and_the_view_summary() {
             email: abev::domain::Email::parse("mary@skynet.example").unwrap(),
             sites: vec![MeSite { support_id: sky, name: "Skynet".into(), role: abev::domain::Role::User }],
             view: ViewSummary { sites: 4, entitlements: 8 },
+            rollout: MeRollout { mode: Rollout::Everyone, waiting_sites: 0 },
         }
     );
     let nobody = app.client("nobody@nowhere.example");
@@ -377,4 +405,43 @@ async fn errors_axum_makes_itself_are_problems_too() {
     let (status, content_type, _) = app.get(&token, "/v1/entitlements/%FF%FE").await;
     assert_eq!(content_type, "application/problem+json", "{status}");
     assert!((400..500).contains(&status));
+}
+
+#[tokio::test]
+async fn in_waves_a_site_shows_only_once_care_enabled_it_and_at_once() {
+    let t = TestStack::new().await;
+    let (orders, expected) = worked_example();
+    t.ingest(&orders).await;
+    let app = TestApp::spawn_with(&t, abev::http::Settings { rollout: Rollout::Waves, ..Default::default() }).await;
+    let (mary, care) = (app.client("mary@skynet.example"), app.care_client("carla@care.example"));
+    // Nothing is enabled: an empty view, and mary's own site waits.
+    assert_eq!(http_view(&app, "mary@skynet.example", 10).await, PlainView::new());
+    let me = mary.me().await.unwrap();
+    assert_eq!((me.rollout, me.view), (MeRollout { mode: Rollout::Waves, waiting_sites: 1 }, ViewSummary { sites: 0, entitlements: 0 }));
+    assert_eq!(mary.entitlement("S1").await.unwrap_err().status(), Some(404), "no keys of a waiting site");
+
+    // Care enables ACME-1 and SKY-1: exactly those parts of mary's view appear, at once.
+    assert_eq!(mary.set_rollout("ACME-1", true).await.unwrap_err().status(), Some(403), "Care only");
+    for site in ["ACME-1", "sky-1"] {
+        assert!(care.set_rollout(site, true).await.unwrap().changed);
+    }
+    assert!(!care.set_rollout("ACME-1", true).await.unwrap().changed, "enabling twice changes nothing");
+    assert_eq!(care.set_rollout("NOPE-1", true).await.unwrap_err().status(), Some(404));
+    let mut want = expected["mary@skynet.example"].clone();
+    want.retain(|site, _| ["ACME-1", "SKY-1"].contains(&site.as_str()));
+    assert_eq!(http_view(&app, "mary@skynet.example", 1).await, want);
+    assert_eq!(mary.me().await.unwrap().rollout.waiting_sites, 0);
+    assert_eq!(mary.entitlement("S1").await.unwrap().serial.as_str(), "S1");
+    assert_eq!(mary.entitlement("S4").await.unwrap_err().status(), Some(404), "FARM-1 still waits");
+    let (mode, enabled) = care.rollout().await.unwrap();
+    assert_eq!((mode, enabled.iter().map(|s| s.support_id.as_str()).collect::<Vec<_>>()), (Rollout::Waves, vec!["ACME-1", "SKY-1"]));
+    assert_eq!(enabled[0].enabled_by.as_str(), "carla@care.example");
+
+    // Disabling takes effect with the next request too, and both are in the site's history.
+    assert!(care.set_rollout("ACME-1", false).await.unwrap().changed);
+    assert!(!http_view(&app, "mary@skynet.example", 10).await.contains_key("ACME-1"));
+    assert_eq!(mary.entitlement("S1").await.unwrap_err().status(), Some(404));
+    let history = care.history_page("ACME-1", &PageRequest::default()).await.unwrap();
+    let actions: Vec<&str> = history.entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["view_disabled", "view_enabled"], "newest first");
 }

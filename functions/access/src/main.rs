@@ -19,7 +19,7 @@ fn main() -> Result<(), Error> {
 #[tokio::main]
 async fn serve() -> Result<(), Error> {
     let settings = abev::settings::AccessSettings::from_env()?;
-    let state = abev::app::access_state(&abev::app::Clients::from_aws().await, &settings);
+    let state = abev::app::access_state(&abev::app::Clients::from_aws().await, &settings, &abev::http::Settings::from_env()?);
     let router = abev::http::access::router(state.clone());
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| {
         let state = state.clone();

@@ -13,5 +13,5 @@ fn main() -> Result<(), Error> {
 async fn serve() -> Result<(), Error> {
     let settings = abev::settings::ViewSettings::from_env()?;
     let clients = abev::app::Clients::from_aws().await;
-    run(abev::http::view::router(abev::app::view_state(&clients, &settings))).await
+    run(abev::http::view::router(abev::app::view_state(&clients, &settings, &abev::http::Settings::from_env()?))).await
 }

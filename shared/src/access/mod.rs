@@ -33,70 +33,106 @@
 //! it carries `request_id`, the Care CLI de-duplicates by it and the decision itself is
 //! idempotent (a second decision is 409).
 
+//!
+//! Shape: each operation reads a snapshot, hands it to its pure rule in [`rules`] (which
+//! answers a [`rules::Plan`] of typed writes and messages, or an error) and [`run`] commits
+//! the plan in one transaction, re-reading only when a condition failed (contention is
+//! retried inside `store::table`).
+
+pub mod rules;
+
+use crate::domain::access::{day_of, parse_day};
 use crate::domain::{Email, Role, SupportId};
-use crate::http::problem::ApiError;
-use crate::http::AppState;
-use crate::store::access::{tx_check, tx_delete, tx_put, tx_set_admin_count, tx_set_membership, Cond, SiteMeta};
-use crate::store::keys::{self, Item};
+use crate::store::access::{tx_items, SiteMeta};
+use crate::store::keys;
 use crate::store::table::TxError;
-use crate::store::{get_s, s, StoreError};
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use crate::store::{get_s, Store, StoreError};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
+use std::future::Future;
 use time::OffsetDateTime;
 
-pub use crate::store::access::{AccessRequest, EscalationReason, HistoryEntry, Membership, PageKey, RequestKind, RequestStatus};
+pub use crate::domain::access::{EscalationReason, HistoryAction, RequestId, Stamp};
+pub use crate::store::access::{AccessRequest, HistoryEntry, Membership, PageKey, RequestKind, RequestStatus};
+pub use rules::{Created, Decision, Plan, RolloutChange, MAX_REASON_CHARS};
 
 /// The schema name of a Care-queue message.
 pub const CARE_SCHEMA: &str = "abev.care-escalation.v1";
-/// How often a workflow step retries after contention before giving up.
+/// How often an operation re-reads after one of its conditions failed before giving up.
 const ATTEMPTS: u32 = 8;
 /// Outbox items younger than this are left to the request that wrote them.
 const OUTBOX_GRACE: time::Duration = time::Duration::minutes(1);
 /// How far back the very first sweep looks (later sweeps start at their watermark).
 const FIRST_SWEEP_LOOKBACK_DAYS: i64 = 90;
-/// Longest rejection reason kept.
-pub const MAX_REASON_CHARS: usize = 2000;
 
 /// The current time (a parameter everywhere else, so tests control the clock).
 pub fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
 
-/// A fixed-width UTC timestamp (`2026-04-01T10:00:00.000000Z`), so stamps sort as text.
+/// A fixed-width UTC timestamp (see [`Stamp`]).
 pub fn stamp(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
-    t.format(&format).unwrap_or_default()
+    Stamp::of(t).as_str().to_string()
 }
 
-fn day_of(date: time::Date) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    date.format(&format).unwrap_or_default()
+/// Where escalations go.
+#[derive(Clone, Debug)]
+pub struct CareQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
 }
 
-fn parse_day(raw: &str) -> Option<time::Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(raw, &format).ok()
+/// Limits on access requests (abuse of the request route): open requests per requester,
+/// and the cool-down after a rejection before the same contact may ask for the same site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    pub max_open_requests: u32,
+    pub rejection_cooldown: time::Duration,
+    /// What `Retry-After` says when the open-request limit is reached.
+    pub open_retry_after: time::Duration,
 }
 
-/// Who acts: from the verified token (`care`: the `customer-care` group).
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_open_requests: 10, rejection_cooldown: time::Duration::hours(24), open_retry_after: time::Duration::hours(1) }
+    }
+}
+
+impl Limits {
+    /// `ABEV_MAX_OPEN_REQUESTS` (default 10) and `ABEV_REJECTION_COOLDOWN_HOURS` (default 24).
+    pub fn from_env() -> Result<Limits, crate::config::ConfigError> {
+        let max = crate::config::number("ABEV_MAX_OPEN_REQUESTS", 10)?;
+        let hours = crate::config::number("ABEV_REJECTION_COOLDOWN_HOURS", 24)?;
+        Ok(Limits {
+            max_open_requests: u32::try_from(max).unwrap_or(u32::MAX).max(1),
+            rejection_cooldown: time::Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 3600)),
+            ..Limits::default()
+        })
+    }
+}
+
+/// What the workflow needs: the store, the Care queue, the admin SLA and the limits.
+#[derive(Clone, Debug)]
+pub struct Workflow {
+    pub store: Store,
+    pub care: Option<CareQueue>,
+    pub admin_sla_days: u64,
+    pub limits: Limits,
+}
+
+/// Who acts: from the verified token (`care`: the Customer Care group).
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub email: Email,
     pub care: bool,
 }
 
-impl From<&crate::http::identity::Caller> for Actor {
-    fn from(c: &crate::http::identity::Caller) -> Actor {
-        Actor { email: c.email.clone(), care: c.care }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
     #[error("no account site {0}")]
     UnknownSite(SupportId),
+    /// A site the actor does not administer, worded like one that does not exist.
+    #[error("no account site {0} that you administer")]
+    NotYourSite(SupportId),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -105,53 +141,27 @@ pub enum AccessError {
     Conflict(String),
     #[error("{0}")]
     BadInput(String),
+    /// Past a limit on requests: try again after `retry_after`.
+    #[error("{detail}")]
+    TooMany { detail: String, retry_after: time::Duration },
+    /// A plan that cannot be written (a bug, not the caller's doing).
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<AccessError> for ApiError {
-    fn from(e: AccessError) -> ApiError {
-        match e {
-            AccessError::UnknownSite(_) | AccessError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            AccessError::Forbidden(m) => ApiError::Forbidden(m),
-            AccessError::Conflict(m) => ApiError::Conflict(m),
-            AccessError::BadInput(m) => ApiError::BadRequest(m),
-            AccessError::Store(s) => ApiError::Store(s),
-        }
-    }
-}
-
-/// What a creation did.
-#[derive(Debug, Clone)]
-pub enum Created {
-    /// A new request (201).
-    New(AccessRequest),
-    /// The caller's request for that site that is already open (200).
-    Existing(AccessRequest),
-}
-
-#[derive(Debug, Clone)]
-pub enum Decision {
-    /// `role`: only Care may grant another role than requested.
-    Approve {
-        role: Option<Role>,
-    },
-    Reject {
-        reason: String,
-    },
 }
 
 /// The §5 Care-queue message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CareMessage {
     pub schema: String,
-    pub request_id: String,
+    pub request_id: RequestId,
     pub support_id: SupportId,
     pub site_name: String,
     pub requester_email: Email,
     pub kind: RequestKind,
     pub requested_role: Role,
-    pub created_at: String,
+    pub created_at: Stamp,
     pub reason: EscalationReason,
 }
 
@@ -171,37 +181,14 @@ impl CareMessage {
     }
 }
 
+pub fn reason_str(reason: EscalationReason) -> &'static str {
+    reason.as_str()
+}
+
 /// Is this Lambda payload EventBridge's scheduled event (the SLA sweep's trigger)?
 pub fn is_scheduled_event(payload: &serde_json::Value) -> bool {
     payload.get("source").and_then(|v| v.as_str()) == Some("aws.events")
         && payload.get("detail-type").and_then(|v| v.as_str()) == Some("Scheduled Event")
-}
-
-// ---- transactions ---------------------------------------------------------------------
-
-/// `Ok(true)`: committed. `Ok(false)`: cancelled by a condition or by contention — the
-/// caller re-reads and decides again. Other failures are errors.
-async fn commit(state: &AppState, op: &'static str, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
-    match state.store.transact(op, items).await {
-        Ok(()) => Ok(true),
-        Err(TxError::Cancelled(codes)) => {
-            tracing::debug!(op, ?codes, "transaction cancelled; re-reading");
-            Ok(false)
-        }
-        Err(TxError::Store(e)) if e.is_transient() => {
-            tracing::debug!(op, error = %e, "transaction contended; re-reading");
-            Ok(false)
-        }
-        Err(TxError::Store(e)) => Err(e),
-    }
-}
-
-async fn backoff(attempt: u32) {
-    if attempt == 0 {
-        return;
-    }
-    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
-    tokio::time::sleep(Duration::from_millis((10u64 << attempt.min(6)) + jitter)).await;
 }
 
 /// The time of what an action sets off right after it (escalating an orphaned site's
@@ -210,319 +197,207 @@ fn follow_up(now: OffsetDateTime) -> OffsetDateTime {
     now + time::Duration::microseconds(1)
 }
 
-fn contended(op: &'static str) -> StoreError {
-    StoreError::Unavailable { op, code: "Contention".into(), message: "the items kept changing; try again".into() }
-}
+// ---- the one read–plan–commit loop ------------------------------------------------------
 
-fn marker_item(key: keys::Key, r: &AccessRequest) -> Item {
-    let mut item = key.to_item();
-    item.insert("request_id".into(), s(r.request_id.clone()));
-    item.insert("support_id".into(), s(r.support_id.as_str()));
-    item.insert("created_at".into(), s(r.created_at.clone()));
-    item
-}
-
-/// The items that make `r` (already `escalated`) reach Care: its work-list marker, the
-/// outbox item holding the message, and the history entry.
-fn escalation_items(table: &str, r: &AccessRequest, reason: EscalationReason, at: &str) -> Result<Vec<TransactWriteItem>, StoreError> {
-    let body = serde_json::to_string(&CareMessage::of(r, reason)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let mut outbox = r.outbox_key().to_item();
-    outbox.insert("request_id".into(), s(r.request_id.clone()));
-    outbox.insert("at".into(), s(at));
-    outbox.insert("body".into(), s(body));
-    let mut history = HistoryEntry::new(&r.support_id, at, 1, "system", "escalated_to_care");
-    history.request_id = Some(r.request_id.clone());
-    history.subject = Some(r.requester_email.clone());
-    history.role = Some(r.requested_role);
-    history.reason = Some(reason_str(reason).into());
-    Ok(vec![tx_put(table, marker_item(r.care_marker(), r), None)?, tx_put(table, outbox, None)?, tx_put(table, history.to_item()?, None)?])
-}
-
-/// The items recording that `site` has just lost an admin and is left with `left`: at
-/// most one admin means some `pending_admin` request may have no admin but its requester
-/// left to decide it, so an `ORPHANED#` outbox item has them re-routed; none at all is
-/// also the history's `last_admin_lost`.
-fn admin_loss_items(table: &str, site: &SupportId, left: i64, actor: &Actor, at: &str) -> Result<Vec<TransactWriteItem>, StoreError> {
-    let mut items = Vec::new();
-    if left <= 1 {
-        let mut outbox = keys::outbox_orphaned_site(site).to_item();
-        outbox.insert("support_id".into(), s(site.as_str()));
-        outbox.insert("at".into(), s(at));
-        items.push(tx_put(table, outbox, None)?);
+/// Runs one operation: `read` a snapshot, `plan` from it, commit the plan's writes in one
+/// transaction; if a condition failed (the table moved since the read), read and plan
+/// again. After the commit: send the plan's Care messages, re-route an orphaned site.
+pub async fn run<S, T, R, Fut>(
+    wf: &Workflow,
+    op: &'static str,
+    now: OffsetDateTime,
+    mut read: R,
+    plan: impl Fn(S) -> Result<Plan<T>, AccessError>,
+) -> Result<T, AccessError>
+where
+    R: FnMut() -> Fut,
+    Fut: Future<Output = Result<S, AccessError>>,
+{
+    for attempt in 0..ATTEMPTS {
+        let planned = plan(read().await?)?;
+        if planned.writes.is_empty() {
+            return Ok(planned.outcome);
+        }
+        let items = tx_items(wf.store.table(), &planned.writes)?;
+        match wf.store.transact(op, items).await {
+            Ok(()) => {
+                for message in &planned.messages {
+                    deliver_message(wf, message).await;
+                }
+                if let Some(site) = &planned.orphaned {
+                    if let Err(e) = process_orphaned(wf, site, follow_up(now)).await {
+                        tracing::warn!(error = %e, site = %site, "escalating an orphaned site's requests failed; the sweep retries");
+                    }
+                }
+                return Ok(planned.outcome);
+            }
+            Err(TxError::Cancelled(codes)) => tracing::debug!(op, attempt, ?codes, "a condition failed; re-reading"),
+            Err(TxError::Store(e)) => return Err(e.into()),
+        }
     }
-    if left == 0 {
-        items.push(tx_put(table, HistoryEntry::new(site, at, 1, actor.email.as_str(), "last_admin_lost").to_item()?, None)?);
-    }
-    Ok(items)
+    Err(AccessError::Conflict(format!("{op}: the items kept changing while this was being done; try again")))
 }
 
-pub fn reason_str(reason: EscalationReason) -> &'static str {
-    match reason {
-        EscalationReason::NoSiteAdministrator => "no_site_administrator",
-        EscalationReason::AdminSlaExpired => "admin_sla_expired",
-    }
-}
-
-// ---- creation -------------------------------------------------------------------------
+// ---- operations ---------------------------------------------------------------------------
 
 /// `POST /v1/access-requests`: a join or role-change request, routed at creation.
 pub async fn create_request(
-    state: &AppState,
+    wf: &Workflow,
     actor: &Actor,
     site: &SupportId,
     role: Role,
     now: OffsetDateTime,
 ) -> Result<Created, AccessError> {
-    let store = &state.store;
-    let table = store.table().to_string();
-    let at = stamp(now);
-    for attempt in 0..ATTEMPTS {
-        backoff(attempt).await;
-        let (meta, current, open) = futures::try_join!(
-            store.site_meta(site),
-            store.membership_role(&actor.email, site),
-            store.open_request_id(&actor.email, site),
-        )?;
-        let Some(meta) = meta else { return Err(AccessError::UnknownSite(site.clone())) };
-        if let Some(id) = open {
-            match store.access_request(&id).await? {
-                Some(r) if r.status.is_open() => return Ok(Created::Existing(r)),
-                // Markers leave in the transaction that closes their request; heal one anyway.
-                _ => {
-                    store.delete_item("DeleteItem stale open-request marker", &keys::open_request(&actor.email, site)).await?;
-                    continue;
-                }
-            }
+    let store = &wf.store;
+    let read = || async {
+        loop {
+            let (meta, current, open_id, (open_count, cooldown_until)) = futures::try_join!(
+                store.site_meta(site),
+                store.membership_role(&actor.email, site),
+                store.open_request_id(&actor.email, site),
+                store.request_limits(&actor.email, site),
+            )?;
+            let open = match open_id {
+                None => None,
+                Some(id) => match store.access_request(&id).await? {
+                    Some(r) if r.status.is_open() => Some(r),
+                    // Markers leave in the transaction that closes their request; heal one anyway.
+                    _ => {
+                        store.delete_item("DeleteItem stale open-request marker", &keys::open_request(&actor.email, site)).await?;
+                        continue;
+                    }
+                },
+            };
+            return Ok::<_, AccessError>(rules::CreateSnapshot { site: meta, current, open, open_count, cooldown_until });
         }
-        if current == Some(role) {
-            return Err(AccessError::Conflict(format!("you already have the role {role} at {site}")));
-        }
-        let other_admins = meta.admin_count - i64::from(current == Some(Role::Admin));
-        let escalate = other_admins <= 0;
-        let request = AccessRequest {
-            request_id: uuid::Uuid::new_v4().to_string(),
-            support_id: site.clone(),
-            site_name: meta.name.clone(),
-            requester_email: actor.email.clone(),
-            kind: if current.is_some() { RequestKind::RoleChange } else { RequestKind::Join },
-            requested_role: role,
-            status: if escalate { RequestStatus::Escalated } else { RequestStatus::PendingAdmin },
-            created_at: at.clone(),
-            decided_by: None,
-            decided_at: None,
-            reason: None,
-            granted_role: None,
-            escalated_at: escalate.then(|| at.clone()),
-            escalation_reason: escalate.then_some(EscalationReason::NoSiteAdministrator),
-        };
-        let mut created = HistoryEntry::new(site, &at, 0, actor.email.as_str(), "request_created");
-        created.request_id = Some(request.request_id.clone());
-        created.subject = Some(actor.email.clone());
-        created.role = Some(role);
-        created.previous_role = current;
-        let mut items = vec![
-            tx_put(&table, request.to_item()?, Some(Cond::absent()))?,
-            tx_put(&table, marker_item(request.open_marker(), &request), Some(Cond::absent()))?,
-            tx_check(&table, &keys::membership(&actor.email, site), Cond::membership_is(current))?,
-            tx_check(&table, &keys::site_meta(site), Cond::admin_count_is(meta.admin_count))?,
-            tx_put(&table, created.to_item()?, None)?,
-        ];
-        if escalate {
-            items.extend(escalation_items(&table, &request, EscalationReason::NoSiteAdministrator, &at)?);
-        } else {
-            let mut routed = HistoryEntry::new(site, &at, 1, "system", "routed_to_site_admins");
-            routed.request_id = Some(request.request_id.clone());
-            routed.subject = Some(actor.email.clone());
-            items.push(tx_put(&table, marker_item(request.pending_day_marker(), &request), None)?);
-            items.push(tx_put(&table, marker_item(request.site_pending_marker(), &request), None)?);
-            items.push(tx_put(&table, routed.to_item()?, None)?);
-        }
-        if commit(state, "TransactWriteItems create access request", items).await? {
-            tracing::info!(request_id = request.request_id, site = %site, status = request.status.as_str(), "access request created");
-            if escalate {
-                deliver_request(state, &request, EscalationReason::NoSiteAdministrator).await;
-            }
-            return Ok(Created::New(request));
-        }
+    };
+    let created = run(wf, "TransactWriteItems create access request", now, read, |snap| {
+        rules::plan_create(snap, actor, site, role, &wf.limits, now, RequestId::new())
+    })
+    .await?;
+    if let Created::New(r) = &created {
+        tracing::info!(request_id = %r.request_id, site = %site, status = r.status.as_str(), "access request created");
     }
-    Err(contended("create access request").into())
+    Ok(created)
 }
-
-// ---- decisions ------------------------------------------------------------------------
 
 /// `POST /v1/access-requests/{id}/approve|reject`.
 pub async fn decide(
-    state: &AppState,
+    wf: &Workflow,
     actor: &Actor,
-    id: &str,
+    id: &RequestId,
     decision: Decision,
     now: OffsetDateTime,
 ) -> Result<AccessRequest, AccessError> {
-    let store = &state.store;
-    let table = store.table().to_string();
-    let at = stamp(now);
     if let Decision::Reject { reason } = &decision {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-            return Err(AccessError::BadInput(format!("reason must be 1 to {MAX_REASON_CHARS} characters")));
-        }
+        rules::check_reason(reason)?;
     }
-    for attempt in 0..ATTEMPTS {
-        backoff(attempt).await;
-        let Some(request) = store.access_request(id).await? else {
-            return Err(AccessError::NotFound(format!("no access request {id}")));
-        };
+    let store = &wf.store;
+    let read = || async {
+        let Some(request) = store.access_request(id).await? else { return Ok(rules::DecideSnapshot::default()) };
         let site = request.support_id.clone();
-        if request.requester_email == actor.email {
-            return Err(AccessError::Forbidden("nobody decides their own request".into()));
-        }
-        if !actor.care && store.membership_role(&actor.email, &site).await? != Some(Role::Admin) {
-            return Err(AccessError::Forbidden(format!("only an administrator of {site} or Customer Care may decide this request")));
-        }
-        if !request.status.is_open() {
-            // A retried transaction that did commit: this very call decided it.
-            if request.decided_by.as_ref() == Some(&actor.email) && request.decided_at.as_deref() == Some(at.as_str()) {
-                return Ok(request);
-            }
-            return Err(AccessError::Conflict(format!(
-                "request {id} was already {} by {} at {}",
-                request.status.as_str(),
-                request.decided_by.as_ref().map(Email::as_str).unwrap_or("?"),
-                request.decided_at.as_deref().unwrap_or("?")
-            )));
-        }
-        if request.status == RequestStatus::Escalated && !actor.care {
-            return Err(AccessError::Forbidden("this request was escalated to Customer Care; only Care may decide it".into()));
-        }
-        let mut decided = request.clone();
-        decided.decided_by = Some(actor.email.clone());
-        decided.decided_at = Some(at.clone());
-        let mut entry = HistoryEntry::new(&site, &at, 0, actor.email.as_str(), "");
-        entry.request_id = Some(request.request_id.clone());
-        entry.subject = Some(request.requester_email.clone());
-        let mut items = Vec::new();
-        let mut orphaned = false;
-        match &decision {
-            Decision::Approve { role } => {
-                if role.is_some_and(|r| r != request.requested_role) && !actor.care {
-                    return Err(AccessError::Forbidden("only Customer Care may approve with another role than requested".into()));
-                }
-                let granted = role.unwrap_or(request.requested_role);
-                decided.status = RequestStatus::Approved;
-                decided.granted_role = Some(granted);
-                let previous = store.membership_role(&request.requester_email, &site).await?;
-                items.push(tx_set_membership(&table, &request.requester_email, &site, granted, &at, Cond::membership_is(previous))?);
-                let (was_admin, is_admin) = (previous == Some(Role::Admin), granted == Role::Admin);
-                if was_admin != is_admin {
-                    let meta = store.site_meta(&site).await?.ok_or_else(|| AccessError::UnknownSite(site.clone()))?;
-                    let new_count = (meta.admin_count + if is_admin { 1 } else { -1 }).max(0);
-                    items.push(tx_set_admin_count(&table, &site, meta.admin_count, new_count)?);
-                    if !is_admin {
-                        orphaned = new_count <= 1;
-                        items.extend(admin_loss_items(&table, &site, new_count, actor, &at)?);
-                    }
-                }
-                entry.action = "approved".into();
-                entry.role = Some(granted);
-                entry.previous_role = previous;
-            }
-            Decision::Reject { reason } => {
-                decided.status = RequestStatus::Rejected;
-                decided.reason = Some(reason.trim().to_string());
-                entry.action = "rejected".into();
-                entry.role = Some(request.requested_role);
-                entry.reason = decided.reason.clone();
-            }
-        }
-        items.insert(0, tx_put(&table, decided.to_item()?, Some(Cond::status_is(request.status)))?);
-        if !actor.care {
-            items.push(tx_check(&table, &keys::membership(&actor.email, &site), Cond::role_is(Role::Admin))?);
-        }
-        items.push(tx_put(&table, entry.to_item()?, None)?);
-        items.push(tx_delete(&table, &request.open_marker(), None)?);
-        if request.status == RequestStatus::PendingAdmin {
-            items.push(tx_delete(&table, &request.pending_day_marker(), None)?);
-            items.push(tx_delete(&table, &request.site_pending_marker(), None)?);
-        } else {
-            items.push(tx_delete(&table, &request.care_marker(), None)?);
-            // An escalation message still unsent has nothing left to ask.
-            items.push(tx_delete(&table, &request.outbox_key(), None)?);
-        }
-        if commit(state, "TransactWriteItems decide access request", items).await? {
-            tracing::info!(request_id = id, site = %site, status = decided.status.as_str(), decided_by = %actor.email, "access request decided");
-            if orphaned {
-                if let Err(e) = process_orphaned(state, &site, follow_up(now)).await {
-                    tracing::warn!(error = %e, site = %site, "escalating an orphaned site's requests failed; the sweep retries");
-                }
-            }
-            return Ok(decided);
-        }
-    }
-    Err(AccessError::Conflict(format!("request {id} changed while it was being decided; read it again")))
+        let (actor_role, requester_role, meta) = futures::try_join!(
+            store.membership_role(&actor.email, &site),
+            store.membership_role(&request.requester_email, &site),
+            store.site_meta(&site),
+        )?;
+        Ok(rules::DecideSnapshot { request: Some(request), actor_role, requester_role, site: meta })
+    };
+    let decided = run(wf, "TransactWriteItems decide access request", now, read, |snap| {
+        rules::plan_decide(snap, actor, id, &decision, &wf.limits, now)
+    })
+    .await?;
+    tracing::info!(request_id = %id, site = %decided.support_id, status = decided.status.as_str(), decided_by = %actor.email, "access request decided");
+    Ok(decided)
 }
 
-// ---- memberships ----------------------------------------------------------------------
-
-/// The site, if `actor` may manage it (an admin of it, or Care): 404 unknown, 403 otherwise.
-pub async fn require_site_manager(state: &AppState, actor: &Actor, site: &SupportId) -> Result<SiteMeta, AccessError> {
-    let (meta, role) = futures::try_join!(state.store.site_meta(site), async {
+/// The site, if `actor` may manage it (an admin of it, or Care); one 404 for a site that
+/// does not exist and one the actor does not administer.
+pub async fn require_site_manager(wf: &Workflow, actor: &Actor, site: &SupportId) -> Result<SiteMeta, AccessError> {
+    let (meta, role) = futures::try_join!(wf.store.site_meta(site), async {
         if actor.care {
             Ok(None)
         } else {
-            state.store.membership_role(&actor.email, site).await
+            wf.store.membership_role(&actor.email, site).await
         }
     })?;
-    let meta = meta.ok_or_else(|| AccessError::UnknownSite(site.clone()))?;
-    if actor.care || role == Some(Role::Admin) {
-        Ok(meta)
-    } else {
-        Err(AccessError::Forbidden(format!("only an administrator of {site} or Customer Care may do this")))
-    }
+    rules::may_manage(site, meta, actor, role)
 }
 
 /// `DELETE /v1/sites/{s}/members/{e}`: removes a membership; returns the removed one.
 pub async fn remove_member(
-    state: &AppState,
+    wf: &Workflow,
     actor: &Actor,
     site: &SupportId,
     member: &Email,
     now: OffsetDateTime,
 ) -> Result<Membership, AccessError> {
-    let store = &state.store;
-    let table = store.table().to_string();
-    let at = stamp(now);
-    for attempt in 0..ATTEMPTS {
-        backoff(attempt).await;
-        let meta = require_site_manager(state, actor, site).await?;
-        let Some(role) = store.membership_role(member, site).await? else {
-            return Err(AccessError::NotFound(format!("{member} is not a member of {site}")));
-        };
-        let mut items = vec![tx_delete(&table, &keys::membership(member, site), Some(Cond::role_is(role)))?];
-        if !actor.care && &actor.email != member {
-            items.push(tx_check(&table, &keys::membership(&actor.email, site), Cond::role_is(Role::Admin))?);
-        }
-        let mut orphaned = false;
-        if role == Role::Admin {
-            let new_count = (meta.admin_count - 1).max(0);
-            items.push(tx_set_admin_count(&table, site, meta.admin_count, new_count)?);
-            orphaned = new_count <= 1;
-            items.extend(admin_loss_items(&table, site, new_count, actor, &at)?);
-        }
-        let mut entry = HistoryEntry::new(site, &at, 0, actor.email.as_str(), "member_removed");
-        entry.subject = Some(member.clone());
-        entry.role = Some(role);
-        items.push(tx_put(&table, entry.to_item()?, None)?);
-        if commit(state, "TransactWriteItems remove member", items).await? {
-            tracing::info!(site = %site, member = %member, removed_by = %actor.email, "membership removed");
-            if orphaned {
-                if let Err(e) = process_orphaned(state, site, follow_up(now)).await {
-                    tracing::warn!(error = %e, site = %site, "escalating an orphaned site's requests failed; the sweep retries");
+    let store = &wf.store;
+    let read = || async {
+        let (meta, actor_role, member_role) = futures::try_join!(
+            store.site_meta(site),
+            async {
+                if actor.care {
+                    Ok(None)
+                } else {
+                    store.membership_role(&actor.email, site).await
                 }
+            },
+            store.membership_role(member, site),
+        )?;
+        Ok(rules::RemoveSnapshot { site: meta, actor_role, member_role })
+    };
+    let removed = run(wf, "TransactWriteItems remove member", now, read, |snap| rules::plan_remove(snap, actor, site, member, now)).await?;
+    tracing::info!(site = %site, member = %member, removed_by = %actor.email, "membership removed");
+    Ok(removed)
+}
+
+/// Escalates one `pending_admin` request; `false` if it was no longer `pending_admin` (or,
+/// for `no_site_administrator`, if the site has an admin again).
+pub async fn escalate(wf: &Workflow, id: &RequestId, reason: EscalationReason, now: OffsetDateTime) -> Result<bool, AccessError> {
+    let store = &wf.store;
+    let read = || async {
+        let request = store.access_request(id).await?;
+        let Some(r) = request.as_ref().filter(|r| r.status == RequestStatus::PendingAdmin) else {
+            if let Some(r) = &request {
+                // Markers leave with their request's status; heal leftovers anyway.
+                store.delete_item("DeleteItem stale pending marker", &r.pending_day_marker()).await?;
+                store.delete_item("DeleteItem stale site pending marker", &r.site_pending_marker()).await?;
             }
-            return Ok(Membership { email: member.clone(), support_id: site.clone(), role, since: None });
-        }
+            return Ok(rules::EscalateSnapshot { request, ..Default::default() });
+        };
+        let (admin_count, requester_role) = if reason == EscalationReason::NoSiteAdministrator {
+            let (meta, role) =
+                futures::try_join!(store.site_meta(&r.support_id), store.membership_role(&r.requester_email, &r.support_id))?;
+            (meta.map(|m| m.admin_count).unwrap_or(0), role)
+        } else {
+            (0, None)
+        };
+        Ok(rules::EscalateSnapshot { request, admin_count, requester_role })
+    };
+    let escalated =
+        run(wf, "TransactWriteItems escalate access request", now, read, |snap| rules::plan_escalate(snap, reason, now)).await?;
+    if escalated {
+        tracing::info!(request_id = %id, reason = reason.as_str(), "access request escalated to Care");
     }
-    Err(contended("remove member").into())
+    Ok(escalated)
+}
+
+/// Enables or disables the view for one site (rollout waves; Care only). Takes effect with
+/// the next request: the read side reads the flag on the site record it already reads.
+pub async fn set_view_enabled(
+    wf: &Workflow,
+    actor: &Actor,
+    site: &SupportId,
+    enabled: bool,
+    now: OffsetDateTime,
+) -> Result<RolloutChange, AccessError> {
+    let read = || async { Ok(wf.store.site_meta(site).await?) };
+    let change = run(wf, "TransactWriteItems rollout", now, read, |meta| rules::plan_rollout(meta, actor, site, enabled, now)).await?;
+    if change.changed {
+        tracing::info!(site = %site, enabled, by = %actor.email, "view rollout changed");
+    }
+    Ok(change)
 }
 
 // ---- work lists -----------------------------------------------------------------------
@@ -538,23 +413,18 @@ pub struct ApprovalsPos {
 /// (Care's work list; Care may also decide a `pending_admin` request by id), then the
 /// `pending_admin` requests of every site the actor administers; never the actor's own.
 pub async fn approvals_page(
-    state: &AppState,
+    wf: &Workflow,
     actor: &Actor,
     start: Option<ApprovalsPos>,
     limit: usize,
 ) -> Result<(Vec<AccessRequest>, Option<ApprovalsPos>), AccessError> {
-    let store = &state.store;
-    let mut sources: Vec<(String, crate::store::access::Listing<'static>)> = Vec::new();
+    use crate::store::access::Listing;
+    let store = &wf.store;
+    let mut sources: Vec<(String, Listing<'static>)> = Vec::new();
     if actor.care {
         sources.push((
             "care".into(),
-            crate::store::access::Listing {
-                op: "Query care work list",
-                index: None,
-                pk: keys::CARE_ESCALATED_PK.into(),
-                prefix: None,
-                forward: true,
-            },
+            Listing { op: "Query care work list", index: None, pk: keys::CARE_ESCALATED_PK.into(), prefix: None, forward: true },
         ));
     }
     let memberships = store.all_items("Query memberships", &keys::contact_pk(&actor.email), Some(keys::MEMBER_PREFIX)).await?;
@@ -567,7 +437,7 @@ pub async fn approvals_page(
     for site in admin_sites {
         sources.push((
             format!("site:{site}"),
-            crate::store::access::Listing {
+            Listing {
                 op: "Query site work list",
                 index: None,
                 pk: keys::site_pk(&site),
@@ -584,7 +454,7 @@ pub async fn approvals_page(
             None => return Ok((Vec::new(), None)),
         },
     };
-    let mut ids: Vec<String> = Vec::new();
+    let mut ids: Vec<RequestId> = Vec::new();
     let mut next = None;
     for (label, listing) in sources.iter().skip(first) {
         let remaining = limit.saturating_sub(ids.len());
@@ -593,7 +463,7 @@ pub async fn approvals_page(
             break;
         }
         let page = store.page(listing, key.take().as_ref(), remaining, false).await?;
-        ids.extend(page.items.iter().filter_map(|i| get_s(i, "request_id").map(str::to_string)));
+        ids.extend(page.items.iter().filter_map(|i| get_s(i, "request_id").map(RequestId::stored)));
         if let Some(k) = page.next {
             next = Some(ApprovalsPos { source: label.clone(), key: Some(k) });
             break;
@@ -608,112 +478,82 @@ pub async fn approvals_page(
     Ok((requests, next))
 }
 
+/// `GET /v1/access-requests/{id}`: a request, for its requester, Care, or an admin of its
+/// site; anyone else gets the same 404 as for an id that does not exist.
+pub async fn request_for(wf: &Workflow, actor: &Actor, id: &RequestId) -> Result<AccessRequest, AccessError> {
+    let not_found = || AccessError::NotFound(format!("no access request {id}"));
+    let request = wf.store.access_request(id).await?.ok_or_else(not_found)?;
+    if actor.care || request.requester_email == actor.email {
+        return Ok(request);
+    }
+    match wf.store.membership_role(&actor.email, &request.support_id).await? {
+        Some(Role::Admin) => Ok(request),
+        _ => Err(not_found()),
+    }
+}
+
 // ---- escalation, outbox, sweep --------------------------------------------------------
 
-/// Sends a request's escalation message now (the outbox item is already stored).
-async fn deliver_request(state: &AppState, r: &AccessRequest, reason: EscalationReason) {
-    match serde_json::to_string(&CareMessage::of(r, reason)) {
+/// Sends a request's escalation message now (its outbox item is already stored).
+async fn deliver_message(wf: &Workflow, message: &CareMessage) {
+    match serde_json::to_string(message) {
         Ok(body) => {
-            deliver(state, &r.request_id, &body).await;
+            deliver(wf, &message.request_id, &body).await;
         }
         Err(e) => tracing::error!(error = %e, "care message did not serialize"),
     }
 }
 
 /// Sends one Care message, then deletes its outbox item. `false`: it stays for the sweep.
-async fn deliver(state: &AppState, request_id: &str, body: &str) -> bool {
-    let Some(care) = &state.care else {
-        tracing::warn!(request_id, "no Care queue configured (ABEV_CARE_QUEUE_URL); the escalation waits in the outbox");
+async fn deliver(wf: &Workflow, request_id: &RequestId, body: &str) -> bool {
+    let Some(care) = &wf.care else {
+        tracing::warn!(request_id = %request_id, "no Care queue configured (ABEV_CARE_QUEUE_URL); the escalation waits in the outbox");
         return false;
     };
     if let Err(e) = care.sqs.send_message().queue_url(&care.url).message_body(body).send().await {
-        tracing::warn!(request_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "sending to the Care queue failed; the sweep re-sends");
+        tracing::warn!(request_id = %request_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "sending to the Care queue failed; the sweep re-sends");
         return false;
     }
-    if let Err(e) = state.store.delete_item("DeleteItem care outbox", &keys::outbox_escalation(request_id)).await {
+    if let Err(e) = wf.store.delete_item("DeleteItem care outbox", &keys::outbox_escalation(request_id.as_str())).await {
         // Sent but still in the outbox: the sweep sends it once more, which is harmless.
-        tracing::warn!(request_id, error = %e, "deleting the outbox item failed");
+        tracing::warn!(request_id = %request_id, error = %e, "deleting the outbox item failed");
     }
     true
-}
-
-/// Escalates one `pending_admin` request; `false` if it was no longer `pending_admin` (or,
-/// for `no_site_administrator`, if the site has an admin again).
-pub async fn escalate(state: &AppState, id: &str, reason: EscalationReason, now: OffsetDateTime) -> Result<bool, StoreError> {
-    let store = &state.store;
-    let table = store.table().to_string();
-    let at = stamp(now);
-    for attempt in 0..ATTEMPTS {
-        backoff(attempt).await;
-        let Some(request) = store.access_request(id).await? else { return Ok(false) };
-        if request.status != RequestStatus::PendingAdmin {
-            // Markers leave with their request's status; heal leftovers anyway.
-            store.delete_item("DeleteItem stale pending marker", &request.pending_day_marker()).await?;
-            store.delete_item("DeleteItem stale site pending marker", &request.site_pending_marker()).await?;
-            return Ok(false);
-        }
-        let mut items = Vec::new();
-        if reason == EscalationReason::NoSiteAdministrator {
-            // Only if no admin but the requester is left, exactly as read.
-            let site = &request.support_id;
-            let (meta, requester_role) = futures::try_join!(store.site_meta(site), store.membership_role(&request.requester_email, site))?;
-            let admins = meta.map(|m| m.admin_count).unwrap_or(0);
-            if admins - i64::from(requester_role == Some(Role::Admin)) > 0 {
-                return Ok(false);
-            }
-            items.push(tx_check(&table, &keys::site_meta(site), Cond::admin_count_is(admins))?);
-            items.push(tx_check(&table, &keys::membership(&request.requester_email, site), Cond::membership_is(requester_role))?);
-        }
-        let mut escalated = request.clone();
-        escalated.status = RequestStatus::Escalated;
-        escalated.escalated_at = Some(at.clone());
-        escalated.escalation_reason = Some(reason);
-        items.push(tx_put(&table, escalated.to_item()?, Some(Cond::status_is(RequestStatus::PendingAdmin)))?);
-        items.push(tx_delete(&table, &request.pending_day_marker(), None)?);
-        items.push(tx_delete(&table, &request.site_pending_marker(), None)?);
-        items.extend(escalation_items(&table, &escalated, reason, &at)?);
-        if commit(state, "TransactWriteItems escalate access request", items).await? {
-            tracing::info!(request_id = id, site = %request.support_id, reason = reason_str(reason), "access request escalated to Care");
-            deliver_request(state, &escalated, reason).await;
-            return Ok(true);
-        }
-    }
-    Err(contended("escalate access request"))
 }
 
 /// A site lost an admin and has at most one left: escalate each `pending_admin` request
 /// that no admin other than its requester can decide any more, then clear the outbox
 /// item. Returns how many were escalated.
-pub async fn process_orphaned(state: &AppState, site: &SupportId, now: OffsetDateTime) -> Result<usize, StoreError> {
-    let admins = state.store.site_meta(site).await?.map(|m| m.admin_count).unwrap_or(0);
+pub async fn process_orphaned(wf: &Workflow, site: &SupportId, now: OffsetDateTime) -> Result<usize, AccessError> {
+    let admins = wf.store.site_meta(site).await?.map(|m| m.admin_count).unwrap_or(0);
     let mut escalated = 0;
     if admins <= 1 {
-        for id in state.store.site_pending_ids(site).await? {
-            if escalate(state, &id, EscalationReason::NoSiteAdministrator, now).await? {
+        for id in wf.store.site_pending_ids(site).await? {
+            if Box::pin(escalate(wf, &id, EscalationReason::NoSiteAdministrator, now)).await? {
                 escalated += 1;
             }
         }
     }
-    state.store.delete_item("DeleteItem care outbox", &keys::outbox_orphaned_site(site)).await?;
+    wf.store.delete_item("DeleteItem care outbox", &keys::outbox_orphaned_site(site)).await?;
     Ok(escalated)
 }
 
 /// Re-sends what the outbox still holds (items older than a minute: younger ones belong
 /// to requests still being handled). Returns how many requests it escalated.
-pub async fn flush_outbox(state: &AppState, now: OffsetDateTime) -> Result<usize, StoreError> {
+pub async fn flush_outbox(wf: &Workflow, now: OffsetDateTime) -> Result<usize, AccessError> {
     let cutoff = stamp(now - OUTBOX_GRACE);
     let mut escalated = 0;
-    for item in state.store.outbox().await? {
+    for item in wf.store.outbox().await? {
         if get_s(&item, "at").is_none_or(|at| at > cutoff.as_str()) {
             continue;
         }
         let sk = get_s(&item, keys::SK).unwrap_or_default();
         if sk.starts_with(keys::OUTBOX_ESCALATION_PREFIX) {
             if let (Some(id), Some(body)) = (get_s(&item, "request_id"), get_s(&item, "body")) {
-                deliver(state, id, body).await;
+                deliver(wf, &RequestId::stored(id), body).await;
             }
         } else if let Some(site) = sk.strip_prefix(keys::OUTBOX_ORPHANED_PREFIX).and_then(|s| SupportId::parse(s).ok()) {
-            escalated += process_orphaned(state, &site, follow_up(now)).await?;
+            escalated += process_orphaned(wf, &site, follow_up(now)).await?;
         }
     }
     Ok(escalated)
@@ -721,19 +561,19 @@ pub async fn flush_outbox(state: &AppState, now: OffsetDateTime) -> Result<usize
 
 /// Escalates `pending_admin` requests older than the admin SLA; returns how many.
 /// Also finishes what the outbox holds (unsent messages, orphaned sites).
-pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<usize, StoreError> {
-    let mut escalated = flush_outbox(state, now).await?;
-    let deadline = now - time::Duration::days(state.admin_sla_days as i64);
-    let deadline_stamp = stamp(deadline);
+pub async fn sweep(wf: &Workflow, now: OffsetDateTime) -> Result<usize, AccessError> {
+    let mut escalated = flush_outbox(wf, now).await?;
+    let deadline = now - time::Duration::days(wf.admin_sla_days as i64);
+    let deadline_stamp = Stamp::of(deadline);
     let deadline_day = deadline.to_offset(time::UtcOffset::UTC).date();
-    let first_day = match state.store.sweep_watermark().await?.as_deref().and_then(parse_day) {
+    let first_day = match wf.store.sweep_watermark().await?.as_deref().and_then(parse_day) {
         Some(day) => day,
         None => deadline_day - time::Duration::days(FIRST_SWEEP_LOOKBACK_DAYS),
     };
     let mut day = first_day;
     while day <= deadline_day {
-        for (created_at, id) in state.store.pending_on_day(&day_of(day)).await? {
-            if created_at <= deadline_stamp && escalate(state, &id, EscalationReason::AdminSlaExpired, now).await? {
+        for id in rules::overdue(wf.store.pending_on_day(&day_of(day)).await?, &deadline_stamp) {
+            if escalate(wf, &id, EscalationReason::AdminSlaExpired, now).await? {
                 escalated += 1;
             }
         }
@@ -743,7 +583,7 @@ pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<usize, Store
         }
     }
     // Every day before the deadline's is done; the deadline's day is swept again next time.
-    state.store.advance_sweep_watermark(&day_of(deadline_day)).await?;
+    wf.store.advance_sweep_watermark(&day_of(deadline_day)).await?;
     if escalated > 0 {
         tracing::info!(escalated, "admin-SLA sweep escalated requests");
     }
@@ -753,16 +593,6 @@ pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<usize, Store
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stamps_sort_as_text_and_have_fixed_width() {
-        let t = time::macros::datetime!(2026-04-01 10:00:00 UTC);
-        let a = stamp(t);
-        let b = stamp(t + time::Duration::milliseconds(500));
-        assert_eq!(a, "2026-04-01T10:00:00.000000Z");
-        assert_eq!(a.len(), b.len());
-        assert!(a < b);
-    }
 
     #[test]
     fn recognises_only_eventbridge_scheduled_events() {
@@ -777,14 +607,14 @@ mod tests {
     #[test]
     fn care_message_has_the_spec_shape() {
         let r = AccessRequest {
-            request_id: "r1".into(),
+            request_id: RequestId::stored("r1"),
             support_id: SupportId::parse("FARM-1").unwrap(),
             site_name: "Farm Foods".into(),
             requester_email: Email::parse("ted@data.example").unwrap(),
             kind: RequestKind::Join,
             requested_role: Role::User,
             status: RequestStatus::Escalated,
-            created_at: "2026-04-01T10:00:00.000000Z".into(),
+            created_at: Stamp::stored("2026-04-01T10:00:00.000000Z"),
             decided_by: None,
             decided_at: None,
             reason: None,

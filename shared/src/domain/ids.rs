@@ -61,8 +61,13 @@ string_newtype!(Email);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
-        let value = raw.trim().to_lowercase();
         let bad = || IdError::Email(raw.to_string());
+        // ASCII first: Unicode lower-casing folds some letters into ASCII ones (the Kelvin
+        // sign becomes `k`), which would let two different addresses meet as one.
+        if !raw.is_ascii() {
+            return Err(bad());
+        }
+        let value = raw.trim().to_ascii_lowercase();
         if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
@@ -180,6 +185,14 @@ mod tests {
     #[test]
     fn email_is_trimmed_and_lower_cased() {
         assert_eq!(Email::parse("  Bill@ACME.example ").unwrap().as_str(), "bill@acme.example");
+    }
+
+    #[test]
+    fn email_refuses_non_ascii_before_lower_casing() {
+        // U+212A KELVIN SIGN lower-cases to an ASCII `k`; U+0130 to `i` + a combining dot.
+        for sneaky in ["\u{212A}en@acme.example", "bill@\u{212A}.example", "b\u{130}ll@acme.example", "ted@dat\u{212A}a.example"] {
+            assert!(Email::parse(sneaky).is_err(), "{sneaky:?} must be refused, not folded into ASCII");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The domain: identifiers, the order message, and the rules of spec §2. Pure, no I/O.
 
+pub mod access;
 pub mod entitlement;
 pub mod ids;
 pub mod order;

@@ -250,6 +250,28 @@ pub fn same_content(stored: &str, digest: &str) -> bool {
     stored == digest || !stored.starts_with(DIGEST_VERSION)
 }
 
+/// The longest `download_url` accepted.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// A download link shown to customers: an absolute `https` URL with a host, exactly as
+/// sent (no whitespace to be silently encoded, nothing a browser would run).
+fn https_url(raw: &str) -> Result<String, &'static str> {
+    const RULE: &str = "must be an absolute https URL (at most 2048 characters, no spaces)";
+    if raw.is_empty() || raw.len() > MAX_URL_LEN || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(RULE);
+    }
+    // The authority must be spelled out: the URL parser would read `https:///p` as host `p`.
+    let spelled = raw.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")) && !raw[8..].starts_with(['/', '\\']);
+    if !spelled {
+        return Err(RULE);
+    }
+    let url = url::Url::parse(raw).map_err(|_| RULE)?;
+    if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) || url.cannot_be_a_base() {
+        return Err(RULE);
+    }
+    Ok(raw.to_string())
+}
+
 fn invalid(path: &str, reason: impl fmt::Display) -> OrderError {
     OrderError::Invalid { path: path.to_string(), reason: reason.to_string() }
 }
@@ -342,7 +364,7 @@ fn parse_line(value: &Value, path: &str) -> Result<Line, OrderError> {
     };
     let download_url = match obj.get("download_url") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => Some(https_url(s).map_err(|reason| invalid(&format!("{path}.download_url"), reason))?),
         Some(_) => return Err(invalid(&format!("{path}.download_url"), "must be a string")),
     };
     Ok(Line { serial, sku, product, quantity, starts_on, ends_on, license_keys, download_url })
@@ -368,6 +390,31 @@ mod tests {
 
     fn parse(v: &Value) -> Result<Order, OrderError> {
         Order::parse(&serde_json::to_vec(v).unwrap())
+    }
+
+    #[test]
+    fn download_url_must_be_an_https_url() {
+        for bad in [
+            "javascript:alert(1)",
+            "http://d.example/p",
+            "ftp://d.example/p",
+            "//d.example/p",
+            "d.example/p",
+            "https://",
+            "https:///p",
+            "https://d.example/p q",
+            "",
+        ] {
+            let mut v = sample();
+            v["lines"][0]["download_url"] = json!(bad);
+            let err = parse(&v).expect_err(bad);
+            assert!(err.to_string().contains("lines[0].download_url"), "{bad:?}: {err}");
+        }
+        let mut v = sample();
+        v["lines"][0]["download_url"] = json!("https://downloads.example/sep14?lang=en");
+        assert_eq!(parse(&v).unwrap().lines[0].download_url.as_deref(), Some("https://downloads.example/sep14?lang=en"));
+        v["lines"][0]["download_url"] = Value::Null;
+        assert_eq!(parse(&v).unwrap().lines[0].download_url, None);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! (the workflow checks roles), pages and renders.
 
 use super::dto::{
-    AccessRequestView, ApproveAccessRequest, CreateAccessRequest, HistoryPage, Member, MembersPage, MembersSite, MySite, Problem,
-    RejectAccessRequest, RequestsPage, SitesPage,
+    AccessRequestView, ApproveAccessRequest, CreateAccessRequest, EnabledSiteView, HistoryPage, Member, MembersPage, MembersSite, MySite,
+    Problem, RejectAccessRequest, RequestsPage, RolloutChangeView, RolloutPage, SetRollout, SitesPage,
 };
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, ListId, ListQuery};
@@ -30,6 +30,9 @@ route_table! {
     POST "/v1/access-requests" => create_request (__path_create_request),
     GET "/v1/access-requests" => my_requests (__path_my_requests),
     GET "/v1/approvals" => approvals (__path_approvals),
+    GET "/v1/access-requests/{id}" => get_request (__path_get_request),
+    GET "/v1/rollout" => rollout_status (__path_rollout_status),
+    PUT "/v1/rollout/sites/{support_id}" => set_rollout (__path_set_rollout),
     POST "/v1/access-requests/{id}/approve" => approve (__path_approve),
     POST "/v1/access-requests/{id}/reject" => reject (__path_reject),
 }
@@ -44,8 +47,8 @@ fn site_param(raw: &str) -> Result<SupportId, ApiError> {
     SupportId::parse(raw).map_err(|_| ApiError::NotFound(format!("no account site {raw}")))
 }
 
-fn request_id_param(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw).map(|u| u.to_string()).map_err(|_| ApiError::NotFound(format!("no access request {raw}")))
+fn request_id_param(raw: &str) -> Result<access::RequestId, ApiError> {
+    access::RequestId::parse(raw).ok_or_else(|| ApiError::NotFound(format!("no access request {raw}")))
 }
 
 // ---- sites and members ----------------------------------------------------------------
@@ -79,8 +82,7 @@ async fn my_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
     responses(
         (status = 200, description = "One page of members", body = MembersPage),
         (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site that the caller administers: an unknown site and one the caller is neither an administrator of nor Customer Care for answer alike", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn members(
     State(state): State<AppState>,
@@ -89,7 +91,7 @@ async fn members(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<MembersPage>, ApiError> {
     let site = site_param(&raw_site)?;
-    let meta = access::require_site_manager(&state, &Actor::from(&caller), &site).await?;
+    let meta = access::require_site_manager(&state.workflow(), &Actor::from(&caller), &site).await?;
     let list = ListId::Members(site.clone());
     let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
     let (members, next) = state.store.site_members_page(&site, start.as_ref(), q.limit.get()).await?;
@@ -111,8 +113,7 @@ async fn members(
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "A path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such site, or not a member", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site that the caller administers (unknown and not administered answer alike), or not a member", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The membership changed meanwhile; read and retry", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn remove_member(
@@ -122,7 +123,7 @@ async fn remove_member(
 ) -> Result<Response, ApiError> {
     let site = site_param(&raw_site)?;
     let member = Email::parse(&raw_email).map_err(|_| ApiError::NotFound(format!("{raw_email} is not a member of {site}")))?;
-    access::remove_member(&state, &Actor::from(&caller), &site, &member, access::now()).await?;
+    access::remove_member(&state.workflow(), &Actor::from(&caller), &site, &member, access::now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -132,8 +133,7 @@ async fn remove_member(
     responses(
         (status = 200, description = "One page of history", body = HistoryPage),
         (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither an administrator of the site nor Customer Care", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site that the caller administers: an unknown site and one the caller is neither an administrator of nor Customer Care for answer alike", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn history(
     State(state): State<AppState>,
@@ -142,7 +142,7 @@ async fn history(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let site = site_param(&raw_site)?;
-    access::require_site_manager(&state, &Actor::from(&caller), &site).await?;
+    access::require_site_manager(&state.workflow(), &Actor::from(&caller), &site).await?;
     let list = ListId::History(site.clone());
     let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
     let (entries, next) = state.store.site_history_page(&site, start.as_ref(), q.limit.get()).await?;
@@ -167,6 +167,8 @@ async fn history(
         (status = 400, description = "A malformed body (not `application/json`, an unknown field) or Support ID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The caller already has that role", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many open requests, or asked again too soon after a rejection for that site; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the limit lifts"))),
     ))]
 async fn create_request(
     State(state): State<AppState>,
@@ -176,7 +178,7 @@ async fn create_request(
     let Json(body) = body.map_err(json_rejection)?;
     let site = SupportId::parse(&body.support_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let role = body.role.unwrap_or(Role::User);
-    Ok(match access::create_request(&state, &Actor::from(&caller), &site, role, access::now()).await? {
+    Ok(match access::create_request(&state.workflow(), &Actor::from(&caller), &site, role, access::now()).await? {
         Created::New(r) => (StatusCode::CREATED, Json(AccessRequestView::from(r))).into_response(),
         Created::Existing(r) => (StatusCode::OK, Json(AccessRequestView::from(r))).into_response(),
     })
@@ -218,11 +220,86 @@ async fn approvals(
 ) -> Result<Json<RequestsPage>, ApiError> {
     let list = ListId::Approvals;
     let start: Option<ApprovalsPos> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
-    let (requests, next) = access::approvals_page(&state, &Actor::from(&caller), start, q.limit.get()).await?;
+    let (requests, next) = access::approvals_page(&state.workflow(), &Actor::from(&caller), start, q.limit.get()).await?;
     Ok(Json(RequestsPage {
         requests: requests.into_iter().map(Into::into).collect(),
         next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
     }))
+}
+
+/// One access request: for its requester, Customer Care, or an administrator of its site.
+#[utoipa::path(get, path = "/v1/access-requests/{id}", tag = "access-requests", operation_id = "get_access_request",
+    params(("id" = String, Path, description = "The request's id (a UUID)")),
+    responses(
+        (status = 200, description = "The request", body = AccessRequestView),
+        (status = 404, description = "No such request that the caller may see (unknown and not theirs answer alike)", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+) -> Result<Json<AccessRequestView>, ApiError> {
+    let id = request_id_param(&raw_id)?;
+    Ok(Json(access::request_for(&state.workflow(), &Actor::from(&caller), &id).await?.into()))
+}
+
+/// Rollout waves: the mode and the sites the view is enabled for (Customer Care only).
+#[utoipa::path(get, path = "/v1/rollout", tag = "rollout", operation_id = "get_rollout", params(ListQuery),
+    responses(
+        (status = 200, description = "The mode and one page of enabled sites, by Support ID", body = RolloutPage),
+        (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not Customer Care", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn rollout_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<RolloutPage>, ApiError> {
+    if !caller.care {
+        return Err(ApiError::Forbidden("only Customer Care runs the rollout".into()));
+    }
+    let list = ListId::Rollout;
+    let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
+    let (sites, next) = state.store.enabled_sites_page(start.as_ref(), q.limit.get()).await?;
+    Ok(Json(RolloutPage {
+        mode: state.settings.rollout,
+        sites: sites
+            .into_iter()
+            .map(|s| EnabledSiteView {
+                support_id: s.support_id,
+                name: s.name,
+                enabled_at: s.enabled_at.to_string(),
+                enabled_by: s.enabled_by,
+            })
+            .collect(),
+        next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
+    }))
+}
+
+/// Enables or disables the view for one account site (Customer Care only).
+///
+/// With the `waves` mode, a contact sees a site (its entitlements and licence keys) only
+/// once it is enabled; the change is recorded in the site's history and takes effect with
+/// the next request.
+#[utoipa::path(put, path = "/v1/rollout/sites/{support_id}", tag = "rollout", operation_id = "set_site_rollout",
+    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "FARM-1")),
+    request_body(content = SetRollout, content_type = "application/json"),
+    responses(
+        (status = 200, description = "What changed", body = RolloutChangeView),
+        (status = 400, description = "A malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not Customer Care", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn set_rollout(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_site): Path<String>,
+    body: Result<Json<SetRollout>, JsonRejection>,
+) -> Result<Json<RolloutChangeView>, ApiError> {
+    let Json(body) = body.map_err(json_rejection)?;
+    let site = site_param(&raw_site)?;
+    let change = access::set_view_enabled(&state.workflow(), &Actor::from(&caller), &site, body.enabled, access::now()).await?;
+    Ok(Json(RolloutChangeView { support_id: change.support_id, name: change.name, enabled: change.enabled, changed: change.changed }))
 }
 
 /// A JSON body that could not be read (not JSON, not `application/json`, a wrong field): 400.
@@ -261,7 +338,8 @@ async fn approve(
 ) -> Result<Json<AccessRequestView>, ApiError> {
     let body = approve_body(&body.map_err(from_rejection)?)?;
     let id = request_id_param(&raw_id)?;
-    let decided = access::decide(&state, &Actor::from(&caller), &id, Decision::Approve { role: body.role }, access::now()).await?;
+    let decided =
+        access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Approve { role: body.role }, access::now()).await?;
     Ok(Json(decided.into()))
 }
 
@@ -284,7 +362,8 @@ async fn reject(
 ) -> Result<Json<AccessRequestView>, ApiError> {
     let Json(body) = body.map_err(json_rejection)?;
     let id = request_id_param(&raw_id)?;
-    let decided = access::decide(&state, &Actor::from(&caller), &id, Decision::Reject { reason: body.reason }, access::now()).await?;
+    let decided =
+        access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Reject { reason: body.reason }, access::now()).await?;
     Ok(Json(decided.into()))
 }
 
@@ -298,7 +377,7 @@ pub async fn handle_event(state: &AppState, router: Router, event: lambda_http::
     use lambda_http::Service;
     let lambda_http::LambdaEvent { payload, context } = event;
     if access::is_scheduled_event(&payload) {
-        let escalated = access::sweep(state, access::now()).await?;
+        let escalated = access::sweep(&state.workflow(), access::now()).await.map_err(|e| lambda_http::Error::from(e.to_string()))?;
         return Ok(json!({"escalated": escalated}));
     }
     let request: lambda_http::request::LambdaRequest = serde_json::from_value(payload)?;

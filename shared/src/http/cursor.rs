@@ -37,7 +37,8 @@ impl std::fmt::Debug for CursorKey {
 struct Payload {
     /// The list, e.g. `view` or `site:ACME-1?status=active`.
     l: String,
-    /// The caller's e-mail.
+    /// Who the cursor belongs to: an HMAC of the caller's e-mail under the sealing key
+    /// (cursors sealed before that change held the e-mail itself; still accepted).
     c: String,
     /// Where the next page starts (after this value).
     a: String,
@@ -96,9 +97,19 @@ impl CursorKey {
         mac.verify_slice(tag).is_ok()
     }
 
+    /// Binds a cursor to its caller without revealing who that is: 128 bits of an HMAC of
+    /// the e-mail, under a tag of its own so it can never pass for a cursor's signature.
+    fn caller_tag(key: &[u8], caller: &str) -> String {
+        let mut mac = Self::mac(key);
+        mac.update(b"abev-cursor-caller\0");
+        mac.update(caller.as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
+    }
+
     pub fn seal(&self, list: &str, caller: &str, after: &str) -> String {
         let (kid, key) = &self.keys[0];
-        let payload = serde_json::to_vec(&Payload { l: list.into(), c: caller.into(), a: after.into() }).unwrap_or_default();
+        let payload =
+            serde_json::to_vec(&Payload { l: list.into(), c: Self::caller_tag(key, caller), a: after.into() }).unwrap_or_default();
         let mut mac = Self::mac(key);
         mac.update(&payload);
         let tag = mac.finalize().into_bytes();
@@ -116,15 +127,16 @@ impl CursorKey {
         };
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
-        let genuine = match kid {
-            Some(kid) => self.keys.iter().find(|(k, _)| k == kid).is_some_and(|(_, key)| Self::verifies(key, &payload, &tag)),
-            None => self.keys.iter().any(|(_, key)| Self::verifies(key, &payload, &tag)),
+        let sealer = match kid {
+            Some(kid) => self.keys.iter().find(|(k, _)| k == kid).filter(|(_, key)| Self::verifies(key, &payload, &tag)),
+            None => self.keys.iter().find(|(_, key)| Self::verifies(key, &payload, &tag)),
         };
-        if !genuine {
+        let Some((_, key)) = sealer else {
             return Err(bad());
-        }
+        };
         let p: Payload = serde_json::from_slice(&payload).map_err(|_| bad())?;
-        if p.l != list || p.c != caller {
+        let owned = p.c == Self::caller_tag(key, caller) || p.c == caller;
+        if p.l != list || !owned {
             return Err(bad());
         }
         Ok(p.a)
@@ -147,6 +159,17 @@ mod tests {
         tampered.replace_range(0..1, if c.starts_with('e') { "f" } else { "e" });
         assert!(key.open(&tampered, "view", "a@b.example").is_err());
         assert!(key.open("garbage", "view", "a@b.example").is_err());
+    }
+
+    #[test]
+    fn a_cursor_does_not_carry_the_callers_email() {
+        let key = CursorKey::new("k");
+        let c = key.seal("view", "alice@acme.example", "ACME-1");
+        let decoded: Vec<String> =
+            c.split('.').filter_map(|p| URL_SAFE_NO_PAD.decode(p).ok()).map(|b| String::from_utf8_lossy(&b).into_owned()).collect();
+        assert!(decoded.iter().all(|d| !d.contains("alice") && !d.contains("acme.example")), "{decoded:?}");
+        assert_eq!(key.open(&c, "view", "alice@acme.example").unwrap(), "ACME-1");
+        assert!(key.open(&c, "view", "bob@acme.example").is_err());
     }
 
     #[test]

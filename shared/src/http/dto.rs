@@ -3,6 +3,7 @@
 //! derived from them. Field names are the contract's (spec §4, §5): never rename one.
 
 use crate::access::{AccessRequest, EscalationReason, HistoryEntry, RequestKind, RequestStatus};
+use crate::domain::access::Rollout;
 use crate::domain::{Access, Day, Email, Role, Serial, SupportId};
 use crate::store::view::EntitlementStatus;
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,53 @@ pub struct Me {
     /// Every site the caller is a member of, with their role there.
     pub sites: Vec<MeSite>,
     pub view: ViewSummary,
+    pub rollout: MeRollout,
+}
+
+/// Rollout waves, as they concern the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MeRollout {
+    /// `everyone`, or `waves`: a site is in views only once Customer Care enabled it.
+    #[schema(value_type = String, example = "everyone")]
+    pub mode: Rollout,
+    /// How many of the caller's sites (`sites`) are not in the view yet (always 0 for `everyone`).
+    pub waiting_sites: u64,
+}
+
+/// `GET /v1/rollout`: the mode and one page of the sites the view is enabled for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RolloutPage {
+    #[schema(value_type = String, example = "waves")]
+    pub mode: Rollout,
+    pub sites: Vec<EnabledSiteView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A site the view is enabled for: since when, by whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EnabledSiteView {
+    pub support_id: SupportId,
+    pub name: String,
+    pub enabled_at: String,
+    pub enabled_by: Email,
+}
+
+/// `PUT /v1/rollout/sites/{support_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRollout {
+    /// `true` enables the view for the site, `false` disables it again.
+    pub enabled: bool,
+}
+
+/// What enabling or disabling did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RolloutChangeView {
+    pub support_id: SupportId,
+    pub name: String,
+    pub enabled: bool,
+    /// `false`: it was already so (nothing recorded).
+    pub changed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -215,7 +263,7 @@ pub struct HistoryItem {
     pub support_id: SupportId,
     /// The e-mail of the person who acted, or `system` (routing, sweeps).
     pub actor: String,
-    /// `request_created`, `routed_to_site_admins`, `escalated_to_care`, `approved`, `rejected`, `member_removed`, `last_admin_lost`.
+    /// `request_created`, `routed_to_site_admins`, `escalated_to_care`, `approved`, `rejected`, `member_removed`, `last_admin_lost` (site history); `view_enabled`, `view_disabled` (rollout).
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -233,12 +281,12 @@ pub struct HistoryItem {
 impl From<HistoryEntry> for HistoryItem {
     fn from(h: HistoryEntry) -> HistoryItem {
         HistoryItem {
-            at: h.at,
+            at: h.at.to_string(),
             entry_id: h.entry_id,
             support_id: h.support_id,
             actor: h.actor,
-            action: h.action,
-            request_id: h.request_id,
+            action: h.action.as_str().to_string(),
+            request_id: h.request_id.map(|id| id.to_string()),
             subject: h.subject,
             role: h.role,
             previous_role: h.previous_role,
@@ -302,19 +350,19 @@ pub struct AccessRequestView {
 impl From<AccessRequest> for AccessRequestView {
     fn from(r: AccessRequest) -> AccessRequestView {
         AccessRequestView {
-            request_id: r.request_id,
+            request_id: r.request_id.to_string(),
             support_id: r.support_id,
             site_name: r.site_name,
             requester_email: r.requester_email,
             kind: r.kind,
             requested_role: r.requested_role,
             status: r.status,
-            created_at: r.created_at,
+            created_at: r.created_at.to_string(),
             decided_by: r.decided_by,
-            decided_at: r.decided_at,
+            decided_at: r.decided_at.map(|t| t.to_string()),
             reason: r.reason,
             granted_role: r.granted_role,
-            escalated_at: r.escalated_at,
+            escalated_at: r.escalated_at.map(|t| t.to_string()),
             escalation_reason: r.escalation_reason,
         }
     }

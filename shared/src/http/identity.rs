@@ -9,30 +9,63 @@ use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
 use std::collections::HashMap;
 
+/// The default name of the Customer Care group (`ABEV_CARE_GROUP`).
 pub const CARE_GROUP: &str = "customer-care";
+/// The default claim that lists the caller's groups (`ABEV_GROUPS_CLAIM`).
+pub const GROUPS_CLAIM: &str = "groups";
+
+/// Which group makes a caller Customer Care, and which claim lists the groups (Cognito
+/// puts them in `cognito:groups`; no pre-token trigger is needed to rename it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityConfig {
+    pub care_group: String,
+    pub groups_claim: String,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig { care_group: CARE_GROUP.into(), groups_claim: GROUPS_CLAIM.into() }
+    }
+}
+
+impl IdentityConfig {
+    /// `ABEV_CARE_GROUP` (default `customer-care`) and `ABEV_GROUPS_CLAIM` (default `groups`).
+    pub fn from_env() -> IdentityConfig {
+        IdentityConfig {
+            care_group: crate::config::optional("ABEV_CARE_GROUP", CARE_GROUP).trim().to_string(),
+            groups_claim: crate::config::optional("ABEV_GROUPS_CLAIM", GROUPS_CLAIM).trim().to_string(),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub email: Email,
-    /// Customer Care staff (`groups` contains `customer-care`).
+    /// Customer Care staff (the groups claim names the Care group exactly).
     pub care: bool,
     pub request_id: String,
 }
 
-/// Reads the `groups` claim however API Gateway flattened it: a JSON array string
-/// (`["a","b"]`), its own `[a b]` form, or a single bare group.
+/// Reads the groups claim exactly as API Gateway hands it over: a JSON array string
+/// (`["a","b"]`), its own flattened `[a b]` form (one space between groups), or a single
+/// bare group. A group name is never split on anything but the flattened form's spaces,
+/// so `partners,customer-care` stays one group.
 pub fn parse_groups(raw: &str) -> Vec<String> {
     let raw = raw.trim();
-    if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
-        return list;
+    if raw.starts_with('[') {
+        if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
+            return list;
+        }
+        if let Some(inner) = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            return inner.split(' ').filter(|g| !g.is_empty()).map(str::to_string).collect();
+        }
+        return Vec::new();
     }
-    raw.trim_start_matches('[')
-        .trim_end_matches(']')
-        .split([' ', ','])
-        .map(|g| g.trim().trim_matches('"'))
-        .filter(|g| !g.is_empty())
-        .map(str::to_string)
-        .collect()
+    if raw.is_empty() {
+        Vec::new()
+    } else {
+        vec![raw.to_string()]
+    }
 }
 
 pub fn claims_of(context: Option<&RequestContext>) -> Option<&HashMap<String, String>> {
@@ -52,25 +85,57 @@ pub fn request_id_of(context: Option<&RequestContext>) -> Option<String> {
 }
 
 impl Caller {
-    pub fn from_claims(claims: Option<&HashMap<String, String>>, request_id: String) -> Result<Caller, ApiError> {
+    pub fn from_claims(claims: Option<&HashMap<String, String>>, request_id: String, config: &IdentityConfig) -> Result<Caller, ApiError> {
         let claims = claims.ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
         if claims.get("email_verified").is_some_and(|v| v.trim().eq_ignore_ascii_case("false")) {
             return Err(ApiError::Unauthorized("the token's e-mail address is not verified".into()));
         }
         let email = claims.get("email").ok_or_else(|| ApiError::Unauthorized("the token carries no email claim".into()))?;
         let email = Email::parse(email).map_err(|_| ApiError::Unauthorized("the token's email claim is not an e-mail address".into()))?;
-        let care = claims.get("groups").is_some_and(|g| parse_groups(g).iter().any(|g| g == CARE_GROUP));
+        let care = claims.get(&config.groups_claim).is_some_and(|g| parse_groups(g).contains(&config.care_group));
         Ok(Caller { email, care, request_id })
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+impl From<&Caller> for crate::access::Actor {
+    fn from(c: &Caller) -> crate::access::Actor {
+        crate::access::Actor { email: c.email.clone(), care: c.care }
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    S: Send + Sync,
+    IdentityConfig: axum::extract::FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let context = parts.extensions.get::<RequestContext>();
         let request_id = request_id_of(context).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        Caller::from_claims(claims_of(context), request_id)
+        let config = <IdentityConfig as axum::extract::FromRef<S>>::from_ref(state);
+        let caller = Caller::from_claims(claims_of(context), request_id, &config)?;
+        // The request's log line names who called (see `log_request`).
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            slot.set(&caller);
+        }
+        Ok(caller)
+    }
+}
+
+/// Where the extractor leaves the caller's identity for the request's log line.
+#[derive(Debug, Clone, Default)]
+pub struct CallerSlot(std::sync::Arc<std::sync::Mutex<Option<(String, bool)>>>);
+
+impl CallerSlot {
+    fn set(&self, caller: &Caller) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some((caller.email.to_string(), caller.care));
+        }
+    }
+    /// The caller's e-mail and Care flag, once a handler has identified them.
+    pub fn get(&self) -> Option<(String, bool)> {
+        self.0.lock().ok().and_then(|s| s.clone())
     }
 }
 
@@ -87,12 +152,43 @@ mod tests {
     }
 
     #[test]
+    fn a_group_name_is_never_split_on_commas() {
+        assert_eq!(parse_groups("[partners,customer-care]"), ["partners,customer-care"]);
+        assert_eq!(parse_groups(r#"["partners,customer-care"]"#), ["partners,customer-care"]);
+        assert_eq!(parse_groups("partners,customer-care"), ["partners,customer-care"]);
+        let config = IdentityConfig::default();
+        for raw in [
+            "[partners,customer-care]",
+            "partners,customer-care",
+            r#"["partners,customer-care"]"#,
+            "[customer-care-x]",
+            "\"customer-care\"",
+        ] {
+            let claims = HashMap::from([("email".to_string(), "a@b.example".to_string()), ("groups".to_string(), raw.to_string())]);
+            assert!(!Caller::from_claims(Some(&claims), "r".into(), &config).unwrap().care, "{raw:?} must not grant Care");
+        }
+    }
+
+    #[test]
+    fn the_care_group_and_its_claim_are_configuration() {
+        let cognito = IdentityConfig { care_group: "support-agents".into(), groups_claim: "cognito:groups".into() };
+        let claims = |claim: &str, raw: &str| {
+            HashMap::from([("email".to_string(), "a@b.example".to_string()), (claim.to_string(), raw.to_string())])
+        };
+        assert!(Caller::from_claims(Some(&claims("cognito:groups", "[staff support-agents]")), "r".into(), &cognito).unwrap().care);
+        assert!(!Caller::from_claims(Some(&claims("groups", "[support-agents]")), "r".into(), &cognito).unwrap().care);
+        assert!(!Caller::from_claims(Some(&claims("cognito:groups", "[customer-care]")), "r".into(), &cognito).unwrap().care);
+        let default = IdentityConfig::default();
+        assert!(Caller::from_claims(Some(&claims("groups", "[customer-care]")), "r".into(), &default).unwrap().care);
+    }
+
+    #[test]
     fn unverified_or_missing_email_is_refused() {
         let mut claims = HashMap::from([("email".to_string(), "A@B.example".to_string())]);
-        assert_eq!(Caller::from_claims(Some(&claims), "r".into()).unwrap().email.as_str(), "a@b.example");
+        assert_eq!(Caller::from_claims(Some(&claims), "r".into(), &IdentityConfig::default()).unwrap().email.as_str(), "a@b.example");
         claims.insert("email_verified".into(), "false".into());
-        assert!(Caller::from_claims(Some(&claims), "r".into()).is_err());
-        assert!(Caller::from_claims(Some(&HashMap::new()), "r".into()).is_err());
-        assert!(Caller::from_claims(None, "r".into()).is_err());
+        assert!(Caller::from_claims(Some(&claims), "r".into(), &IdentityConfig::default()).is_err());
+        assert!(Caller::from_claims(Some(&HashMap::new()), "r".into(), &IdentityConfig::default()).is_err());
+        assert!(Caller::from_claims(None, "r".into(), &IdentityConfig::default()).is_err());
     }
 }

@@ -187,6 +187,8 @@ pub enum ListId {
     Requests,
     /// `GET /v1/approvals`
     Approvals,
+    /// `GET /v1/rollout`
+    Rollout,
 }
 
 impl ListId {
@@ -205,6 +207,7 @@ impl ListId {
             ListId::History(site) => format!("history:{site}"),
             ListId::Requests => "requests".into(),
             ListId::Approvals => "approvals".into(),
+            ListId::Rollout => "rollout".into(),
         }
     }
 

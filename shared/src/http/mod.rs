@@ -25,12 +25,7 @@ use std::sync::Arc;
 pub use list::{DEFAULT_LIMIT, MAX_LIMIT};
 pub const DEV_CURSOR_SECRET: &str = "abev-local-cursor-secret";
 
-/// Where escalations go.
-#[derive(Clone, Debug)]
-pub struct CareQueue {
-    pub sqs: aws_sdk_sqs::Client,
-    pub url: String,
-}
+pub use crate::access::CareQueue;
 
 /// The access function's state (its handlers and `crate::access` use it).
 #[derive(Clone, Debug)]
@@ -39,6 +34,40 @@ pub struct AppState {
     pub cursors: Arc<CursorKey>,
     pub care: Option<CareQueue>,
     pub admin_sla_days: u64,
+    pub settings: Settings,
+}
+
+/// Configuration the routes read on every request (loaded once, at start-up).
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub identity: identity::IdentityConfig,
+    pub limits: crate::access::Limits,
+    /// Who sees the view: everyone, or the sites enabled wave by wave (`ABEV_ROLLOUT`).
+    pub rollout: crate::domain::access::Rollout,
+}
+
+impl Settings {
+    /// From the environment: see `IdentityConfig::from_env` and `Limits::from_env`.
+    pub fn from_env() -> Result<Settings, crate::config::ConfigError> {
+        let raw = crate::config::optional("ABEV_ROLLOUT", "everyone");
+        let rollout = crate::domain::access::Rollout::parse(&raw).ok_or_else(|| crate::config::ConfigError {
+            name: "ABEV_ROLLOUT",
+            problem: format!("{raw:?} is neither everyone nor waves"),
+        })?;
+        Ok(Settings { identity: identity::IdentityConfig::from_env(), limits: crate::access::Limits::from_env()?, rollout })
+    }
+}
+
+impl AppState {
+    /// The access workflow over this state's store and Care queue.
+    pub fn workflow(&self) -> crate::access::Workflow {
+        crate::access::Workflow {
+            store: self.store.clone(),
+            care: self.care.clone(),
+            admin_sla_days: self.admin_sla_days,
+            limits: self.settings.limits.clone(),
+        }
+    }
 }
 
 /// The view function's state: it reads and audits, and knows nothing of Care.
@@ -46,12 +75,26 @@ pub struct AppState {
 pub struct ViewState {
     pub store: Store,
     pub cursors: Arc<CursorKey>,
+    pub settings: Settings,
 }
 
 /// The local host serves both functions from one state.
 impl axum::extract::FromRef<AppState> for ViewState {
     fn from_ref(state: &AppState) -> ViewState {
-        ViewState { store: state.store.clone(), cursors: state.cursors.clone() }
+        ViewState { store: state.store.clone(), cursors: state.cursors.clone(), settings: state.settings.clone() }
+    }
+}
+
+/// Both functions read the caller's identity the same way.
+impl axum::extract::FromRef<AppState> for identity::IdentityConfig {
+    fn from_ref(state: &AppState) -> identity::IdentityConfig {
+        state.settings.identity.clone()
+    }
+}
+
+impl axum::extract::FromRef<ViewState> for identity::IdentityConfig {
+    fn from_ref(state: &ViewState) -> identity::IdentityConfig {
+        state.settings.identity.clone()
     }
 }
 
@@ -61,15 +104,21 @@ impl From<AppState> for ViewState {
     }
 }
 
-/// Logs one JSON line per request with its DynamoDB calls and consumed capacity.
-pub async fn log_request(request: Request, next: Next) -> Response {
+/// Logs one JSON line per request with who called (as the verified token says; empty
+/// when the request carried no valid identity), its DynamoDB calls and consumed capacity.
+pub async fn log_request(mut request: Request, next: Next) -> Response {
+    let slot = identity::CallerSlot::default();
+    request.extensions_mut().insert(slot.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let request_id = identity::request_id_of(request.extensions().get()).unwrap_or_default();
     let started = std::time::Instant::now();
     let (response, cost) = measured(next.run(request)).await;
+    let (caller, care) = slot.get().unwrap_or_default();
     tracing::info!(
         request_id,
+        caller,
+        care,
         method = %method,
         path,
         status = response.status().as_u16(),

@@ -39,12 +39,13 @@ Errors are RFC 9457 problem details (`application/problem+json`). Lists take `li
         Problem, SiteRef, Me, MeSite, ViewSummary, ViewPage, ViewSite, EntitlementSummary, SiteEntitlementsPage, EntitlementDetail,
         SitesPage, MySite, MembersPage, MembersSite, Member, HistoryPage, HistoryItem, CreateAccessRequest, ApproveAccessRequest,
         RejectAccessRequest, AccessRequestView, RequestsPage, Email, SupportId, Serial, Day, Role, Access, EntitlementStatus,
-        RequestKind, RequestStatus, EscalationReason
+        RequestKind, RequestStatus, EscalationReason, MeRollout, RolloutPage, EnabledSiteView, SetRollout, RolloutChangeView
     )),
     tags(
         (name = "view", description = "What the caller may see (spec §4)"),
         (name = "sites", description = "Memberships, members and site history (spec §5)"),
         (name = "access-requests", description = "Join and role-change requests, approvals, Care escalation (spec §5)"),
+        (name = "rollout", description = "Rollout waves: which account sites the view is enabled for (Customer Care)"),
         (name = "meta", description = "This document"),
     )
 )]

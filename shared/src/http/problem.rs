@@ -16,6 +16,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// 429 with `Retry-After` (whole seconds).
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after_secs: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -28,6 +31,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -40,6 +44,7 @@ impl ApiError {
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::BadRequest(_) => ("bad-request", "Bad request"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::Store(e) if e.is_transient() => ("unavailable", "Temporarily unavailable"),
             ApiError::Store(_) => ("internal", "Internal error"),
         }
@@ -70,7 +75,33 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        problem(status, kind, title, &detail)
+        let mut response = problem(status, kind, title, &detail);
+        if let ApiError::TooManyRequests { retry_after_secs, .. } = &self {
+            if let Ok(value) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// The one mapping of the access workflow's errors to HTTP.
+impl From<crate::access::AccessError> for ApiError {
+    fn from(e: crate::access::AccessError) -> ApiError {
+        use crate::access::AccessError;
+        match e {
+            AccessError::UnknownSite(_) | AccessError::NotYourSite(_) | AccessError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            AccessError::Forbidden(m) => ApiError::Forbidden(m),
+            AccessError::Conflict(m) => ApiError::Conflict(m),
+            AccessError::BadInput(m) => ApiError::BadRequest(m),
+            AccessError::TooMany { detail, retry_after } => {
+                // Whole seconds, rounded up: never earlier than the limit lifts.
+                let secs = retry_after.whole_seconds().max(0) as u64 + u64::from(retry_after.subsec_nanoseconds() > 0);
+                ApiError::TooManyRequests { detail, retry_after_secs: secs.max(1) }
+            }
+            AccessError::Invalid(m) => ApiError::Store(crate::store::StoreError::Corrupt(m)),
+            AccessError::Store(s) => ApiError::Store(s),
+        }
     }
 }
 

@@ -50,6 +50,7 @@ macro_rules! route_table {
         where
             S: Clone + Send + Sync + 'static,
             $state: axum::extract::FromRef<S>,
+            $crate::http::identity::IdentityConfig: axum::extract::FromRef<S>,
         {
             axum::Router::new()$( .route($path, axum::routing::on(axum::routing::MethodFilter::$method, $handler)) )+
         }

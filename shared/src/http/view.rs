@@ -1,6 +1,8 @@
 //! The view function's routes (spec §4).
 
-use super::dto::{EntitlementDetail, EntitlementSummary, Me, MeSite, Problem, SiteEntitlementsPage, SiteRef, ViewPage, ViewSummary};
+use super::dto::{
+    EntitlementDetail, EntitlementSummary, Me, MeRollout, MeSite, Problem, SiteEntitlementsPage, SiteRef, ViewPage, ViewSummary,
+};
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, EntitlementQuery, ListId, ListQuery, MAX_LIMIT};
 use super::problem::ApiError;
@@ -8,6 +10,8 @@ use super::routes::route_table;
 use super::ViewState;
 use crate::domain::{Day, Serial, SupportId};
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 route_table! {
@@ -33,7 +37,8 @@ pub fn router(state: impl Into<ViewState>) -> axum::Router {
 #[utoipa::path(get, path = "/v1/me", tag = "view", operation_id = "get_me",
     responses((status = 200, description = "The caller", body = Me)))]
 async fn me(State(state): State<ViewState>, caller: Caller) -> Result<Json<Me>, ApiError> {
-    let reach = state.store.contact_reach(&caller.email).await?;
+    let mut reach = state.store.contact_reach(&caller.email).await?;
+    reach.rollout = state.settings.rollout;
     let records = state.store.site_records(reach.memberships.keys()).await?;
     let sites = reach
         .memberships
@@ -44,6 +49,9 @@ async fn me(State(state): State<ViewState>, caller: Caller) -> Result<Json<Me>, 
             role: *role,
         })
         .collect();
+    // Waiting: the caller's sites whose record (already read for the names) is not enabled.
+    let waiting_sites =
+        reach.memberships.keys().filter(|sid| !state.settings.rollout.shows(records.get(*sid).is_some_and(|r| r.2))).count() as u64;
     // The summary walks the view's site pages: its cost grows with the number of sites
     // in the view (one query page per 500 sites), never with the entitlements behind them.
     let (mut site_count, mut entitlement_count, mut after) = (0u64, 0u64, None);
@@ -56,7 +64,12 @@ async fn me(State(state): State<ViewState>, caller: Caller) -> Result<Json<Me>, 
             None => break,
         }
     }
-    Ok(Json(Me { email: caller.email, sites, view: ViewSummary { sites: site_count, entitlements: entitlement_count } }))
+    Ok(Json(Me {
+        email: caller.email,
+        sites,
+        view: ViewSummary { sites: site_count, entitlements: entitlement_count },
+        rollout: MeRollout { mode: state.settings.rollout, waiting_sites },
+    }))
 }
 
 /// The account sites in the caller's view.
@@ -71,7 +84,8 @@ async fn me(State(state): State<ViewState>, caller: Caller) -> Result<Json<Me>, 
 async fn view_sites(State(state): State<ViewState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<ViewPage>, ApiError> {
     let list = ListId::View;
     let after: Option<SupportId> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
-    let reach = state.store.contact_reach(&caller.email).await?;
+    let mut reach = state.store.contact_reach(&caller.email).await?;
+    reach.rollout = state.settings.rollout;
     let page = state.store.view_sites(&reach, after.as_ref(), q.limit.get()).await?;
     Ok(Json(ViewPage {
         next_cursor: Cursor::seal(&state.cursors, page.next.as_ref(), &list, &caller.email),
@@ -102,7 +116,8 @@ async fn site_entitlements(
     let site = SupportId::parse(&raw_site).map_err(|_| not_found())?;
     let list = ListId::site_entitlements(&site, &filter);
     let after: Option<String> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
-    let reach = state.store.contact_reach(&caller.email).await?;
+    let mut reach = state.store.contact_reach(&caller.email).await?;
+    reach.rollout = state.settings.rollout;
     let (site_ref, page) = state
         .store
         .site_entitlements(&reach, &site, after.as_deref(), q.limit.get(), &filter, Day::today())
@@ -127,15 +142,21 @@ async fn site_entitlements(
         (status = 400, description = "A path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entitlement in the caller's view", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn entitlement(
-    State(state): State<ViewState>,
-    caller: Caller,
-    Path(raw_serial): Path<String>,
-) -> Result<Json<EntitlementDetail>, ApiError> {
+async fn entitlement(State(state): State<ViewState>, caller: Caller, Path(raw_serial): Path<String>) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("no entitlement {raw_serial} in your view"));
-    let serial = Serial::parse(&raw_serial).map_err(|_| not_found())?;
-    let (e, site) = state.store.entitlement(&caller.email, &serial, Day::today()).await?.ok_or_else(not_found)?;
-    // The audit record is written before the keys are shown: no record, no keys.
-    state.store.record_entitlement_read(&caller.email, &serial, &e.access, &caller.request_id).await?;
-    Ok(Json(EntitlementDetail::of(&e, SiteRef { support_id: site.support_id, name: site.name })))
+    let Ok(serial) = Serial::parse(&raw_serial) else {
+        // Not a serial at all: nothing to key an audit item by, so the trace is the log.
+        let probe: String = raw_serial.chars().take(80).collect();
+        tracing::warn!(caller = %caller.email, serial = probe, outcome = "not_found", "entitlement detail refused: not a serial");
+        return Err(not_found());
+    };
+    let found = state.store.entitlement(&caller.email, &serial, Day::today(), state.settings.rollout).await?;
+    // The audit record is written before the answer: no record, no keys (and a refusal
+    // is recorded as well, so probing for serials is visible).
+    let rules = found.as_ref().map(|(e, _)| e.access.as_slice()).unwrap_or_default();
+    state.store.record_entitlement_read(&caller.email, &serial, rules, &caller.request_id).await?;
+    let (e, site) = found.ok_or_else(not_found)?;
+    let detail = EntitlementDetail::of(&e, SiteRef { support_id: site.support_id, name: site.name });
+    // Licence keys must not stay in any browser or proxy cache.
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(detail)).into_response())
 }

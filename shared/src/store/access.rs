@@ -20,91 +20,63 @@ use super::table::{Query, Range};
 pub use super::tx::{tx_check, tx_delete, tx_put, tx_update, Cond};
 use super::{from_item, get_n, get_s, req_s, s, to_item, Store, StoreError};
 use crate::domain::{Email, Role, SupportId};
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestKind {
-    Join,
-    RoleChange,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestStatus {
-    PendingAdmin,
-    Escalated,
-    Approved,
-    Rejected,
-}
-
-impl RequestStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestStatus::PendingAdmin => "pending_admin",
-            RequestStatus::Escalated => "escalated",
-            RequestStatus::Approved => "approved",
-            RequestStatus::Rejected => "rejected",
-        }
-    }
-    pub fn is_open(self) -> bool {
-        matches!(self, RequestStatus::PendingAdmin | RequestStatus::Escalated)
-    }
-}
-
-/// Why a request went to Customer Care (the `reason` of the care-escalation message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EscalationReason {
-    NoSiteAdministrator,
-    AdminSlaExpired,
-}
+pub use crate::domain::access::{EscalationReason, HistoryAction, RequestId, RequestKind, RequestStatus, Stamp};
 
 /// An access request: the §5 wire shape plus `granted_role`, `escalated_at` and
 /// `escalation_reason`. `reason` is the decision's reason (a rejection's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessRequest {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub support_id: SupportId,
     pub site_name: String,
     pub requester_email: Email,
     pub kind: RequestKind,
     pub requested_role: Role,
     pub status: RequestStatus,
-    pub created_at: String,
+    pub created_at: Stamp,
     pub decided_by: Option<Email>,
-    pub decided_at: Option<String>,
+    pub decided_at: Option<Stamp>,
     pub reason: Option<String>,
     /// The role an approval granted (Care may grant another than requested).
     pub granted_role: Option<Role>,
-    pub escalated_at: Option<String>,
+    pub escalated_at: Option<Stamp>,
     pub escalation_reason: Option<EscalationReason>,
 }
 
 impl AccessRequest {
     /// The UTC day (`YYYY-MM-DD`) of `created_at`: the `PENDING#{day}` partition.
     pub fn day(&self) -> &str {
-        self.created_at.get(..10).unwrap_or(&self.created_at)
+        self.created_at.day()
     }
     pub fn key(&self) -> Key {
-        keys::request(&self.request_id)
+        keys::request(self.request_id.as_str())
     }
     pub fn open_marker(&self) -> Key {
         keys::open_request(&self.requester_email, &self.support_id)
     }
     pub fn pending_day_marker(&self) -> Key {
-        keys::pending_marker(self.day(), &self.created_at, &self.request_id)
+        keys::pending_marker(self.day(), self.created_at.as_str(), self.request_id.as_str())
     }
     pub fn site_pending_marker(&self) -> Key {
-        keys::site_pending(&self.support_id, &self.created_at, &self.request_id)
+        keys::site_pending(&self.support_id, self.created_at.as_str(), self.request_id.as_str())
     }
     pub fn care_marker(&self) -> Key {
-        keys::care_escalated(&self.created_at, &self.request_id)
+        keys::care_escalated(self.created_at.as_str(), self.request_id.as_str())
     }
     pub fn outbox_key(&self) -> Key {
-        keys::outbox_escalation(&self.request_id)
+        keys::outbox_escalation(self.request_id.as_str())
+    }
+    /// The item that marks this request in a work list or index (`key`: which one).
+    pub fn marker_item(&self, key: &Key) -> Item {
+        let mut item = key.to_item();
+        item.insert("request_id".into(), s(self.request_id.as_str()));
+        item.insert("support_id".into(), s(self.support_id.as_str()));
+        item.insert("created_at".into(), s(self.created_at.as_str()));
+        item
     }
 
     /// The whole stored item, index keys included.
@@ -112,9 +84,9 @@ impl AccessRequest {
         let mut item = to_item(self)?;
         item.extend(self.key().to_item());
         item.insert(keys::GSI1_PK.into(), s(keys::site_requests_gsi1pk(&self.support_id)));
-        item.insert(keys::GSI1_SK.into(), s(keys::request_index_sk(&self.created_at, &self.request_id)));
+        item.insert(keys::GSI1_SK.into(), s(keys::request_index_sk(self.created_at.as_str(), self.request_id.as_str())));
         item.insert(keys::GSI2_PK.into(), s(keys::contact_requests_gsi2pk(&self.requester_email)));
-        item.insert(keys::GSI2_SK.into(), s(keys::request_index_sk(&self.created_at, &self.request_id)));
+        item.insert(keys::GSI2_SK.into(), s(keys::request_index_sk(self.created_at.as_str(), self.request_id.as_str())));
         Ok(item)
     }
 }
@@ -126,6 +98,8 @@ pub struct SiteMeta {
     pub name: String,
     /// Members whose role is `admin`; kept exact by every transaction that changes one.
     pub admin_count: i64,
+    /// Rollout waves: the view is enabled for this site (`view_enabled` on the record).
+    pub view_enabled: bool,
 }
 
 /// One membership (the item ingestion provisions and this workflow changes).
@@ -151,16 +125,14 @@ impl Membership {
 /// One entry of a site's history: who did what, when, why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
-    pub at: String,
+    pub at: Stamp,
     pub entry_id: String,
     pub support_id: SupportId,
     /// The e-mail of the person who acted, or `system` (routing, sweeps).
     pub actor: String,
-    /// `request_created`, `routed_to_site_admins`, `escalated_to_care`, `approved`,
-    /// `rejected`, `member_removed`, `last_admin_lost`.
-    pub action: String,
+    pub action: HistoryAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
     /// The contact the action is about (requester, removed member).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Email>,
@@ -174,13 +146,13 @@ pub struct HistoryEntry {
 
 impl HistoryEntry {
     /// `seq` orders the entries one operation writes with the same `at`.
-    pub fn new(site: &SupportId, at: &str, seq: u8, actor: &str, action: &str) -> HistoryEntry {
+    pub fn new(site: &SupportId, at: &Stamp, seq: u8, actor: &str, action: HistoryAction) -> HistoryEntry {
         HistoryEntry {
-            at: at.to_string(),
+            at: at.clone(),
             entry_id: format!("{seq}-{}", uuid::Uuid::new_v4().simple()),
             support_id: site.clone(),
             actor: actor.to_string(),
-            action: action.to_string(),
+            action,
             request_id: None,
             subject: None,
             role: None,
@@ -190,7 +162,7 @@ impl HistoryEntry {
     }
     pub fn to_item(&self) -> Result<Item, StoreError> {
         let mut item = to_item(self)?;
-        item.extend(keys::site_history(&self.support_id, &self.at, &self.entry_id).to_item());
+        item.extend(keys::site_history(&self.support_id, self.at.as_str(), &self.entry_id).to_item());
         Ok(item)
     }
 }
@@ -317,6 +289,7 @@ impl Store {
             support_id: site.clone(),
             name: get_s(&i, "name").unwrap_or(site.as_str()).to_string(),
             admin_count: get_n(&i, "admin_count").unwrap_or(0),
+            view_enabled: i.get(VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         }))
     }
 
@@ -327,25 +300,38 @@ impl Store {
     }
 
     /// The id of a contact's open request for a site (the `OPEN#` marker), read consistently.
-    pub async fn open_request_id(&self, email: &Email, site: &SupportId) -> Result<Option<String>, StoreError> {
+    pub async fn open_request_id(&self, email: &Email, site: &SupportId) -> Result<Option<RequestId>, StoreError> {
         let item = self.get("GetItem open-request marker", &keys::open_request(email, site), true).await?;
-        Ok(item.as_ref().and_then(|i| get_s(i, "request_id")).map(str::to_string))
+        Ok(item.as_ref().and_then(|i| get_s(i, "request_id")).map(RequestId::stored))
     }
 
-    pub async fn access_request(&self, id: &str) -> Result<Option<AccessRequest>, StoreError> {
-        match self.get("GetItem access request", &keys::request(id), true).await? {
+    /// How many open requests a contact has (the counter the creation transaction keeps
+    /// exact), and until when a rejection at `site` holds them off, read consistently.
+    pub async fn request_limits(&self, email: &Email, site: &SupportId) -> Result<(i64, Option<Stamp>), StoreError> {
+        let (limits_key, cooldown_key) = (keys::contact_limits(email), keys::rejection_cooldown(email, site));
+        let (limits, cooldown) = futures::try_join!(
+            self.get("GetItem request counter", &limits_key, true),
+            self.get("GetItem rejection cool-down", &cooldown_key, true),
+        )?;
+        let open = limits.as_ref().and_then(|i| get_n(i, OPEN_REQUESTS)).unwrap_or(0);
+        Ok((open, cooldown.as_ref().and_then(|i| get_s(i, "cooldown_until")).map(Stamp::stored)))
+    }
+
+    pub async fn access_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
+        match self.get("GetItem access request", &keys::request(id.as_str()), true).await? {
             Some(item) => Ok(Some(from_item(item)?)),
             None => Ok(None),
         }
     }
 
     /// Many requests by id (missing ones are skipped), in the order asked.
-    pub async fn access_requests(&self, ids: &[String]) -> Result<Vec<AccessRequest>, StoreError> {
+    pub async fn access_requests(&self, ids: &[RequestId]) -> Result<Vec<AccessRequest>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let items = self.batch_get("BatchGetItem access requests", ids.iter().map(|id| keys::request(id)).collect(), false).await?;
-        let mut by_id: HashMap<String, AccessRequest> = HashMap::new();
+        let items =
+            self.batch_get("BatchGetItem access requests", ids.iter().map(|id| keys::request(id.as_str())).collect(), false).await?;
+        let mut by_id: HashMap<RequestId, AccessRequest> = HashMap::new();
         for item in items {
             let r: AccessRequest = from_item(item)?;
             by_id.insert(r.request_id.clone(), r);
@@ -452,15 +438,15 @@ impl Store {
 
     /// The ids of a site's `pending_admin` requests, oldest first (consistent: exact at
     /// the moment the site loses its last admin).
-    pub async fn site_pending_ids(&self, site: &SupportId) -> Result<Vec<String>, StoreError> {
+    pub async fn site_pending_ids(&self, site: &SupportId) -> Result<Vec<RequestId>, StoreError> {
         let items = self.all_items("Query site pending requests", &keys::site_pk(site), Some(keys::SITE_PENDING_PREFIX)).await?;
-        items.iter().map(|i| req_s(i, "request_id").map(str::to_string)).collect()
+        items.iter().map(|i| req_s(i, "request_id").map(RequestId::stored)).collect()
     }
 
     /// The `(created_at, request_id)` of the `pending_admin` requests created on `day`.
-    pub async fn pending_on_day(&self, day: &str) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn pending_on_day(&self, day: &str) -> Result<Vec<(Stamp, RequestId)>, StoreError> {
         let items = self.all_items("Query pending-admin day", &keys::pending_day_pk(day), None).await?;
-        items.iter().map(|i| Ok((req_s(i, "created_at")?.to_string(), req_s(i, "request_id")?.to_string()))).collect()
+        items.iter().map(|i| Ok((Stamp::stored(req_s(i, "created_at")?), RequestId::stored(req_s(i, "request_id")?)))).collect()
     }
 
     /// Every item of the Care outbox.
@@ -470,6 +456,19 @@ impl Store {
 
     pub async fn delete_item(&self, op: &'static str, key: &Key) -> Result<(), StoreError> {
         self.delete(op, key, None).await.map(|_| ())
+    }
+
+    /// A page of the sites the view is enabled for, by Support ID.
+    pub async fn enabled_sites_page(
+        &self,
+        start: Option<&PageKey>,
+        limit: usize,
+    ) -> Result<(Vec<EnabledSite>, Option<PageKey>), StoreError> {
+        let listing =
+            Listing { op: "Query rollout enabled sites", index: None, pk: keys::ROLLOUT_ENABLED_PK.into(), prefix: None, forward: true };
+        let page = self.page(&listing, start, limit, true).await?;
+        let sites = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((sites, page.next))
     }
 
     /// The first day the admin-SLA sweep has not fully swept, if it ever ran.
@@ -486,4 +485,212 @@ impl Store {
         let forward = Cond::new("attribute_not_exists(#pk) OR #day < :day").value(":day", s(day));
         self.put("PutItem sweep watermark", item, Some(forward)).await.map(|_| ())
     }
+}
+
+// ---- the typed writes a workflow plan is made of ---------------------------------------
+
+/// The attribute of a site record (`SITE#{s}`/`META`) that enables the view for it (rollout waves).
+pub const VIEW_ENABLED: &str = "view_enabled";
+
+/// The attribute of `CONTACT#{e}`/`LIMITS` counting the contact's open requests.
+pub const OPEN_REQUESTS: &str = "open_requests";
+
+/// One write (or check) of a workflow plan. The access rules decide which, from what they
+/// read; [`tx_items`] turns them into one transaction. Every condition here is what makes
+/// the plan safe to commit against a table that changed since it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// The request, new (`expected: None`: it must not exist) or moved on from `expected`.
+    Request {
+        request: AccessRequest,
+        expected: Option<RequestStatus>,
+    },
+    /// A work-list or index marker of the request; `exclusive`: it must not exist yet
+    /// (the `OPEN#` marker: one open request per contact and site).
+    Marker {
+        key: Key,
+        request: AccessRequest,
+        exclusive: bool,
+    },
+    /// Deletes an item, whatever it holds.
+    Delete(Key),
+    /// The contact's membership of the site is as read (`None`: absent).
+    MembershipIs {
+        email: Email,
+        site: SupportId,
+        role: Option<Role>,
+    },
+    /// Sets a membership's role (a new one is a member `since` `at`); the membership must be as read (`previous`).
+    SetMembership {
+        email: Email,
+        site: SupportId,
+        role: Role,
+        previous: Option<Role>,
+        at: Stamp,
+    },
+    /// Removes a membership that still has `role`.
+    RemoveMembership {
+        email: Email,
+        site: SupportId,
+        role: Role,
+    },
+    /// The site's admin count is as read.
+    AdminCountIs {
+        site: SupportId,
+        seen: i64,
+    },
+    /// Moves the site's admin count from `seen` to `new`.
+    SetAdminCount {
+        site: SupportId,
+        seen: i64,
+        new: i64,
+    },
+    History(HistoryEntry),
+    /// The Care message of an escalated request, kept until it is sent.
+    Outbox {
+        request_id: RequestId,
+        at: Stamp,
+        body: String,
+    },
+    /// A site that lost an admin: its `pending_admin` requests are re-routed after the commit.
+    Orphaned {
+        site: SupportId,
+        at: Stamp,
+    },
+    /// One more open request for `email`, only while they have fewer than `max`.
+    CountOpenRequest {
+        email: Email,
+        max: u32,
+    },
+    /// One open request of `email` fewer.
+    UncountOpenRequest {
+        email: Email,
+    },
+    /// No rejection at `site` holds `email` off at `now`.
+    NoCooldown {
+        email: Email,
+        site: SupportId,
+        now: Stamp,
+    },
+    /// A rejection at `site` holds `email` off until `until`.
+    Cooldown {
+        email: Email,
+        site: SupportId,
+        until: Stamp,
+    },
+    /// Enables or disables the view for an existing site (its record's `view_enabled`, as
+    /// read: `was`), and lists or unlists it under `ROLLOUT#ENABLED`.
+    ViewEnabled {
+        site: SupportId,
+        name: String,
+        enabled: bool,
+        was: bool,
+        at: Stamp,
+        by: Email,
+    },
+}
+
+/// The transaction items of a plan's writes, in order.
+pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let mut items = Vec::with_capacity(writes.len());
+    for w in writes {
+        items.push(tx_item(table, w)?);
+        items.extend(rollout_listing_item(table, w)?);
+    }
+    Ok(items)
+}
+
+fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
+    match write {
+        Write::Request { request, expected } => {
+            let cond = match expected {
+                None => Cond::absent(),
+                Some(status) => Cond::status_is(*status),
+            };
+            tx_put(table, request.to_item()?, Some(cond))
+        }
+        Write::Marker { key, request, exclusive } => tx_put(table, request.marker_item(key), exclusive.then(Cond::absent)),
+        Write::Delete(key) => tx_delete(table, key, None),
+        Write::MembershipIs { email, site, role } => tx_check(table, &keys::membership(email, site), Cond::membership_is(*role)),
+        Write::SetMembership { email, site, role, previous, at } => {
+            tx_set_membership(table, email, site, *role, at.as_str(), Cond::membership_is(*previous))
+        }
+        Write::RemoveMembership { email, site, role } => tx_delete(table, &keys::membership(email, site), Some(Cond::role_is(*role))),
+        Write::AdminCountIs { site, seen } => tx_check(table, &keys::site_meta(site), Cond::admin_count_is(*seen)),
+        Write::SetAdminCount { site, seen, new } => tx_set_admin_count(table, site, *seen, *new),
+        Write::History(entry) => tx_put(table, entry.to_item()?, None),
+        Write::Outbox { request_id, at, body } => {
+            let mut item = keys::outbox_escalation(request_id.as_str()).to_item();
+            item.insert("request_id".into(), s(request_id.as_str()));
+            item.insert("at".into(), s(at.as_str()));
+            item.insert("body".into(), s(body.clone()));
+            tx_put(table, item, None)
+        }
+        Write::Orphaned { site, at } => {
+            let mut item = keys::outbox_orphaned_site(site).to_item();
+            item.insert("support_id".into(), s(site.as_str()));
+            item.insert("at".into(), s(at.as_str()));
+            tx_put(table, item, None)
+        }
+        Write::CountOpenRequest { email, max } => tx_update(
+            table,
+            &keys::contact_limits(email),
+            "ADD open_requests :one",
+            vec![(":one", super::n(1))],
+            Some(Cond::new("attribute_not_exists(open_requests) OR open_requests < :max_open").value(":max_open", super::n(*max))),
+        ),
+        Write::UncountOpenRequest { email } => {
+            tx_update(table, &keys::contact_limits(email), "ADD open_requests :minus_one", vec![(":minus_one", super::n(-1))], None)
+        }
+        Write::NoCooldown { email, site, now } => tx_check(
+            table,
+            &keys::rejection_cooldown(email, site),
+            Cond::new("attribute_not_exists(#pk) OR cooldown_until <= :now").value(":now", s(now.as_str())),
+        ),
+        Write::Cooldown { email, site, until } => {
+            let mut item = keys::rejection_cooldown(email, site).to_item();
+            item.insert("cooldown_until".into(), s(until.as_str()));
+            tx_put(table, item, None)
+        }
+        Write::ViewEnabled { site, enabled, was, .. } => {
+            let cond = if *was {
+                Cond::new("view_enabled = :was_enabled").value(":was_enabled", AttributeValue::Bool(true))
+            } else {
+                Cond::new("attribute_exists(#pk) AND (attribute_not_exists(view_enabled) OR view_enabled = :was_enabled)")
+                    .value(":was_enabled", AttributeValue::Bool(false))
+            };
+            tx_update(
+                table,
+                &keys::site_meta(site),
+                "SET view_enabled = :enabled",
+                vec![(":enabled", AttributeValue::Bool(*enabled))],
+                Some(cond),
+            )
+        }
+    }
+}
+
+/// The second item of a `ViewEnabled` write: the site's entry under `ROLLOUT#ENABLED`.
+fn rollout_listing_item(table: &str, w: &Write) -> Result<Option<TransactWriteItem>, StoreError> {
+    let Write::ViewEnabled { site, name, enabled, at, by, .. } = w else { return Ok(None) };
+    let listing = if *enabled {
+        let mut item = keys::rollout_enabled(site).to_item();
+        item.insert("support_id".into(), s(site.as_str()));
+        item.insert("name".into(), s(name.clone()));
+        item.insert("enabled_at".into(), s(at.as_str()));
+        item.insert("enabled_by".into(), s(by.as_str()));
+        tx_put(table, item, None)?
+    } else {
+        tx_delete(table, &keys::rollout_enabled(site), None)?
+    };
+    Ok(Some(listing))
+}
+
+/// One site the view is enabled for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnabledSite {
+    pub support_id: SupportId,
+    pub name: String,
+    pub enabled_at: Stamp,
+    pub enabled_by: Email,
 }

@@ -259,6 +259,49 @@ pub fn outbox_orphaned_site(s: &SupportId) -> Key {
 pub fn sweep_watermark() -> Key {
     Key::new("SWEEP#ADMIN_SLA".to_string(), "WATERMARK")
 }
+// ---- who writes which partitions: template.yaml's dynamodb:LeadingKeys ----------------
+//
+// Each function's role may put, update or delete only items whose partition key matches
+// one of its patterns (IAM `StringLike`: `*` is any run of characters, no `*` is an exact
+// key). tests/tests/template_wiring.rs checks that the template grants exactly these and
+// that every key the writers build falls inside its writer's list.
+
+/// Order ingestion (`store::orders`): orders with their lines and versions, serial claims,
+/// sites (meta, new-site history), reseller counters, memberships and ship-to grants.
+pub const INGEST_WRITES: &[&str] = &["ORDER#*", "SERIAL#*", "SITE#*", "SOLD#*", "CONTACT#*"];
+/// The access workflow (`access`, `store::access`): requests, a contact's memberships and
+/// open-request markers, sites (admin count, history, pending work list), the pending-admin
+/// day markers, Care's work list, the Care outbox and the sweep watermark.
+pub const ACCESS_WRITES: &[&str] =
+    &["REQUEST#*", "CONTACT#*", "SITE#*", "PENDING#*", CARE_ESCALATED_PK, OUTBOX_PK, "SWEEP#ADMIN_SLA", ROLLOUT_ENABLED_PK];
+/// The view (`store::view`): the entitlement-read audit trail only.
+pub const VIEW_WRITES: &[&str] = &["AUDIT#*"];
+
+// ---- access limits: open-request counter and rejection cool-downs ----------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a contact's open-request counter | `CONTACT#{e}` | `LIMITS` |
+// | a rejection's cool-down (contact, site) | `CONTACT#{e}` | `COOLDOWN#{s}` |
+
+pub fn contact_limits(e: &Email) -> Key {
+    Key::new(contact_pk(e), "LIMITS")
+}
+pub fn rejection_cooldown(e: &Email, s: &SupportId) -> Key {
+    Key::new(contact_pk(e), format!("COOLDOWN#{s}"))
+}
+
+// ---- rollout waves: the sites the view is enabled for ----------------------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a site the view is enabled for (the flag itself is `view_enabled` on `SITE#{s}`/`META`) | `ROLLOUT#ENABLED` | `{s}` |
+
+pub const ROLLOUT_ENABLED_PK: &str = "ROLLOUT#ENABLED";
+pub fn rollout_enabled(s: &SupportId) -> Key {
+    Key::new(ROLLOUT_ENABLED_PK.to_string(), s.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,20 +335,3 @@ mod tests {
         assert!(after_serial("S1") < line_index_sk(&s1a, 1));
     }
 }
-
-// ---- who writes which partitions: template.yaml's dynamodb:LeadingKeys ----------------
-//
-// Each function's role may put, update or delete only items whose partition key matches
-// one of its patterns (IAM `StringLike`: `*` is any run of characters, no `*` is an exact
-// key). tests/tests/template_wiring.rs checks that the template grants exactly these and
-// that every key the writers build falls inside its writer's list.
-
-/// Order ingestion (`store::orders`): orders with their lines and versions, serial claims,
-/// sites (meta, new-site history), reseller counters, memberships and ship-to grants.
-pub const INGEST_WRITES: &[&str] = &["ORDER#*", "SERIAL#*", "SITE#*", "SOLD#*", "CONTACT#*"];
-/// The access workflow (`access`, `store::access`): requests, a contact's memberships and
-/// open-request markers, sites (admin count, history, pending work list), the pending-admin
-/// day markers, Care's work list, the Care outbox and the sweep watermark.
-pub const ACCESS_WRITES: &[&str] = &["REQUEST#*", "CONTACT#*", "SITE#*", "PENDING#*", CARE_ESCALATED_PK, OUTBOX_PK, "SWEEP#ADMIN_SLA"];
-/// The view (`store::view`): the entitlement-read audit trail only.
-pub const VIEW_WRITES: &[&str] = &["AUDIT#*"];

@@ -31,6 +31,8 @@ pub struct ContactReach {
     pub memberships: BTreeMap<SupportId, Role>,
     /// Ship-to grants valid now: the order is active and the grant names its current version.
     pub grants: Vec<OrderHead>,
+    /// Rollout waves: in `Waves` a site shows only once its record says `view_enabled`.
+    pub rollout: crate::domain::access::Rollout,
 }
 
 impl ContactReach {
@@ -105,10 +107,11 @@ impl Store {
         items.into_iter().map(|i| from_item::<OrderHead>(i).map(|h| (h.order_id.clone(), h))).collect()
     }
 
+    /// Name, exact entitlement count and rollout flag (`view_enabled`) of each site record.
     pub(crate) async fn site_records(
         &self,
         sites: impl Iterator<Item = &SupportId>,
-    ) -> Result<HashMap<SupportId, (String, u64)>, StoreError> {
+    ) -> Result<HashMap<SupportId, (String, u64, bool)>, StoreError> {
         let keys: Vec<Key> = sites.map(keys::site_meta).collect();
         if keys.is_empty() {
             return Ok(HashMap::new());
@@ -119,15 +122,21 @@ impl Store {
             .filter_map(|i| {
                 let sid = SupportId::parse(get_s(i, "support_id")?).ok()?;
                 let name = get_s(i, "name").unwrap_or(sid.as_str()).to_string();
-                Some((sid, (name, get_n(i, "entitlement_count").unwrap_or(0).max(0) as u64)))
+                Some((sid, (name, get_n(i, "entitlement_count").unwrap_or(0).max(0) as u64, view_enabled(i))))
             })
             .collect())
     }
 
     pub async fn site(&self, site: &SupportId) -> Result<Option<SiteRef>, StoreError> {
+        self.shown_site(site, crate::domain::access::Rollout::Everyone).await
+    }
+
+    /// The site record, if the site is in views under `rollout` (`None` as if it did not exist).
+    async fn shown_site(&self, site: &SupportId, rollout: crate::domain::access::Rollout) -> Result<Option<SiteRef>, StoreError> {
         Ok(self
             .get("GetItem site", &keys::site_meta(site), false)
             .await?
+            .filter(|i| rollout.shows(view_enabled(i)))
             .map(|i| SiteRef { support_id: site.clone(), name: get_s(&i, "name").unwrap_or(site.as_str()).to_string() }))
     }
 
@@ -181,7 +190,10 @@ impl Store {
         let members = reach.reach().member_of;
         let mut items = Vec::new();
         for site in page {
-            let (name, site_count) = records.get(&site).cloned().unwrap_or_else(|| (site.to_string(), 0));
+            let (name, site_count, enabled) = records.get(&site).cloned().unwrap_or_else(|| (site.to_string(), 0, false));
+            if !reach.rollout.shows(enabled) {
+                continue;
+            }
             let by_reseller: u64 = sold.get(&site).map(|m| m.values().sum()).unwrap_or(0);
             let grants_here: Vec<&OrderHead> = reach.grants.iter().filter(|h| h.end_customer == site && h.entitlement_count > 0).collect();
             let mut rules = Vec::new();
@@ -246,7 +258,8 @@ impl Store {
         let reseller_listings = futures::future::try_join_all(reach.resellers().filter(|_| !member).map(|r| {
             self.list(Query::index("Query reseller entitlements", keys::GSI2, keys::sold_to_gsi2pk(r, site), range()).limit(limit))
         }));
-        let (site_ref, member_listing, reseller_listings) = futures::try_join!(self.site(site), member_listing, reseller_listings)?;
+        let (site_ref, member_listing, reseller_listings) =
+            futures::try_join!(self.shown_site(site, reach.rollout), member_listing, reseller_listings)?;
         let Some(site_ref) = site_ref else { return Ok(None) };
 
         // Granted orders of this site not already covered by a membership.
@@ -357,6 +370,7 @@ impl Store {
         email: &Email,
         serial: &Serial,
         today: Day,
+        rollout: crate::domain::access::Rollout,
     ) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
         let claim_key = keys::serial_claim(serial);
         let (reach, claim) = futures::try_join!(self.contact_reach(email), self.get("GetItem serial claim", &claim_key, false))?;
@@ -367,8 +381,13 @@ impl Store {
             return Ok(None);
         }
         let line_key = keys::order_line(&order_id, head.current_version, serial);
-        let (item, site) = futures::try_join!(self.get("GetItem entitlement line", &line_key, false), self.site(&head.end_customer),)?;
+        let (item, site) =
+            futures::try_join!(self.get("GetItem entitlement line", &line_key, false), self.shown_site(&head.end_customer, rollout))?;
         let Some(item) = item else { return Ok(None) };
+        // A site not (yet) in views hides its keys too.
+        if site.is_none() && !rollout.shows(false) {
+            return Ok(None);
+        }
         let line: LineItem = from_item(item)?;
         let rules = access(&reach.reach(), Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
         if rules.is_empty() {
@@ -379,7 +398,9 @@ impl Store {
         Ok(Some((VisibleEntitlement { line, status, access: rules }, site)))
     }
 
-    /// Appends to the audit trail of an entitlement's detail reads.
+    /// Appends to the audit trail of an entitlement's detail reads: who asked, and whether
+    /// the keys were shown (`rules` non-empty) or refused (`outcome` `not_found`), so probing
+    /// for serials leaves a trace too.
     pub async fn record_entitlement_read(
         &self,
         who: &Email,
@@ -393,7 +414,10 @@ impl Store {
         item.insert("at".into(), s(at.clone()));
         item.insert("serial".into(), s(serial.as_str()));
         item.insert("request_id".into(), s(request_id));
-        item.insert("access".into(), AttributeValue::Ss(rules.iter().map(|r| format!("{r:?}").to_lowercase()).collect()));
+        item.insert("outcome".into(), s(if rules.is_empty() { "not_found" } else { "shown" }));
+        if !rules.is_empty() {
+            item.insert("access".into(), AttributeValue::Ss(rules.iter().map(|r| format!("{r:?}").to_lowercase()).collect()));
+        }
         self.put("PutItem entitlement audit", item, None).await?;
         Ok(())
     }
@@ -402,6 +426,11 @@ impl Store {
     pub async fn entitlement_reads(&self, serial: &Serial) -> Result<Vec<Item>, StoreError> {
         self.query_all(Query::table("Query entitlement audit", keys::entitlement_audit(serial, "", "").pk, Range::All)).await
     }
+}
+
+/// The rollout flag of a site record.
+fn view_enabled(site_record: &Item) -> bool {
+    site_record.get(super::access::VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
 }
 
 fn min_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {

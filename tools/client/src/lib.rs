@@ -48,6 +48,8 @@ pub type ApiResult<T> = Result<T, ClientError>;
 pub struct RawAnswer {
     pub status: u16,
     pub content_type: String,
+    /// Every response header, names lower-case (the last value of a repeated one).
+    pub headers: std::collections::BTreeMap<String, String>,
     pub body: String,
 }
 
@@ -159,8 +161,13 @@ impl ApiClient {
         let response = request.send().await.map_err(|e| ClientError::Http(e.to_string()))?;
         let status = response.status().as_u16();
         let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+            .collect();
         let body = response.text().await.map_err(|e| ClientError::Http(e.to_string()))?;
-        Ok(RawAnswer { status, content_type, body })
+        Ok(RawAnswer { status, content_type, headers, body })
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> ApiResult<T> {
@@ -319,6 +326,36 @@ impl ApiClient {
     pub async fn reject(&self, request_id: &str, reason: &str) -> ApiResult<AccessRequestView> {
         self.post(&format!("/v1/access-requests/{}/reject", segment(request_id)), &RejectAccessRequest { reason: reason.to_string() }).await
     }
+
+    /// One request by id (its requester, Care, or an admin of its site).
+    pub async fn access_request(&self, request_id: &str) -> ApiResult<AccessRequestView> {
+        self.get(&format!("/v1/access-requests/{}", segment(request_id)), &[]).await
+    }
+
+    // ---- rollout waves (Customer Care) ---------------------------------------------------
+
+    pub async fn rollout_page(&self, page: &PageRequest) -> ApiResult<RolloutPage> {
+        self.get("/v1/rollout", &page.query()).await
+    }
+
+    /// The mode and every enabled site.
+    pub async fn rollout(&self) -> ApiResult<(abev::domain::access::Rollout, Vec<EnabledSiteView>)> {
+        let mut page = PageRequest::limit(500);
+        let mut sites = Vec::new();
+        loop {
+            let p = self.rollout_page(&page).await?;
+            sites.extend(p.sites);
+            match p.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok((p.mode, sites)),
+            }
+        }
+    }
+
+    pub async fn set_rollout(&self, support_id: &str, enabled: bool) -> ApiResult<RolloutChangeView> {
+        let body = serde_json::to_string(&SetRollout { enabled }).map_err(|e| ClientError::Contract(e.to_string()))?;
+        self.raw(reqwest::Method::PUT, &format!("/v1/rollout/sites/{}", segment(support_id)), &[], Some(&body)).await?.into_result()
+    }
 }
 
 /// Convenience for tests and tools: the wire names of typed values.
@@ -331,7 +368,7 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, content_type: &str, body: &str) -> RawAnswer {
-        RawAnswer { status, content_type: content_type.into(), body: body.into() }
+        RawAnswer { status, content_type: content_type.into(), headers: Default::default(), body: body.into() }
     }
 
     #[test]
@@ -342,7 +379,8 @@ mod tests {
         assert!(matches!(answer(404, "text/plain", "nope").into_result::<Me>(), Err(ClientError::Contract(_))));
         assert!(matches!(answer(500, PROBLEM_JSON, problem).into_result::<Me>(), Err(ClientError::Contract(_))), "status mismatch");
         assert!(matches!(answer(200, "application/json", "{}").into_result::<Me>(), Err(ClientError::Contract(_))));
-        let me = r#"{"email":"a@b.example","sites":[],"view":{"sites":0,"entitlements":0}}"#;
+        let me =
+            r#"{"email":"a@b.example","sites":[],"view":{"sites":0,"entitlements":0},"rollout":{"mode":"everyone","waiting_sites":0}}"#;
         assert_eq!(answer(200, "application/json", me).into_result::<Me>().unwrap().view.sites, 0);
     }
 

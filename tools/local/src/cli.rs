@@ -130,7 +130,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let cursor_secret = abev::config::optional("ABEV_CURSOR_SECRET", abev::http::DEV_CURSOR_SECRET);
             let admin_sla_days =
                 abev::config::number("ABEV_ADMIN_SLA_DAYS", abev::settings::DEFAULT_ADMIN_SLA_DAYS).map_err(|e| e.to_string())?;
-            let state = abev::app::access_state(&clients, &stack.access_settings(&cursor_secret, admin_sla_days));
+            let routes = abev::http::Settings::from_env().map_err(|e| e.to_string())?;
+            let state = abev::app::access_state(&clients, &stack.access_settings(&cursor_secret, admin_sla_days), &routes);
             let listener =
                 tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;
             let app = crate::server::app_with_page(state.clone(), LocalAuthorizer::from_env(), web_dir.clone());

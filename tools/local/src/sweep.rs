@@ -10,7 +10,7 @@ pub async fn run_every(state: AppState, every: Duration, stop: impl std::future:
         tokio::select! {
             _ = &mut stop => return,
             _ = tick.tick() => {
-                match abev::access::sweep(&state, abev::access::now()).await {
+                match abev::access::sweep(&state.workflow(), abev::access::now()).await {
                     Ok(n) if n > 0 => tracing::info!(escalated = n, "admin-SLA sweep escalated requests"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "admin-SLA sweep failed"),

@@ -187,7 +187,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let serial = abev::domain::Serial::parse("N100-00001")?;
     let started = Instant::now();
     let (_, cost) = measured(async {
-        let (e, _) = store.entitlement(&email, &serial, Day::today()).await.expect("detail").expect("visible");
+        let (e, _) = store.entitlement(&email, &serial, Day::today(), Default::default()).await.expect("detail").expect("visible");
         store.record_entitlement_read(&email, &serial, &e.access, "bench").await.expect("audit");
     })
     .await;
