@@ -459,7 +459,8 @@ async fn losing_the_last_admin_escalates_pending_requests_to_care() {
     assert_eq!(code(&approve(&app, &care, &demote.request_id, None).await), 200);
     let after = fetch(&app, "ted@data.example", &sky.request_id).await;
     assert_eq!((after.status, after.escalation_reason), (RequestStatus::Escalated, Some(EscalationReason::NoSiteAdministrator)));
-    let reasons: Vec<(String, EscalationReason)> = care_messages(&t).await.into_iter().map(|m| (m.request_id.to_string(), m.reason)).collect();
+    let reasons: Vec<(String, EscalationReason)> =
+        care_messages(&t).await.into_iter().map(|m| (m.request_id.to_string(), m.reason)).collect();
     assert!(reasons.contains(&(sky.request_id.clone(), EscalationReason::NoSiteAdministrator)), "{reasons:?}");
     // Admins can no longer decide it; Care can.
     assert_eq!(code(&approve(&app, &care, &sky.request_id, None).await), 200);
@@ -508,7 +509,8 @@ async fn an_escalation_whose_send_failed_is_sent_by_the_sweep() {
     broken.care = Some(abev::http::CareQueue { sqs: t.sqs.clone(), url: format!("{}-missing", t.stack.care_queue()) });
     let ted = Actor { email: Email::parse("ted@data.example").unwrap(), care: false };
     let now = access::now();
-    let Created::New(r) = access::create_request(&broken.workflow(), &ted, &SupportId::parse("FARM-1").unwrap(), Role::User, now).await.unwrap()
+    let Created::New(r) =
+        access::create_request(&broken.workflow(), &ted, &SupportId::parse("FARM-1").unwrap(), Role::User, now).await.unwrap()
     else {
         panic!("new")
     };

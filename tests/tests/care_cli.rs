@@ -251,5 +251,8 @@ async fn rollout_enable_status_disable_from_the_command_line() {
     let (_, enabled) = app.care_client(AGENT).rollout().await.unwrap();
     assert_eq!(enabled.iter().map(|s| s.support_id.as_str()).collect::<Vec<_>>(), ["ACME-1"]);
     // --all is the stack's mode, and the command says so instead of pretending.
-    assert!(matches!(abev_care::run(cli(&t, &app, queue, &["rollout", "enable", "--all"]), &mut Vec::new()).await, Err(CareError::Usage(_))));
+    assert!(matches!(
+        abev_care::run(cli(&t, &app, queue, &["rollout", "enable", "--all"]), &mut Vec::new()).await,
+        Err(CareError::Usage(_))
+    ));
 }

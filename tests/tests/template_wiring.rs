@@ -113,7 +113,15 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
         ("ViewFunction", &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_GROUP", "ABEV_GROUPS_CLAIM", "ABEV_ROLLOUT"][..]),
         (
             "AccessFunction",
-            &["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_CARE_QUEUE_URL", "ABEV_ADMIN_SLA_DAYS", "ABEV_CARE_GROUP", "ABEV_GROUPS_CLAIM", "ABEV_ROLLOUT"][..],
+            &[
+                "ABEV_TABLE",
+                abev::config::CURSOR_SECRET_ARN,
+                "ABEV_CARE_QUEUE_URL",
+                "ABEV_ADMIN_SLA_DAYS",
+                "ABEV_CARE_GROUP",
+                "ABEV_GROUPS_CLAIM",
+                "ABEV_ROLLOUT",
+            ][..],
         ),
     ];
     for (name, vars) in needs {
@@ -134,7 +142,11 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
     // A fresh deployment shows the view to everyone; waves are a parameter away.
     assert_eq!(t["Parameters"]["RolloutMode"]["Default"].as_str(), Some(abev::domain::access::Rollout::default().as_str()));
     for name in ["ViewFunction", "AccessFunction"] {
-        assert_eq!(tagged(&function(&t, name)["Properties"]["Environment"]["Variables"]["ABEV_ROLLOUT"], "Ref"), Some("RolloutMode"), "{name}");
+        assert_eq!(
+            tagged(&function(&t, name)["Properties"]["Environment"]["Variables"]["ABEV_ROLLOUT"], "Ref"),
+            Some("RolloutMode"),
+            "{name}"
+        );
     }
     // The request limits are parameters with the code's defaults.
     let vars = &function(&t, "AccessFunction")["Properties"]["Environment"]["Variables"];

@@ -1,8 +1,8 @@
 //! The view function's HTTP API (spec §4) through the real router, with real tokens,
 //! against DynamoDB Local.
 
-use abev::domain::Access;
 use abev::domain::access::Rollout;
+use abev::domain::Access;
 use abev::http::dto::{Me, MeRollout, MeSite, ViewSite, ViewSummary};
 use abev::store::view::EntitlementStatus;
 use abev_client::{ApiClient, ClientError, EntitlementFilters, PageRequest};
@@ -470,8 +470,11 @@ async fn each_request_line_names_the_caller() {
     app.client("Mary@Skynet.example").me().await.unwrap();
     assert_eq!(app.care_client("carla@care.example").entitlement("NOPE").await.unwrap_err().status(), Some(404));
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> =
-        text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|l| l["fields"]["message"] == "request").collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == "request")
+        .collect();
     let callers: Vec<(&str, &str, bool)> = lines
         .iter()
         .map(|l| (l["fields"]["path"].as_str().unwrap(), l["fields"]["caller"].as_str().unwrap(), l["fields"]["care"].as_bool().unwrap()))

@@ -51,9 +51,9 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use time::OffsetDateTime;
 
+pub use crate::domain::access::{EscalationReason, HistoryAction, RequestId, Stamp};
 pub use crate::store::access::{AccessRequest, HistoryEntry, Membership, PageKey, RequestKind, RequestStatus};
 pub use rules::{Created, Decision, Plan, RolloutChange, MAX_REASON_CHARS};
-pub use crate::domain::access::{EscalationReason, HistoryAction, RequestId, Stamp};
 
 /// The schema name of a Care-queue message.
 pub const CARE_SCHEMA: &str = "abev.care-escalation.v1";
@@ -241,7 +241,13 @@ where
 // ---- operations ---------------------------------------------------------------------------
 
 /// `POST /v1/access-requests`: a join or role-change request, routed at creation.
-pub async fn create_request(wf: &Workflow, actor: &Actor, site: &SupportId, role: Role, now: OffsetDateTime) -> Result<Created, AccessError> {
+pub async fn create_request(
+    wf: &Workflow,
+    actor: &Actor,
+    site: &SupportId,
+    role: Role,
+    now: OffsetDateTime,
+) -> Result<Created, AccessError> {
     let store = &wf.store;
     let read = || async {
         loop {
@@ -276,7 +282,13 @@ pub async fn create_request(wf: &Workflow, actor: &Actor, site: &SupportId, role
 }
 
 /// `POST /v1/access-requests/{id}/approve|reject`.
-pub async fn decide(wf: &Workflow, actor: &Actor, id: &RequestId, decision: Decision, now: OffsetDateTime) -> Result<AccessRequest, AccessError> {
+pub async fn decide(
+    wf: &Workflow,
+    actor: &Actor,
+    id: &RequestId,
+    decision: Decision,
+    now: OffsetDateTime,
+) -> Result<AccessRequest, AccessError> {
     if let Decision::Reject { reason } = &decision {
         rules::check_reason(reason)?;
     }
@@ -313,12 +325,24 @@ pub async fn require_site_manager(wf: &Workflow, actor: &Actor, site: &SupportId
 }
 
 /// `DELETE /v1/sites/{s}/members/{e}`: removes a membership; returns the removed one.
-pub async fn remove_member(wf: &Workflow, actor: &Actor, site: &SupportId, member: &Email, now: OffsetDateTime) -> Result<Membership, AccessError> {
+pub async fn remove_member(
+    wf: &Workflow,
+    actor: &Actor,
+    site: &SupportId,
+    member: &Email,
+    now: OffsetDateTime,
+) -> Result<Membership, AccessError> {
     let store = &wf.store;
     let read = || async {
         let (meta, actor_role, member_role) = futures::try_join!(
             store.site_meta(site),
-            async { if actor.care { Ok(None) } else { store.membership_role(&actor.email, site).await } },
+            async {
+                if actor.care {
+                    Ok(None)
+                } else {
+                    store.membership_role(&actor.email, site).await
+                }
+            },
             store.membership_role(member, site),
         )?;
         Ok(rules::RemoveSnapshot { site: meta, actor_role, member_role })
@@ -343,14 +367,16 @@ pub async fn escalate(wf: &Workflow, id: &RequestId, reason: EscalationReason, n
             return Ok(rules::EscalateSnapshot { request, ..Default::default() });
         };
         let (admin_count, requester_role) = if reason == EscalationReason::NoSiteAdministrator {
-            let (meta, role) = futures::try_join!(store.site_meta(&r.support_id), store.membership_role(&r.requester_email, &r.support_id))?;
+            let (meta, role) =
+                futures::try_join!(store.site_meta(&r.support_id), store.membership_role(&r.requester_email, &r.support_id))?;
             (meta.map(|m| m.admin_count).unwrap_or(0), role)
         } else {
             (0, None)
         };
         Ok(rules::EscalateSnapshot { request, admin_count, requester_role })
     };
-    let escalated = run(wf, "TransactWriteItems escalate access request", now, read, |snap| rules::plan_escalate(snap, reason, now)).await?;
+    let escalated =
+        run(wf, "TransactWriteItems escalate access request", now, read, |snap| rules::plan_escalate(snap, reason, now)).await?;
     if escalated {
         tracing::info!(request_id = %id, reason = reason.as_str(), "access request escalated to Care");
     }
@@ -359,7 +385,13 @@ pub async fn escalate(wf: &Workflow, id: &RequestId, reason: EscalationReason, n
 
 /// Enables or disables the view for one site (rollout waves; Care only). Takes effect with
 /// the next request: the read side reads the flag on the site record it already reads.
-pub async fn set_view_enabled(wf: &Workflow, actor: &Actor, site: &SupportId, enabled: bool, now: OffsetDateTime) -> Result<RolloutChange, AccessError> {
+pub async fn set_view_enabled(
+    wf: &Workflow,
+    actor: &Actor,
+    site: &SupportId,
+    enabled: bool,
+    now: OffsetDateTime,
+) -> Result<RolloutChange, AccessError> {
     let read = || async { Ok(wf.store.site_meta(site).await?) };
     let change = run(wf, "TransactWriteItems rollout", now, read, |meta| rules::plan_rollout(meta, actor, site, enabled, now)).await?;
     if change.changed {
@@ -405,7 +437,13 @@ pub async fn approvals_page(
     for site in admin_sites {
         sources.push((
             format!("site:{site}"),
-            Listing { op: "Query site work list", index: None, pk: keys::site_pk(&site), prefix: Some(keys::SITE_PENDING_PREFIX), forward: true },
+            Listing {
+                op: "Query site work list",
+                index: None,
+                pk: keys::site_pk(&site),
+                prefix: Some(keys::SITE_PENDING_PREFIX),
+                forward: true,
+            },
         ));
     }
     let (first, mut key) = match start {

@@ -42,8 +42,12 @@ pub enum Created {
 #[derive(Debug, Clone)]
 pub enum Decision {
     /// `role`: only Care may grant another role than requested.
-    Approve { role: Option<Role> },
-    Reject { reason: String },
+    Approve {
+        role: Option<Role>,
+    },
+    Reject {
+        reason: String,
+    },
 }
 
 /// What a creation read.
@@ -272,7 +276,13 @@ pub fn plan_decide(
             decided.status = RequestStatus::Approved;
             decided.granted_role = Some(granted);
             let previous = snap.requester_role;
-            writes.push(Write::SetMembership { email: request.requester_email.clone(), site: site.clone(), role: granted, previous, at: at.clone() });
+            writes.push(Write::SetMembership {
+                email: request.requester_email.clone(),
+                site: site.clone(),
+                role: granted,
+                previous,
+                at: at.clone(),
+            });
             let (was_admin, is_admin) = (previous == Some(Role::Admin), granted == Role::Admin);
             if was_admin != is_admin {
                 let meta = snap.site.ok_or_else(|| AccessError::UnknownSite(site.clone()))?;
@@ -406,7 +416,14 @@ pub fn plan_rollout(
     let at = Stamp::of(now);
     let action = if enabled { HistoryAction::ViewEnabled } else { HistoryAction::ViewDisabled };
     let writes = vec![
-        Write::ViewEnabled { site: site_id.clone(), name: meta.name.clone(), enabled, was: meta.view_enabled, at: at.clone(), by: actor.email.clone() },
+        Write::ViewEnabled {
+            site: site_id.clone(),
+            name: meta.name.clone(),
+            enabled,
+            was: meta.view_enabled,
+            at: at.clone(),
+            by: actor.email.clone(),
+        },
         Write::History(HistoryEntry::new(site_id, &at, 0, actor.email.as_str(), action)),
     ];
     Ok(Plan { writes, messages: Vec::new(), orphaned: None, outcome: change(true) })
@@ -464,7 +481,10 @@ mod tests {
     fn a_site_without_another_admin_escalates_at_creation_with_one_care_message() {
         let plan = create(CreateSnapshot { site: site(0), ..Default::default() }, &actor("ted@data.example"), Role::User).unwrap();
         let r = new_request(&plan);
-        assert_eq!((r.status, r.kind, r.escalation_reason), (RequestStatus::Escalated, RequestKind::Join, Some(EscalationReason::NoSiteAdministrator)));
+        assert_eq!(
+            (r.status, r.kind, r.escalation_reason),
+            (RequestStatus::Escalated, RequestKind::Join, Some(EscalationReason::NoSiteAdministrator))
+        );
         assert_eq!(plan.messages.len(), 1);
         assert_eq!(plan.messages[0].request_id, r.request_id);
         assert!(has(&plan.writes, |w| matches!(w, Write::Outbox { .. })), "the message is in the outbox, in the same transaction");
@@ -527,13 +547,17 @@ mod tests {
             Err(AccessError::TooMany { retry_after, .. }) => assert_eq!(retry_after, time::Duration::hours(3)),
             other => panic!("{other:?}"),
         }
-        let over = CreateSnapshot { site: site(1), cooldown_until: Some(Stamp::of(NOW - time::Duration::seconds(1))), ..Default::default() };
+        let over =
+            CreateSnapshot { site: site(1), cooldown_until: Some(Stamp::of(NOW - time::Duration::seconds(1))), ..Default::default() };
         let plan = create(over, &ted, Role::User).unwrap();
         assert!(has(&plan.writes, |w| matches!(w, Write::NoCooldown { .. })), "re-checked in the transaction");
 
         // Rejecting writes the cool-down and gives the requester's open slot back.
-        let snap = DecideSnapshot { request: Some(pending(RequestStatus::PendingAdmin)), actor_role: Some(Role::Admin), ..Default::default() };
-        let plan = plan_decide(snap, &actor("fiona@farm.example"), &RequestId::new(), &Decision::Reject { reason: " no ".into() }, &limits(), NOW).unwrap();
+        let snap =
+            DecideSnapshot { request: Some(pending(RequestStatus::PendingAdmin)), actor_role: Some(Role::Admin), ..Default::default() };
+        let plan =
+            plan_decide(snap, &actor("fiona@farm.example"), &RequestId::new(), &Decision::Reject { reason: " no ".into() }, &limits(), NOW)
+                .unwrap();
         assert_eq!((plan.outcome.status, plan.outcome.reason.as_deref()), (RequestStatus::Rejected, Some("no")));
         let want = Stamp::of(NOW + limits().rejection_cooldown);
         assert!(has(&plan.writes, |w| matches!(w, Write::Cooldown { until, .. } if *until == want)));
@@ -551,10 +575,14 @@ mod tests {
         assert!(matches!(decide(DecideSnapshot::default(), &care()), Err(AccessError::NotFound(_))));
         let plan = decide(snap(Some(Role::Admin)), &actor("fiona@farm.example")).unwrap();
         assert_eq!(plan.outcome.status, RequestStatus::Approved);
-        assert!(has(&plan.writes, |w| matches!(w, Write::MembershipIs { role: Some(Role::Admin), .. })), "the decider's right is re-checked");
+        assert!(
+            has(&plan.writes, |w| matches!(w, Write::MembershipIs { role: Some(Role::Admin), .. })),
+            "the decider's right is re-checked"
+        );
         assert!(has(&plan.writes, |w| matches!(w, Write::Request { expected: Some(RequestStatus::PendingAdmin), .. })), "decided once");
         // Escalated: only Care; another role: only Care.
-        let escalated = DecideSnapshot { request: Some(pending(RequestStatus::Escalated)), actor_role: Some(Role::Admin), ..Default::default() };
+        let escalated =
+            DecideSnapshot { request: Some(pending(RequestStatus::Escalated)), actor_role: Some(Role::Admin), ..Default::default() };
         assert!(matches!(decide(escalated.clone(), &actor("fiona@farm.example")), Err(AccessError::Forbidden(_))));
         let as_admin = Decision::Approve { role: Some(Role::Admin) };
         assert!(matches!(
@@ -600,7 +628,13 @@ mod tests {
         let unknown = may_manage(&sid("FARM-1"), None, &alice, None).unwrap_err();
         assert_eq!(not_admin.to_string(), unknown.to_string());
         assert!(may_manage(&sid("FARM-1"), site(0), &care(), None).is_ok());
-        let removal = plan_remove(RemoveSnapshot { site: site(1), actor_role: None, member_role: Some(Role::User) }, &alice, &sid("FARM-1"), &email("ted@data.example"), NOW);
+        let removal = plan_remove(
+            RemoveSnapshot { site: site(1), actor_role: None, member_role: Some(Role::User) },
+            &alice,
+            &sid("FARM-1"),
+            &email("ted@data.example"),
+            NOW,
+        );
         assert_eq!(removal.unwrap_err().to_string(), unknown.to_string());
     }
 
@@ -612,7 +646,10 @@ mod tests {
         let plan = plan_rollout(site(0), &care(), &farm, true, NOW).unwrap();
         assert!(plan.outcome.changed && plan.outcome.enabled);
         assert!(has(&plan.writes, |w| matches!(w, Write::ViewEnabled { enabled: true, was: false, .. })));
-        assert!(has(&plan.writes, |w| matches!(w, Write::History(h) if h.action == HistoryAction::ViewEnabled && h.actor == "carla@care.example")));
+        assert!(has(
+            &plan.writes,
+            |w| matches!(w, Write::History(h) if h.action == HistoryAction::ViewEnabled && h.actor == "carla@care.example")
+        ));
         let enabled = site(0).map(|m| SiteMeta { view_enabled: true, ..m });
         let again = plan_rollout(enabled.clone(), &care(), &farm, true, NOW).unwrap();
         assert!(again.writes.is_empty() && !again.outcome.changed);
@@ -632,7 +669,13 @@ mod tests {
         assert_eq!(plan.messages[0].reason, EscalationReason::AdminSlaExpired);
         assert!(has(&plan.writes, |w| matches!(w, Write::Request { expected: Some(RequestStatus::PendingAdmin), .. })));
         let deadline = Stamp::of(NOW);
-        let ids = overdue(vec![(Stamp::of(NOW - time::Duration::seconds(1)), r.request_id.clone()), (Stamp::of(NOW + time::Duration::seconds(1)), RequestId::new())], &deadline);
+        let ids = overdue(
+            vec![
+                (Stamp::of(NOW - time::Duration::seconds(1)), r.request_id.clone()),
+                (Stamp::of(NOW + time::Duration::seconds(1)), RequestId::new()),
+            ],
+            &deadline,
+        );
         assert_eq!(ids, vec![r.request_id]);
     }
 }

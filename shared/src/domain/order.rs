@@ -394,7 +394,17 @@ mod tests {
 
     #[test]
     fn download_url_must_be_an_https_url() {
-        for bad in ["javascript:alert(1)", "http://d.example/p", "ftp://d.example/p", "//d.example/p", "d.example/p", "https://", "https:///p", "https://d.example/p q", ""] {
+        for bad in [
+            "javascript:alert(1)",
+            "http://d.example/p",
+            "ftp://d.example/p",
+            "//d.example/p",
+            "d.example/p",
+            "https://",
+            "https:///p",
+            "https://d.example/p q",
+            "",
+        ] {
             let mut v = sample();
             v["lines"][0]["download_url"] = json!(bad);
             let err = parse(&v).expect_err(bad);

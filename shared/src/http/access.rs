@@ -3,8 +3,8 @@
 //! (the workflow checks roles), pages and renders.
 
 use super::dto::{
-    EnabledSiteView, RolloutChangeView, RolloutPage, SetRollout, AccessRequestView, ApproveAccessRequest, CreateAccessRequest, HistoryPage, Member, MembersPage, MembersSite, MySite, Problem,
-    RejectAccessRequest, RequestsPage, SitesPage,
+    AccessRequestView, ApproveAccessRequest, CreateAccessRequest, EnabledSiteView, HistoryPage, Member, MembersPage, MembersSite, MySite,
+    Problem, RejectAccessRequest, RequestsPage, RolloutChangeView, RolloutPage, SetRollout, SitesPage,
 };
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, ListId, ListQuery};
@@ -232,7 +232,11 @@ async fn approvals(
         (status = 200, description = "The request", body = AccessRequestView),
         (status = 404, description = "No such request that the caller may see (unknown and not theirs answer alike)", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn get_request(State(state): State<AppState>, caller: Caller, Path(raw_id): Path<String>) -> Result<Json<AccessRequestView>, ApiError> {
+async fn get_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+) -> Result<Json<AccessRequestView>, ApiError> {
     let id = request_id_param(&raw_id)?;
     Ok(Json(access::request_for(&state.workflow(), &Actor::from(&caller), &id).await?.into()))
 }
@@ -244,7 +248,11 @@ async fn get_request(State(state): State<AppState>, caller: Caller, Path(raw_id)
         (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not Customer Care", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn rollout_status(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<RolloutPage>, ApiError> {
+async fn rollout_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<RolloutPage>, ApiError> {
     if !caller.care {
         return Err(ApiError::Forbidden("only Customer Care runs the rollout".into()));
     }
@@ -255,7 +263,12 @@ async fn rollout_status(State(state): State<AppState>, caller: Caller, ApiQuery(
         mode: state.settings.rollout,
         sites: sites
             .into_iter()
-            .map(|s| EnabledSiteView { support_id: s.support_id, name: s.name, enabled_at: s.enabled_at.to_string(), enabled_by: s.enabled_by })
+            .map(|s| EnabledSiteView {
+                support_id: s.support_id,
+                name: s.name,
+                enabled_at: s.enabled_at.to_string(),
+                enabled_by: s.enabled_by,
+            })
             .collect(),
         next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
     }))
@@ -323,7 +336,8 @@ async fn approve(
 ) -> Result<Json<AccessRequestView>, ApiError> {
     let body = approve_body(&body.map_err(from_rejection)?)?;
     let id = request_id_param(&raw_id)?;
-    let decided = access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Approve { role: body.role }, access::now()).await?;
+    let decided =
+        access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Approve { role: body.role }, access::now()).await?;
     Ok(Json(decided.into()))
 }
 
@@ -346,7 +360,8 @@ async fn reject(
 ) -> Result<Json<AccessRequestView>, ApiError> {
     let Json(body) = body.map_err(json_rejection)?;
     let id = request_id_param(&raw_id)?;
-    let decided = access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Reject { reason: body.reason }, access::now()).await?;
+    let decided =
+        access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Reject { reason: body.reason }, access::now()).await?;
     Ok(Json(decided.into()))
 }
 

@@ -108,7 +108,8 @@ impl CursorKey {
 
     pub fn seal(&self, list: &str, caller: &str, after: &str) -> String {
         let (kid, key) = &self.keys[0];
-        let payload = serde_json::to_vec(&Payload { l: list.into(), c: Self::caller_tag(key, caller), a: after.into() }).unwrap_or_default();
+        let payload =
+            serde_json::to_vec(&Payload { l: list.into(), c: Self::caller_tag(key, caller), a: after.into() }).unwrap_or_default();
         let mut mac = Self::mac(key);
         mac.update(&payload);
         let tag = mac.finalize().into_bytes();

@@ -2,8 +2,8 @@
 //! answer these, clients (the Care CLI, the tests) read them, and the OpenAPI document is
 //! derived from them. Field names are the contract's (spec §4, §5): never rename one.
 
-use crate::domain::access::Rollout;
 use crate::access::{AccessRequest, EscalationReason, HistoryEntry, RequestKind, RequestStatus};
+use crate::domain::access::Rollout;
 use crate::domain::{Access, Day, Email, Role, Serial, SupportId};
 use crate::store::view::EntitlementStatus;
 use serde::{Deserialize, Serialize};

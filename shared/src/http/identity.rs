@@ -152,7 +152,13 @@ mod tests {
         assert_eq!(parse_groups(r#"["partners,customer-care"]"#), ["partners,customer-care"]);
         assert_eq!(parse_groups("partners,customer-care"), ["partners,customer-care"]);
         let config = IdentityConfig::default();
-        for raw in ["[partners,customer-care]", "partners,customer-care", r#"["partners,customer-care"]"#, "[customer-care-x]", "\"customer-care\""] {
+        for raw in [
+            "[partners,customer-care]",
+            "partners,customer-care",
+            r#"["partners,customer-care"]"#,
+            "[customer-care-x]",
+            "\"customer-care\"",
+        ] {
             let claims = HashMap::from([("email".to_string(), "a@b.example".to_string()), ("groups".to_string(), raw.to_string())]);
             assert!(!Caller::from_claims(Some(&claims), "r".into(), &config).unwrap().care, "{raw:?} must not grant Care");
         }
@@ -161,7 +167,9 @@ mod tests {
     #[test]
     fn the_care_group_and_its_claim_are_configuration() {
         let cognito = IdentityConfig { care_group: "support-agents".into(), groups_claim: "cognito:groups".into() };
-        let claims = |claim: &str, raw: &str| HashMap::from([("email".to_string(), "a@b.example".to_string()), (claim.to_string(), raw.to_string())]);
+        let claims = |claim: &str, raw: &str| {
+            HashMap::from([("email".to_string(), "a@b.example".to_string()), (claim.to_string(), raw.to_string())])
+        };
         assert!(Caller::from_claims(Some(&claims("cognito:groups", "[staff support-agents]")), "r".into(), &cognito).unwrap().care);
         assert!(!Caller::from_claims(Some(&claims("groups", "[support-agents]")), "r".into(), &cognito).unwrap().care);
         assert!(!Caller::from_claims(Some(&claims("cognito:groups", "[customer-care]")), "r".into(), &cognito).unwrap().care);

@@ -51,8 +51,10 @@ impl Settings {
     /// From the environment: see `IdentityConfig::from_env` and `Limits::from_env`.
     pub fn from_env() -> Result<Settings, crate::config::ConfigError> {
         let raw = crate::config::optional("ABEV_ROLLOUT", "everyone");
-        let rollout = crate::domain::access::Rollout::parse(&raw)
-            .ok_or_else(|| crate::config::ConfigError { name: "ABEV_ROLLOUT", problem: format!("{raw:?} is neither everyone nor waves") })?;
+        let rollout = crate::domain::access::Rollout::parse(&raw).ok_or_else(|| crate::config::ConfigError {
+            name: "ABEV_ROLLOUT",
+            problem: format!("{raw:?} is neither everyone nor waves"),
+        })?;
         Ok(Settings { identity: identity::IdentityConfig::from_env(), limits: crate::access::Limits::from_env()?, rollout })
     }
 }

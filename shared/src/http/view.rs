@@ -1,6 +1,8 @@
 //! The view function's routes (spec §4).
 
-use super::dto::{EntitlementDetail, EntitlementSummary, Me, MeRollout, MeSite, Problem, SiteEntitlementsPage, SiteRef, ViewPage, ViewSummary};
+use super::dto::{
+    EntitlementDetail, EntitlementSummary, Me, MeRollout, MeSite, Problem, SiteEntitlementsPage, SiteRef, ViewPage, ViewSummary,
+};
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, EntitlementQuery, ListId, ListQuery, MAX_LIMIT};
 use super::problem::ApiError;
@@ -43,7 +45,8 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, A
         })
         .collect();
     // Waiting: the caller's sites whose record (already read for the names) is not enabled.
-    let waiting_sites = reach.memberships.keys().filter(|sid| !state.settings.rollout.shows(records.get(*sid).is_some_and(|r| r.2))).count() as u64;
+    let waiting_sites =
+        reach.memberships.keys().filter(|sid| !state.settings.rollout.shows(records.get(*sid).is_some_and(|r| r.2))).count() as u64;
     // The summary walks the view's site pages: its cost grows with the number of sites
     // in the view (one query page per 500 sites), never with the entitlements behind them.
     let (mut site_count, mut entitlement_count, mut after) = (0u64, 0u64, None);
@@ -133,11 +136,7 @@ async fn site_entitlements(
         (status = 200, description = "The entitlement", body = EntitlementDetail),
         (status = 404, description = "No such entitlement in the caller's view", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn entitlement(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(raw_serial): Path<String>,
-) -> Result<Response, ApiError> {
+async fn entitlement(State(state): State<AppState>, caller: Caller, Path(raw_serial): Path<String>) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("no entitlement {raw_serial} in your view"));
     let Ok(serial) = Serial::parse(&raw_serial) else {
         // Not a serial at all: nothing to key an audit item by, so the trace is the log.

@@ -335,7 +335,8 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let items = self.batch_get("BatchGetItem access requests", ids.iter().map(|id| keys::request(id.as_str())).collect(), false).await?;
+        let items =
+            self.batch_get("BatchGetItem access requests", ids.iter().map(|id| keys::request(id.as_str())).collect(), false).await?;
         let mut by_id: HashMap<RequestId, AccessRequest> = HashMap::new();
         for item in items {
             let r: AccessRequest = from_item(item)?;
@@ -464,8 +465,13 @@ impl Store {
     }
 
     /// A page of the sites the view is enabled for, by Support ID.
-    pub async fn enabled_sites_page(&self, start: Option<&PageKey>, limit: usize) -> Result<(Vec<EnabledSite>, Option<PageKey>), StoreError> {
-        let listing = Listing { op: "Query rollout enabled sites", index: None, pk: keys::ROLLOUT_ENABLED_PK.into(), prefix: None, forward: true };
+    pub async fn enabled_sites_page(
+        &self,
+        start: Option<&PageKey>,
+        limit: usize,
+    ) -> Result<(Vec<EnabledSite>, Option<PageKey>), StoreError> {
+        let listing =
+            Listing { op: "Query rollout enabled sites", index: None, pk: keys::ROLLOUT_ENABLED_PK.into(), prefix: None, forward: true };
         let page = self.page(&listing, start, limit, true).await?;
         let sites = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok((sites, page.next))
@@ -501,38 +507,93 @@ pub const OPEN_REQUESTS: &str = "open_requests";
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     /// The request, new (`expected: None`: it must not exist) or moved on from `expected`.
-    Request { request: AccessRequest, expected: Option<RequestStatus> },
+    Request {
+        request: AccessRequest,
+        expected: Option<RequestStatus>,
+    },
     /// A work-list or index marker of the request; `exclusive`: it must not exist yet
     /// (the `OPEN#` marker: one open request per contact and site).
-    Marker { key: Key, request: AccessRequest, exclusive: bool },
+    Marker {
+        key: Key,
+        request: AccessRequest,
+        exclusive: bool,
+    },
     /// Deletes an item, whatever it holds.
     Delete(Key),
     /// The contact's membership of the site is as read (`None`: absent).
-    MembershipIs { email: Email, site: SupportId, role: Option<Role> },
+    MembershipIs {
+        email: Email,
+        site: SupportId,
+        role: Option<Role>,
+    },
     /// Sets a membership's role (a new one is a member `since` `at`); the membership must be as read (`previous`).
-    SetMembership { email: Email, site: SupportId, role: Role, previous: Option<Role>, at: Stamp },
+    SetMembership {
+        email: Email,
+        site: SupportId,
+        role: Role,
+        previous: Option<Role>,
+        at: Stamp,
+    },
     /// Removes a membership that still has `role`.
-    RemoveMembership { email: Email, site: SupportId, role: Role },
+    RemoveMembership {
+        email: Email,
+        site: SupportId,
+        role: Role,
+    },
     /// The site's admin count is as read.
-    AdminCountIs { site: SupportId, seen: i64 },
+    AdminCountIs {
+        site: SupportId,
+        seen: i64,
+    },
     /// Moves the site's admin count from `seen` to `new`.
-    SetAdminCount { site: SupportId, seen: i64, new: i64 },
+    SetAdminCount {
+        site: SupportId,
+        seen: i64,
+        new: i64,
+    },
     History(HistoryEntry),
     /// The Care message of an escalated request, kept until it is sent.
-    Outbox { request_id: RequestId, at: Stamp, body: String },
+    Outbox {
+        request_id: RequestId,
+        at: Stamp,
+        body: String,
+    },
     /// A site that lost an admin: its `pending_admin` requests are re-routed after the commit.
-    Orphaned { site: SupportId, at: Stamp },
+    Orphaned {
+        site: SupportId,
+        at: Stamp,
+    },
     /// One more open request for `email`, only while they have fewer than `max`.
-    CountOpenRequest { email: Email, max: u32 },
+    CountOpenRequest {
+        email: Email,
+        max: u32,
+    },
     /// One open request of `email` fewer.
-    UncountOpenRequest { email: Email },
+    UncountOpenRequest {
+        email: Email,
+    },
     /// No rejection at `site` holds `email` off at `now`.
-    NoCooldown { email: Email, site: SupportId, now: Stamp },
+    NoCooldown {
+        email: Email,
+        site: SupportId,
+        now: Stamp,
+    },
     /// A rejection at `site` holds `email` off until `until`.
-    Cooldown { email: Email, site: SupportId, until: Stamp },
+    Cooldown {
+        email: Email,
+        site: SupportId,
+        until: Stamp,
+    },
     /// Enables or disables the view for an existing site (its record's `view_enabled`, as
     /// read: `was`), and lists or unlists it under `ROLLOUT#ENABLED`.
-    ViewEnabled { site: SupportId, name: String, enabled: bool, was: bool, at: Stamp, by: Email },
+    ViewEnabled {
+        site: SupportId,
+        name: String,
+        enabled: bool,
+        was: bool,
+        at: Stamp,
+        by: Email,
+    },
 }
 
 /// The transaction items of a plan's writes, in order.
@@ -604,7 +665,13 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
                 Cond::new("attribute_exists(#pk) AND (attribute_not_exists(view_enabled) OR view_enabled = :was_enabled)")
                     .value(":was_enabled", AttributeValue::Bool(false))
             };
-            tx_update(table, &keys::site_meta(site), "SET view_enabled = :enabled", vec![(":enabled", AttributeValue::Bool(*enabled))], Some(cond))
+            tx_update(
+                table,
+                &keys::site_meta(site),
+                "SET view_enabled = :enabled",
+                vec![(":enabled", AttributeValue::Bool(*enabled))],
+                Some(cond),
+            )
         }
     }
 }

@@ -334,7 +334,8 @@ impl Store {
         let reseller_listings = futures::future::try_join_all(reach.resellers().filter(|_| !member).map(|r| {
             self.list(Query::index("Query reseller entitlements", keys::GSI2, keys::sold_to_gsi2pk(r, site), range()).limit(limit))
         }));
-        let (site_ref, member_listing, reseller_listings) = futures::try_join!(self.shown_site(site, reach.rollout), member_listing, reseller_listings)?;
+        let (site_ref, member_listing, reseller_listings) =
+            futures::try_join!(self.shown_site(site, reach.rollout), member_listing, reseller_listings)?;
         let Some(site_ref) = site_ref else { return Ok(None) };
 
         // Granted orders of this site not already covered by a membership.

@@ -36,7 +36,11 @@ const LIST_VISIBILITY_SECONDS: i32 = 30;
 const MAX_MESSAGES: usize = 2000;
 
 #[derive(Debug, Parser)]
-#[command(name = "abev-care", version, about = "Customer Care: list, show, approve and reject access requests; run the view's rollout waves")]
+#[command(
+    name = "abev-care",
+    version,
+    about = "Customer Care: list, show, approve and reject access requests; run the view's rollout waves"
+)]
 pub struct Cli {
     /// Base URL of the ABEV HTTP API.
     #[arg(long, env = "ABEV_API", default_value = LOCAL_API, global = true)]
@@ -489,8 +493,11 @@ pub async fn run_with(cli: Cli, out: &mut impl Write, input: &mut impl BufRead) 
             }
             write!(out, "{}", table(REQUEST_HEADER, &request_rows(std::slice::from_ref(&shown.request)))).map_err(io)?;
             writeln!(out, "\nmembers of {} ({}):", shown.request.support_id, shown.members.len()).map_err(io)?;
-            let rows: Vec<Vec<String>> =
-                shown.members.iter().map(|m| vec![m.role.as_str().to_string(), m.email.to_string(), m.since.clone().unwrap_or_default()]).collect();
+            let rows: Vec<Vec<String>> = shown
+                .members
+                .iter()
+                .map(|m| vec![m.role.as_str().to_string(), m.email.to_string(), m.since.clone().unwrap_or_default()])
+                .collect();
             write!(out, "{}", table(&["ROLE", "EMAIL", "SINCE"], &rows)).map_err(io)?;
         }
         Command::Approve { request_id, role, yes } => {
@@ -512,7 +519,12 @@ pub async fn run_with(cli: Cli, out: &mut impl Write, input: &mut impl BufRead) 
             let decided = care.approve(request_id, *role).await?;
             report_decision(out, &decided, cli.json, || {
                 let r = &decided.request;
-                format!("approved {request_id}: {} is now {} of {}", r.requester_email, r.granted_role.map(|g| g.as_str()).unwrap_or("-"), r.support_id)
+                format!(
+                    "approved {request_id}: {} is now {} of {}",
+                    r.requester_email,
+                    r.granted_role.map(|g| g.as_str()).unwrap_or("-"),
+                    r.support_id
+                )
             })
             .map_err(io)?;
         }
@@ -541,7 +553,11 @@ fn report_decision(out: &mut impl Write, decided: &Decided, json: bool, text: im
     }
     match &decided.acknowledge_error {
         None => writeln!(out, "{}; removed {} queue message(s)", text(), decided.acknowledged),
-        Some(e) => writeln!(out, "{}; the decision stands, but removing its Care-queue copies failed ({e}): `abev-care queue` may still show it", text()),
+        Some(e) => writeln!(
+            out,
+            "{}; the decision stands, but removing its Care-queue copies failed ({e}): `abev-care queue` may still show it",
+            text()
+        ),
     }
 }
 
@@ -605,7 +621,9 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
         assert!(Cli::try_parse_from(["abev-care", "completions", "bash"]).is_ok());
         let cli = Cli::try_parse_from(["abev-care", "rollout", "enable", "ACME-1", "FARM-1"]).unwrap();
-        assert!(matches!(cli.command, Command::Rollout { command: RolloutCommand::Enable { ref support_ids, all: false } } if support_ids.len() == 2));
+        assert!(
+            matches!(cli.command, Command::Rollout { command: RolloutCommand::Enable { ref support_ids, all: false } } if support_ids.len() == 2)
+        );
         assert!(Cli::try_parse_from(["abev-care", "rollout", "enable"]).is_err(), "sites or --all");
         assert!(Cli::try_parse_from(["abev-care", "rollout", "enable", "--all", "ACME-1"]).is_err());
         assert!(Cli::try_parse_from(["abev-care", "rollout", "disable"]).is_err());
