@@ -752,3 +752,19 @@ async fn provisioning_keeps_roles_and_a_redelivery_does_not_undo_a_removal() {
     t.ingest(&[&o4_v2]).await;
     assert_eq!(member_roles(&app, "SKY-1").await["mary@skynet.example"], Role::User);
 }
+
+#[tokio::test]
+async fn one_request_by_id_for_its_requester_its_site_admins_and_care_only() {
+    let (_t, app) = seeded().await;
+    make_admin(&app, "fiona@farm.example", "FARM-1").await;
+    let r = ask(&app, "ted@data.example", "FARM-1", None).await;
+    for who in ["ted@data.example", "fiona@farm.example"] {
+        assert_eq!(app.client(who).access_request(&r.request_id).await.unwrap(), r, "{who}");
+    }
+    assert_eq!(app.care_client(CARE).access_request(&r.request_id).await.unwrap(), r);
+    let unknown = app.client("mary@skynet.example").access_request(&uuid::Uuid::new_v4().to_string()).await.unwrap_err();
+    let hidden = app.client("mary@skynet.example").access_request(&r.request_id).await.unwrap_err();
+    let (u, h) = (unknown.problem().unwrap(), hidden.problem().unwrap());
+    assert_eq!((h.status, &h.title), (404, &u.title), "a stranger learns nothing");
+    assert_eq!(code(&app.client("ted@data.example").access_request("not-a-request").await), 404);
+}

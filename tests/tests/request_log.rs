@@ -1,6 +1,5 @@
-//! The per-request log line, captured as JSON. In its own test binary: a thread-local
-//! subscriber only sees what no other test of the process has already made the call sites
-//! decide about.
+//! The request log line names the caller. Its own test binary: it installs the process's
+//! log subscriber, which no other test may share.
 
 use abev_integration_tests::{worked_example, TestApp, TestStack};
 
@@ -32,7 +31,7 @@ async fn each_request_line_names_the_caller() {
     let logs = Logs::default();
     let sink = logs.clone();
     let subscriber = tracing_subscriber::fmt().json().with_writer(move || sink.clone()).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).expect("this binary's only subscriber");
     app.client("Mary@Skynet.example").me().await.unwrap();
     assert_eq!(app.care_client("carla@care.example").entitlement("NOPE").await.unwrap_err().status(), Some(404));
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

@@ -469,12 +469,7 @@ pub async fn approvals_page(
             break;
         }
     }
-    let requests = store
-        .access_requests(&ids)
-        .await?
-        .into_iter()
-        .filter(|r| r.status.is_open() && r.requester_email != actor.email && (actor.care || r.status == RequestStatus::PendingAdmin))
-        .collect();
+    let requests = store.access_requests(&ids).await?.into_iter().filter(|r| rules::awaits(r, actor)).collect();
     Ok((requests, next))
 }
 
@@ -483,12 +478,16 @@ pub async fn approvals_page(
 pub async fn request_for(wf: &Workflow, actor: &Actor, id: &RequestId) -> Result<AccessRequest, AccessError> {
     let not_found = || AccessError::NotFound(format!("no access request {id}"));
     let request = wf.store.access_request(id).await?.ok_or_else(not_found)?;
-    if actor.care || request.requester_email == actor.email {
-        return Ok(request);
-    }
-    match wf.store.membership_role(&actor.email, &request.support_id).await? {
-        Some(Role::Admin) => Ok(request),
-        _ => Err(not_found()),
+    // The actor's role matters only when neither Care nor the requester.
+    let role = if actor.care || request.requester_email == actor.email {
+        None
+    } else {
+        wf.store.membership_role(&actor.email, &request.support_id).await?
+    };
+    if rules::may_see(&request, actor, role) {
+        Ok(request)
+    } else {
+        Err(not_found())
     }
 }
 

@@ -102,6 +102,18 @@ pub fn may_manage(site_id: &SupportId, site: Option<SiteMeta>, actor: &Actor, ac
     }
 }
 
+/// May `actor` read this request? Its requester, Care, or an administrator of its site
+/// (`actor_role`: the actor's role there). Anyone else is told it does not exist.
+pub fn may_see(request: &AccessRequest, actor: &Actor, actor_role: Option<Role>) -> bool {
+    actor.care || request.requester_email == actor.email || actor_role == Some(Role::Admin)
+}
+
+/// Is this request in `actor`'s approvals list? Open, not their own, and for a site admin
+/// only while `pending_admin` (an escalated one is Care's).
+pub fn awaits(request: &AccessRequest, actor: &Actor) -> bool {
+    request.status.is_open() && request.requester_email != actor.email && (actor.care || request.status == RequestStatus::PendingAdmin)
+}
+
 fn history(site: &SupportId, at: &Stamp, seq: u8, actor: &str, action: HistoryAction, r: Option<&AccessRequest>) -> HistoryEntry {
     let mut entry = HistoryEntry::new(site, at, seq, actor, action);
     if let Some(r) = r {
@@ -636,6 +648,21 @@ mod tests {
             NOW,
         );
         assert_eq!(removal.unwrap_err().to_string(), unknown.to_string());
+    }
+
+    #[test]
+    fn who_sees_a_request_and_whose_list_it_is_on() {
+        let r = pending(RequestStatus::PendingAdmin);
+        assert!(may_see(&r, &actor("ted@data.example"), None), "its requester");
+        assert!(may_see(&r, &care(), None));
+        assert!(may_see(&r, &actor("fiona@farm.example"), Some(Role::Admin)));
+        assert!(!may_see(&r, &actor("fiona@farm.example"), Some(Role::User)));
+        assert!(!may_see(&r, &actor("mary@skynet.example"), None));
+        assert!(awaits(&r, &actor("fiona@farm.example")) && awaits(&r, &care()));
+        assert!(!awaits(&r, &actor("ted@data.example")), "never one's own");
+        let escalated = pending(RequestStatus::Escalated);
+        assert!(awaits(&escalated, &care()) && !awaits(&escalated, &actor("fiona@farm.example")));
+        assert!(!awaits(&pending(RequestStatus::Approved), &care()), "decided");
     }
 
     #[test]

@@ -30,8 +30,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         description = "The view (which entitlements a contact may see, and why) and site management (access requests, \
 approvals, Customer Care escalation). Read docs/API.md for the rules behind the answers.\n\n\
 Every route but this document needs a bearer JWT (verified by API Gateway's JWT authorizer; locally an HS256 token from \
-`abev-local token EMAIL`). Its claims `email` (required) and `groups` (`customer-care` marks Customer Care staff) are the \
-caller's only identity; a token whose `email_verified` is false is refused (401).\n\n\
+`abev-local token EMAIL`). Its claims `email` (required) and the groups claim (`groups`, or `cognito:groups` with the \
+stack's Cognito pool; the Care group, `customer-care` by default, marks Customer Care staff) are the caller's only identity; \
+a token whose `email_verified` is false is refused (401).\n\n\
 Errors are RFC 9457 problem details (`application/problem+json`). Lists take `limit` (1-500, default 100) and an opaque \
 `cursor`, and answer `next_cursor` (null at the end); a page may be short, even empty, while `next_cursor` is not null."
     ),
