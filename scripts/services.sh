@@ -39,7 +39,11 @@ case "${1:-}" in
     for name in dynamodb sqs; do
       pid_file="$run_dir/$name.pid"
       if [ -f "$pid_file" ]; then
-        kill "$(cat "$pid_file")" 2>/dev/null || true
+        pid="$(cat "$pid_file")"
+        kill "$pid" 2>/dev/null || true
+        # Wait until it is gone: a `start` right after must not find the dying one listening.
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
         rm -f "$pid_file"
         echo "services: stopped $name"
       fi

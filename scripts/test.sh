@@ -4,6 +4,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# The local services are started once for every phase below (and stopped at the end if
+# this run started them).
+if [ -z "${ABEV_TEST_WITH_SERVICES:-}" ]; then
+  ABEV_TEST_WITH_SERVICES=1 exec scripts/with-services.sh "$0" "$@"
+fi
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
