@@ -317,9 +317,9 @@ async fn a_page_costs_the_same_round_trips_for_a_big_reseller_as_for_a_small_one
     }
     assert_eq!(costs[0], costs[1], "round trips must not grow with the view: {costs:?}");
     // The documented bound for one membership and no grants (docs/ARCHITECTURE.md):
-    // sites page = 2 contact queries + 1 reseller query + 1 site BatchGet;
-    // entitlements page = 2 contact queries + site GetItem + 1 reseller index query + 1 head BatchGet.
-    assert_eq!(costs[0], (4, 5));
+    // sites page = 1 contact query + 1 reseller query + 1 site BatchGet;
+    // entitlements page = 1 contact query + site GetItem + 1 reseller index query + 1 head BatchGet.
+    assert_eq!(costs[0], (3, 4));
 }
 
 #[tokio::test]

@@ -184,6 +184,11 @@ pub fn contact_pk(e: &Email) -> String {
 }
 pub const MEMBER_PREFIX: &str = "MEMBER#";
 pub const GRANT_PREFIX: &str = "GRANT#";
+/// The sort-key range of a contact's partition that holds its ship-to grants and its
+/// memberships (`GRANT#` sorts before `MEMBER#`), for reading both in one query.
+pub fn grants_and_memberships() -> (String, String) {
+    (GRANT_PREFIX.to_string(), format!("{MEMBER_PREFIX}~"))
+}
 pub fn membership(e: &Email, s: &SupportId) -> Key {
     Key::new(contact_pk(e), format!("{MEMBER_PREFIX}{s}"))
 }
@@ -310,6 +315,16 @@ mod tests {
     fn versions_sort_numerically() {
         assert!(version(9) < version(10));
         assert!(line_prefix(2) < line_prefix(10));
+    }
+
+    #[test]
+    fn one_range_holds_a_contacts_grants_and_memberships() {
+        let e = Email::parse("a@b.example").unwrap();
+        let (from, to) = grants_and_memberships();
+        let inside = |k: Key| k.sk >= from && k.sk <= to;
+        assert!(inside(ship_to_grant(&e, &OrderId::parse("O-1").unwrap())));
+        assert!(inside(membership(&e, &SupportId::parse("ZZZ-9").unwrap())));
+        assert!(!inside(open_request(&e, &SupportId::parse("A-1").unwrap())));
     }
 
     #[test]

@@ -62,13 +62,16 @@ impl Store {
         Ok(Listing { items: page.items, more: page.last_key.is_some() })
     }
 
-    /// Round 1 (+2 when the contact holds grants): memberships and valid ship-to grants.
+    /// Round 1 (+2 when the contact holds grants): memberships and valid ship-to grants, in
+    /// one query of the contact's partition (grants sort before memberships; the few other
+    /// items between them are skipped).
     pub async fn contact_reach(&self, email: &Email) -> Result<ContactReach, StoreError> {
-        let pk = keys::contact_pk(email);
-        let (members, grants) = futures::try_join!(
-            self.query_all(Query::table("Query memberships", pk.clone(), Range::Prefix(keys::MEMBER_PREFIX.into()))),
-            self.query_all(Query::table("Query ship-to grants", pk.clone(), Range::Prefix(keys::GRANT_PREFIX.into()))),
-        )?;
+        let (from, to) = keys::grants_and_memberships();
+        let items = self.query_all(Query::table("Query memberships and grants", keys::contact_pk(email), Range::Between(from, to))).await?;
+        let (members, grants): (Vec<Item>, Vec<Item>) = items
+            .into_iter()
+            .filter(|i| get_s(i, keys::SK).is_some_and(|sk| sk.starts_with(keys::MEMBER_PREFIX) || sk.starts_with(keys::GRANT_PREFIX)))
+            .partition(|i| get_s(i, keys::SK).is_some_and(|sk| sk.starts_with(keys::MEMBER_PREFIX)));
         let mut reach = ContactReach { email: Some(email.clone()), ..Default::default() };
         for item in members {
             let (Some(site), Some(role)) = (get_s(&item, "support_id"), get_s(&item, "role")) else { continue };
