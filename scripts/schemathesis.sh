@@ -18,32 +18,10 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 
-nice -n 10 cargo build --quiet -p abev-local --bin abev-local
-local_bin=target/debug/abev-local
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-stack="st$(date +%s)$$"
-base="http://127.0.0.1:$port"
-log="$(mktemp)"
-"$local_bin" --stack "$stack" up --port "$port" --retry-after 1 --sweep-every 3600 >"$log" 2>&1 &
-host=$!
-cleanup() { kill "$host" 2>/dev/null || true; wait "$host" 2>/dev/null || true; rm -f "$log"; }
-trap cleanup EXIT
-
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "$base/v1/openapi.json" 2>/dev/null && break
-  kill -0 "$host" 2>/dev/null || { cat "$log" >&2; echo "schemathesis: the local host did not start" >&2; exit 1; }
-  sleep 0.3
-done
-"$local_bin" --stack "$stack" seed >/dev/null
-
-# Ingestion is done when mary sees all 8 entitlements of the worked example (S1-S8).
+# shellcheck source=scripts/lib/seeded-host.sh
+. scripts/lib/seeded-host.sh
+start_seeded_host schemathesis "$root/target/schemathesis-host.log"
 mary="$("$local_bin" token mary@skynet.example)"
-for i in $(seq 1 100); do
-  seen="$(curl -fsS -H "Authorization: Bearer $mary" "$base/v1/me" | python3 -c 'import json, sys; print(json.load(sys.stdin)["view"]["entitlements"])' || echo 0)"
-  [ "$seen" = 8 ] && break
-  [ "$i" = 100 ] && { cat "$log" >&2; echo "schemathesis: the worked example was not ingested" >&2; exit 1; }
-  sleep 0.3
-done
 
 status=0
 # schemathesis and hypothesis keep their caches in the working directory: keep them in .local.
