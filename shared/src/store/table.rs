@@ -382,8 +382,8 @@ impl Store {
     /// after a lost answer is recognised by DynamoDB instead of applied twice.
     pub(crate) async fn transact(&self, op: &'static str, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         let token = uuid::Uuid::new_v4().to_string();
-        let cancelled = std::sync::Mutex::new(None);
-        let outcome = self
+        // A cancellation by a condition is an answer, not a failure: `Ok(Err(codes))` is not retried.
+        let answer = self
             .retrying(op, || async {
                 let result = self
                     .ddb
@@ -396,7 +396,7 @@ impl Store {
                 match result {
                     Ok(out) => {
                         record_write_capacity(out.consumed_capacity());
-                        Ok(())
+                        Ok(Ok(()))
                     }
                     Err(SdkError::ServiceError(e)) if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) => {
                         let TransactWriteItemsError::TransactionCanceledException(tce) = e.err() else { unreachable!() };
@@ -409,18 +409,13 @@ impl Store {
                                 message: format!("cancelled by contention: {codes:?}"),
                             });
                         }
-                        *cancelled.lock().unwrap_or_else(|e| e.into_inner()) = Some(codes);
-                        Err(StoreError::Rejected { op, code: "TransactionCanceledException".into(), message: "condition failed".into() })
+                        Ok(Err(codes))
                     }
                     Err(e) => Err(StoreError::from_sdk(op, e)),
                 }
             })
-            .await;
-        match (outcome, cancelled.into_inner().unwrap_or_else(|e| e.into_inner())) {
-            (Ok(()), _) => Ok(()),
-            (Err(_), Some(codes)) => Err(TxError::Cancelled(codes)),
-            (Err(e), None) => Err(TxError::Store(e)),
-        }
+            .await?;
+        answer.map_err(TxError::Cancelled)
     }
 
     /// Deletes many items (25 per request; unprocessed ones are sent again).
