@@ -335,20 +335,16 @@ impl Store {
     /// Gives back the claims version `v` took: a claim no stored version holds any more is
     /// deleted, so a message that failed leaves no serial taken.
     async fn release_claims(&self, o: &OrderId, v: u64, serials: &[&Serial]) -> Result<(), StoreError> {
-        for serial in serials {
+        // Each claim is independent: released concurrently (up to 48 of them, two calls each).
+        futures::future::try_join_all(serials.iter().map(|serial| async move {
             let key = keys::serial_claim(serial);
             let ours = Cond::new("order_id = :o").value(":o", s(o.as_str()));
-            self.update(
-                "UpdateItem release claim",
-                &key,
-                "DELETE versions :v",
-                vec![(":v", AttributeValue::Ns(vec![v.to_string()]))],
-                Some(ours.clone()),
-            )
-            .await?;
+            let version = vec![(":v", AttributeValue::Ns(vec![v.to_string()]))];
+            self.update("UpdateItem release claim", &key, "DELETE versions :v", version, Some(ours)).await?;
             let unheld = Cond::new("order_id = :o AND attribute_not_exists(versions)").value(":o", s(o.as_str()));
-            self.delete("DeleteItem released claim", &key, Some(unheld)).await?;
-        }
+            self.delete("DeleteItem released claim", &key, Some(unheld)).await
+        }))
+        .await?;
         Ok(())
     }
 
