@@ -2,6 +2,7 @@
 //! table and queues, created from `template.yaml`) on the shared DynamoDB Local and moto,
 //! which `make test` starts.
 
+use abev::domain::access::Rollout;
 use abev::domain::{Day, Email, SupportId};
 use abev::ingest::Ingestor;
 use abev::store::faults::{FaultInjector, FaultPlan};
@@ -145,13 +146,12 @@ impl TestStack {
     /// A contact's whole view through the read side, paging `page_size` at a time.
     pub async fn view(&self, email: &str, page_size: usize) -> PlainView {
         let email = Email::parse(email).unwrap();
-        let reach = self.store.contact_reach(&email).await.expect("reach");
         let mut view = PlainView::new();
         let mut after: Option<SupportId> = None;
         loop {
-            let page = self.store.view_sites(&reach, after.as_ref(), page_size).await.expect("view sites");
+            let page = self.store.view_sites(&email, Rollout::Everyone, after.as_ref(), page_size).await.expect("view sites");
             for site in page.items {
-                let serials = self.site_serials(&reach, &site.support_id, page_size).await;
+                let serials = self.site_serials(&email, &site.support_id, page_size).await;
                 assert_eq!(serials.len() as u64, site.entitlement_count, "entitlement_count of {} for {email}", site.support_id);
                 view.insert(site.support_id.to_string(), serials);
             }
@@ -162,18 +162,13 @@ impl TestStack {
         }
     }
 
-    async fn site_serials(
-        &self,
-        reach: &abev::store::view::ContactReach,
-        site: &SupportId,
-        page_size: usize,
-    ) -> BTreeMap<String, Vec<String>> {
+    async fn site_serials(&self, email: &Email, site: &SupportId, page_size: usize) -> BTreeMap<String, Vec<String>> {
         let mut out = BTreeMap::new();
         let mut after: Option<String> = None;
         loop {
             let (_, page) = self
                 .store
-                .site_entitlements(reach, site, after.as_deref(), page_size, &EntitlementFilter::default(), Day::today())
+                .site_entitlements(email, Rollout::Everyone, site, after.as_deref(), page_size, &EntitlementFilter::default(), Day::today())
                 .await
                 .expect("site entitlements")
                 .expect("a site in the view is visible");

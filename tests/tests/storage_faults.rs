@@ -5,7 +5,7 @@
 
 use abev::ingest::MessageOutcome;
 use abev::store::faults::{Fault, FaultPlan};
-use abev::store::orders::{ApplyOptions, Step};
+use abev::store::orders::{ApplyOptions, Step, LINES_PER_CHUNK};
 use abev_integration_tests::{order_json, PlainView, TestStack};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
@@ -86,15 +86,18 @@ async fn every_page_size_returns_every_current_line_while_older_entries_remain()
 /// redelivery: readers see v1 whole until the switch, v2 whole after it, never a mix.
 #[tokio::test]
 async fn a_crash_at_any_step_leaves_a_whole_version_and_the_redelivery_completes_it() {
-    let v1_lines = serials("C", 60);
-    let v2_lines: Vec<String> = serials("C", 70).into_iter().skip(5).collect();
-    for step in [Step::HeadRead, Step::VersionRecorded, Step::Staged(1), Step::Staged(2), Step::Switched, Step::LinesCleaned] {
+    // Two staging chunks each.
+    let v1_lines = serials("C", LINES_PER_CHUNK + 11);
+    let v2_lines: Vec<String> = serials("C", LINES_PER_CHUNK + 21).into_iter().skip(5).collect();
+    let steps =
+        [Step::HeadRead, Step::VersionRecorded, Step::Staged(1), Step::Staged(2), Step::Switched, Step::Provisioned, Step::LinesCleaned];
+    for step in steps {
         let t = TestStack::new().await;
         t.ingest(&[&order("O-C", 1, &v1_lines)]).await;
         let v2 = order("O-C", 2, &v2_lines);
         let outcome = with_options(&t, ApplyOptions::crash_after(step)).handle_message("m", &v2).await;
         assert!(!outcome.acknowledged(), "{step:?}: the crash leaves the message for redelivery");
-        let visible = if matches!(step, Step::Switched | Step::LinesCleaned) { &v2_lines } else { &v1_lines };
+        let visible = if matches!(step, Step::Switched | Step::Provisioned | Step::LinesCleaned) { &v2_lines } else { &v1_lines };
         assert_views(&t, &expected(visible), &[1, 2, 3], &format!("after a crash at {step:?}")).await;
         t.ingest(&[&v2]).await;
         assert_views(&t, &expected(&v2_lines), &[1, 2, 3], &format!("after the redelivery of {step:?}")).await;
@@ -107,9 +110,11 @@ async fn a_crash_at_any_step_leaves_a_whole_version_and_the_redelivery_completes
 /// whole, then goes on. The end state is v3's, whatever the interleaving.
 #[tokio::test]
 async fn two_versions_delivered_concurrently_end_at_the_higher_at_every_interleaving() {
-    let v2_lines = serials("V", 55);
-    let v3_lines = serials("V", 52);
-    for step in [Step::HeadRead, Step::VersionRecorded, Step::Staged(1), Step::Staged(2), Step::Switched, Step::LinesCleaned] {
+    let v2_lines = serials("V", LINES_PER_CHUNK + 6);
+    let v3_lines = serials("V", LINES_PER_CHUNK + 3);
+    let steps =
+        [Step::HeadRead, Step::VersionRecorded, Step::Staged(1), Step::Staged(2), Step::Switched, Step::Provisioned, Step::LinesCleaned];
+    for step in steps {
         let t = TestStack::new().await;
         t.ingest(&[&order("O-V", 1, &serials("V", 3))]).await;
         let barrier = Arc::new(tokio::sync::Barrier::new(2));
@@ -137,10 +142,10 @@ async fn two_orders_sharing_serials_across_chunks_leave_one_winner_and_no_stray_
     let t = TestStack::new().await;
     // In message order X is in A's first chunk and Y in its second; B has them the other way.
     let mut a: Vec<String> = vec!["X-1".into()];
-    a.extend(serials("A", 48));
+    a.extend(serials("A", LINES_PER_CHUNK - 1));
     a.push("Y-1".into());
     let mut b: Vec<String> = vec!["Y-1".into()];
-    b.extend(serials("B", 48));
+    b.extend(serials("B", LINES_PER_CHUNK - 1));
     b.push("X-1".into());
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     let (ia, ib) = (

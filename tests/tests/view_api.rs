@@ -284,42 +284,86 @@ async fn entitlement_filters_select_by_status_date_and_text() {
     assert_eq!(statuses, [EntitlementStatus::Upcoming, EntitlementStatus::Active, EntitlementStatus::Expired]);
 }
 
-#[tokio::test]
-async fn a_page_costs_the_same_round_trips_for_a_big_reseller_as_for_a_small_one() {
+/// The cost of the first sites page and of the first entitlements page of `site` (limit 10).
+async fn page_costs(store: &abev::store::Store, email: &str, site: &str) -> (abev::store::metrics::Cost, abev::store::metrics::Cost) {
     use abev::store::metrics::measured;
+    let email = abev::domain::Email::parse(email).unwrap();
+    let site = abev::domain::SupportId::parse(site).unwrap();
+    let (sites, sites_cost) = measured(store.view_sites(&email, Rollout::Everyone, None, 10)).await;
+    assert!(!sites.unwrap().items.is_empty(), "{email} sees sites");
+    let today = abev::domain::Day::today();
+    let (page, ents_cost) = measured(store.site_entitlements(&email, Rollout::Everyone, &site, None, 10, &Default::default(), today)).await;
+    assert!(!page.unwrap().expect("visible").1.items.is_empty(), "{email} sees {site}");
+    (sites_cost, ents_cost)
+}
+
+#[tokio::test]
+async fn a_page_costs_the_same_calls_whatever_the_caller_holds_for_all_three_kinds_of_contact() {
     let t = TestStack::new().await;
-    // BIG sold 40 orders of 5 lines to 20 customers; SMALL sold one order of 3 lines.
+    let mut orders = Vec::new();
+    // Resellers: BIG-R sold 40 orders of 5 lines to 20 customers; SMALL-R one order of 3 lines.
     for i in 0..40 {
         let serials: Vec<String> = (0..5).map(|j| format!("B{i:02}-{j}")).collect();
         let refs: Vec<&str> = serials.iter().map(String::as_str).collect();
         let customer = format!("CUST-{:02}", i % 20);
-        t.ingest(&[&order_json(&format!("OB-{i}"), 1, "active", (&customer, &[]), Some(("BIG-R", &["big@r.example"])), None, &refs)]).await;
+        orders.push(order_json(&format!("OB-{i}"), 1, "active", (&customer, &[]), Some(("BIG-R", &["big@r.example"])), None, &refs));
     }
-    t.ingest(&[&order_json("OS-1", 1, "active", ("CUST-00", &[]), Some(("SMALL-R", &["small@r.example"])), None, &["X1", "X2", "X3"])])
-        .await;
-    let app = TestApp::spawn(&t).await;
-    let store = &app.state.store;
-    let mut costs = Vec::new();
-    for email in ["big@r.example", "small@r.example"] {
-        let email = abev::domain::Email::parse(email).unwrap();
-        let (sites, sites_cost) = measured(async {
-            let reach = store.contact_reach(&email).await.unwrap();
-            store.view_sites(&reach, None, 10).await.unwrap()
-        })
-        .await;
-        let site = sites.items[0].support_id.clone();
-        let (_, ents_cost) = measured(async {
-            let reach = store.contact_reach(&email).await.unwrap();
-            store.site_entitlements(&reach, &site, None, 10, &Default::default(), abev::domain::Day::today()).await.unwrap()
-        })
-        .await;
-        costs.push((sites_cost.ddb_calls, ents_cost.ddb_calls));
+    orders.push(order_json("OS-1", 1, "active", ("CUST-00", &[]), Some(("SMALL-R", &["small@r.example"])), None, &["X1", "X2", "X3"]));
+    // Ship-to contacts: one on 30 one-line orders over 3 sites, one on a single order.
+    for i in 0..30 {
+        let serial = format!("T{i:02}");
+        let customer = format!("SHIPCUST-{}", i % 3);
+        orders.push(order_json(
+            &format!("OT-{i}"),
+            1,
+            "active",
+            (&customer, &[]),
+            None,
+            Some(("DEPOT-1", &["many@ship.example"])),
+            &[&serial],
+        ));
     }
-    assert_eq!(costs[0], costs[1], "round trips must not grow with the view: {costs:?}");
-    // The documented bound for one membership and no grants (docs/ARCHITECTURE.md):
-    // sites page = 1 contact query + 1 reseller query + 1 site BatchGet;
-    // entitlements page = 1 contact query + site GetItem + 1 reseller index query + 1 head BatchGet.
-    assert_eq!(costs[0], (3, 4));
+    orders.push(order_json("OT-X", 1, "active", ("SHIPCUST-0", &[]), None, Some(("DEPOT-1", &["one@ship.example"])), &["TX"]));
+    // Members: one contact of 30 sites who also works for a reseller; one of a single site.
+    for i in 0..30 {
+        let serial = format!("M{i:02}");
+        let customer = format!("MEMBER-{i:02}");
+        orders.push(order_json(&format!("OM-{i}"), 1, "active", (&customer, &["many@member.example"]), None, None, &[&serial]));
+    }
+    orders.push(order_json(
+        "OM-R",
+        1,
+        "active",
+        ("MEMBER-00", &[]),
+        Some(("REP-R", &["many@member.example", "one@member.example"])),
+        None,
+        &["MR"],
+    ));
+    orders.push(order_json("OM-X", 1, "active", ("MEMBER-00", &["one@member.example"]), None, None, &["MX"]));
+    let refs: Vec<&str> = orders.iter().map(String::as_str).collect();
+    t.ingest(&refs).await;
+    let store = &t.store;
+    let kinds = [
+        ("reseller", ("big@r.example", "CUST-00"), ("small@r.example", "CUST-00")),
+        ("ship-to", ("many@ship.example", "SHIPCUST-0"), ("one@ship.example", "SHIPCUST-0")),
+        ("member", ("many@member.example", "MEMBER-00"), ("one@member.example", "MEMBER-00")),
+    ];
+    for (kind, (big, big_site), (small, small_site)) in kinds {
+        let (big_sites, big_ents) = page_costs(store, big, big_site).await;
+        let (small_sites, small_ents) = page_costs(store, small, small_site).await;
+        let calls = |c: abev::store::metrics::Cost| c.ddb_calls;
+        assert_eq!((calls(big_sites), calls(big_ents)), (calls(small_sites), calls(small_ents)), "{kind}: calls must not grow");
+        // The documented bounds (docs/ARCHITECTURE.md "The flow of a read"):
+        // sites page = 3 queries of the caller's partition + one SOLD query per reseller
+        // organisation + one BatchGet of the member sites' records;
+        // entitlements page = 3 GetItems + the markers query + one listing per source + the heads.
+        let want = match kind {
+            "reseller" => (5, 6),
+            "ship-to" => (3, 6),
+            _ => (5, 6),
+        };
+        assert_eq!((calls(big_sites), calls(big_ents)), want, "{kind}");
+    }
 }
 
 #[tokio::test]

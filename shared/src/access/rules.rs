@@ -294,6 +294,7 @@ pub fn plan_decide(
                 role: granted,
                 previous,
                 at: at.clone(),
+                resells: snap.site.as_ref().is_some_and(|m| m.resells),
             });
             let (was_admin, is_admin) = (previous == Some(Role::Admin), granted == Role::Admin);
             if was_admin != is_admin {
@@ -465,7 +466,7 @@ mod tests {
         Actor { email: email("carla@care.example"), care: true }
     }
     fn site(admins: i64) -> Option<SiteMeta> {
-        Some(SiteMeta { support_id: sid("FARM-1"), name: "Farm Foods".into(), admin_count: admins, view_enabled: false })
+        Some(SiteMeta { support_id: sid("FARM-1"), name: "Farm Foods".into(), admin_count: admins, view_enabled: false, resells: false })
     }
     fn limits() -> Limits {
         Limits::default()

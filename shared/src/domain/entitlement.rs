@@ -2,7 +2,7 @@
 //! entitlement's status on a day, the list filters, and the shapes of a view's pages.
 //! Pure data and decisions; the store reads and writes them.
 
-use super::{Access, Day, Line, OrderId, OrderStatus, SupportId};
+use super::{Access, Day, Email, Line, OrderId, OrderStatus, SupportId};
 use serde::{Deserialize, Serialize};
 
 /// The order's current state, as readers see it.
@@ -18,6 +18,10 @@ pub struct OrderHead {
     pub reseller: Option<SupportId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ship_to: Option<SupportId>,
+    /// The ship-to contacts of the current version: the switch that replaces it takes their
+    /// entitlements out of their ship-to reach (`CONTACT#{e}`/`SHIPTO#{s}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ship_to_contacts: Vec<Email>,
     /// Lines visible through this order now: the line count, or 0 when cancelled.
     pub entitlement_count: u64,
     pub updated_at: String,

@@ -67,7 +67,7 @@ async fn my_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
     let sites = memberships
         .into_iter()
         .map(|m| MySite {
-            name: records.get(&m.support_id).map(|r| r.0.clone()).unwrap_or_else(|| m.support_id.to_string()),
+            name: records.get(&m.support_id).map(|r| r.name.clone()).unwrap_or_else(|| m.support_id.to_string()),
             support_id: m.support_id,
             role: m.role,
             since: m.since,

@@ -37,26 +37,24 @@ pub fn router(state: impl Into<ViewState>) -> axum::Router {
 #[utoipa::path(get, path = "/v1/me", tag = "view", operation_id = "get_me",
     responses((status = 200, description = "The caller", body = Me)))]
 async fn me(State(state): State<ViewState>, caller: Caller) -> Result<Json<Me>, ApiError> {
-    let mut reach = state.store.contact_reach(&caller.email).await?;
-    reach.rollout = state.settings.rollout;
-    let records = state.store.site_records(reach.memberships.keys()).await?;
-    let sites = reach
-        .memberships
+    let memberships = state.store.memberships(&caller.email).await?;
+    let records = state.store.site_records(memberships.keys()).await?;
+    let sites = memberships
         .iter()
         .map(|(sid, role)| MeSite {
             support_id: sid.clone(),
-            name: records.get(sid).map(|r| r.0.clone()).unwrap_or_else(|| sid.to_string()),
+            name: records.get(sid).map(|r| r.name.clone()).unwrap_or_else(|| sid.to_string()),
             role: *role,
         })
         .collect();
     // Waiting: the caller's sites whose record (already read for the names) is not enabled.
     let waiting_sites =
-        reach.memberships.keys().filter(|sid| !state.settings.rollout.shows(records.get(*sid).is_some_and(|r| r.2))).count() as u64;
+        memberships.keys().filter(|sid| !state.settings.rollout.shows(records.get(*sid).is_some_and(|r| r.view_enabled))).count() as u64;
     // The summary walks the view's site pages: its cost grows with the number of sites
-    // in the view (one query page per 500 sites), never with the entitlements behind them.
+    // in the view (one page per 500 sites), never with the entitlements behind them.
     let (mut site_count, mut entitlement_count, mut after) = (0u64, 0u64, None);
     loop {
-        let page = state.store.view_sites(&reach, after.as_ref(), MAX_LIMIT).await?;
+        let page = state.store.view_sites(&caller.email, state.settings.rollout, after.as_ref(), MAX_LIMIT).await?;
         site_count += page.items.len() as u64;
         entitlement_count += page.items.iter().map(|s| s.entitlement_count).sum::<u64>();
         match page.next {
@@ -84,9 +82,7 @@ async fn me(State(state): State<ViewState>, caller: Caller) -> Result<Json<Me>, 
 async fn view_sites(State(state): State<ViewState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<ViewPage>, ApiError> {
     let list = ListId::View;
     let after: Option<SupportId> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
-    let mut reach = state.store.contact_reach(&caller.email).await?;
-    reach.rollout = state.settings.rollout;
-    let page = state.store.view_sites(&reach, after.as_ref(), q.limit.get()).await?;
+    let page = state.store.view_sites(&caller.email, state.settings.rollout, after.as_ref(), q.limit.get()).await?;
     Ok(Json(ViewPage {
         next_cursor: Cursor::seal(&state.cursors, page.next.as_ref(), &list, &caller.email),
         sites: page.items.into_iter().map(Into::into).collect(),
@@ -116,11 +112,9 @@ async fn site_entitlements(
     let site = SupportId::parse(&raw_site).map_err(|_| not_found())?;
     let list = ListId::site_entitlements(&site, &filter);
     let after: Option<String> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
-    let mut reach = state.store.contact_reach(&caller.email).await?;
-    reach.rollout = state.settings.rollout;
     let (site_ref, page) = state
         .store
-        .site_entitlements(&reach, &site, after.as_deref(), q.limit.get(), &filter, Day::today())
+        .site_entitlements(&caller.email, state.settings.rollout, &site, after.as_deref(), q.limit.get(), &filter, Day::today())
         .await?
         .ok_or_else(not_found)?;
     let next = page.next.map(|n| n.to_string());

@@ -100,6 +100,8 @@ pub struct SiteMeta {
     pub admin_count: i64,
     /// Rollout waves: the view is enabled for this site (`view_enabled` on the record).
     pub view_enabled: bool,
+    /// The site has resold: its members carry reseller markers (R3).
+    pub resells: bool,
 }
 
 /// One membership (the item ingestion provisions and this workflow changes).
@@ -290,6 +292,7 @@ impl Store {
             name: get_s(&i, "name").unwrap_or(site.as_str()).to_string(),
             admin_count: get_n(&i, "admin_count").unwrap_or(0),
             view_enabled: i.get(VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            resells: i.get("resells").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         }))
     }
 
@@ -527,6 +530,8 @@ pub enum Write {
         role: Role,
         previous: Option<Role>,
         at: Stamp,
+        /// The site resells (as read): the member gets a reseller marker too.
+        resells: bool,
     },
     /// Removes a membership that still has `role`.
     RemoveMembership {
@@ -596,8 +601,21 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
     for w in writes {
         items.push(tx_item(table, w)?);
         items.extend(rollout_listing_item(table, w)?);
+        items.extend(reseller_marker_write(table, w)?);
     }
     Ok(items)
+}
+
+/// A membership of a site that resells carries a reseller marker in the contact's partition
+/// (what the view reads to find R3); it comes and goes with the membership.
+fn reseller_marker_write(table: &str, write: &Write) -> Result<Option<TransactWriteItem>, StoreError> {
+    Ok(match write {
+        Write::SetMembership { email, site, resells: true, .. } => {
+            Some(tx_put(table, super::orders::reseller_marker_item(email, site), None)?)
+        }
+        Write::RemoveMembership { email, site, .. } => Some(tx_delete(table, &keys::reseller_marker(email, site), None)?),
+        _ => None,
+    })
 }
 
 fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
@@ -612,7 +630,7 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
         Write::Marker { key, request, exclusive } => tx_put(table, request.marker_item(key), exclusive.then(Cond::absent)),
         Write::Delete(key) => tx_delete(table, key, None),
         Write::MembershipIs { email, site, role } => tx_check(table, &keys::membership(email, site), Cond::membership_is(*role)),
-        Write::SetMembership { email, site, role, previous, at } => {
+        Write::SetMembership { email, site, role, previous, at, .. } => {
             tx_set_membership(table, email, site, *role, at.as_str(), Cond::membership_is(*previous))
         }
         Write::RemoveMembership { email, site, role } => tx_delete(table, &keys::membership(email, site), Some(Cond::role_is(*role))),

@@ -30,6 +30,41 @@ pub(crate) struct SoldCounter {
     pub support_id: SupportId,
     #[serde(default)]
     pub entitlements: i64,
+    /// The customer's name as the reseller's latest order gave it.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A contact's ship-to reach at one site (`CONTACT#{e}` / `SHIPTO#{s}`): the current
+/// entitlements of the site its grants show, in total and per reseller of their orders.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct ShipToReach {
+    pub support_id: Option<SupportId>,
+    pub name: Option<String>,
+    pub entitlements: u64,
+    pub via: std::collections::BTreeMap<SupportId, u64>,
+}
+
+impl ShipToReach {
+    /// Reads the item; the per-reseller counts are the attributes named `via:{r}`.
+    pub fn from_item(item: &super::keys::Item) -> ShipToReach {
+        let number =
+            |v: &aws_sdk_dynamodb::types::AttributeValue| v.as_n().ok().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0) as u64;
+        ShipToReach {
+            support_id: item.get("support_id").and_then(|v| v.as_s().ok()).and_then(|s| SupportId::parse(s).ok()),
+            name: item.get("name").and_then(|v| v.as_s().ok()).cloned(),
+            entitlements: item.get("entitlements").map(number).unwrap_or(0),
+            via: item
+                .iter()
+                .filter_map(|(k, v)| Some((SupportId::parse(k.strip_prefix("via:")?).ok()?, number(v))))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
+    /// Entitlements shown here that no reseller in `resellers` already shows.
+    pub fn not_via(&self, resellers: &std::collections::BTreeSet<SupportId>) -> u64 {
+        self.entitlements.saturating_sub(self.via.iter().filter(|(r, _)| resellers.contains(*r)).map(|(_, n)| n).sum())
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@
 //! | reseller → customer site counter | `SOLD#{r}` | `TO#{s}` | | |
 //! | membership | `CONTACT#{e}` | `MEMBER#{s}` | `SITE#{s}#MEMBERS` / `{role}#{e}` | |
 //! | ship-to grant | `CONTACT#{e}` | `GRANT#{o}` | | |
+//! | ship-to reach of a contact at a site (exact counts, per reseller) | `CONTACT#{e}` | `SHIPTO#{s}` | | |
+//! | reseller marker: the contact is a member of a site that sells | `CONTACT#{e}` | `RESELLER#{r}` | | |
+//! | a ship-to contact's copy of a line (per version) | `SHIPPED#{e}#{s}` | `{serial}#{v}` | | |
 //! | open-request marker | `CONTACT#{e}` | `OPEN#{s}` | | |
 //! | access request | `REQUEST#{id}` | `REQUEST` | `SITE#{s}#REQUESTS` / `{at}#{id}` | `CONTACT#{e}#REQUESTS` / `{at}#{id}` |
 //! | pending-admin marker | `PENDING#{day}` | `{at}#{id}` | | |
@@ -46,7 +49,7 @@ pub fn key_attributes(index: Option<&str>) -> (&'static str, &'static str) {
 }
 
 /// A primary key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     pub pk: String,
     pub sk: String,
@@ -85,6 +88,11 @@ pub fn line_prefix(v: u64) -> String {
 /// The upper bound of the lines of every version below `v` (for a `BETWEEN LINE# AND …`).
 pub fn lines_before(v: u64) -> String {
     format!("{LINE_PREFIX}{}", version(v))
+}
+/// The version and serial of a line's sort key (`LINE#{v}#{serial}`).
+pub fn parse_line_sk(sk: &str) -> Option<(u64, &str)> {
+    let (v, serial) = sk.strip_prefix(LINE_PREFIX)?.split_once('#')?;
+    Some((v.parse().ok()?, serial))
 }
 pub fn order_line(o: &OrderId, v: u64, serial: &Serial) -> Key {
     Key::new(order_pk(o), format!("{}{serial}", line_prefix(v)))
@@ -201,6 +209,30 @@ pub fn member_gsi1sk(role: Role, e: &Email) -> String {
 pub fn ship_to_grant(e: &Email, o: &OrderId) -> Key {
     Key::new(contact_pk(e), format!("{GRANT_PREFIX}{o}"))
 }
+/// A contact's ship-to reach at one site: how many current entitlements of the site the
+/// contact's ship-to grants show, in total and per reseller (`via:{r}`), kept exact by the
+/// switch transaction of every order that names the contact as ship-to.
+pub const SHIP_TO_REACH_PREFIX: &str = "SHIPTO#";
+pub fn ship_to_reach(e: &Email, s: &SupportId) -> Key {
+    Key::new(contact_pk(e), format!("{SHIP_TO_REACH_PREFIX}{s}"))
+}
+/// The attribute of a ship-to reach holding the count of entitlements sold by `reseller`.
+pub fn via_reseller(reseller: &SupportId) -> String {
+    format!("via:{reseller}")
+}
+/// The contact is a member of a site that has resold (R3 reaches that site's customers).
+pub const RESELLER_PREFIX: &str = "RESELLER#";
+pub fn reseller_marker(e: &Email, r: &SupportId) -> Key {
+    Key::new(contact_pk(e), format!("{RESELLER_PREFIX}{r}"))
+}
+/// A ship-to contact's copy of the lines of the orders they hold grants on, per site, sorted
+/// by the same positions as the index listings (`{serial}#{v}`).
+pub fn shipped_pk(e: &Email, s: &SupportId) -> String {
+    format!("SHIPPED#{e}#{s}")
+}
+pub fn shipped_line(e: &Email, s: &SupportId, serial: &Serial, v: u64) -> Key {
+    Key::new(shipped_pk(e, s), line_index_sk(serial, v))
+}
 pub fn open_request(e: &Email, s: &SupportId) -> Key {
     Key::new(contact_pk(e), format!("OPEN#{s}"))
 }
@@ -273,7 +305,7 @@ pub fn sweep_watermark() -> Key {
 
 /// Order ingestion (`store::orders`): orders with their lines and versions, serial claims,
 /// sites (meta, new-site history), reseller counters, memberships and ship-to grants.
-pub const INGEST_WRITES: &[&str] = &["ORDER#*", "SERIAL#*", "SITE#*", "SOLD#*", "CONTACT#*"];
+pub const INGEST_WRITES: &[&str] = &["ORDER#*", "SERIAL#*", "SITE#*", "SOLD#*", "CONTACT#*", "SHIPPED#*"];
 /// The access workflow (`access`, `store::access`): requests, a contact's memberships and
 /// open-request markers, sites (admin count, history, pending work list), the pending-admin
 /// day markers, Care's work list, the Care outbox and the sweep watermark.

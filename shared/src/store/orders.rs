@@ -1,23 +1,27 @@
 //! Applying one order version to the table (spec §3), idempotently and crash-safely.
 //!
 //! 1. Read the order's head (consistent). Older than the current version: stale, ignored.
-//!    Equal: a duplicate if the digest matches (finish any cleanup), else a conflict.
+//!    Equal: a duplicate if the digest matches (finish provisioning and cleanup), else a conflict.
 //! 2. Record the version's digest (conditional put): the same version with other content
 //!    is refused even while an earlier delivery is still half-way.
-//! 3. Check every serial's claim; then stage the version in transactions of 49 lines (a
-//!    serial claim + a line item each). Staged lines and ship-to grants carry the version
+//! 3. Check every serial's claim; then stage the version in chunks of 100 lines: the claims in
+//!    one transaction (in serial order), the line items and the ship-to contacts' copies of
+//!    them in plain batch writes. Staged lines, copies and ship-to grants carry the version
 //!    and stay invisible: readers only trust items of the head's `current_version`.
 //! 4. Switch: one transaction moves the head to the new version (conditional on the head
-//!    read in 1), adjusts the exact counters, and provisions memberships — so provisioning
-//!    happens once per stored version and readers never see a mix of two versions.
-//! 5. Clean up older versions' lines and grants. A crash anywhere is completed by the
+//!    read in 1), adjusts the exact counters — the sites', the reseller's, and each ship-to
+//!    contact's reach — and marks the version record `switched`. Readers never see a mix of
+//!    two versions.
+//! 5. Provision (P1/P2) once per switched version: memberships and reseller markers in
+//!    transactions that each also mark their chunk done on the version record.
+//! 6. Clean up older versions' lines, copies and grants. A crash anywhere is completed by the
 //!    redelivery: every step before the switch is idempotent, and a redelivery that finds
-//!    the switch done only cleans up.
+//!    the switch done only provisions what is left and cleans up.
 
 use super::items::SerialClaim;
 use super::keys::{self, Key};
 use super::table::{Query, Range, TxError};
-use super::tx::{tx_put, tx_site_record, tx_update, Cond, SiteRecordChange};
+use super::tx::{tx_check, tx_put, tx_ship_to_reach, tx_site_record, tx_update, Cond, ShipToReachChange, SiteRecordChange};
 use super::{from_item, get_s, n, s, Store, StoreError};
 pub use crate::domain::entitlement::{LineItem, OrderHead};
 use crate::domain::{provisioning, same_content, Email, Line, Order, OrderId, Serial, SupportId, DIGEST_VERSION};
@@ -26,8 +30,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// Lines per staging transaction: two items each, under the 100-item transaction limit.
-pub const LINES_PER_CHUNK: usize = 49;
+/// Lines per staging chunk: their claims fill one transaction (at most 100 items).
+pub const LINES_PER_CHUNK: usize = 100;
+/// Memberships per provisioning transaction: two items each at most (membership + reseller
+/// marker), with the version record and a site check under the 100-item limit.
+const MEMBERSHIPS_PER_CHUNK: usize = 45;
 const SWITCH_ATTEMPTS: usize = 3;
 
 /// What applying a message did.
@@ -76,6 +83,8 @@ pub enum Step {
     Staged(usize),
     /// The switch transaction committed.
     Switched,
+    /// The version's memberships were provisioned.
+    Provisioned,
     /// Older versions' lines were deleted, their grants not yet revoked.
     LinesCleaned,
 }
@@ -118,7 +127,21 @@ struct VersionRecord {
     version: u64,
     digest: String,
     ship_to_emails: Vec<String>,
+    /// The end-customer site: where this version's ship-to copies live.
+    #[serde(default)]
+    site: Option<SupportId>,
     received_at: String,
+    /// Set by the switch transaction: this version was current (and is provisioned).
+    /// (Written by update expressions only, never by the record's put.)
+    #[serde(default, skip_serializing)]
+    switched: bool,
+    /// Provisioning chunks already committed (a number set).
+    #[serde(default, skip_serializing)]
+    provisioned: BTreeSet<u64>,
+    /// A reseller this version's switch found selling for the first time: its existing
+    /// members get their reseller markers before provisioning completes.
+    #[serde(default, skip_serializing)]
+    fan_out: Option<SupportId>,
 }
 
 pub(crate) fn now_rfc3339() -> String {
@@ -191,11 +214,14 @@ impl Store {
             options.reached(Step::HeadRead).await?;
             match decide(head.as_ref(), order, &digest) {
                 Decision::Stale { current } => {
+                    // A version that was switched in before this one was replaced still provisions.
+                    self.provision(order, options).await?;
                     // Whatever this delivery or an earlier one staged is removed, whenever it was written.
                     self.clean_below(&order.order_id, current, options).await?;
                     return Ok(ApplyOutcome::Stale { current });
                 }
                 Decision::Duplicate => {
+                    self.provision(order, options).await?;
                     self.clean_below(&order.order_id, order.version, options).await?;
                     return Ok(ApplyOutcome::Duplicate);
                 }
@@ -211,6 +237,7 @@ impl Store {
             match self.switch(order, &digest, head.as_ref()).await {
                 Ok(()) => {
                     options.reached(Step::Switched).await?;
+                    self.provision(order, options).await?;
                     self.clean_below(&order.order_id, order.version, options).await?;
                     return Ok(ApplyOutcome::Applied { replaced: head.map(|h| h.current_version) });
                 }
@@ -229,7 +256,11 @@ impl Store {
             version: order.version,
             digest: digest.to_string(),
             ship_to_emails: order.ship_to.iter().flat_map(|p| p.emails()).map(|e| e.to_string()).collect(),
+            site: Some(order.end_customer.site.support_id.clone()),
             received_at: now_rfc3339(),
+            switched: false,
+            provisioned: BTreeSet::new(),
+            fan_out: None,
         };
         let mut item = super::to_item(&record)?;
         item.extend(keys::order_version(&order.order_id, order.version).to_item());
@@ -285,28 +316,43 @@ impl Store {
         }
         let mut lines: Vec<&Line> = order.lines.iter().collect();
         lines.sort_by(|a, b| a.serial.cmp(&b.serial));
+        let ship_to: Vec<&Email> = order.ship_to.iter().flat_map(|p| p.emails()).collect();
         for (index, chunk) in lines.chunks(LINES_PER_CHUNK).enumerate() {
-            let mut items = Vec::with_capacity(chunk.len() * 2);
-            for line in chunk {
-                let mine = Cond::new("attribute_not_exists(#pk) OR order_id = :o").value(":o", s(o.as_str()));
-                items.push(tx_update(
-                    &self.table,
-                    &keys::serial_claim(&line.serial),
-                    "SET order_id = :o, serial = :serial ADD versions :v",
-                    vec![(":serial", s(line.serial.as_str())), (":v", AttributeValue::Ns(vec![v.to_string()]))],
-                    Some(mine),
-                )?);
-                // A cancelled version shows nothing, so it needs no line items.
-                if order.is_active() {
-                    items.push(tx_put(&self.table, line_item(o, v, order, line)?, None)?);
+            let claims = chunk
+                .iter()
+                .map(|line| {
+                    let mine = Cond::new("attribute_not_exists(#pk) OR order_id = :o").value(":o", s(o.as_str()));
+                    tx_update(
+                        &self.table,
+                        &keys::serial_claim(&line.serial),
+                        "SET order_id = :o, serial = :serial ADD versions :v",
+                        vec![(":serial", s(line.serial.as_str())), (":v", AttributeValue::Ns(vec![v.to_string()]))],
+                        Some(mine),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // Lines and copies are invisible until the switch names their version, so they need
+            // no transaction: written beside the claims (a cancelled version shows nothing, so it
+            // needs none).
+            let mut staged = Vec::new();
+            if order.is_active() {
+                for line in chunk {
+                    staged.push(line_item(o, v, order, line)?);
+                    for email in &ship_to {
+                        staged.push(shipped_item(email, o, v, order, line)?);
+                    }
                 }
             }
-            match self.transact("TransactWriteItems stage lines", items).await {
+            let (claimed, written) = futures::join!(
+                self.transact("TransactWriteItems stage claims", claims),
+                self.batch_put("BatchWriteItem stage lines", staged)
+            );
+            written?;
+            match claimed {
                 Ok(()) => {}
                 Err(TxError::Cancelled(codes)) => {
                     // Only the claims carry conditions: find the serial another order holds.
-                    let per_line = if order.is_active() { 2 } else { 1 };
-                    let taken = codes.iter().position(|c| c == "ConditionalCheckFailed").map(|i| chunk[i / per_line].serial.clone());
+                    let taken = codes.iter().position(|c| c == "ConditionalCheckFailed").map(|i| chunk[i].serial.clone());
                     let claimed: Vec<&Serial> = lines[..index * LINES_PER_CHUNK].iter().map(|l| &l.serial).collect();
                     self.release_claims(o, v, &claimed).await?;
                     return Err(match taken {
@@ -363,6 +409,7 @@ impl Store {
             end_customer: site.clone(),
             reseller: reseller.clone(),
             ship_to: order.ship_to.as_ref().map(|p| p.site.support_id.clone()),
+            ship_to_contacts: order.ship_to.iter().flat_map(|p| p.emails()).cloned().collect(),
             entitlement_count: new_count,
             updated_at: now.clone(),
         };
@@ -392,24 +439,47 @@ impl Store {
             .chain(order.ship_to.iter())
             .map(|party| (party.site.support_id.clone(), party.site.name.clone()))
             .collect();
-        let stored = self.site_names(names.keys()).await.map_err(ApplyError::from)?;
-        for update in plan_site_updates(&site_delta, &names, &stored) {
-            let change = SiteRecordChange { entitlements: update.delta, name: update.name, admin_count: None };
+        let stored = self.site_records_for_switch(names.keys()).await.map_err(ApplyError::from)?;
+        let stored_names: BTreeMap<SupportId, String> = stored.iter().map(|(s, (name, _))| (s.clone(), name.clone())).collect();
+        // A reseller selling for the first time: its record says so from now on, and its
+        // existing members get reseller markers before this version's provisioning completes.
+        let first_sale = reseller.clone().filter(|r| new_count > 0 && !stored.get(r).is_some_and(|(_, resells)| *resells));
+        let mut updates = plan_site_updates(&site_delta, &names, &stored_names);
+        if let Some(r) = &first_sale {
+            if !updates.iter().any(|u| &u.site == r) {
+                updates.push(SiteUpdate { site: r.clone(), delta: 0, name: None });
+            }
+        }
+        for update in updates {
+            let resells = first_sale.as_ref() == Some(&update.site);
+            let change = SiteRecordChange { entitlements: update.delta, name: update.name, admin_count: None, resells };
             items.push(tx_site_record(&self.table, &update.site, &change)?);
         }
         for ((r, sid), delta) in sold_delta.iter().filter(|(_, d)| **d != 0) {
-            items.push(tx_update(
-                &self.table,
-                &keys::sold_counter(r, sid),
-                "SET reseller = :r, support_id = :s ADD entitlements :d",
-                vec![(":r", s(r.as_str())), (":s", s(sid.as_str())), (":d", n(*delta))],
-                None,
-            )?);
+            // The customer's name rides on the counter, so a reseller's sites page needs no
+            // site records.
+            let mut values = vec![(":r", s(r.as_str())), (":s", s(sid.as_str())), (":d", n(*delta))];
+            let expression = match names.get(sid) {
+                Some(name) => {
+                    values.push((":name", s(name.clone())));
+                    "SET reseller = :r, support_id = :s, #name = :name ADD entitlements :d"
+                }
+                None => "SET reseller = :r, support_id = :s ADD entitlements :d",
+            };
+            items.push(tx_update(&self.table, &keys::sold_counter(r, sid), expression, values, None)?);
         }
-        // P1/P2 exactly once per stored version: an existing membership keeps its role.
-        for (email, sid) in provisioning(order).memberships {
-            items.push(super::access::tx_membership(&self.table, &email, &sid, super::access::RoleWrite::KeepOrUser, &now, None)?);
+        // Each ship-to contact's reach: the old version's contribution out, the new one's in.
+        for ((email, sid), change) in plan_ship_to_reach(old, &head, &order.end_customer.site.name) {
+            items.push(tx_ship_to_reach(&self.table, &email, &sid, &change)?);
         }
+        // The version is current from now on: provisioning may run (once) for it.
+        let mut record_set = "SET switched = :t".to_string();
+        let mut record_values = vec![(":t", AttributeValue::Bool(true))];
+        if let Some(r) = &first_sale {
+            record_set.push_str(", fan_out = :r");
+            record_values.push((":r", s(r.as_str())));
+        }
+        items.push(tx_update(&self.table, &keys::order_version(o, order.version), &record_set, record_values, None)?);
         match self.transact("TransactWriteItems switch order version", items).await {
             Ok(()) => Ok(()),
             Err(TxError::Cancelled(codes)) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => {
@@ -419,14 +489,125 @@ impl Store {
         }
     }
 
-    /// The stored names of some sites (eventually consistent: a stale name only costs a
-    /// redundant write of the same name).
-    async fn site_names<'a>(&self, sites: impl Iterator<Item = &'a SupportId>) -> Result<BTreeMap<SupportId, String>, StoreError> {
-        let items = self.batch_get("BatchGetItem site names", sites.map(keys::site_meta).collect(), false).await?;
+    /// The stored names of some sites and whether each has resold, read consistently: a
+    /// reseller's first sale is decided from it.
+    async fn site_records_for_switch<'a>(
+        &self,
+        sites: impl Iterator<Item = &'a SupportId>,
+    ) -> Result<BTreeMap<SupportId, (String, bool)>, StoreError> {
+        let items = self.batch_get("BatchGetItem site names", sites.map(keys::site_meta).collect(), true).await?;
         Ok(items
             .iter()
-            .filter_map(|i| Some((SupportId::parse(keys::site_of_pk(get_s(i, keys::PK)?)?).ok()?, get_s(i, "name")?.to_string())))
+            .filter_map(|i| {
+                let site = SupportId::parse(keys::site_of_pk(get_s(i, keys::PK)?)?).ok()?;
+                Some((site, (get_s(i, "name")?.to_string(), resells(i))))
+            })
             .collect())
+    }
+
+    /// P1/P2 for a switched version, exactly once: each chunk of memberships (with the reseller
+    /// markers of sites that resell) commits together with its mark on the version record, so a
+    /// redelivery neither repeats it (a member an admin removed stays removed) nor misses it.
+    /// A version that was never switched provisions nothing.
+    async fn provision(&self, order: &Order, options: &ApplyOptions) -> Result<(), ApplyError> {
+        let o = &order.order_id;
+        let end = &order.end_customer.site.support_id;
+        let reseller = order.reseller.as_ref().map(|r| &r.site.support_id);
+        let memberships: Vec<(Email, SupportId)> = provisioning(order).memberships.into_iter().collect();
+        for _ in 0..SWITCH_ATTEMPTS {
+            let record_key = keys::order_version(o, order.version);
+            let read = self.batch_get("BatchGetItem provisioning state", vec![record_key.clone(), keys::site_meta(end)], true).await?;
+            let Some(record) = read.iter().find(|i| get_s(i, keys::SK) == Some(record_key.sk.as_str())) else { return Ok(()) };
+            let record: VersionRecord = from_item(record.clone())?;
+            if !record.switched {
+                return Ok(());
+            }
+            let end_resells = read.iter().any(|i| get_s(i, keys::PK) == Some(keys::site_pk(end).as_str()) && resells(i));
+            if let Some(r) = &record.fan_out {
+                self.fan_out_reseller(r).await?;
+            }
+            let mut retry = false;
+            for (index, chunk) in memberships.chunks(MEMBERSHIPS_PER_CHUNK).enumerate() {
+                let index = index as u64;
+                if record.provisioned.contains(&index) {
+                    continue;
+                }
+                let now = now_rfc3339();
+                let mark = Cond::new("NOT contains(provisioned, :chunk)").value(":chunk", n(index));
+                let mut items = vec![tx_update(
+                    &self.table,
+                    &record_key,
+                    "ADD provisioned :chunks REMOVE fan_out",
+                    vec![(":chunks", AttributeValue::Ns(vec![index.to_string()]))],
+                    Some(mark),
+                )?];
+                for (email, site) in chunk {
+                    items.push(super::access::tx_membership(&self.table, email, site, super::access::RoleWrite::KeepOrUser, &now, None)?);
+                    if Some(site) == reseller || (site == end && end_resells) {
+                        items.push(tx_put(&self.table, reseller_marker_item(email, site), None)?);
+                    }
+                }
+                // The end customer must still not resell, as read (else its members need markers).
+                let checks_end = !end_resells && chunk.iter().any(|(_, site)| site == end && Some(site) != reseller);
+                if checks_end {
+                    items.push(tx_check(&self.table, &keys::site_meta(end), Cond::new("attribute_not_exists(resells)"))?);
+                }
+                match self.transact("TransactWriteItems provision memberships", items).await {
+                    Ok(()) => {}
+                    // Already committed by an earlier delivery.
+                    Err(TxError::Cancelled(codes)) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => {}
+                    Err(TxError::Cancelled(_)) if checks_end => {
+                        retry = true;
+                        break;
+                    }
+                    Err(e) => return Err(e.into_apply()),
+                }
+            }
+            if !retry {
+                return options.reached(Step::Provisioned).await;
+            }
+        }
+        Err(StoreError::Unavailable { op: "provision", code: "SiteContention".into(), message: "the site record kept moving".into() }
+            .into())
+    }
+
+    /// A site that resells for the first time: every existing member gets a reseller marker
+    /// (conditional on the membership still existing). Idempotent.
+    async fn fan_out_reseller(&self, reseller: &SupportId) -> Result<(), StoreError> {
+        let members = self
+            .query_all(
+                Query::index("Query site members", keys::GSI1, keys::site_members_gsi1pk(reseller), Range::All).eventually_consistent(),
+            )
+            .await?;
+        let emails: Vec<Email> = members.iter().filter_map(|i| Email::parse(get_s(i, "email")?).ok()).collect();
+        for chunk in emails.chunks(50) {
+            let mut pending: Vec<&Email> = chunk.iter().collect();
+            while !pending.is_empty() {
+                let mut items = Vec::new();
+                for email in &pending {
+                    items.push(tx_check(&self.table, &keys::membership(email, reseller), Cond::new("attribute_exists(#pk)"))?);
+                    items.push(tx_put(&self.table, reseller_marker_item(email, reseller), None)?);
+                }
+                match self.transact("TransactWriteItems reseller markers", items).await {
+                    Ok(()) => break,
+                    // Members removed meanwhile get no marker.
+                    Err(TxError::Cancelled(codes)) => {
+                        let gone: BTreeSet<usize> =
+                            codes.iter().enumerate().filter(|(_, c)| c.as_str() == "ConditionalCheckFailed").map(|(i, _)| i / 2).collect();
+                        if gone.is_empty() {
+                            return Err(StoreError::Unavailable {
+                                op: "reseller markers",
+                                code: "TransactionCanceled".into(),
+                                message: format!("{codes:?}"),
+                            });
+                        }
+                        pending = pending.into_iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, e)| e).collect();
+                    }
+                    Err(TxError::Store(e)) => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Removes everything versions below `current` left: every line item (found by key
@@ -438,19 +619,27 @@ impl Store {
         let lines =
             Query::table("Query old version lines", pk.clone(), Range::Between(keys::LINE_PREFIX.into(), keys::lines_before(current)))
                 .keys_only();
-        let line_keys: Vec<Key> = self
-            .query_all(lines)
-            .await?
-            .iter()
-            .filter_map(|i| Some(Key { pk: get_s(i, keys::PK)?.into(), sk: get_s(i, keys::SK)?.into() }))
-            .collect();
-        self.batch_delete("BatchWriteItem delete old lines", line_keys).await?;
+        let records = Query::table("Query order versions", pk, Range::Prefix(keys::VERSION_PREFIX.into()));
+        let (lines, records) = futures::try_join!(self.query_all(lines), self.query_all(records))?;
+        let records: Vec<VersionRecord> = records.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let by_version: BTreeMap<u64, &VersionRecord> = records.iter().map(|r| (r.version, r)).collect();
+        let mut doomed: Vec<Key> = Vec::new();
+        for item in &lines {
+            let (Some(pk), Some(sk)) = (get_s(item, keys::PK), get_s(item, keys::SK)) else { continue };
+            doomed.push(Key { pk: pk.into(), sk: sk.into() });
+            // The ship-to contacts' copies of the line go with it.
+            let Some((version, serial)) = keys::parse_line_sk(sk) else { continue };
+            let Some(record) = by_version.get(&version) else { continue };
+            let (Some(site), Ok(serial)) = (&record.site, Serial::parse(serial)) else { continue };
+            for email in record.ship_to_emails.iter().filter_map(|e| Email::parse(e).ok()) {
+                doomed.push(keys::shipped_line(&email, site, &serial, version));
+            }
+        }
+        self.batch_delete("BatchWriteItem delete old lines", doomed).await?;
         options.reached(Step::LinesCleaned).await?;
 
-        let records = self.query_all(Query::table("Query order versions", pk, Range::Prefix(keys::VERSION_PREFIX.into()))).await?;
         let mut held: BTreeMap<String, (BTreeSet<u64>, bool)> = BTreeMap::new();
-        for item in records {
-            let record: VersionRecord = from_item(item)?;
+        for record in records {
             for email in record.ship_to_emails {
                 let entry = held.entry(email).or_default();
                 if record.version < current {
@@ -507,6 +696,50 @@ impl TxError {
             }
         }
     }
+}
+
+/// The switch's changes to ship-to reaches: the replaced version's contribution out, the new
+/// one's in, one change per (contact, site); changes that cancel out are left out.
+fn plan_ship_to_reach(old: Option<&OrderHead>, new: &OrderHead, new_site_name: &str) -> BTreeMap<(Email, SupportId), ShipToReachChange> {
+    let mut changes: BTreeMap<(Email, SupportId), ShipToReachChange> = BTreeMap::new();
+    for (head, sign) in old.map(|h| (h, -1i64)).into_iter().chain(std::iter::once((new, 1i64))) {
+        let count = sign * head.entitlement_count as i64;
+        for email in &head.ship_to_contacts {
+            let change = changes.entry((email.clone(), head.end_customer.clone())).or_default();
+            change.total += count;
+            if let Some(r) = &head.reseller {
+                *change.via.entry(r.clone()).or_default() += count;
+            }
+            if sign > 0 {
+                change.name = Some(new_site_name.to_string());
+            }
+        }
+    }
+    changes.retain(|_, c| !c.is_empty());
+    changes
+}
+
+/// Whether a site record says the site has resold.
+fn resells(site_record: &super::keys::Item) -> bool {
+    site_record.get("resells").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+}
+
+/// The reseller marker of a member of a site that resells.
+pub(crate) fn reseller_marker_item(email: &Email, reseller: &SupportId) -> super::keys::Item {
+    let mut item = keys::reseller_marker(email, reseller).to_item();
+    item.insert("email".into(), s(email.as_str()));
+    item.insert("support_id".into(), s(reseller.as_str()));
+    item
+}
+
+/// A ship-to contact's copy of a staged line (read by the contact's list of the site).
+fn shipped_item(email: &Email, o: &OrderId, v: u64, order: &Order, line: &Line) -> Result<super::keys::Item, StoreError> {
+    let site = &order.end_customer.site.support_id;
+    let reseller = order.reseller.as_ref().map(|r| &r.site.support_id);
+    let record = LineItem { order_id: o.clone(), version: v, site: site.clone(), reseller: reseller.cloned(), line: line.clone() };
+    let mut item = super::to_item(&record)?;
+    item.extend(keys::shipped_line(email, site, &line.serial, v).to_item());
+    Ok(item)
 }
 
 fn line_item(o: &OrderId, v: u64, order: &Order, line: &Line) -> Result<super::keys::Item, StoreError> {

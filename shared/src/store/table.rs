@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
-    ConsumedCapacity, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
+    ConsumedCapacity, DeleteRequest, KeysAndAttributes, PutRequest, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
 };
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -131,6 +131,9 @@ impl From<StoreError> for TxError {
         TxError::Store(e)
     }
 }
+
+/// BatchWriteItem requests of one unit of work in flight at once.
+const BATCH_WRITES_IN_FLIGHT: usize = 8;
 
 /// Cancellation codes that mean "try again", not "a condition failed".
 const CONTENTION_CODES: &[&str] = &["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"];
@@ -418,46 +421,74 @@ impl Store {
         answer.map_err(TxError::Cancelled)
     }
 
-    /// Deletes many items (25 per request; unprocessed ones are sent again).
+    /// Deletes many items (see [`Store::batch_write`]).
     pub(crate) async fn batch_delete(&self, op: &'static str, keys: Vec<Key>) -> Result<(), StoreError> {
-        for chunk in keys.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    let delete =
-                        DeleteRequest::builder().set_key(Some(k.to_item())).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, StoreError>>()?;
-            for _ in 0..self.retry.max_attempts {
-                if requests.is_empty() {
-                    break;
-                }
-                let out = self
-                    .retrying(op, || async {
-                        self.ddb
-                            .batch_write_item()
-                            .request_items(&self.table, requests.clone())
-                            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                            .send()
-                            .await
-                            .map_err(|e| StoreError::from_sdk(op, e))
-                    })
-                    .await?;
-                record_write_capacity(out.consumed_capacity());
-                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-                if !requests.is_empty() {
-                    tokio::time::sleep(self.retry.backoff(1)).await;
-                }
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::Unavailable {
-                    op,
-                    code: "UnprocessedItems".into(),
-                    message: format!("{} items left unprocessed", requests.len()),
-                });
-            }
+        let requests = keys
+            .iter()
+            .map(|k| {
+                let delete = DeleteRequest::builder().set_key(Some(k.to_item())).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        self.batch_write(op, requests).await
+    }
+
+    /// Puts many items unconditionally (see [`Store::batch_write`]): for items nobody reads
+    /// until a later conditional write makes them current (staged lines).
+    pub(crate) async fn batch_put(&self, op: &'static str, items: Vec<Item>) -> Result<(), StoreError> {
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        self.batch_write(op, requests).await
+    }
+
+    /// Writes many items, 25 per request and up to [`BATCH_WRITES_IN_FLIGHT`] requests at once;
+    /// unprocessed items (a partial result, e.g. under throttling) are sent again with backoff.
+    async fn batch_write(&self, op: &'static str, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        use futures::StreamExt;
+        let chunks: Vec<Vec<WriteRequest>> = requests.chunks(25).map(<[WriteRequest]>::to_vec).collect();
+        let mut sent = futures::stream::iter(chunks.into_iter().map(|chunk| self.batch_write_chunk(op, chunk)))
+            .buffer_unordered(BATCH_WRITES_IN_FLIGHT);
+        while let Some(result) = sent.next().await {
+            result?;
         }
         Ok(())
+    }
+
+    async fn batch_write_chunk(&self, op: &'static str, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for _ in 0..self.retry.max_attempts {
+            if requests.is_empty() {
+                return Ok(());
+            }
+            let out = self
+                .retrying(op, || async {
+                    self.ddb
+                        .batch_write_item()
+                        .request_items(&self.table, requests.clone())
+                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                        .send()
+                        .await
+                        .map_err(|e| StoreError::from_sdk(op, e))
+                })
+                .await?;
+            record_write_capacity(out.consumed_capacity());
+            requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            if !requests.is_empty() {
+                tokio::time::sleep(self.retry.backoff(1)).await;
+            }
+        }
+        if requests.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable {
+                op,
+                code: "UnprocessedItems".into(),
+                message: format!("{} items left unprocessed", requests.len()),
+            })
+        }
     }
 }

@@ -113,6 +113,8 @@ pub struct SiteRecordChange {
     pub name: Option<String>,
     /// The admin count moved from `seen` to `new`, conditional on `seen` (access decisions).
     pub admin_count: Option<(i64, i64)>,
+    /// The site has resold: set by the switch of its first order as a reseller.
+    pub resells: bool,
 }
 
 /// The one writer of a site record: ingestion's counts and names and the access workflow's
@@ -124,6 +126,10 @@ pub fn tx_site_record(table: &str, site: &crate::domain::SupportId, change: &Sit
     if let Some(name) = &change.name {
         set.push("#name = :name".into());
         values.push((":name", s(name.clone())));
+    }
+    if change.resells {
+        set.push("resells = :resells".into());
+        values.push((":resells", AttributeValue::Bool(true)));
     }
     let mut cond = None;
     if let Some((seen, new)) = change.admin_count {
@@ -137,4 +143,62 @@ pub fn tx_site_record(table: &str, site: &crate::domain::SupportId, change: &Sit
         values.push((":d", n(change.entitlements)));
     }
     tx_update(table, &keys::site_meta(site), &expression, values, cond)
+}
+
+/// One change of a contact's ship-to reach at a site (`CONTACT#{e}`/`SHIPTO#{s}`): the
+/// entitlements its grants show there, in total and per reseller (`via:{r}`; direct sales
+/// only count in the total). The switch transaction of an order is its only writer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShipToReachChange {
+    /// The site's name, set when the order being switched in names it.
+    pub name: Option<String>,
+    pub total: i64,
+    pub via: std::collections::BTreeMap<crate::domain::SupportId, i64>,
+}
+
+impl ShipToReachChange {
+    pub fn is_empty(&self) -> bool {
+        self.total == 0 && self.via.values().all(|d| *d == 0)
+    }
+}
+
+pub fn tx_ship_to_reach(
+    table: &str,
+    email: &crate::domain::Email,
+    site: &crate::domain::SupportId,
+    change: &ShipToReachChange,
+) -> Result<TransactWriteItem, StoreError> {
+    use super::{n, s};
+    let mut set = vec!["support_id = :sid", "email = :email"];
+    let mut add = vec!["entitlements :total"];
+    let mut names = HashMap::new();
+    let mut values = HashMap::from([
+        (":sid".to_string(), s(site.as_str())),
+        (":email".to_string(), s(email.as_str())),
+        (":total".to_string(), n(change.total)),
+    ]);
+    if let Some(name) = &change.name {
+        set.push("#name = :name");
+        names.insert("#name".to_string(), "name".to_string());
+        values.insert(":name".into(), s(name.clone()));
+    }
+    let via: Vec<String> = change
+        .via
+        .iter()
+        .filter(|(_, d)| **d != 0)
+        .enumerate()
+        .map(|(i, (reseller, delta))| {
+            names.insert(format!("#via{i}"), keys::via_reseller(reseller));
+            values.insert(format!(":via{i}"), n(*delta));
+            format!("#via{i} :via{i}")
+        })
+        .collect();
+    let expression = format!("SET {} ADD {}", set.join(", "), add.drain(..).map(str::to_string).chain(via).collect::<Vec<_>>().join(", "));
+    let b = Update::builder()
+        .table_name(table)
+        .set_key(Some(keys::ship_to_reach(email, site).to_item()))
+        .update_expression(expression)
+        .set_expression_attribute_names((!names.is_empty()).then_some(names))
+        .set_expression_attribute_values(Some(values));
+    Ok(TransactWriteItem::builder().update(built(b.build())?).build())
 }

@@ -1,59 +1,68 @@
-//! The read side: what a contact may see (spec §2, §4), page by page.
+//! The read side: what a contact may see (spec §2, §4), page by page, at a cost that does
+//! not depend on what the caller holds.
 //!
-//! Cost per page is bounded and independent of the size of the caller's view:
-//! - sites page: 3 sequential rounds — (1) the contact's memberships and grants,
-//!   (2) the granted orders' heads + one `SOLD#{r}` query per reseller membership,
-//!   (3) one BatchGet of the page's site records;
-//! - entitlements page: 3 sequential rounds — (1) memberships, grants and the site,
-//!   (2) grant heads + reseller counters + one index query per source (the site itself
-//!   if a member, each reseller membership), (3) the lines of granted orders + the heads
-//!   of the orders on the page;
-//! - detail: 4 rounds (5 with grants) — memberships + grants + the serial's claim (+ grant
-//!   heads), the order head, the line + its site, the audit write.
+//! Everything a page needs about the caller sits in the caller's own partition, kept exact
+//! by the transactions that change visibility: memberships (`MEMBER#{s}`), reseller markers
+//! (`RESELLER#{r}`: a membership of a site that resells), and ship-to reaches (`SHIPTO#{s}`:
+//! how many entitlements of a site the caller's ship-to grants show, per reseller). Ship-to
+//! contacts also get their own copy of each granted line (`SHIPPED#{e}#{s}`), so a ship-to
+//! list is one query however many orders it spans.
 //!
-//! Rounds run their calls concurrently; the number of calls per round grows only with the
-//! caller's memberships and grants, never with the entitlements behind them.
+//! - sites page: 2 sequential rounds — (1) one page of memberships, one page of ship-to
+//!   reaches and the reseller markers; (2) one `SOLD#{r}` page per reseller organisation the
+//!   caller belongs to and the site records of the member sites on the page (names, counts);
+//! - entitlements page: 3 rounds — (1) the membership, ship-to reach and reseller markers
+//!   with the site record; (2) one listing per source (the site's index for a member, each
+//!   reseller's index, the caller's ship-to copies); (3) the heads of the orders on the page,
+//!   read consistently, which decide which version is current;
+//! - detail: 4 rounds — the claim, the order head, the line with the caller's membership,
+//!   grant and reseller marker, the audit write.
+//!
+//! Calls per page are constant: they grow with neither entitlements, memberships nor grants
+//! (only with the number of reseller organisations a contact belongs to, in practice one).
 
-use super::items::{SerialClaim, ShipToGrant, SoldCounter};
+use super::items::{SerialClaim, ShipToGrant, ShipToReach, SoldCounter};
 use super::keys::{self, Item, Key};
 use super::orders::{LineItem, OrderHead};
 use super::table::{Query, Range};
 use super::{from_item, get_n, get_s, s, Store, StoreError};
+use crate::domain::access::Rollout;
 pub use crate::domain::entitlement::{EntitlementFilter, EntitlementStatus, Page, SiteRef, ViewSite, VisibleEntitlement};
-use crate::domain::{access, Access, Day, Email, OrderId, Placement, Reach, Role, Serial, SupportId};
+use crate::domain::{Access, Day, Email, OrderId, Role, Serial, SupportId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-/// Where a contact stands, read from the table.
-#[derive(Debug, Clone, Default)]
-pub struct ContactReach {
-    pub email: Option<Email>,
-    pub memberships: BTreeMap<SupportId, Role>,
-    /// Ship-to grants valid now: the order is active and the grant names its current version.
-    pub grants: Vec<OrderHead>,
-    /// Rollout waves: in `Waves` a site shows only once its record says `view_enabled`.
-    pub rollout: crate::domain::access::Rollout,
-}
-
-impl ContactReach {
-    pub fn reach(&self) -> Reach {
-        Reach {
-            member_of: self.memberships.keys().cloned().collect(),
-            ship_to_orders: self.grants.iter().map(|h| h.order_id.clone()).collect(),
-        }
-    }
-    fn is_member(&self, site: &SupportId) -> bool {
-        self.memberships.contains_key(site)
-    }
-    fn resellers(&self) -> impl Iterator<Item = &SupportId> {
-        self.memberships.keys()
-    }
-}
 
 /// One index/partition listing: what it returned and whether it stopped early.
 struct Listing {
     items: Vec<Item>,
     more: bool,
+}
+
+/// A site record as the view reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct SiteRecord {
+    pub name: String,
+    pub entitlements: u64,
+    pub view_enabled: bool,
+}
+
+impl SiteRecord {
+    fn from_item(site: &SupportId, item: &Item) -> SiteRecord {
+        SiteRecord {
+            name: get_s(item, "name").unwrap_or(site.as_str()).to_string(),
+            entitlements: get_n(item, "entitlement_count").unwrap_or(0).max(0) as u64,
+            view_enabled: view_enabled(item),
+        }
+    }
+}
+
+/// Where a line came from on a page: which of the caller's sources listed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The site's own index (the caller is a member), or a reseller's index.
+    Index,
+    /// The caller's ship-to copies.
+    ShipTo,
 }
 
 impl Store {
@@ -62,42 +71,34 @@ impl Store {
         Ok(Listing { items: page.items, more: page.last_key.is_some() })
     }
 
-    /// Round 1 (+2 when the contact holds grants): memberships and valid ship-to grants, in
-    /// one query of the contact's partition (grants sort before memberships; the few other
-    /// items between them are skipped).
-    pub async fn contact_reach(&self, email: &Email) -> Result<ContactReach, StoreError> {
-        let (from, to) = keys::grants_and_memberships();
-        let items = self.query_all(Query::table("Query memberships and grants", keys::contact_pk(email), Range::Between(from, to))).await?;
-        let (members, grants): (Vec<Item>, Vec<Item>) = items
-            .into_iter()
-            .filter(|i| get_s(i, keys::SK).is_some_and(|sk| sk.starts_with(keys::MEMBER_PREFIX) || sk.starts_with(keys::GRANT_PREFIX)))
-            .partition(|i| get_s(i, keys::SK).is_some_and(|sk| sk.starts_with(keys::MEMBER_PREFIX)));
-        let mut reach = ContactReach { email: Some(email.clone()), ..Default::default() };
-        for item in members {
-            let (Some(site), Some(role)) = (get_s(&item, "support_id"), get_s(&item, "role")) else { continue };
-            if let (Ok(site), Ok(role)) = (SupportId::parse(site), Role::parse(role)) {
-                reach.memberships.insert(site, role);
-            }
+    /// A contact's memberships, read consistently (for `/v1/me` and tests).
+    pub async fn memberships(&self, email: &Email) -> Result<BTreeMap<SupportId, Role>, StoreError> {
+        let q = Query::table("Query memberships", keys::contact_pk(email), Range::Prefix(keys::MEMBER_PREFIX.into()));
+        Ok(self.query_all(q).await?.iter().filter_map(membership_of).collect())
+    }
+
+    /// The sites whose markers say the contact reaches their customers (R3), consistently:
+    /// a member removed with a 204 loses its marker in the same transaction.
+    async fn reseller_memberships(&self, email: &Email) -> Result<BTreeSet<SupportId>, StoreError> {
+        let q = Query::table("Query reseller markers", keys::contact_pk(email), Range::Prefix(keys::RESELLER_PREFIX.into()));
+        Ok(self.query_all(q).await?.iter().filter_map(|i| SupportId::parse(get_s(i, "support_id")?).ok()).collect())
+    }
+
+    /// Name, exact entitlement count and rollout flag of each site record.
+    pub(crate) async fn site_records(&self, sites: impl Iterator<Item = &SupportId>) -> Result<HashMap<SupportId, SiteRecord>, StoreError> {
+        let sites: Vec<SupportId> = sites.cloned().collect();
+        if sites.is_empty() {
+            return Ok(HashMap::new());
         }
-        let granted: Vec<(OrderId, Vec<u64>)> = grants
-            .into_iter()
-            .map(from_item::<ShipToGrant>)
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .filter(|g| !g.versions.is_empty())
-            .map(|g| (g.order_id, g.versions))
-            .collect();
-        if !granted.is_empty() {
-            let heads = self.order_heads(granted.iter().map(|(o, _)| o)).await?;
-            for (order_id, versions) in granted {
-                if let Some(head) = heads.get(&order_id) {
-                    if head.is_active() && versions.contains(&head.current_version) {
-                        reach.grants.push(head.clone());
-                    }
-                }
-            }
-        }
-        Ok(reach)
+        let items = self.batch_get("BatchGetItem sites", sites.iter().map(keys::site_meta).collect(), false).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                let sid = SupportId::parse(get_s(i, "support_id")?).ok()?;
+                let record = SiteRecord::from_item(&sid, i);
+                Some((sid, record))
+            })
+            .collect())
     }
 
     pub(crate) async fn order_heads<'a>(&self, ids: impl Iterator<Item = &'a OrderId>) -> Result<HashMap<OrderId, OrderHead>, StoreError> {
@@ -110,32 +111,12 @@ impl Store {
         items.into_iter().map(|i| from_item::<OrderHead>(i).map(|h| (h.order_id.clone(), h))).collect()
     }
 
-    /// Name, exact entitlement count and rollout flag (`view_enabled`) of each site record.
-    pub(crate) async fn site_records(
-        &self,
-        sites: impl Iterator<Item = &SupportId>,
-    ) -> Result<HashMap<SupportId, (String, u64, bool)>, StoreError> {
-        let keys: Vec<Key> = sites.map(keys::site_meta).collect();
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let items = self.batch_get("BatchGetItem sites", keys, false).await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| {
-                let sid = SupportId::parse(get_s(i, "support_id")?).ok()?;
-                let name = get_s(i, "name").unwrap_or(sid.as_str()).to_string();
-                Some((sid, (name, get_n(i, "entitlement_count").unwrap_or(0).max(0) as u64, view_enabled(i))))
-            })
-            .collect())
-    }
-
     pub async fn site(&self, site: &SupportId) -> Result<Option<SiteRef>, StoreError> {
-        self.shown_site(site, crate::domain::access::Rollout::Everyone).await
+        self.shown_site(site, Rollout::Everyone).await
     }
 
     /// The site record, if the site is in views under `rollout` (`None` as if it did not exist).
-    async fn shown_site(&self, site: &SupportId, rollout: crate::domain::access::Rollout) -> Result<Option<SiteRef>, StoreError> {
+    async fn shown_site(&self, site: &SupportId, rollout: Rollout) -> Result<Option<SiteRef>, StoreError> {
         Ok(self
             .get("GetItem site", &keys::site_meta(site), false)
             .await?
@@ -143,172 +124,193 @@ impl Store {
             .map(|i| SiteRef { support_id: site.clone(), name: get_s(&i, "name").unwrap_or(site.as_str()).to_string() }))
     }
 
-    /// The account sites in a contact's view, in Support ID order, after `after`.
+    /// The account sites in a contact's view, in Support ID order, after `after`. A page holds
+    /// `limit` sites unless it is the last (or sites whose count fell to zero were skipped).
     pub async fn view_sites(
         &self,
-        reach: &ContactReach,
+        email: &Email,
+        rollout: Rollout,
         after: Option<&SupportId>,
         limit: usize,
     ) -> Result<Page<ViewSite, SupportId>, StoreError> {
-        let after_key = |prefix: &str| match after {
-            Some(a) => Range::After(format!("{prefix}{a}")),
+        let pk = keys::contact_pk(email);
+        let range = |prefix: &str| match after {
+            Some(a) => Range::Between(format!("{prefix}{a}#"), format!("{prefix}~")),
             None => Range::Between(prefix.to_string(), format!("{prefix}~")),
         };
-        // Round 2: what each reseller membership sold, per customer site.
-        let listings = futures::future::try_join_all(reach.resellers().map(|r| {
+        // Round 1: the caller's own partition (consistent: a revocation is seen at once).
+        let (members, ship_to, resellers) = futures::try_join!(
+            self.list(Query::table("Query memberships", pk.clone(), range(keys::MEMBER_PREFIX)).limit(limit)),
+            self.list(Query::table("Query ship-to reach", pk.clone(), range(keys::SHIP_TO_REACH_PREFIX)).limit(limit)),
+            self.reseller_memberships(email),
+        )?;
+        let memberships: BTreeMap<SupportId, Role> = members.items.iter().filter_map(membership_of).collect();
+        let reaches: BTreeMap<SupportId, ShipToReach> =
+            ship_to.items.iter().map(ShipToReach::from_item).filter_map(|r| Some((r.support_id.clone()?, r))).collect();
+
+        // Round 2: what each reseller sold, per customer site, and the member sites' records.
+        let sold_range = match after {
+            Some(a) => Range::After(format!("{}{a}", keys::SOLD_PREFIX)),
+            None => Range::Prefix(keys::SOLD_PREFIX.into()),
+        };
+        let sold_listings = futures::future::try_join_all(resellers.iter().map(|r| {
             self.list(
-                Query::table("Query reseller customer sites", keys::sold_pk(r), after_key(keys::SOLD_PREFIX))
-                    .eventually_consistent()
-                    .limit(limit),
+                Query::table("Query reseller customer sites", keys::sold_pk(r), sold_range.clone()).eventually_consistent().limit(limit),
             )
-        }))
-        .await?;
-        let mut sold: BTreeMap<SupportId, BTreeMap<SupportId, u64>> = BTreeMap::new();
+        }));
+        let (sold_listings, mut records) = futures::try_join!(sold_listings, self.site_records(memberships.keys()))?;
+
         let mut frontier: Option<SupportId> = None;
-        for (reseller, listing) in reach.resellers().zip(&listings) {
+        let mut stop_at = |more: bool, last: Option<SupportId>| {
+            if more {
+                frontier = min_opt(frontier.take(), last);
+            }
+        };
+        stop_at(members.more, memberships.keys().next_back().cloned());
+        stop_at(ship_to.more, reaches.keys().next_back().cloned());
+        let mut sold: BTreeMap<SupportId, (u64, Option<String>)> = BTreeMap::new();
+        for listing in &sold_listings {
             let mut last = None;
             for item in &listing.items {
                 let counter: SoldCounter = from_item(item.clone())?;
-                let (site, count) = (counter.support_id, counter.entitlements.max(0) as u64);
-                if count > 0 {
-                    sold.entry(site.clone()).or_default().insert(reseller.clone(), count);
-                }
-                last = Some(site);
+                let entry = sold.entry(counter.support_id.clone()).or_default();
+                entry.0 += counter.entitlements.max(0) as u64;
+                entry.1 = entry.1.take().or(counter.name);
+                last = Some(counter.support_id);
             }
-            if listing.more {
-                frontier = min_opt(frontier, last);
-            }
+            stop_at(listing.more, last);
         }
-        let beyond = |site: &SupportId| after.is_some_and(|a| site <= a) || frontier.as_ref().is_some_and(|f| site > f);
-        let mut candidates: BTreeSet<SupportId> = BTreeSet::new();
-        candidates.extend(reach.memberships.keys().filter(|s| !beyond(s)).cloned());
-        candidates.extend(sold.keys().filter(|s| !beyond(s)).cloned());
-        candidates.extend(reach.grants.iter().filter(|h| h.entitlement_count > 0).map(|h| h.end_customer.clone()).filter(|s| !beyond(s)));
-        let more_candidates = candidates.len() > limit;
-        let page: Vec<SupportId> = candidates.into_iter().take(limit).collect();
-        let next = if more_candidates { page.last().cloned() } else { frontier.clone() };
+        let within = |site: &SupportId| frontier.as_ref().is_none_or(|f| site <= f);
+        let candidates: BTreeSet<&SupportId> = memberships.keys().chain(reaches.keys()).chain(sold.keys()).filter(|s| within(s)).collect();
 
-        // Round 3: names and exact counts of the page's sites.
-        let records = self.site_records(page.iter()).await?;
-        let members = reach.reach().member_of;
+        // Rollout waves: sites not (yet) in views are left out, which needs every candidate's record.
+        if rollout != Rollout::Everyone {
+            let missing: Vec<SupportId> = candidates.iter().filter(|s| !records.contains_key(**s)).map(|s| (*s).clone()).collect();
+            records.extend(self.site_records(missing.iter()).await?);
+        }
         let mut items = Vec::new();
-        for site in page {
-            let (name, site_count, enabled) = records.get(&site).cloned().unwrap_or_else(|| (site.to_string(), 0, false));
-            if !reach.rollout.shows(enabled) {
+        let mut full = false;
+        for site in candidates {
+            if items.len() == limit {
+                full = true;
+                break;
+            }
+            if rollout != Rollout::Everyone && !records.get(site).is_some_and(|r| r.view_enabled) {
                 continue;
             }
-            let by_reseller: u64 = sold.get(&site).map(|m| m.values().sum()).unwrap_or(0);
-            let grants_here: Vec<&OrderHead> = reach.grants.iter().filter(|h| h.end_customer == site && h.entitlement_count > 0).collect();
+            let record = records.get(site);
+            let (by_resellers, sold_name) = sold.get(site).cloned().unwrap_or_default();
+            let reach = reaches.get(site);
             let mut rules = Vec::new();
-            let count = if reach.is_member(&site) {
-                if site_count > 0 {
+            let count = if memberships.contains_key(site) {
+                let count = record.map(|r| r.entitlements).unwrap_or(0);
+                if count > 0 {
                     rules.push(Access::Member);
                 }
-                site_count
+                count
             } else {
                 // Each order has one reseller, so reseller shares are disjoint; ship-to orders
                 // sold by one of the caller's resellers are already counted there.
-                by_reseller
-                    + grants_here
-                        .iter()
-                        .filter(|h| !h.reseller.as_ref().is_some_and(|r| members.contains(r)))
-                        .map(|h| h.entitlement_count)
-                        .sum::<u64>()
+                by_resellers + reach.map(|r| r.not_via(&resellers)).unwrap_or(0)
             };
-            if !grants_here.is_empty() {
+            if reach.is_some_and(|r| r.entitlements > 0) {
                 rules.push(Access::ShipTo);
             }
-            if by_reseller > 0 {
+            if by_resellers > 0 {
                 rules.push(Access::Reseller);
             }
             if count > 0 {
-                items.push(ViewSite { support_id: site, name, entitlement_count: count, access: rules });
+                let name = record
+                    .map(|r| r.name.clone())
+                    .or(sold_name)
+                    .or_else(|| reach.and_then(|r| r.name.clone()))
+                    .unwrap_or_else(|| site.to_string());
+                items.push(ViewSite { support_id: site.clone(), name, entitlement_count: count, access: rules });
             }
         }
+        let next = if full { items.last().map(|s: &ViewSite| s.support_id.clone()) } else { frontier };
         Ok(Page { items, next })
     }
 
     /// The caller-visible entitlements of one site, in serial order, after the position
     /// `after` (see [`keys::after_serial`]; `next` is such a position). Each line visible
     /// during a whole walk is returned exactly once, whatever older versions' entries the
-    /// indexes still hold: a page resumes from the full index key it stopped on, and a serial
-    /// is returned only once its current entry was read or fetched.
+    /// listings still hold: a page resumes from the full key it stopped on, and a serial is
+    /// returned only once its current entry was read or fetched.
     /// `None` when the caller cannot see the site at all (the same as a missing site).
+    #[allow(clippy::too_many_arguments)]
     pub async fn site_entitlements(
         &self,
-        reach: &ContactReach,
+        email: &Email,
+        rollout: Rollout,
         site: &SupportId,
         after: Option<&str>,
         limit: usize,
         filter: &EntitlementFilter,
         today: Day,
     ) -> Result<Option<(SiteRef, Page<VisibleEntitlement, String>)>, StoreError> {
-        let member = reach.is_member(site);
+        // Round 1: the caller's standing at this site, and the site.
+        let (membership_key, reach_key) = (keys::membership(email, site), keys::ship_to_reach(email, site));
+        let (membership, reach, resellers, site_ref) = futures::try_join!(
+            self.get("GetItem membership", &membership_key, true),
+            self.get("GetItem ship-to reach", &reach_key, true),
+            self.reseller_memberships(email),
+            self.shown_site(site, rollout),
+        )?;
+        let Some(site_ref) = site_ref else { return Ok(None) };
+        let member = membership.is_some();
+        let reach = reach.as_ref().map(ShipToReach::from_item).unwrap_or_default();
+
+        // Round 2: one listing per source.
         let position = after.map(keys::normalize_position);
         let range = || match &position {
             Some(p) => Range::After(p.clone()),
             None => Range::All,
         };
-        // Round 2 (with the site record): the index listings and the reseller counters.
-        let member_listing = async {
+        let index_listings = async {
             if member {
                 let q = Query::index("Query site entitlements", keys::GSI1, keys::site_entitlements_gsi1pk(site), range()).limit(limit);
+                Ok(vec![self.list(q).await?])
+            } else {
+                futures::future::try_join_all(resellers.iter().map(|r| {
+                    self.list(Query::index("Query reseller entitlements", keys::GSI2, keys::sold_to_gsi2pk(r, site), range()).limit(limit))
+                }))
+                .await
+            }
+        };
+        let shipped_listing = async {
+            if reach.entitlements > 0 {
+                let q = Query::table("Query ship-to copies", keys::shipped_pk(email, site), range()).eventually_consistent().limit(limit);
                 self.list(q).await.map(Some)
             } else {
                 Ok(None)
             }
         };
-        let reseller_listings = futures::future::try_join_all(reach.resellers().filter(|_| !member).map(|r| {
-            self.list(Query::index("Query reseller entitlements", keys::GSI2, keys::sold_to_gsi2pk(r, site), range()).limit(limit))
-        }));
-        let (site_ref, member_listing, reseller_listings) =
-            futures::try_join!(self.shown_site(site, reach.rollout), member_listing, reseller_listings)?;
-        let Some(site_ref) = site_ref else { return Ok(None) };
-
-        // Granted orders of this site not already covered by a membership.
-        let members = reach.reach().member_of;
-        let uncovered: Vec<&OrderHead> = reach
-            .grants
-            .iter()
-            .filter(|h| &h.end_customer == site && !member && !h.reseller.as_ref().is_some_and(|r| members.contains(r)))
-            .collect();
-        let sees_site =
-            member || reseller_listings.iter().any(|l| !l.items.is_empty()) || reach.grants.iter().any(|h| &h.end_customer == site);
+        let (index_listings, shipped_listing) = futures::try_join!(index_listings, shipped_listing)?;
+        let sees_site = member || reach.entitlements > 0 || index_listings.iter().any(|l| !l.items.is_empty());
         if !sees_site && after.is_none() {
             return Ok(None);
         }
+        let listings: Vec<(Source, Listing)> =
+            index_listings.into_iter().map(|l| (Source::Index, l)).chain(shipped_listing.map(|l| (Source::ShipTo, l))).collect();
 
-        // Round 3: granted orders' current lines, and the heads of orders found in round 2.
-        let mut listings: Vec<Listing> = member_listing.into_iter().chain(reseller_listings).collect();
-        let order_ids: BTreeSet<OrderId> = listings
-            .iter()
-            .flat_map(|l| l.items.iter())
-            .filter_map(|i| get_s(i, "order_id").and_then(|o| OrderId::parse(o).ok()))
-            .collect();
-        let grant_listings = futures::future::try_join_all(uncovered.iter().map(|h| {
-            let prefix = keys::line_prefix(h.current_version);
-            let lo = match &position {
-                Some(p) => keys::line_listing_start(h.current_version, p),
-                None => prefix.clone(),
-            };
-            let q = Query::table("Query granted order lines", keys::order_pk(&h.order_id), Range::Between(lo, format!("{prefix}~")));
-            self.list(q.eventually_consistent().limit(limit))
-        }));
-        let (grant_listings, mut heads) = futures::try_join!(grant_listings, self.order_heads(order_ids.iter()))?;
-        for h in &uncovered {
-            heads.insert(h.order_id.clone(), (*h).clone());
+        // Round 3: the heads of the orders on the page decide which version is current.
+        let mut parsed: Vec<(Source, Vec<LineItem>, bool)> = Vec::new();
+        for (source, listing) in listings {
+            let lines = listing.items.into_iter().map(from_item::<LineItem>).collect::<Result<Vec<_>, _>>()?;
+            parsed.push((source, lines, listing.more));
         }
-        listings.extend(grant_listings);
+        let order_ids: BTreeSet<OrderId> = parsed.iter().flat_map(|(_, lines, _)| lines.iter().map(|l| l.order_id.clone())).collect();
+        let heads = self.order_heads(order_ids.iter()).await?;
 
-        // Merge: current lines by serial; a serial seen only through an older version's
-        // entry has its current line fetched by key (the index may lag behind the table).
+        // Merge: current lines by serial; a serial seen only through an older version's entry
+        // has its current line (or copy) fetched by key (the listings may lag behind the table).
         let mut frontier: Option<String> = None;
-        let mut current: BTreeMap<String, LineItem> = BTreeMap::new();
-        let mut behind: BTreeMap<String, Key> = BTreeMap::new();
-        for listing in &listings {
+        let mut current: BTreeMap<String, (LineItem, bool)> = BTreeMap::new();
+        let mut behind: BTreeMap<Key, (String, Source)> = BTreeMap::new();
+        for (source, lines, more) in parsed {
             let mut last = None;
-            for item in &listing.items {
-                let line: LineItem = from_item(item.clone())?;
+            for line in lines {
                 last = Some(keys::position(line.line.serial.as_str(), line.version));
                 let Some(head) = heads.get(&line.order_id) else { continue };
                 if !head.is_active() || &line.site != site || line.version > head.current_version {
@@ -316,31 +318,53 @@ impl Store {
                 }
                 let serial = line.line.serial.to_string();
                 if line.version == head.current_version {
-                    behind.remove(&serial);
-                    current.insert(serial, line);
-                } else if !current.contains_key(&serial) {
-                    behind.insert(serial, keys::order_line(&line.order_id, head.current_version, &line.line.serial));
+                    behind.retain(|_, (s, src)| !(s == &serial && *src == source));
+                    let entry = current.entry(serial).or_insert_with(|| (line.clone(), false));
+                    entry.1 |= source == Source::ShipTo;
+                } else {
+                    let key = match source {
+                        Source::Index => keys::order_line(&line.order_id, head.current_version, &line.line.serial),
+                        Source::ShipTo => keys::shipped_line(email, site, &line.line.serial, head.current_version),
+                    };
+                    behind.insert(key, (serial, source));
                 }
             }
-            if listing.more {
+            if more {
                 frontier = min_opt(frontier, last);
             }
         }
+        // Drop fetches of what a current entry already answered.
+        behind.retain(|_, (serial, source)| match current.get(serial) {
+            Some((_, shipped)) => *source == Source::ShipTo && !shipped,
+            None => true,
+        });
         if !behind.is_empty() {
-            let fetched = self.batch_get("BatchGetItem current lines", behind.into_values().collect(), true).await?;
+            let fetched = self.batch_get("BatchGetItem current lines", behind.into_keys().collect(), true).await?;
             for item in fetched {
+                let source =
+                    get_s(&item, keys::PK)
+                        .map(|pk| pk.starts_with("ORDER#"))
+                        .map(|index| if index { Source::Index } else { Source::ShipTo });
                 let line: LineItem = from_item(item)?;
-                current.insert(line.line.serial.to_string(), line);
+                let entry = current.entry(line.line.serial.to_string()).or_insert_with(|| (line.clone(), false));
+                entry.1 |= source == Some(Source::ShipTo);
             }
         }
 
-        let reach_rules = reach.reach();
         let within: Vec<VisibleEntitlement> = current
             .into_values()
-            .filter(|line| frontier.as_deref().is_none_or(|f| keys::position(line.line.serial.as_str(), line.version).as_str() <= f))
-            .filter_map(|line| {
-                let rules =
-                    access(&reach_rules, Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
+            .filter(|(line, _)| frontier.as_deref().is_none_or(|f| keys::position(line.line.serial.as_str(), line.version).as_str() <= f))
+            .filter_map(|(line, shipped)| {
+                let mut rules = Vec::new();
+                if member {
+                    rules.push(Access::Member);
+                }
+                if shipped {
+                    rules.push(Access::ShipTo);
+                }
+                if line.reseller.as_ref().is_some_and(|r| resellers.contains(r)) {
+                    rules.push(Access::Reseller);
+                }
                 if rules.is_empty() {
                     return None;
                 }
@@ -366,33 +390,53 @@ impl Store {
     }
 
     /// One entitlement if `email` may see it (`None` exactly as if it did not exist).
-    /// Rounds: (1) the contact's reach with the serial's claim, (2) the order head,
-    /// (3) the line with its site.
+    /// Rounds: (1) the serial's claim, (2) the order head, (3) the line, its site, and the
+    /// caller's membership of the site, grant on the order and reseller marker.
     pub async fn entitlement(
         &self,
         email: &Email,
         serial: &Serial,
         today: Day,
-        rollout: crate::domain::access::Rollout,
+        rollout: Rollout,
     ) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
-        let claim_key = keys::serial_claim(serial);
-        let (reach, claim) = futures::try_join!(self.contact_reach(email), self.get("GetItem serial claim", &claim_key, false))?;
-        let Some(claim) = claim.map(from_item::<SerialClaim>).transpose()? else { return Ok(None) };
-        let order_id = claim.order_id;
+        let Some(claim) = self.get("GetItem serial claim", &keys::serial_claim(serial), false).await? else { return Ok(None) };
+        let order_id = from_item::<SerialClaim>(claim)?.order_id;
         let Some(head) = self.order_head(&order_id, true).await? else { return Ok(None) };
         if !head.is_active() {
             return Ok(None);
         }
         let line_key = keys::order_line(&order_id, head.current_version, serial);
-        let (item, site) =
-            futures::try_join!(self.get("GetItem entitlement line", &line_key, false), self.shown_site(&head.end_customer, rollout))?;
+        let reseller_marker = async {
+            match &head.reseller {
+                Some(r) => self.get("GetItem reseller marker", &keys::reseller_marker(email, r), true).await,
+                None => Ok(None),
+            }
+        };
+        let (membership_key, grant_key) = (keys::membership(email, &head.end_customer), keys::ship_to_grant(email, &order_id));
+        let (item, site, membership, grant, marker) = futures::try_join!(
+            self.get("GetItem entitlement line", &line_key, false),
+            self.shown_site(&head.end_customer, rollout),
+            self.get("GetItem membership", &membership_key, true),
+            self.get("GetItem ship-to grant", &grant_key, true),
+            reseller_marker,
+        )?;
         let Some(item) = item else { return Ok(None) };
         // A site not (yet) in views hides its keys too.
         if site.is_none() && !rollout.shows(false) {
             return Ok(None);
         }
         let line: LineItem = from_item(item)?;
-        let rules = access(&reach.reach(), Placement { owner: &line.site, order_id: &line.order_id, reseller: line.reseller.as_ref() });
+        let granted = grant.map(from_item::<ShipToGrant>).transpose()?.is_some_and(|g| g.versions.contains(&head.current_version));
+        let mut rules = Vec::new();
+        if membership.is_some() {
+            rules.push(Access::Member);
+        }
+        if granted {
+            rules.push(Access::ShipTo);
+        }
+        if marker.is_some() {
+            rules.push(Access::Reseller);
+        }
         if rules.is_empty() {
             return Ok(None);
         }
@@ -434,6 +478,11 @@ impl Store {
 /// The rollout flag of a site record.
 fn view_enabled(site_record: &Item) -> bool {
     site_record.get(super::access::VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+}
+
+/// A membership item as (site, role).
+fn membership_of(item: &Item) -> Option<(SupportId, Role)> {
+    Some((SupportId::parse(get_s(item, "support_id")?).ok()?, Role::parse(get_s(item, "role")?).ok()?))
 }
 
 fn min_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {

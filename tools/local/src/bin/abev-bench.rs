@@ -159,11 +159,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut cost = Cost::default();
         for _ in 0..20 {
             let started = Instant::now();
-            let (_, c) = measured(async {
-                let reach = store.contact_reach(&email).await.expect("reach");
-                store.view_sites(&reach, None, 100).await.expect("sites")
-            })
-            .await;
+            let (_, c) = measured(async { store.view_sites(&email, Default::default(), None, 100).await.expect("sites") }).await;
             runs.push(started.elapsed());
             cost = c;
         }
@@ -173,8 +169,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..20 {
             let started = Instant::now();
             let (_, c) = measured(async {
-                let reach = store.contact_reach(&email).await.expect("reach");
-                store.site_entitlements(&reach, &site, None, 100, &EntitlementFilter::default(), Day::today()).await.expect("entitlements")
+                store
+                    .site_entitlements(&email, Default::default(), &site, None, 100, &EntitlementFilter::default(), Day::today())
+                    .await
+                    .expect("entitlements")
             })
             .await;
             runs.push(started.elapsed());
