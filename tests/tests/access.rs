@@ -768,3 +768,32 @@ async fn one_request_by_id_for_its_requester_its_site_admins_and_care_only() {
     assert_eq!((h.status, &h.title), (404, &u.title), "a stranger learns nothing");
     assert_eq!(code(&app.client("ted@data.example").access_request("not-a-request").await), 404);
 }
+
+/// R3 reaches through any membership of a site that resells — provisioned before the site's
+/// first resale, approved after it — and ends with the membership (its reseller marker goes
+/// in the same transaction).
+#[tokio::test]
+async fn every_member_of_a_reseller_site_reaches_its_customers_and_loses_them_with_the_membership() {
+    let t = TestStack::new().await;
+    let app = TestApp::spawn(&t).await;
+    // Early is a member of RES-9 before RES-9 ever resold; its first resale reaches Early too.
+    let own = abev_integration_tests::order_json("O-OWN", 1, "active", ("RES-9", &["early@res9.example"]), None, None, &["OWN-1"]);
+    t.ingest(&[&own]).await;
+    let sale = abev_integration_tests::order_json("O-SALE", 1, "active", ("CUST-9", &[]), Some(("RES-9", &[])), None, &["SOLD-1"]);
+    t.ingest(&[&sale]).await;
+    let reached = |view: &abev_integration_tests::PlainView| view.get("CUST-9").map(|s| s.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(reached(&t.view("early@res9.example", 10).await), Some(vec!["SOLD-1".to_string()]), "a member from before the first resale");
+
+    // Late joins RES-9 through Care; the approval writes the marker with the membership.
+    let late = app.client("late@res9.example");
+    let request = late.create_request("RES-9", None).await.unwrap().request().clone();
+    app.care_client(CARE).approve(&request.request_id, Some(Role::Admin)).await.unwrap();
+    assert_eq!(reached(&t.view("late@res9.example", 10).await), Some(vec!["SOLD-1".to_string()]), "a member approved later");
+    assert_eq!(late.entitlement("SOLD-1").await.unwrap().access, [abev::domain::Access::Reseller]);
+
+    // Removed: the next request sees none of RES-9's customers.
+    app.client("late@res9.example").remove_member("RES-9", "early@res9.example").await.unwrap();
+    assert_eq!(reached(&t.view("early@res9.example", 10).await), None, "a removed member keeps no reseller reach");
+    let refused = app.client("early@res9.example").entitlement("SOLD-1").await.unwrap_err();
+    assert_eq!(refused.status(), Some(404));
+}

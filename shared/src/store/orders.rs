@@ -765,6 +765,43 @@ mod tests {
         SupportId::parse(s).unwrap()
     }
 
+    fn head(site: &str, reseller: Option<&str>, contacts: &[&str], count: u64) -> OrderHead {
+        OrderHead {
+            order_id: OrderId::parse("O-1").unwrap(),
+            current_version: 1,
+            digest: String::new(),
+            status: crate::domain::OrderStatus::Active,
+            ordered_at: String::new(),
+            end_customer: sid(site),
+            reseller: reseller.map(sid),
+            ship_to: None,
+            ship_to_contacts: contacts.iter().map(|e| Email::parse(e).unwrap()).collect(),
+            entitlement_count: count,
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_switch_moves_each_ship_to_contacts_reach_from_the_old_version_to_the_new() {
+        let (ted, tina) = (Email::parse("ted@d.example").unwrap(), Email::parse("tina@d.example").unwrap());
+        // New order: each contact gains the count, under the reseller too.
+        let first = plan_ship_to_reach(None, &head("ACME-1", Some("SKY-1"), &["ted@d.example"], 3), "Acme");
+        let change = &first[&(ted.clone(), sid("ACME-1"))];
+        assert_eq!((change.total, change.via[&sid("SKY-1")], change.name.as_deref()), (3, 3, Some("Acme")));
+        // Same contact, same site, 3 → 5 lines, direct sale now; tina added; a cancelled
+        // replacement takes everything out.
+        let old = head("ACME-1", Some("SKY-1"), &["ted@d.example"], 3);
+        let second = plan_ship_to_reach(Some(&old), &head("ACME-1", None, &["ted@d.example", "tina@d.example"], 5), "Acme");
+        let change = &second[&(ted.clone(), sid("ACME-1"))];
+        assert_eq!((change.total, change.via[&sid("SKY-1")]), (2, -3));
+        assert_eq!(second[&(tina, sid("ACME-1"))].total, 5);
+        let moved = plan_ship_to_reach(Some(&old), &head("FARM-1", Some("SKY-1"), &["ted@d.example"], 3), "Farm");
+        assert_eq!(moved[&(ted.clone(), sid("ACME-1"))].total, -3);
+        assert_eq!(moved[&(ted.clone(), sid("FARM-1"))].total, 3);
+        // An unchanged version writes nothing.
+        assert!(plan_ship_to_reach(Some(&old), &old, "Acme").is_empty());
+    }
+
     #[test]
     fn a_reseller_whose_name_is_unchanged_is_not_written() {
         let deltas = BTreeMap::from([(sid("ACME-1"), 3), (sid("SKY-1"), 0)]);
