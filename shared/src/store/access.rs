@@ -597,11 +597,37 @@ pub enum Write {
 
 /// The transaction items of a plan's writes, in order.
 pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>, StoreError> {
+    // A membership of a site that did not resell, as read, commits only while that holds: a
+    // first resale committed meanwhile makes the plan run again, and the member gets a marker.
+    let mut unsold: std::collections::BTreeSet<&SupportId> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::SetMembership { site, resells: false, .. } => Some(site),
+            _ => None,
+        })
+        .collect();
     let mut items = Vec::with_capacity(writes.len());
     for w in writes {
-        items.push(tx_item(table, w)?);
+        // The site record's own write or check carries the condition (one item, one operation).
+        let item = match w {
+            Write::AdminCountIs { site, seen } if unsold.remove(site) => {
+                let cond = Cond::admin_count_is(*seen);
+                let cond = Cond { expr: format!("({}) AND attribute_not_exists(resells)", cond.expr), values: cond.values };
+                tx_check(table, &keys::site_meta(site), cond)?
+            }
+            Write::SetAdminCount { site, seen, new } if unsold.remove(site) => super::tx::tx_site_record(
+                table,
+                site,
+                &super::tx::SiteRecordChange { admin_count: Some((*seen, *new)), unsold: true, ..Default::default() },
+            )?,
+            _ => tx_item(table, w)?,
+        };
+        items.push(item);
         items.extend(rollout_listing_item(table, w)?);
         items.extend(reseller_marker_write(table, w)?);
+    }
+    for site in unsold {
+        items.push(tx_check(table, &keys::site_meta(site), Cond::new("attribute_not_exists(resells)"))?);
     }
     Ok(items)
 }
@@ -711,4 +737,44 @@ pub struct EnabledSite {
     pub name: String,
     pub enabled_at: Stamp,
     pub enabled_by: Email,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conditions_on_site_record(items: &[TransactWriteItem]) -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|i| {
+                let (key, cond) = match (i.condition_check(), i.update()) {
+                    (Some(c), _) => (c.key(), Some(c.condition_expression().to_string())),
+                    (_, Some(u)) => (u.key(), u.condition_expression().map(str::to_string)),
+                    _ => return None,
+                };
+                (key.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some("META")).then_some(cond).flatten()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_membership_written_without_a_reseller_marker_holds_only_while_the_site_has_not_resold() {
+        let (email, site) = (Email::parse("ted@data.example").unwrap(), SupportId::parse("FARM-1").unwrap());
+        let set = |resells| Write::SetMembership {
+            email: email.clone(),
+            site: site.clone(),
+            role: Role::User,
+            previous: None,
+            at: Stamp::stored("2026-11-28T00:00:00.000000Z"),
+            resells,
+        };
+        // Alone: a check of the site record. With the admin count moving: one write carrying both.
+        assert_eq!(conditions_on_site_record(&tx_items("t", &[set(false)]).unwrap()), ["attribute_not_exists(resells)"]);
+        let with_count = tx_items("t", &[set(false), Write::SetAdminCount { site: site.clone(), seen: 1, new: 2 }]).unwrap();
+        assert_eq!(conditions_on_site_record(&with_count), ["(admin_count = :seen_admins) AND attribute_not_exists(resells)"]);
+        // A site that resells: the marker is written, and nothing is conditioned on it.
+        let sold = tx_items("t", &[set(true)]).unwrap();
+        assert!(conditions_on_site_record(&sold).is_empty());
+        assert_eq!(sold.len(), 2, "membership + reseller marker");
+    }
 }

@@ -452,7 +452,7 @@ impl Store {
         }
         for update in updates {
             let resells = first_sale.as_ref() == Some(&update.site);
-            let change = SiteRecordChange { entitlements: update.delta, name: update.name, admin_count: None, resells };
+            let change = SiteRecordChange { entitlements: update.delta, name: update.name, admin_count: None, resells, unsold: false };
             items.push(tx_site_record(&self.table, &update.site, &change)?);
         }
         for ((r, sid), delta) in sold_delta.iter().filter(|(_, d)| **d != 0) {

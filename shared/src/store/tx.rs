@@ -115,6 +115,8 @@ pub struct SiteRecordChange {
     pub admin_count: Option<(i64, i64)>,
     /// The site has resold: set by the switch of its first order as a reseller.
     pub resells: bool,
+    /// Conditional on the site not having resold (a membership written without a marker).
+    pub unsold: bool,
 }
 
 /// The one writer of a site record: ingestion's counts and names and the access workflow's
@@ -131,11 +133,17 @@ pub fn tx_site_record(table: &str, site: &crate::domain::SupportId, change: &Sit
         set.push("resells = :resells".into());
         values.push((":resells", AttributeValue::Bool(true)));
     }
-    let mut cond = None;
+    let mut cond: Option<Cond> = None;
     if let Some((seen, new)) = change.admin_count {
         set.push("admin_count = :new_admins".into());
         values.push((":new_admins", n(new)));
         cond = Some(Cond::admin_count_is(seen));
+    }
+    if change.unsold {
+        cond = Some(match cond {
+            Some(c) => Cond { expr: format!("({}) AND attribute_not_exists(resells)", c.expr), values: c.values },
+            None => Cond::new("attribute_not_exists(resells)"),
+        });
     }
     let mut expression = format!("SET {}", set.join(", "));
     if change.entitlements != 0 {
