@@ -302,3 +302,60 @@ async fn a_member_removed_with_a_204_sees_none_of_the_sites_licence_keys_afterwa
     assert_eq!(after.as_ref().err().and_then(|e| e.status()), Some(404), "{after:?}");
     assert!(member.all_view_sites(100).await.unwrap().is_empty());
 }
+
+/// Moves every unsettled item of ACME-1 past its grace period, as if ten minutes had gone by.
+async fn age_unsettled_items(t: &TestStack) -> usize {
+    let items = t
+        .ddb
+        .query()
+        .table_name(&t.stack.table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+        .expression_attribute_values(":pk", AttributeValue::S("SITE#ACME-1".into()))
+        .expression_attribute_values(":p", AttributeValue::S(abev::store::keys::UNSETTLED_PREFIX.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    for item in &items {
+        t.ddb
+            .update_item()
+            .table_name(&t.stack.table)
+            .key("pk", item["pk"].clone())
+            .key("sk", item["sk"].clone())
+            .update_expression("SET settled_until = :past")
+            .expression_attribute_values(":past", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    items.len()
+}
+
+/// Listings trust an order's entries without reading its head unless the site's
+/// `UNSETTLED#{o}` item says otherwise: staged versions stay hidden whatever the item's age,
+/// a settled order's item is forgotten after the grace period, and a later order's cleanup
+/// at the site removes it.
+#[tokio::test]
+async fn unsettled_orders_hide_what_is_not_current_until_settled_and_are_forgotten_after_the_grace() {
+    let t = TestStack::new().await;
+    let v1 = serials("U", 5);
+    let v2: Vec<String> = serials("U", 7).into_iter().skip(1).collect();
+    t.ingest(&[&order("O-U", 1, &v1)]).await;
+    // v2 staged, not switched: v1 only, even with the item aged.
+    assert!(!with_options(&t, ApplyOptions::crash_after(Step::Staged(1))).handle_message("m", &order("O-U", 2, &v2)).await.acknowledged());
+    assert_eq!(age_unsettled_items(&t).await, 1);
+    assert_views(&t, &expected(&v1), &[1, 2, 50], "v2 staged, item aged").await;
+    // v2 switched and cleaned: the item is settled; aged, it is forgotten and the listings'
+    // entries (all current now) are trusted as they are.
+    t.ingest(&[&order("O-U", 2, &v2)]).await;
+    assert_views(&t, &expected(&v2), &[1, 2, 50], "v2 current").await;
+    age_unsettled_items(&t).await;
+    assert_views(&t, &expected(&v2), &[1, 2, 50], "v2 current, item forgotten").await;
+    // The next order of the site cleans the forgotten item away (its own stays for its grace).
+    let other = order_json("O-W", 1, "active", ("ACME-1", &[MEMBER]), None, None, &["W-1"]);
+    t.ingest(&[&other]).await;
+    assert_eq!(count_items(&t, "SITE#ACME-1", &format!("{}O-U", abev::store::keys::UNSETTLED_PREFIX)).await, 0, "purged");
+    assert_eq!(count_items(&t, "SITE#ACME-1", &format!("{}O-W", abev::store::keys::UNSETTLED_PREFIX)).await, 1, "in its grace");
+}

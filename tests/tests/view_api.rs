@@ -355,16 +355,17 @@ async fn a_page_costs_the_same_calls_whatever_the_caller_holds_for_all_three_kin
         let rounds = |c: abev::store::metrics::Cost| c.sequential_rounds;
         assert_eq!((calls(big_sites), calls(big_ents)), (calls(small_sites), calls(small_ents)), "{kind}: calls must not grow");
         // Sites page: (1) the caller's partition, (2) the resellers' counters and the member
-        // sites' records, when there are any. Entitlements page: (1) the caller's standing,
-        // (2) the listings, (3) the order heads.
-        let want_rounds = if kind == "ship-to" { (1, 3) } else { (2, 3) };
+        // sites' records, when there are any. Entitlements page: (1) the caller's standing and
+        // the site's unsettled orders, (2) the listings.
+        let want_rounds = if kind == "ship-to" { (1, 2) } else { (2, 2) };
         for (sites, ents) in [(big_sites, big_ents), (small_sites, small_ents)] {
             assert_eq!((rounds(sites), rounds(ents)), want_rounds, "{kind}: sequential rounds");
         }
         // The documented bounds (docs/ARCHITECTURE.md "The flow of a read"):
         // sites page = 3 queries of the caller's partition + one SOLD query per reseller
         // organisation + one BatchGet of the member sites' records;
-        // entitlements page = 3 GetItems + the markers query + one listing per source + the heads.
+        // entitlements page = 3 GetItems + the markers and unsettled-orders queries + one
+        // listing per source.
         let want = match kind {
             "reseller" => (5, 6),
             "ship-to" => (3, 6),

@@ -8,6 +8,7 @@
 //! | serial claim | `SERIAL#{serial}` | `CLAIM` | | |
 //! | site | `SITE#{s}` | `META` | | |
 //! | site history entry | `SITE#{s}` | `HISTORY#{at}#{id}` | | |
+//! | unsettled order at a site (its current version, staged versions, settled-until) | `SITE#{s}` | `UNSETTLED#{o}` | | |
 //! | reseller → customer site counter | `SOLD#{r}` | `TO#{s}` | | |
 //! | membership | `CONTACT#{e}` | `MEMBER#{s}` | `SITE#{s}#MEMBERS` / `{role}#{e}` | |
 //! | ship-to grant | `CONTACT#{e}` | `GRANT#{o}` | | |
@@ -37,7 +38,8 @@ pub const GSI2_SK: &str = "gsi2sk";
 pub type Item = HashMap<String, AttributeValue>;
 
 /// Expression placeholders for attribute names that are DynamoDB reserved words (or keys).
-pub const PLACEHOLDERS: &[(&str, &str)] = &[("#pk", PK), ("#role", "role"), ("#status", "status"), ("#name", "name"), ("#day", "day")];
+pub const PLACEHOLDERS: &[(&str, &str)] =
+    &[("#pk", PK), ("#role", "role"), ("#status", "status"), ("#name", "name"), ("#day", "day"), ("#current", "current")];
 
 /// The key attributes of the table (`None`) or of one of its indexes.
 pub fn key_attributes(index: Option<&str>) -> (&'static str, &'static str) {
@@ -172,6 +174,13 @@ pub fn site_meta(s: &SupportId) -> Key {
 pub const HISTORY_PREFIX: &str = "HISTORY#";
 pub fn site_history(s: &SupportId, at: &str, id: &str) -> Key {
     Key::new(site_pk(s), format!("{HISTORY_PREFIX}{at}#{id}"))
+}
+/// An order whose listings at a site may hold entries that are not current: staged versions,
+/// or older versions not yet cleaned (or cleaned less than a grace period ago, while the
+/// indexes forget them). Listings trust every other order's entries as they are.
+pub const UNSETTLED_PREFIX: &str = "UNSETTLED#";
+pub fn unsettled(s: &SupportId, o: &OrderId) -> Key {
+    Key::new(site_pk(s), format!("{UNSETTLED_PREFIX}{o}"))
 }
 pub fn sold_pk(reseller: &SupportId) -> String {
     format!("SOLD#{reseller}")

@@ -36,6 +36,9 @@ pub const LINES_PER_CHUNK: usize = 100;
 /// marker), with the version record and a site check under the 100-item limit.
 const MEMBERSHIPS_PER_CHUNK: usize = 45;
 const SWITCH_ATTEMPTS: usize = 3;
+/// How long a settled order's unsettled item is still honoured: the indexes forget deleted
+/// entries asynchronously (typically within a second; ten minutes is a wide margin).
+pub const SETTLE_GRACE_SECONDS: i64 = 600;
 
 /// What applying a message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,12 +220,12 @@ impl Store {
                     // A version that was switched in before this one was replaced still provisions.
                     self.provision(order, options).await?;
                     // Whatever this delivery or an earlier one staged is removed, whenever it was written.
-                    self.clean_below(&order.order_id, current, options).await?;
+                    self.clean_below(&order.order_id, current, Some(order.version), options).await?;
                     return Ok(ApplyOutcome::Stale { current });
                 }
                 Decision::Duplicate => {
                     self.provision(order, options).await?;
-                    self.clean_below(&order.order_id, order.version, options).await?;
+                    self.clean_below(&order.order_id, order.version, None, options).await?;
                     return Ok(ApplyOutcome::Duplicate);
                 }
                 Decision::Conflicting => {
@@ -233,12 +236,14 @@ impl Store {
             self.record_version(order, &digest).await?;
             options.reached(Step::VersionRecorded).await?;
             self.check_serials(order).await?;
-            self.stage(order, options).await?;
+            if !self.stage(order, head.as_ref(), options).await? {
+                continue;
+            }
             match self.switch(order, &digest, head.as_ref()).await {
                 Ok(()) => {
                     options.reached(Step::Switched).await?;
                     self.provision(order, options).await?;
-                    self.clean_below(&order.order_id, order.version, options).await?;
+                    self.clean_below(&order.order_id, order.version, None, options).await?;
                     return Ok(ApplyOutcome::Applied { replaced: head.map(|h| h.current_version) });
                 }
                 // Another version moved the head meanwhile (or this switch committed and its
@@ -293,7 +298,8 @@ impl Store {
     /// Two orders that share serials claim them in the same order, so the one that takes the
     /// smallest shared serial first never meets the other's claims: one of them wins. The
     /// loser gives back the claims this version took.
-    async fn stage(&self, order: &Order, options: &ApplyOptions) -> Result<(), ApplyError> {
+    /// `Ok(false)`: the head moved since it was read; decide again.
+    async fn stage(&self, order: &Order, head: Option<&OrderHead>, options: &ApplyOptions) -> Result<bool, ApplyError> {
         let o = &order.order_id;
         let v = order.version;
         // Grants first: they carry the version, so they stay invisible until the switch.
@@ -311,8 +317,29 @@ impl Store {
                 )
             })
             .collect::<Result<_, _>>()?;
-        if !grants.is_empty() {
-            self.transact("TransactWriteItems ship-to grants", grants).await.map_err(TxError::into_apply)?;
+        // Before any line is written, the site's listings learn that this order has a staged
+        // version: readers then trust only the order's current entries there.
+        let site = &order.end_customer.site.support_id;
+        let current_here = head.filter(|h| &h.end_customer == site);
+        let mut expression = "SET order_id = :o".to_string();
+        let mut values = vec![(":o", s(o.as_str())), (":v", AttributeValue::Ns(vec![v.to_string()]))];
+        if let Some(h) = current_here {
+            expression.push_str(", #current = if_not_exists(#current, :hv), active = if_not_exists(active, :ha)");
+            values.extend([(":hv", n(h.current_version)), (":ha", AttributeValue::Bool(h.is_active()))]);
+        }
+        expression.push_str(" ADD staged :v REMOVE settled_until");
+        let mut items = grants;
+        items.push(tx_update(&self.table, &keys::unsettled(site, o), &expression, values, None)?);
+        // The current version written there is the head's as it is at the commit.
+        let head_is = match head {
+            None => Cond::absent(),
+            Some(h) => Cond::new("current_version = :hv").value(":hv", n(h.current_version)),
+        };
+        items.push(tx_check(&self.table, &keys::order_head(o), head_is)?);
+        match self.transact("TransactWriteItems stage grants and unsettled", items).await {
+            Ok(()) => {}
+            Err(TxError::Cancelled(codes)) if codes.last().map(String::as_str) == Some("ConditionalCheckFailed") => return Ok(false),
+            Err(e) => return Err(e.into_apply()),
         }
         let mut lines: Vec<&Line> = order.lines.iter().collect();
         lines.sort_by(|a, b| a.serial.cmp(&b.serial));
@@ -370,7 +397,7 @@ impl Store {
             }
             options.reached(Step::Staged(index + 1)).await?;
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn serial_owner(&self, serial: &Serial) -> Result<Option<String>, StoreError> {
@@ -471,6 +498,24 @@ impl Store {
         // Each ship-to contact's reach: the old version's contribution out, the new one's in.
         for ((email, sid), change) in plan_ship_to_reach(old, &head, &order.end_customer.site.name) {
             items.push(tx_ship_to_reach(&self.table, &email, &sid, &change)?);
+        }
+        // The site's listings: this version is the current one (at the old site too, if the
+        // order moved: nothing there is current any more).
+        let mut unsettled_sites = vec![site.clone()];
+        unsettled_sites.extend(old.map(|h| h.end_customer.clone()).filter(|s| s != site));
+        for at in &unsettled_sites {
+            items.push(tx_update(
+                &self.table,
+                &keys::unsettled(at, o),
+                "SET order_id = :o, #current = :cv, active = :ca DELETE staged :sv REMOVE settled_until",
+                vec![
+                    (":o", s(o.as_str())),
+                    (":cv", n(order.version)),
+                    (":ca", AttributeValue::Bool(order.is_active())),
+                    (":sv", AttributeValue::Ns(vec![order.version.to_string()])),
+                ],
+                None,
+            )?);
         }
         // The version is current from now on: provisioning may run (once) for it.
         let mut record_set = "SET switched = :t".to_string();
@@ -614,7 +659,9 @@ impl Store {
     /// range, so lines a slow delivery staged after an earlier cleanup are found too), and
     /// those versions' numbers from the ship-to grants of every contact any version named.
     /// Idempotent; never touches `current` or newer staged versions.
-    async fn clean_below(&self, order_id: &OrderId, current: u64, options: &ApplyOptions) -> Result<(), ApplyError> {
+    /// `stale`: this delivery's own version, older than `current`, whose staged lines it just
+    /// removed (only the delivery that staged a version knows its staging is over).
+    async fn clean_below(&self, order_id: &OrderId, current: u64, stale: Option<u64>, options: &ApplyOptions) -> Result<(), ApplyError> {
         let pk = keys::order_pk(order_id);
         let lines =
             Query::table("Query old version lines", pk.clone(), Range::Between(keys::LINE_PREFIX.into(), keys::lines_before(current)))
@@ -636,6 +683,7 @@ impl Store {
             }
         }
         self.batch_delete("BatchWriteItem delete old lines", doomed).await?;
+        self.settle(order_id, current, stale, &records).await?;
         options.reached(Step::LinesCleaned).await?;
 
         let mut held: BTreeMap<String, (BTreeSet<u64>, bool)> = BTreeMap::new();
@@ -666,6 +714,46 @@ impl Store {
                 self.delete("DeleteItem empty grant", &key, Some(Cond::new("attribute_not_exists(versions)"))).await?;
             }
         }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The order's entries at each of its sites are now only its current version's and those of
+    /// versions still `staged` (older ones were just deleted): listings trust the order's
+    /// entries as they are once nothing is staged and the indexes had [`SETTLE_GRACE_SECONDS`]
+    /// to forget the deleted ones. Settled items whose grace has passed are removed from the
+    /// current site.
+    async fn settle(&self, order_id: &OrderId, current: u64, stale: Option<u64>, records: &[VersionRecord]) -> Result<(), StoreError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let sites: BTreeSet<&SupportId> = records.iter().filter_map(|r| r.site.as_ref()).collect();
+        let expression = if stale.is_some() { "SET settled_until = :t DELETE staged :stale" } else { "SET settled_until = :t" };
+        let keys: Vec<Key> = sites.iter().map(|site| keys::unsettled(site, order_id)).collect();
+        futures::future::try_join_all(keys.iter().map(|key| {
+            let mut values = vec![(":t", n(now + SETTLE_GRACE_SECONDS))];
+            if let Some(v) = stale {
+                values.push((":stale", AttributeValue::Ns(vec![v.to_string()])));
+            }
+            // Only while `current` is the version cleaned below: a newer switch's older entries
+            // may still be in the listings until its own cleanup.
+            let same = Cond::new("#current = :cleaned").value(":cleaned", n(current));
+            self.update("UpdateItem settle order", key, expression, values, Some(same))
+        }))
+        .await?;
+        let Some(site) = records.iter().find(|r| r.version == current).and_then(|r| r.site.as_ref()) else { return Ok(()) };
+        let q = Query::table("Query unsettled orders", keys::site_pk(site), Range::Prefix(keys::UNSETTLED_PREFIX.into()));
+        let settled: Vec<Key> = self
+            .query_all(q)
+            .await?
+            .iter()
+            .filter(|i| i.get("staged").is_none() && super::get_n(i, "settled_until").is_some_and(|t| t < now))
+            .filter_map(|i| Some(Key { pk: get_s(i, keys::PK)?.into(), sk: get_s(i, keys::SK)?.into() }))
+            .collect();
+        futures::future::try_join_all(settled.iter().map(|key| {
+            let still = Cond::new("attribute_not_exists(staged) AND settled_until < :now").value(":now", n(now));
+            self.delete("DeleteItem settled order", key, Some(still))
+        }))
+        .await?;
         Ok(())
     }
 }

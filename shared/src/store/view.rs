@@ -11,10 +11,12 @@
 //! - sites page: 2 sequential rounds — (1) one page of memberships, one page of ship-to
 //!   reaches and the reseller markers; (2) one `SOLD#{r}` page per reseller organisation the
 //!   caller belongs to and the site records of the member sites on the page (names, counts);
-//! - entitlements page: 3 rounds — (1) the membership, ship-to reach and reseller markers
-//!   with the site record; (2) one listing per source (the site's index for a member, each
-//!   reseller's index, the caller's ship-to copies); (3) the heads of the orders on the page,
-//!   read consistently, which decide which version is current;
+//! - entitlements page: 2 rounds — (1) the membership, ship-to reach and reseller markers,
+//!   the site record and the site's unsettled orders (`UNSETTLED#{o}`: orders whose entries
+//!   there are not all current, with their current version); (2) one listing per source (the
+//!   site's index for a member, each reseller's index, the caller's ship-to copies). A serial
+//!   seen only through an older version's entry costs a third round (its current line by key:
+//!   rare, between a switch and its cleanup);
 //! - detail: 4 rounds — the claim, the order head, the line with the caller's membership,
 //!   grant and reseller marker, the audit write.
 //!
@@ -23,7 +25,7 @@
 
 use super::items::{SerialClaim, ShipToGrant, ShipToReach, SoldCounter};
 use super::keys::{self, Item, Key};
-use super::orders::{LineItem, OrderHead};
+use super::orders::LineItem;
 use super::table::{Query, Range};
 use super::{from_item, get_n, get_s, s, Store, StoreError};
 use crate::domain::access::Rollout;
@@ -56,6 +58,14 @@ impl SiteRecord {
     }
 }
 
+/// An order whose entries at a site are not all current.
+#[derive(Debug, Clone, Copy)]
+struct Unsettled {
+    /// The current version (`None`: nothing of the order is current at this site).
+    current: Option<u64>,
+    active: bool,
+}
+
 /// Where a line came from on a page: which of the caller's sources listed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -69,6 +79,26 @@ impl Store {
     async fn list(&self, q: Query) -> Result<Listing, StoreError> {
         let page = self.query_page(&q).await?;
         Ok(Listing { items: page.items, more: page.last_key.is_some() })
+    }
+
+    /// The orders whose entries in this site's listings are not all current (consistent:
+    /// written in the same transactions as the order heads).
+    async fn unsettled_orders(&self, site: &SupportId) -> Result<HashMap<OrderId, Unsettled>, StoreError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let q = Query::table("Query unsettled orders", keys::site_pk(site), Range::Prefix(keys::UNSETTLED_PREFIX.into()));
+        Ok(self
+            .query_all(q)
+            .await?
+            .iter()
+            // Settled, nothing staged, and the indexes had their grace period: entries are current.
+            .filter(|i| i.get("staged").is_some() || get_n(i, "settled_until").is_none_or(|t| t >= now))
+            .filter_map(|i| {
+                let order = OrderId::parse(get_s(i, "order_id")?).ok()?;
+                let current = get_n(i, "current").map(|c| c.max(0) as u64);
+                let active = i.get("active").and_then(|a| a.as_bool().ok()).copied().unwrap_or(false);
+                Some((order, Unsettled { current, active }))
+            })
+            .collect())
     }
 
     /// A contact's memberships, read consistently (for `/v1/me` and tests).
@@ -99,16 +129,6 @@ impl Store {
                 Some((sid, record))
             })
             .collect())
-    }
-
-    pub(crate) async fn order_heads<'a>(&self, ids: impl Iterator<Item = &'a OrderId>) -> Result<HashMap<OrderId, OrderHead>, StoreError> {
-        let keys: Vec<Key> = ids.map(keys::order_head).collect();
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        // Consistent: a head older than the index entries a page read would hide their lines.
-        let items = self.batch_get("BatchGetItem order heads", keys, true).await?;
-        items.into_iter().map(|i| from_item::<OrderHead>(i).map(|h| (h.order_id.clone(), h))).collect()
     }
 
     pub async fn site(&self, site: &SupportId) -> Result<Option<SiteRef>, StoreError> {
@@ -251,11 +271,12 @@ impl Store {
     ) -> Result<Option<(SiteRef, Page<VisibleEntitlement, String>)>, StoreError> {
         // Round 1: the caller's standing at this site, and the site.
         let (membership_key, reach_key) = (keys::membership(email, site), keys::ship_to_reach(email, site));
-        let (membership, reach, resellers, site_ref) = futures::try_join!(
+        let (membership, reach, resellers, site_ref, unsettled) = futures::try_join!(
             self.get("GetItem membership", &membership_key, true),
             self.get("GetItem ship-to reach", &reach_key, true),
             self.reseller_memberships(email),
             self.shown_site(site, rollout),
+            self.unsettled_orders(site),
         )?;
         let Some(site_ref) = site_ref else { return Ok(None) };
         let member = membership.is_some();
@@ -294,14 +315,11 @@ impl Store {
         let listings: Vec<(Source, Listing)> =
             index_listings.into_iter().map(|l| (Source::Index, l)).chain(shipped_listing.map(|l| (Source::ShipTo, l))).collect();
 
-        // Round 3: the heads of the orders on the page decide which version is current.
         let mut parsed: Vec<(Source, Vec<LineItem>, bool)> = Vec::new();
         for (source, listing) in listings {
             let lines = listing.items.into_iter().map(from_item::<LineItem>).collect::<Result<Vec<_>, _>>()?;
             parsed.push((source, lines, listing.more));
         }
-        let order_ids: BTreeSet<OrderId> = parsed.iter().flat_map(|(_, lines, _)| lines.iter().map(|l| l.order_id.clone())).collect();
-        let heads = self.order_heads(order_ids.iter()).await?;
 
         // Merge: current lines by serial; a serial seen only through an older version's entry
         // has its current line (or copy) fetched by key (the listings may lag behind the table).
@@ -312,19 +330,25 @@ impl Store {
             let mut last = None;
             for line in lines {
                 last = Some(keys::position(line.line.serial.as_str(), line.version));
-                let Some(head) = heads.get(&line.order_id) else { continue };
-                if !head.is_active() || &line.site != site || line.version > head.current_version {
+                if &line.site != site {
                     continue;
                 }
+                // An order not unsettled here has only current entries; else its item says
+                // which version is current.
+                let current_version = match unsettled.get(&line.order_id) {
+                    None => line.version,
+                    Some(Unsettled { current: Some(c), active: true }) if line.version <= *c => *c,
+                    Some(_) => continue,
+                };
                 let serial = line.line.serial.to_string();
-                if line.version == head.current_version {
+                if line.version == current_version {
                     behind.retain(|_, (s, src)| !(s == &serial && *src == source));
                     let entry = current.entry(serial).or_insert_with(|| (line.clone(), false));
                     entry.1 |= source == Source::ShipTo;
                 } else {
                     let key = match source {
-                        Source::Index => keys::order_line(&line.order_id, head.current_version, &line.line.serial),
-                        Source::ShipTo => keys::shipped_line(email, site, &line.line.serial, head.current_version),
+                        Source::Index => keys::order_line(&line.order_id, current_version, &line.line.serial),
+                        Source::ShipTo => keys::shipped_line(email, site, &line.line.serial, current_version),
                     };
                     behind.insert(key, (serial, source));
                 }
