@@ -218,13 +218,13 @@ impl Store {
             match decide(head.as_ref(), order, &digest) {
                 Decision::Stale { current } => {
                     // A version that was switched in before this one was replaced still provisions.
-                    self.provision(order, options).await?;
+                    self.provision(order, None, options).await?;
                     // Whatever this delivery or an earlier one staged is removed, whenever it was written.
                     self.clean_below(&order.order_id, current, Some(order.version), options).await?;
                     return Ok(ApplyOutcome::Stale { current });
                 }
                 Decision::Duplicate => {
-                    self.provision(order, options).await?;
+                    self.provision(order, None, options).await?;
                     self.clean_below(&order.order_id, order.version, None, options).await?;
                     return Ok(ApplyOutcome::Duplicate);
                 }
@@ -233,16 +233,20 @@ impl Store {
                 }
                 Decision::Proceed => {}
             }
-            self.record_version(order, &digest).await?;
+            // Independent: the version record and the serials' claims.
+            let (recorded, checked) = futures::join!(self.record_version(order, &digest), self.check_serials(order));
+            recorded?;
             options.reached(Step::VersionRecorded).await?;
-            self.check_serials(order).await?;
-            if !self.stage(order, head.as_ref(), options).await? {
+            checked?;
+            // The site records the switch decides on are read while staging goes on.
+            let (staged, stored) = futures::join!(self.stage(order, head.as_ref(), options), self.site_records_for_switch(order));
+            if !staged? {
                 continue;
             }
-            match self.switch(order, &digest, head.as_ref()).await {
-                Ok(()) => {
+            match self.switch(order, &digest, head.as_ref(), &stored?).await {
+                Ok(known) => {
                     options.reached(Step::Switched).await?;
-                    self.provision(order, options).await?;
+                    self.provision(order, Some(known), options).await?;
                     self.clean_below(&order.order_id, order.version, None, options).await?;
                     return Ok(ApplyOutcome::Applied { replaced: head.map(|h| h.current_version) });
                 }
@@ -421,7 +425,13 @@ impl Store {
         Ok(())
     }
 
-    async fn switch(&self, order: &Order, digest: &str, old: Option<&OrderHead>) -> Result<(), SwitchError> {
+    async fn switch(
+        &self,
+        order: &Order,
+        digest: &str,
+        old: Option<&OrderHead>,
+        stored: &BTreeMap<SupportId, (String, bool)>,
+    ) -> Result<ProvisioningState, SwitchError> {
         let now = now_rfc3339();
         let o = &order.order_id;
         let site = &order.end_customer.site.support_id;
@@ -461,12 +471,7 @@ impl Store {
         if let Some(r) = &reseller {
             *sold_delta.entry((r.clone(), site.clone())).or_default() += new_count as i64;
         }
-        let names: BTreeMap<SupportId, String> = std::iter::once(&order.end_customer)
-            .chain(order.reseller.iter())
-            .chain(order.ship_to.iter())
-            .map(|party| (party.site.support_id.clone(), party.site.name.clone()))
-            .collect();
-        let stored = self.site_records_for_switch(names.keys()).await.map_err(ApplyError::from)?;
+        let names = party_names(order);
         let stored_names: BTreeMap<SupportId, String> = stored.iter().map(|(s, (name, _))| (s.clone(), name.clone())).collect();
         // A reseller selling for the first time: its record says so from now on, and its
         // existing members get reseller markers before this version's provisioning completes.
@@ -525,8 +530,10 @@ impl Store {
             record_values.push((":r", s(r.as_str())));
         }
         items.push(tx_update(&self.table, &keys::order_version(o, order.version), &record_set, record_values, None)?);
+        let end_resells = stored.get(site).is_some_and(|(_, resells)| *resells);
         match self.transact("TransactWriteItems switch order version", items).await {
-            Ok(()) => Ok(()),
+            // What provisioning would read: this switch created the version's state.
+            Ok(()) => Ok(ProvisioningState { provisioned: BTreeSet::new(), fan_out: first_sale, end_resells }),
             Err(TxError::Cancelled(codes)) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => {
                 Err(SwitchError::HeadMoved)
             }
@@ -536,11 +543,8 @@ impl Store {
 
     /// The stored names of some sites and whether each has resold, read consistently: a
     /// reseller's first sale is decided from it.
-    async fn site_records_for_switch<'a>(
-        &self,
-        sites: impl Iterator<Item = &'a SupportId>,
-    ) -> Result<BTreeMap<SupportId, (String, bool)>, StoreError> {
-        let items = self.batch_get("BatchGetItem site names", sites.map(keys::site_meta).collect(), true).await?;
+    async fn site_records_for_switch(&self, order: &Order) -> Result<BTreeMap<SupportId, (String, bool)>, StoreError> {
+        let items = self.batch_get("BatchGetItem site names", party_names(order).keys().map(keys::site_meta).collect(), true).await?;
         Ok(items
             .iter()
             .filter_map(|i| {
@@ -554,27 +558,36 @@ impl Store {
     /// markers of sites that resell) commits together with its mark on the version record, so a
     /// redelivery neither repeats it (a member an admin removed stays removed) nor misses it.
     /// A version that was never switched provisions nothing.
-    async fn provision(&self, order: &Order, options: &ApplyOptions) -> Result<(), ApplyError> {
+    async fn provision(&self, order: &Order, known: Option<ProvisioningState>, options: &ApplyOptions) -> Result<(), ApplyError> {
         let o = &order.order_id;
         let end = &order.end_customer.site.support_id;
         let reseller = order.reseller.as_ref().map(|r| &r.site.support_id);
         let memberships: Vec<(Email, SupportId)> = provisioning(order).memberships.into_iter().collect();
+        let record_key = keys::order_version(o, order.version);
+        let mut known = known;
         for _ in 0..SWITCH_ATTEMPTS {
-            let record_key = keys::order_version(o, order.version);
-            let read = self.batch_get("BatchGetItem provisioning state", vec![record_key.clone(), keys::site_meta(end)], true).await?;
-            let Some(record) = read.iter().find(|i| get_s(i, keys::SK) == Some(record_key.sk.as_str())) else { return Ok(()) };
-            let record: VersionRecord = from_item(record.clone())?;
-            if !record.switched {
-                return Ok(());
-            }
-            let end_resells = read.iter().any(|i| get_s(i, keys::PK) == Some(keys::site_pk(end).as_str()) && resells(i));
-            if let Some(r) = &record.fan_out {
+            let state = match known.take() {
+                Some(state) => state,
+                None => {
+                    let read =
+                        self.batch_get("BatchGetItem provisioning state", vec![record_key.clone(), keys::site_meta(end)], true).await?;
+                    let Some(record) = read.iter().find(|i| get_s(i, keys::SK) == Some(record_key.sk.as_str())) else { return Ok(()) };
+                    let record: VersionRecord = from_item(record.clone())?;
+                    if !record.switched {
+                        return Ok(());
+                    }
+                    let end_resells = read.iter().any(|i| get_s(i, keys::PK) == Some(keys::site_pk(end).as_str()) && resells(i));
+                    ProvisioningState { provisioned: record.provisioned, fan_out: record.fan_out, end_resells }
+                }
+            };
+            let end_resells = state.end_resells;
+            if let Some(r) = &state.fan_out {
                 self.fan_out_reseller(r).await?;
             }
             let mut retry = false;
             for (index, chunk) in memberships.chunks(MEMBERSHIPS_PER_CHUNK).enumerate() {
                 let index = index as u64;
-                if record.provisioned.contains(&index) {
+                if state.provisioned.contains(&index) {
                     continue;
                 }
                 let now = now_rfc3339();
@@ -729,7 +742,7 @@ impl Store {
         let sites: BTreeSet<&SupportId> = records.iter().filter_map(|r| r.site.as_ref()).collect();
         let expression = if stale.is_some() { "SET settled_until = :t DELETE staged :stale" } else { "SET settled_until = :t" };
         let keys: Vec<Key> = sites.iter().map(|site| keys::unsettled(site, order_id)).collect();
-        futures::future::try_join_all(keys.iter().map(|key| {
+        let settled = futures::future::try_join_all(keys.iter().map(|key| {
             let mut values = vec![(":t", n(now + SETTLE_GRACE_SECONDS))];
             if let Some(v) = stale {
                 values.push((":stale", AttributeValue::Ns(vec![v.to_string()])));
@@ -738,24 +751,36 @@ impl Store {
             // may still be in the listings until its own cleanup.
             let same = Cond::new("#current = :cleaned").value(":cleaned", n(current));
             self.update("UpdateItem settle order", key, expression, values, Some(same))
-        }))
-        .await?;
-        let Some(site) = records.iter().find(|r| r.version == current).and_then(|r| r.site.as_ref()) else { return Ok(()) };
-        let q = Query::table("Query unsettled orders", keys::site_pk(site), Range::Prefix(keys::UNSETTLED_PREFIX.into()));
-        let settled: Vec<Key> = self
-            .query_all(q)
-            .await?
-            .iter()
-            .filter(|i| i.get("staged").is_none() && super::get_n(i, "settled_until").is_some_and(|t| t < now))
-            .filter_map(|i| Some(Key { pk: get_s(i, keys::PK)?.into(), sk: get_s(i, keys::SK)?.into() }))
-            .collect();
-        futures::future::try_join_all(settled.iter().map(|key| {
-            let still = Cond::new("attribute_not_exists(staged) AND settled_until < :now").value(":now", n(now));
-            self.delete("DeleteItem settled order", key, Some(still))
-        }))
-        .await?;
+        }));
+        // Meanwhile, the current site's items whose grace has passed are removed.
+        let purged = async {
+            let Some(site) = records.iter().find(|r| r.version == current).and_then(|r| r.site.as_ref()) else { return Ok(()) };
+            let q = Query::table("Query unsettled orders", keys::site_pk(site), Range::Prefix(keys::UNSETTLED_PREFIX.into()));
+            let forgotten: Vec<Key> = self
+                .query_all(q)
+                .await?
+                .iter()
+                .filter(|i| i.get("staged").is_none() && super::get_n(i, "settled_until").is_some_and(|t| t < now))
+                .filter_map(|i| Some(Key { pk: get_s(i, keys::PK)?.into(), sk: get_s(i, keys::SK)?.into() }))
+                .collect();
+            futures::future::try_join_all(forgotten.iter().map(|key| {
+                let still = Cond::new("attribute_not_exists(staged) AND settled_until < :now").value(":now", n(now));
+                self.delete("DeleteItem settled order", key, Some(still))
+            }))
+            .await
+            .map(|_| ())
+        };
+        futures::try_join!(settled, purged)?;
         Ok(())
     }
+}
+
+/// Where a switched version's provisioning stands: chunks done, a reseller whose first sale
+/// needs its members' markers, and whether the end customer resells.
+struct ProvisioningState {
+    provisioned: BTreeSet<u64>,
+    fan_out: Option<SupportId>,
+    end_resells: bool,
 }
 
 enum SwitchError {
@@ -805,6 +830,15 @@ fn plan_ship_to_reach(old: Option<&OrderHead>, new: &OrderHead, new_site_name: &
     }
     changes.retain(|_, c| !c.is_empty());
     changes
+}
+
+/// The order's parties' sites with the names it gives them.
+fn party_names(order: &Order) -> BTreeMap<SupportId, String> {
+    std::iter::once(&order.end_customer)
+        .chain(order.reseller.iter())
+        .chain(order.ship_to.iter())
+        .map(|party| (party.site.support_id.clone(), party.site.name.clone()))
+        .collect()
 }
 
 /// Whether a site record says the site has resold.
