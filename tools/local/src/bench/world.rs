@@ -17,9 +17,8 @@ use super::stats::n as thousands;
 use crate::event_source::EventSource;
 use abev::ingest::Ingestor;
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
-use futures::StreamExt;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -231,61 +230,51 @@ pub fn order_body(
 /// SQS's limit on a batch's total payload, with room to spare.
 const BATCH_BYTES: usize = 240 * 1024;
 
-/// Sends every order of `plan` to `queue_url` (`send_message_batch`, up to 10 messages and
-/// 240 KiB a batch, `concurrency` batches in flight). Returns the number of messages.
-pub async fn send(sqs: &aws_sdk_sqs::Client, queue_url: &str, plan: &Plan, concurrency: usize) -> Result<usize, String> {
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    let (mut current, mut bytes) = (Vec::new(), 0usize);
-    for (i, o) in plan.orders.iter().enumerate() {
-        // An estimate (a line is ~330 bytes of JSON) to cut batches before making bodies.
-        let size = 1200 + o.lines * 340;
-        if !current.is_empty() && (current.len() == 10 || bytes + size > BATCH_BYTES) {
-            batches.push(std::mem::take(&mut current));
-            bytes = 0;
-        }
-        current.push(i);
-        bytes += size;
-    }
-    if !current.is_empty() {
-        batches.push(current);
-    }
-    let total = batches.len();
-    let sent = futures::stream::iter(batches.into_iter().enumerate())
-        .map(|(b, batch)| async move {
-            let mut entries: Vec<SendMessageBatchRequestEntry> = batch
-                .iter()
-                .map(|i| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(format!("m{i}"))
-                        .message_body(plan.body(&plan.orders[*i]))
-                        .build()
-                        .expect("entry")
-                })
-                .collect();
-            for attempt in 0..10 {
-                let out = sqs
-                    .send_message_batch()
-                    .queue_url(queue_url)
-                    .set_entries(Some(entries.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-                let failed: Vec<String> = out.failed().iter().map(|f| f.id().to_string()).collect();
-                if failed.is_empty() {
-                    if b % 200 == 0 {
-                        eprintln!("  sent {} of {} batches", b + 1, total);
-                    }
-                    return Ok(batch.len());
-                }
-                entries.retain(|e| failed.iter().any(|f| f == e.id()));
-                tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+impl Plan {
+    /// The orders in `send_message_batch` batches: up to 10 messages and 240 KiB a batch.
+    pub fn batches(&self) -> Vec<Vec<usize>> {
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        let (mut current, mut bytes) = (Vec::new(), 0usize);
+        for (i, o) in self.orders.iter().enumerate() {
+            // An estimate (a line is ~230 bytes of JSON) to cut batches before making bodies.
+            let size = 1200 + o.lines * 240;
+            if !current.is_empty() && (current.len() == 10 || bytes + size > BATCH_BYTES) {
+                batches.push(std::mem::take(&mut current));
+                bytes = 0;
             }
-            Err("send_message_batch kept failing".to_string())
+            current.push(i);
+            bytes += size;
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        batches
+    }
+}
+
+async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, plan: &Plan, batch: &[usize]) -> Result<(), String> {
+    let mut entries: Vec<SendMessageBatchRequestEntry> = batch
+        .iter()
+        .map(|i| {
+            SendMessageBatchRequestEntry::builder().id(format!("m{i}")).message_body(plan.body(&plan.orders[*i])).build().expect("entry")
         })
-        .buffer_unordered(concurrency)
-        .collect::<Vec<Result<usize, String>>>()
-        .await;
-    sent.into_iter().sum()
+        .collect();
+    for attempt in 0..10 {
+        let out = sqs
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries.clone()))
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        let failed: Vec<String> = out.failed().iter().map(|f| f.id().to_string()).collect();
+        if failed.is_empty() {
+            return Ok(());
+        }
+        entries.retain(|e| failed.iter().any(|f| f == e.id()));
+        tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+    }
+    Err("send_message_batch kept failing".to_string())
 }
 
 /// Visible and in-flight messages of a queue.
@@ -302,19 +291,35 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<(
     Ok((get(QueueAttributeName::ApproximateNumberOfMessages), get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)))
 }
 
-/// Runs `pollers` event sources on the queue (each hands batches of up to 10 to the
-/// ingestor, which handles them concurrently) until the queue is empty. Returns the wall time.
-pub async fn drain(source: &EventSource, ingestor: &Ingestor, pollers: usize) -> Result<Duration, String> {
+/// How the world was built.
+#[derive(Debug, Clone, Copy)]
+pub struct Built {
+    pub messages: usize,
+    pub batches: usize,
+    /// From the first message sent to the queue found empty.
+    pub wall: Duration,
+}
+
+/// Sends every order of `plan` to the event source's queue (`send_message_batch`) while
+/// `pollers` event sources drain it (each hands batches of up to 10 messages to the
+/// ingestor, which handles them concurrently), like an ERP feeding the queue while the
+/// event source mapping consumes it. The sender keeps at most `pollers × 20` messages
+/// waiting: moto's queue operations cost time in proportion to the messages it holds, so a
+/// long backlog would measure moto, not ingestion. Returns when the queue is empty.
+pub async fn build(source: &EventSource, ingestor: &Ingestor, plan: &Plan, pollers: usize) -> Result<Built, String> {
     let started = Instant::now();
     let done = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..pollers {
-        let (source, ingestor, done) = (source.clone(), ingestor.clone(), done.clone());
+        let (source, ingestor, done, received) = (source.clone(), ingestor.clone(), done.clone(), received.clone());
         tasks.push(tokio::spawn(async move {
             while !done.load(Ordering::Relaxed) {
                 match source.poll_once(&ingestor).await {
-                    Ok(0) => tokio::time::sleep(Duration::from_millis(100)).await,
-                    Ok(_) => {}
+                    Ok(0) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    Ok(k) => {
+                        received.fetch_add(k, Ordering::Relaxed);
+                    }
                     Err(e) => {
                         eprintln!("  polling failed: {e}");
                         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -323,24 +328,39 @@ pub async fn drain(source: &EventSource, ingestor: &Ingestor, pollers: usize) ->
             }
         }));
     }
-    let mut last_report = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let (visible, in_flight) = queue_depth(&source.sqs, &source.queue_url).await?;
-        if visible == 0 && in_flight == 0 {
-            break;
+    let batches = plan.batches();
+    let cap = pollers * 20;
+    let (mut sent, mut last_report) = (0usize, Instant::now());
+    let report = |sent: usize, received: usize| {
+        eprintln!("  {:>5.0} s: {sent} of {} messages sent, {received} received", started.elapsed().as_secs_f64(), plan.orders.len());
+    };
+    for batch in &batches {
+        while sent.saturating_sub(received.load(Ordering::Relaxed)) > cap {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        if last_report.elapsed() > Duration::from_secs(10) {
+        send_batch(&source.sqs, &source.queue_url, plan, batch).await?;
+        sent += batch.len();
+        if last_report.elapsed() > Duration::from_secs(15) {
             last_report = Instant::now();
-            eprintln!("  {:.0} s: {visible} messages waiting, {in_flight} in flight", started.elapsed().as_secs_f64());
+            report(sent, received.load(Ordering::Relaxed));
         }
     }
-    let elapsed = started.elapsed();
+    loop {
+        if received.load(Ordering::Relaxed) >= sent {
+            let (visible, in_flight) = queue_depth(&source.sqs, &source.queue_url).await?;
+            if visible == 0 && in_flight == 0 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let wall = started.elapsed();
     done.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
     }
-    Ok(elapsed)
+    report(sent, received.load(Ordering::Relaxed));
+    Ok(Built { messages: sent, batches: batches.len(), wall })
 }
 
 #[cfg(test)]

@@ -93,6 +93,7 @@ fn cost_cells(cost: &Cost, writes: &AwsWrites) -> String {
 
 struct Who {
     label: String,
+    reaches: String,
     email: String,
     site: String,
 }
@@ -278,14 +279,11 @@ async fn bench(
     // ---- the world, through the queue -----------------------------------------------------
     let plan = Plan::new(n);
     let (messages, lines) = plan.totals();
-    progress(started, &format!("world: sending {messages} order messages ({lines} lines)"));
-    let t = Instant::now();
-    let sent = world::send(&sqs, stack.orders_queue(), &plan, 4).await?;
-    let send_time = t.elapsed();
-    progress(started, &format!("world: {sent} messages sent in {:.1} s; draining with {pollers} pollers", send_time.as_secs_f64()));
+    progress(started, &format!("world: {messages} order messages ({lines} lines) through the queue, {pollers} pollers"));
     let source =
         EventSource { sqs: sqs.clone(), queue_url: stack.orders_queue().into(), wait: Duration::ZERO, retry_after: Duration::from_secs(1) };
-    let ingest_time = world::drain(&source, &ingestor, pollers).await?;
+    let built = world::build(&source, &ingestor, &plan, pollers).await?;
+    let ingest_time = built.wall;
     let (dead, _) = world::queue_depth(&sqs, stack.orders_dlq()).await?;
     progress(started, &format!("world: ingested in {:.1} s", ingest_time.as_secs_f64()));
     let rate = lines as f64 / ingest_time.as_secs_f64();
@@ -299,14 +297,14 @@ async fn bench(
         world::SMALL_SITE
     );
     println!(
-        "Built through the orders queue: {} messages sent with `SendMessageBatch` in {:.1} s, then drained by {pollers} `EventSource` pollers \
-         (batches of 10, handled concurrently by the ingestor) in **{:.1} s = {:.0} lines/s = {:.0} messages/s** \
-         ({} × the raw write ceiling). Orders dead-lettered: {dead}.\n",
-        thousands(sent as u64),
-        send_time.as_secs_f64(),
+        "Built through the orders queue: {} messages sent with `SendMessageBatch` ({} batches) while {pollers} `EventSource` pollers \
+         drained it (batches of 10, handled concurrently by the ingestor): **{:.1} s from the first send to an empty queue = {:.0} lines/s \
+         = {:.1} messages/s** ({} × the raw write ceiling). Orders dead-lettered: {dead}.\n",
+        thousands(built.messages as u64),
+        thousands(built.batches as u64),
         ingest_time.as_secs_f64(),
         rate,
-        messages as f64 / ingest_time.as_secs_f64(),
+        built.messages as f64 / ingest_time.as_secs_f64(),
         f(rate / raw_write, 2)
     );
 
@@ -365,18 +363,26 @@ async fn bench(
     let rep_k = plan.biggest_rep_site();
     let who = vec![
         Who {
-            label: format!("small customer (1 site, 3 entitlements) · list of {}", world::SMALL_SITE),
+            label: "small customer".into(),
+            reaches: format!("member of `{}` (P1): 3 entitlements", world::SMALL_SITE),
             email: world::SMALL_CUSTOMER.into(),
             site: world::SMALL_SITE.into(),
         },
         Who {
-            label: format!("site admin of {admin_site} ({} entitlements) · list of {admin_site}", plan.per_site[admin_k]),
+            label: "site admin".into(),
+            reaches: format!(
+                "admin of `{admin_site}` (made admin by Care through the access API): {} entitlements",
+                plan.per_site[admin_k]
+            ),
             email: admin.clone(),
             site: admin_site.clone(),
         },
         Who {
-            label: format!(
-                "reseller contact of RES-BIG, member of {} sites · list of {} ({} entitlements)",
+            label: "reseller contact".into(),
+            reaches: format!(
+                "member of `{}` (P2, R3: all {} sites) and of {} customer sites (P1); its list: `{}`, {} entitlements",
+                world::RESELLER,
+                world::SITES,
                 world::REP_SITES,
                 world::site_id(rep_k),
                 plan.per_site[rep_k]
@@ -385,27 +391,48 @@ async fn bench(
             site: world::site_id(rep_k),
         },
         Who {
-            label: format!("ship-to contact on {} orders · list of {}", thousands(plan.ship_big as u64), world::site_id(inst_k)),
+            label: format!("ship-to on {}", thousands(plan.ship_big as u64)),
+            reaches: format!(
+                "ship-to grants on {} one-line orders over {} sites (R2); its list: `{}`",
+                thousands(plan.ship_big as u64),
+                plan.ship_big.min(world::SITES),
+                world::site_id(inst_k)
+            ),
             email: world::INSTALLER.into(),
             site: world::site_id(inst_k),
         },
         Who {
-            label: format!("ship-to contact on {} orders · list of {}", world::SMALL_INSTALLER_ORDERS, world::site_id(inst_k)),
+            label: format!("ship-to on {}", world::SMALL_INSTALLER_ORDERS),
+            reaches: format!(
+                "ship-to grants on {} one-line orders over {} sites (R2); its list: `{}`",
+                world::SMALL_INSTALLER_ORDERS,
+                world::SMALL_INSTALLER_ORDERS,
+                world::site_id(inst_k)
+            ),
             email: world::SMALL_INSTALLER.into(),
             site: world::site_id(inst_k),
         },
     ];
-    println!("## Pages through the HTTP API (view router in-process)\n");
+    println!("## Pages through the HTTP API (the view router, in-process)\n");
+    println!("| contact | e-mail | reaches |\n|---|---|---|");
+    for w in &who {
+        println!("| {} | `{}` | {} |", w.label, w.email, w.reaches);
+    }
     println!(
-        "| contact · route | limit | page | items | rounds | calls | RCU | RCU floor | RCU ÷ floor | p50 ms | p99 ms | p50 ÷ raw Query |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "\nPage 1 is the first page; a deeper page (the 4th, or the last if there are fewer) is measured where the list has more than one.\n"
+    );
+    println!(
+        "| contact | route | limit | page | items | rounds | calls | RCU | RCU floor | RCU ÷ floor | p50 ms | p99 ms | p50 ÷ raw Query |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let deep_hops = 3;
-    let mut p50s: BTreeMap<(String, &str, usize, &str), f64> = BTreeMap::new();
+    let mut p50s: BTreeMap<(String, &str, usize), f64> = BTreeMap::new();
     for w in &who {
         progress(started, &format!("pages: {}", w.email));
         for (route, base) in
             [("GET /v1/view", "/v1/view".to_string()), ("GET …/entitlements", format!("/v1/view/sites/{}/entitlements", w.site))]
         {
+            let route_label =
+                if route == "GET /v1/view" { route.to_string() } else { format!("GET /v1/view/sites/{}/entitlements", w.site) };
             for limit in [50usize, 100, 500] {
                 let first_path = with_query(&base, limit, None);
                 let first = time_page(&api, &w.email, &first_path, runs, 1).await;
@@ -428,16 +455,12 @@ async fn bench(
                     Some(path) => Some(time_page(&api, &w.email, &path, runs, page).await),
                     None => None,
                 };
-                for (which, row) in [("first", Some(first)), ("deep", deep)] {
-                    let Some(row) = row else {
-                        println!("| {} · {route} | {limit} | — (one page) | | | | | | | | | |", w.label);
-                        continue;
-                    };
+                p50s.insert((w.email.clone(), route, limit), first.runs.p50());
+                for row in [Some(first), deep].into_iter().flatten() {
                     let floor = rcu_floor(row.bytes);
                     let p50 = row.runs.p50();
-                    p50s.insert((w.email.clone(), route, limit, which), p50);
                     println!(
-                        "| {} · {route} | {limit} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                        "| {} | {route_label} | {limit} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                         w.label,
                         row.page,
                         row.items,
@@ -454,20 +477,25 @@ async fn bench(
             }
         }
     }
-    println!("\nShip-to contact on {} orders ÷ on {} orders (p50):\n", thousands(plan.ship_big as u64), world::SMALL_INSTALLER_ORDERS);
-    println!("| route | limit | first page | deep page |\n|---|---|---|---|");
+    println!(
+        "\nShip-to contact on {} orders ÷ on {} orders, p50 of the first page (the same list `{}`):\n",
+        thousands(plan.ship_big as u64),
+        world::SMALL_INSTALLER_ORDERS,
+        world::site_id(inst_k)
+    );
+    println!("| route | limit 50 | limit 100 | limit 500 |\n|---|---|---|---|");
     for route in ["GET /v1/view", "GET …/entitlements"] {
-        for limit in [50usize, 100, 500] {
-            let ratio = |which: &str| {
-                let big = p50s.get(&(world::INSTALLER.to_string(), route, limit, which));
-                let small = p50s.get(&(world::SMALL_INSTALLER.to_string(), route, limit, which));
-                match (big, small) {
-                    (Some(b), Some(s)) => f(b / s, 2),
-                    _ => "—".into(),
-                }
-            };
-            println!("| {route} | {limit} | {} | {} |", ratio("first"), ratio("deep"));
-        }
+        let ratio = |limit: usize| {
+            let big = p50s.get(&(world::INSTALLER.to_string(), route, limit));
+            let small = p50s.get(&(world::SMALL_INSTALLER.to_string(), route, limit));
+            match (big, small) {
+                (Some(b), Some(s)) => f(b / s, 2),
+                _ => "—".into(),
+            }
+        };
+        let route_label =
+            if route == "GET /v1/view" { route.to_string() } else { format!("GET /v1/view/sites/{}/entitlements", world::site_id(inst_k)) };
+        println!("| {route_label} | {} | {} | {} |", ratio(50), ratio(100), ratio(500));
     }
     println!();
 
@@ -479,7 +507,7 @@ async fn bench(
     for w in &who {
         let list = api.view(&w.email, &format!("/v1/view/sites/{}/entitlements?limit=1", w.site)).await;
         let Some(serial) = list.json["entitlements"][0]["serial"].as_str().map(str::to_string) else {
-            println!("| {} | no entitlement to read | | | | | | |", w.email);
+            println!("| {} | no entitlement to read | | | | | | |", w.label);
             continue;
         };
         let path = format!("/v1/entitlements/{}", encode(&serial));
@@ -490,7 +518,7 @@ async fn bench(
             last = api.view(&w.email, &path).await;
             timings.push(last.elapsed);
         }
-        println!("| `{}` | {} | {} | {} |", w.email, cost_cells(&last.cost, &last.writes), f(timings.p50(), 2), f(timings.p99(), 2));
+        println!("| {} | {} | {} | {} |", w.label, cost_cells(&last.cost, &last.writes), f(timings.p50(), 2), f(timings.p99(), 2));
     }
     println!();
 
