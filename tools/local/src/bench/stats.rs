@@ -39,6 +39,34 @@ impl Runs {
     }
 }
 
+/// The smallest and largest of a count over runs: `4`, or `4–5` when runs differed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spread {
+    min: Option<u64>,
+    max: u64,
+}
+
+impl Spread {
+    pub fn add(&mut self, x: u64) {
+        self.min = Some(self.min.map_or(x, |m| m.min(x)));
+        self.max = self.max.max(x);
+    }
+
+    pub fn varied(&self) -> bool {
+        self.min.is_some_and(|m| m != self.max)
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.min {
+            None => write!(f, "—"),
+            Some(m) if m == self.max => write!(f, "{m}"),
+            Some(m) => write!(f, "{m}–{}", self.max),
+        }
+    }
+}
+
 /// A float for a table: `—` when it is not a number.
 pub fn f(x: f64, decimals: usize) -> String {
     if x.is_finite() {
@@ -84,6 +112,13 @@ mod tests {
     fn formats() {
         assert_eq!(n(1_234_567), "1,234,567");
         assert_eq!(n(12), "12");
+        let mut s = Spread::default();
+        assert_eq!(s.to_string(), "—");
+        s.add(4);
+        assert_eq!(s.to_string(), "4");
+        s.add(5);
+        s.add(4);
+        assert_eq!((s.to_string(), s.varied()), ("4–5".to_string(), true));
         assert_eq!(rcu_floor(1), 0.5);
         assert_eq!(rcu_floor(8192), 1.0);
         assert_eq!(rcu_floor(8193), 1.5);
