@@ -268,7 +268,7 @@ async fn bench(
                 f(rate / raw_write, 2)
             )
         };
-        println!("{}", row(&format!("new order, {lines} lines"), lines, &seen, &timings));
+        println!("{}", row(&format!("new order, {lines} line{}", if lines == 1 { "" } else { "s" }), lines, &seen, &timings));
         if lines == 100 {
             let (mut timings, mut seen) = (Runs::default(), Seen::default());
             for body in &bodies {
