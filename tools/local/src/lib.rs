@@ -1,6 +1,7 @@
 //! The local host: everything `make dev` runs beside the functions, and what the
 //! integration tests start. Not deployed.
 
+pub mod bench;
 pub mod cli;
 pub mod event_source;
 pub mod infra;
