@@ -123,6 +123,7 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         path,
         status = response.status().as_u16(),
         ddb_calls = cost.ddb_calls,
+        ddb_rounds = cost.sequential_rounds,
         read_capacity = cost.read_capacity,
         write_capacity = cost.write_capacity,
         latency_ms = started.elapsed().as_millis() as u64,

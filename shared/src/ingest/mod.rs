@@ -101,6 +101,7 @@ impl Ingestor {
                     ?replaced,
                     outcome = "applied",
                     ddb_calls = cost.ddb_calls,
+                    ddb_rounds = cost.sequential_rounds,
                     write_capacity = cost.write_capacity,
                     read_capacity = cost.read_capacity,
                     "order applied"

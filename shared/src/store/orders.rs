@@ -348,60 +348,68 @@ impl Store {
         let mut lines: Vec<&Line> = order.lines.iter().collect();
         lines.sort_by(|a, b| a.serial.cmp(&b.serial));
         let ship_to: Vec<&Email> = order.ship_to.iter().flat_map(|p| p.emails()).collect();
-        for (index, chunk) in lines.chunks(LINES_PER_CHUNK).enumerate() {
-            let claims = chunk
-                .iter()
-                .map(|line| {
-                    let mine = Cond::new("attribute_not_exists(#pk) OR order_id = :o").value(":o", s(o.as_str()));
-                    tx_update(
-                        &self.table,
-                        &keys::serial_claim(&line.serial),
-                        "SET order_id = :o, serial = :serial ADD versions :v",
-                        vec![(":serial", s(line.serial.as_str())), (":v", AttributeValue::Ns(vec![v.to_string()]))],
-                        Some(mine),
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            // Lines and copies are invisible until the switch names their version, so they need
-            // no transaction: written beside the claims (a cancelled version shows nothing, so it
-            // needs none).
-            let mut staged = Vec::new();
-            if order.is_active() {
-                for line in chunk {
-                    staged.push(line_item(o, v, order, line)?);
-                    for email in &ship_to {
-                        staged.push(shipped_item(email, o, v, order, line)?);
-                    }
+        // Lines and copies are invisible until the switch names their version, so they need no
+        // transaction: they are batch-written while the claims are taken, chunk after chunk (a
+        // cancelled version shows nothing, so it needs none).
+        let mut staged = Vec::new();
+        if order.is_active() {
+            for line in &lines {
+                staged.push(line_item(o, v, order, line)?);
+                for email in &ship_to {
+                    staged.push(shipped_item(email, o, v, order, line)?);
                 }
             }
-            let (claimed, written) = futures::join!(
-                self.transact("TransactWriteItems stage claims", claims),
-                self.batch_put("BatchWriteItem stage lines", staged)
-            );
-            written?;
-            match claimed {
-                Ok(()) => {}
-                Err(TxError::Cancelled(codes)) => {
-                    // Only the claims carry conditions: find the serial another order holds.
-                    let taken = codes.iter().position(|c| c == "ConditionalCheckFailed").map(|i| chunk[i].serial.clone());
-                    let claimed: Vec<&Serial> = lines[..index * LINES_PER_CHUNK].iter().map(|l| &l.serial).collect();
-                    self.release_claims(o, v, &claimed).await?;
-                    return Err(match taken {
-                        Some(serial) => {
-                            let owner = self.serial_owner(&serial).await?.unwrap_or_else(|| "another order".into());
-                            ApplyError::SerialTaken { serial, owner }
-                        }
-                        None => {
-                            StoreError::Unavailable { op: "stage lines", code: "TransactionCanceled".into(), message: format!("{codes:?}") }
-                                .into()
-                        }
-                    });
-                }
-                Err(other) => return Err(other.into_apply()),
-            }
-            options.reached(Step::Staged(index + 1)).await?;
         }
+        let claims = async {
+            for (index, chunk) in lines.chunks(LINES_PER_CHUNK).enumerate() {
+                self.claim_chunk(order, &lines, index, chunk).await?;
+                options.reached(Step::Staged(index + 1)).await?;
+            }
+            Ok::<(), ApplyError>(())
+        };
+        let (claimed, written) = futures::join!(claims, self.batch_put("BatchWriteItem stage lines", staged));
+        claimed?;
+        written?;
         Ok(true)
+    }
+
+    /// Takes one chunk's claims in one transaction; a serial another order holds makes this
+    /// version give back the claims its earlier chunks took.
+    async fn claim_chunk(&self, order: &Order, lines: &[&Line], index: usize, chunk: &[&Line]) -> Result<(), ApplyError> {
+        let (o, v) = (&order.order_id, order.version);
+        let claims = chunk
+            .iter()
+            .map(|line| {
+                let mine = Cond::new("attribute_not_exists(#pk) OR order_id = :o").value(":o", s(o.as_str()));
+                tx_update(
+                    &self.table,
+                    &keys::serial_claim(&line.serial),
+                    "SET order_id = :o, serial = :serial ADD versions :v",
+                    vec![(":serial", s(line.serial.as_str())), (":v", AttributeValue::Ns(vec![v.to_string()]))],
+                    Some(mine),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.transact("TransactWriteItems stage claims", claims).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(codes)) => {
+                // Only the claims carry conditions: find the serial another order holds.
+                let taken = codes.iter().position(|c| c == "ConditionalCheckFailed").map(|i| chunk[i].serial.clone());
+                let claimed: Vec<&Serial> = lines[..index * LINES_PER_CHUNK].iter().map(|l| &l.serial).collect();
+                self.release_claims(o, v, &claimed).await?;
+                Err(match taken {
+                    Some(serial) => {
+                        let owner = self.serial_owner(&serial).await?.unwrap_or_else(|| "another order".into());
+                        ApplyError::SerialTaken { serial, owner }
+                    }
+                    None => {
+                        StoreError::Unavailable { op: "stage lines", code: "TransactionCanceled".into(), message: format!("{codes:?}") }
+                            .into()
+                    }
+                })
+            }
+            Err(other) => Err(other.into_apply()),
+        }
     }
 
     async fn serial_owner(&self, serial: &Serial) -> Result<Option<String>, StoreError> {
