@@ -4,10 +4,11 @@
 //!    Equal: a duplicate if the digest matches (finish provisioning and cleanup), else a conflict.
 //! 2. Record the version's digest (conditional put): the same version with other content
 //!    is refused even while an earlier delivery is still half-way.
-//! 3. Check every serial's claim; then stage the version in chunks of 100 lines: the claims in
-//!    one transaction (in serial order), the line items and the ship-to contacts' copies of
-//!    them in plain batch writes. Staged lines, copies and ship-to grants carry the version
-//!    and stay invisible: readers only trust items of the head's `current_version`.
+//! 3. Check every serial's claim; mark the order unsettled at its site (with the grants, checked
+//!    on the head); then take the claims in transactions of 100, in serial order, while the
+//!    line items and the ship-to contacts' copies of them are batch-written beside them.
+//!    Staged lines, copies and grants carry the version and stay invisible: listings honour
+//!    the site's `UNSETTLED#{o}` item, which names the current version.
 //! 4. Switch: one transaction moves the head to the new version (conditional on the head
 //!    read in 1), adjusts the exact counters — the sites', the reseller's, and each ship-to
 //!    contact's reach — and marks the version record `switched`. Readers never see a mix of
