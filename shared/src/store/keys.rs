@@ -239,6 +239,10 @@ pub fn reseller_marker(e: &Email, r: &SupportId) -> Key {
 pub fn shipped_pk(e: &Email, s: &SupportId) -> String {
     format!("SHIPPED#{e}#{s}")
 }
+/// Whether a partition key is a ship-to contact's copies (else an order's lines).
+pub fn is_shipped_pk(pk: &str) -> bool {
+    pk.starts_with("SHIPPED#")
+}
 pub fn shipped_line(e: &Email, s: &SupportId, serial: &Serial, v: u64) -> Key {
     Key::new(shipped_pk(e, s), line_index_sk(serial, v))
 }

@@ -365,13 +365,10 @@ impl Store {
         if !behind.is_empty() {
             let fetched = self.batch_get("BatchGetItem current lines", behind.into_keys().collect(), true).await?;
             for item in fetched {
-                let source =
-                    get_s(&item, keys::PK)
-                        .map(|pk| pk.starts_with("ORDER#"))
-                        .map(|index| if index { Source::Index } else { Source::ShipTo });
+                let shipped = get_s(&item, keys::PK).is_some_and(keys::is_shipped_pk);
                 let line: LineItem = from_item(item)?;
                 let entry = current.entry(line.line.serial.to_string()).or_insert_with(|| (line.clone(), false));
-                entry.1 |= source == Some(Source::ShipTo);
+                entry.1 |= shipped;
             }
         }
 
