@@ -364,12 +364,12 @@ async fn a_page_costs_the_same_calls_whatever_the_caller_holds_for_all_three_kin
         // The documented bounds (docs/ARCHITECTURE.md "The flow of a read"):
         // sites page = 3 queries of the caller's partition + one SOLD query per reseller
         // organisation + one BatchGet of the member sites' records;
-        // entitlements page = 3 GetItems + the markers and unsettled-orders queries + one
-        // listing per source.
+        // entitlements page = one BatchGet (membership, ship-to reach, site) + the markers and
+        // unsettled-orders queries + one listing per source.
         let want = match kind {
-            "reseller" => (5, 6),
-            "ship-to" => (3, 6),
-            _ => (5, 6),
+            "reseller" => (5, 4),
+            "ship-to" => (3, 4),
+            _ => (5, 4),
         };
         assert_eq!((calls(big_sites), calls(big_ents)), want, "{kind}");
     }

@@ -11,8 +11,8 @@
 //! - sites page: 2 sequential rounds — (1) one page of memberships, one page of ship-to
 //!   reaches and the reseller markers; (2) one `SOLD#{r}` page per reseller organisation the
 //!   caller belongs to and the site records of the member sites on the page (names, counts);
-//! - entitlements page: 2 rounds — (1) the membership, ship-to reach and reseller markers,
-//!   the site record and the site's unsettled orders (`UNSETTLED#{o}`: orders whose entries
+//! - entitlements page: 2 rounds — (1) the membership, ship-to reach and site record (one
+//!   BatchGet), the reseller markers and the site's unsettled orders (`UNSETTLED#{o}`: orders whose entries
 //!   there are not all current, with their current version); (2) one listing per source (the
 //!   site's index for a member, each reseller's index, the caller's ship-to copies). A serial
 //!   seen only through an older version's entry costs a third round (its current line by key:
@@ -269,18 +269,27 @@ impl Store {
         filter: &EntitlementFilter,
         today: Day,
     ) -> Result<Option<(SiteRef, Page<VisibleEntitlement, String>)>, StoreError> {
-        // Round 1: the caller's standing at this site, and the site.
-        let (membership_key, reach_key) = (keys::membership(email, site), keys::ship_to_reach(email, site));
-        let (membership, reach, resellers, site_ref, unsettled) = futures::try_join!(
-            self.get("GetItem membership", &membership_key, true),
-            self.get("GetItem ship-to reach", &reach_key, true),
+        // Round 1: the caller's standing at this site (membership and ship-to reach, with the
+        // site record, in one BatchGet), the caller's resellers and the site's unsettled orders.
+        let (membership_key, reach_key, site_key) =
+            (keys::membership(email, site), keys::ship_to_reach(email, site), keys::site_meta(site));
+        let standing = vec![membership_key.clone(), reach_key.clone(), site_key.clone()];
+        let (standing, resellers, unsettled) = futures::try_join!(
+            self.batch_get("BatchGetItem caller's standing at a site", standing, true),
             self.reseller_memberships(email),
-            self.shown_site(site, rollout),
             self.unsettled_orders(site),
         )?;
-        let Some(site_ref) = site_ref else { return Ok(None) };
-        let member = membership.is_some();
-        let reach = reach.as_ref().map(ShipToReach::from_item).unwrap_or_default();
+        let find = |key: &Key| {
+            standing.iter().find(|i| get_s(i, keys::SK) == Some(key.sk.as_str()) && get_s(i, keys::PK) == Some(key.pk.as_str()))
+        };
+        let Some(site_ref) = find(&site_key)
+            .filter(|i| rollout.shows(view_enabled(i)))
+            .map(|i| SiteRef { support_id: site.clone(), name: get_s(i, "name").unwrap_or(site.as_str()).to_string() })
+        else {
+            return Ok(None);
+        };
+        let member = find(&membership_key).is_some();
+        let reach = find(&reach_key).map(ShipToReach::from_item).unwrap_or_default();
 
         // Round 2: one listing per source.
         let position = after.map(keys::normalize_position);

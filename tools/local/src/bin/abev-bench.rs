@@ -532,6 +532,38 @@ async fn bench(
     }
     println!();
 
+    // ---- where a page's time goes: the store's part of the request ------------------------
+    progress(started, "store part of a page");
+    println!("Where a page of 100 spends its time: the store's reads alone (`Store::site_entitlements` / `Store::view_sites`, called directly: the DynamoDB rounds and decoding) beside the whole request (routing, token check, JSON encoding), p50 of {runs} runs each:\n");
+    println!("| contact | route | store p50 ms | store ÷ raw Query | request p50 ms | request ÷ raw Query |\n|---|---|---|---|---|---|");
+    let store = &ingestor.store;
+    for w in &who {
+        let email = abev::domain::Email::parse(&w.email)?;
+        let site = abev::domain::SupportId::parse(&w.site)?;
+        let mut sites = Runs::default();
+        let mut ents = Runs::default();
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            store.view_sites(&email, Default::default(), None, 100).await?;
+            sites.push(t0.elapsed());
+            let t0 = Instant::now();
+            store.site_entitlements(&email, Default::default(), &site, None, 100, &Default::default(), abev::domain::Day::today()).await?;
+            ents.push(t0.elapsed());
+        }
+        for (route, key, runs_) in [("GET /v1/view", "GET /v1/view", &sites), ("GET …/entitlements", "GET …/entitlements", &ents)] {
+            let request = p50s.get(&(w.email.clone(), key, 100)).copied().unwrap_or(f64::NAN);
+            println!(
+                "| {} | {route} | {} | {} | {} | {} |",
+                w.label,
+                f(runs_.p50(), 2),
+                f(runs_.p50() / raw[&100], 2),
+                f(request, 2),
+                f(request / raw[&100], 2)
+            );
+        }
+    }
+    println!();
+
     // ---- the detail, with its audit write -------------------------------------------------
     progress(started, "detail reads");
     meter.enable(true);
