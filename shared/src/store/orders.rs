@@ -592,6 +592,10 @@ impl Store {
             let end_resells = state.end_resells;
             if let Some(r) = &state.fan_out {
                 self.fan_out_reseller(r).await?;
+                if memberships.is_empty() {
+                    // No chunk will clear it: done here (else the first chunk's transaction does).
+                    self.update("UpdateItem fan-out done", &record_key, "REMOVE fan_out", vec![], None).await?;
+                }
             }
             let mut retry = false;
             for (index, chunk) in memberships.chunks(MEMBERSHIPS_PER_CHUNK).enumerate() {
