@@ -773,7 +773,7 @@ impl Store {
                 .query_all(q)
                 .await?
                 .iter()
-                .filter(|i| i.get("staged").is_none() && super::get_n(i, "settled_until").is_some_and(|t| t < now))
+                .filter(|i| super::items::unsettled_is_forgotten(i, now))
                 .filter_map(|i| Some(Key { pk: get_s(i, keys::PK)?.into(), sk: get_s(i, keys::SK)?.into() }))
                 .collect();
             futures::future::try_join_all(forgotten.iter().map(|key| {

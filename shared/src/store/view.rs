@@ -90,8 +90,7 @@ impl Store {
             .query_all(q)
             .await?
             .iter()
-            // Settled, nothing staged, and the indexes had their grace period: entries are current.
-            .filter(|i| i.get("staged").is_some() || get_n(i, "settled_until").is_none_or(|t| t >= now))
+            .filter(|i| !super::items::unsettled_is_forgotten(i, now))
             .filter_map(|i| {
                 let order = OrderId::parse(get_s(i, "order_id")?).ok()?;
                 let current = get_n(i, "current").map(|c| c.max(0) as u64);
