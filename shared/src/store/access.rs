@@ -292,7 +292,7 @@ impl Store {
             name: get_s(&i, "name").unwrap_or(site.as_str()).to_string(),
             admin_count: get_n(&i, "admin_count").unwrap_or(0),
             view_enabled: i.get(VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
-            resells: i.get("resells").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            resells: super::items::site_resells(&i),
         }))
     }
 
@@ -611,9 +611,7 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
         // The site record's own write or check carries the condition (one item, one operation).
         let item = match w {
             Write::AdminCountIs { site, seen } if unsold.remove(site) => {
-                let cond = Cond::admin_count_is(*seen);
-                let cond = Cond { expr: format!("({}) AND attribute_not_exists(resells)", cond.expr), values: cond.values };
-                tx_check(table, &keys::site_meta(site), cond)?
+                tx_check(table, &keys::site_meta(site), Cond::admin_count_is(*seen).and_site_unsold())?
             }
             Write::SetAdminCount { site, seen, new } if unsold.remove(site) => super::tx::tx_site_record(
                 table,
@@ -627,7 +625,7 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
         items.extend(reseller_marker_write(table, w)?);
     }
     for site in unsold {
-        items.push(tx_check(table, &keys::site_meta(site), Cond::new("attribute_not_exists(resells)"))?);
+        items.push(tx_check(table, &keys::site_meta(site), Cond::site_unsold())?);
     }
     Ok(items)
 }

@@ -67,6 +67,11 @@ impl ShipToReach {
     }
 }
 
+/// Whether a site record says the site has resold (its members carry reseller markers).
+pub(crate) fn site_resells(site_record: &super::keys::Item) -> bool {
+    site_record.get("resells").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+}
+
 /// Whether a site's `UNSETTLED#{o}` item no longer says anything: nothing is staged, the
 /// order was settled, and the indexes had their grace period to forget deleted entries.
 /// Listings then trust the order's entries as they are, and the next cleanup deletes it.

@@ -558,7 +558,7 @@ impl Store {
             .iter()
             .filter_map(|i| {
                 let site = SupportId::parse(keys::site_of_pk(get_s(i, keys::PK)?)?).ok()?;
-                Some((site, (get_s(i, "name")?.to_string(), resells(i))))
+                Some((site, (get_s(i, "name")?.to_string(), super::items::site_resells(i))))
             })
             .collect())
     }
@@ -585,7 +585,8 @@ impl Store {
                     if !record.switched {
                         return Ok(());
                     }
-                    let end_resells = read.iter().any(|i| get_s(i, keys::PK) == Some(keys::site_pk(end).as_str()) && resells(i));
+                    let end_resells =
+                        read.iter().any(|i| get_s(i, keys::PK) == Some(keys::site_pk(end).as_str()) && super::items::site_resells(i));
                     ProvisioningState { provisioned: record.provisioned, fan_out: record.fan_out, end_resells }
                 }
             };
@@ -621,7 +622,7 @@ impl Store {
                 // The end customer must still not resell, as read (else its members need markers).
                 let checks_end = !end_resells && chunk.iter().any(|(_, site)| site == end && Some(site) != reseller);
                 if checks_end {
-                    items.push(tx_check(&self.table, &keys::site_meta(end), Cond::new("attribute_not_exists(resells)"))?);
+                    items.push(tx_check(&self.table, &keys::site_meta(end), Cond::site_unsold())?);
                 }
                 match self.transact("TransactWriteItems provision memberships", items).await {
                     Ok(()) => {}
@@ -854,11 +855,6 @@ fn party_names(order: &Order) -> BTreeMap<SupportId, String> {
         .collect()
 }
 
-/// Whether a site record says the site has resold.
-fn resells(site_record: &super::keys::Item) -> bool {
-    site_record.get("resells").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
-}
-
 /// The reseller marker of a member of a site that resells.
 pub(crate) fn reseller_marker_item(email: &Email, reseller: &SupportId) -> super::keys::Item {
     let mut item = keys::reseller_marker(email, reseller).to_item();
@@ -869,23 +865,25 @@ pub(crate) fn reseller_marker_item(email: &Email, reseller: &SupportId) -> super
 
 /// A ship-to contact's copy of a staged line (read by the contact's list of the site).
 fn shipped_item(email: &Email, o: &OrderId, v: u64, order: &Order, line: &Line) -> Result<super::keys::Item, StoreError> {
-    let site = &order.end_customer.site.support_id;
-    let reseller = order.reseller.as_ref().map(|r| &r.site.support_id);
-    let record = LineItem { order_id: o.clone(), version: v, site: site.clone(), reseller: reseller.cloned(), line: line.clone() };
-    let mut item = super::to_item(&record)?;
-    item.extend(keys::shipped_line(email, site, &line.serial, v).to_item());
+    let mut item = line_record(o, v, order, line)?;
+    item.extend(keys::shipped_line(email, &order.end_customer.site.support_id, &line.serial, v).to_item());
     Ok(item)
+}
+
+/// A staged line as stored, without its keys: the line item and every ship-to copy hold it.
+fn line_record(o: &OrderId, v: u64, order: &Order, line: &Line) -> Result<super::keys::Item, StoreError> {
+    let site = order.end_customer.site.support_id.clone();
+    let reseller = order.reseller.as_ref().map(|r| r.site.support_id.clone());
+    super::to_item(&LineItem { order_id: o.clone(), version: v, site, reseller, line: line.clone() })
 }
 
 fn line_item(o: &OrderId, v: u64, order: &Order, line: &Line) -> Result<super::keys::Item, StoreError> {
     let site = &order.end_customer.site.support_id;
-    let reseller = order.reseller.as_ref().map(|r| &r.site.support_id);
-    let record = LineItem { order_id: o.clone(), version: v, site: site.clone(), reseller: reseller.cloned(), line: line.clone() };
-    let mut item = super::to_item(&record)?;
+    let mut item = line_record(o, v, order, line)?;
     item.extend(keys::order_line(o, v, &line.serial).to_item());
     item.insert(keys::GSI1_PK.into(), s(keys::site_entitlements_gsi1pk(site)));
     item.insert(keys::GSI1_SK.into(), s(keys::line_index_sk(&line.serial, v)));
-    if let Some(r) = reseller {
+    if let Some(r) = order.reseller.as_ref().map(|r| &r.site.support_id) {
         item.insert(keys::GSI2_PK.into(), s(keys::sold_to_gsi2pk(r, site)));
         item.insert(keys::GSI2_SK.into(), s(keys::line_index_sk(&line.serial, v)));
     }

@@ -26,6 +26,14 @@ impl Cond {
     pub fn absent() -> Cond {
         Cond::new("attribute_not_exists(#pk)")
     }
+    /// The site record does not say the site has resold.
+    pub fn site_unsold() -> Cond {
+        Cond::new("attribute_not_exists(resells)")
+    }
+    /// This condition, and the site record does not say the site has resold.
+    pub fn and_site_unsold(self) -> Cond {
+        Cond { expr: format!("({}) AND {}", self.expr, Cond::site_unsold().expr), values: self.values }
+    }
     /// The expression, or `None` for "no condition".
     pub(crate) fn expression(&self) -> Option<String> {
         (!self.expr.is_empty()).then(|| self.expr.clone())
@@ -141,8 +149,8 @@ pub fn tx_site_record(table: &str, site: &crate::domain::SupportId, change: &Sit
     }
     if change.unsold {
         cond = Some(match cond {
-            Some(c) => Cond { expr: format!("({}) AND attribute_not_exists(resells)", c.expr), values: c.values },
-            None => Cond::new("attribute_not_exists(resells)"),
+            Some(c) => c.and_site_unsold(),
+            None => Cond::site_unsold(),
         });
     }
     let mut expression = format!("SET {}", set.join(", "));

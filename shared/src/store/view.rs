@@ -136,11 +136,7 @@ impl Store {
 
     /// The site record, if the site is in views under `rollout` (`None` as if it did not exist).
     async fn shown_site(&self, site: &SupportId, rollout: Rollout) -> Result<Option<SiteRef>, StoreError> {
-        Ok(self
-            .get("GetItem site", &keys::site_meta(site), false)
-            .await?
-            .filter(|i| rollout.shows(view_enabled(i)))
-            .map(|i| SiteRef { support_id: site.clone(), name: get_s(&i, "name").unwrap_or(site.as_str()).to_string() }))
+        Ok(self.get("GetItem site", &keys::site_meta(site), false).await?.and_then(|i| shown(site, &i, rollout)))
     }
 
     /// The account sites in a contact's view, in Support ID order, after `after`. A page holds
@@ -281,12 +277,7 @@ impl Store {
         let find = |key: &Key| {
             standing.iter().find(|i| get_s(i, keys::SK) == Some(key.sk.as_str()) && get_s(i, keys::PK) == Some(key.pk.as_str()))
         };
-        let Some(site_ref) = find(&site_key)
-            .filter(|i| rollout.shows(view_enabled(i)))
-            .map(|i| SiteRef { support_id: site.clone(), name: get_s(i, "name").unwrap_or(site.as_str()).to_string() })
-        else {
-            return Ok(None);
-        };
+        let Some(site_ref) = find(&site_key).and_then(|i| shown(site, i, rollout)) else { return Ok(None) };
         let member = find(&membership_key).is_some();
         let reach = find(&reach_key).map(ShipToReach::from_item).unwrap_or_default();
 
@@ -350,7 +341,6 @@ impl Store {
                 };
                 let serial = line.line.serial.to_string();
                 if line.version == current_version {
-                    behind.retain(|_, (s, src)| !(s == &serial && *src == source));
                     let entry = current.entry(serial).or_insert_with(|| (line.clone(), false));
                     entry.1 |= source == Source::ShipTo;
                 } else {
@@ -365,7 +355,8 @@ impl Store {
                 frontier = min_opt(frontier, last);
             }
         }
-        // Drop fetches of what a current entry already answered.
+        // Drop fetches of what a current entry already answered (the line, or the copy that
+        // makes it a ship-to line).
         behind.retain(|_, (serial, source)| match current.get(serial) {
             Some((_, shipped)) => *source == Source::ShipTo && !shipped,
             None => true,
@@ -502,6 +493,13 @@ impl Store {
     pub async fn entitlement_reads(&self, serial: &Serial) -> Result<Vec<Item>, StoreError> {
         self.query_all(Query::table("Query entitlement audit", keys::entitlement_audit(serial, "", "").pk, Range::All)).await
     }
+}
+
+/// The site as the view names it, if its record puts it in views under `rollout`.
+fn shown(site: &SupportId, record: &Item, rollout: Rollout) -> Option<SiteRef> {
+    rollout
+        .shows(view_enabled(record))
+        .then(|| SiteRef { support_id: site.clone(), name: get_s(record, "name").unwrap_or(site.as_str()).to_string() })
 }
 
 /// The rollout flag of a site record.
