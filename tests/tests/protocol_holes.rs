@@ -184,3 +184,82 @@ async fn the_fault_interceptor_applies_a_lost_write_and_not_a_throttled_one() {
         assert_eq!(count_items(&t, "PROBE", sk).await == 1, applied, "{fault:?}: applied = {applied}");
     }
 }
+
+/// A function that hangs at a step (a slow dependency): the Lambda's deadline comes first.
+#[derive(Debug)]
+struct Stall(Step);
+
+impl abev::store::orders::Checkpoints for Stall {
+    fn reached(
+        &self,
+        step: Step,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), abev::store::orders::ApplyError>> + Send + '_>> {
+        Box::pin(async move {
+            if step == self.0 {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Hole 7: a delivery that runs out of the Lambda's time is stopped before the deadline; on
+/// its last receive it is dead-lettered with a reason and its version given up (its claims
+/// back), instead of the whole batch being killed and redriven by SQS without a reason.
+#[tokio::test]
+async fn a_delivery_out_of_time_on_its_last_receive_is_dead_lettered_with_a_reason() {
+    let t = TestStack::new().await;
+    let lines = serials("T", 3);
+    let slow = with_options(&t, ApplyOptions::with_checkpoints(Arc::new(Stall(Step::Staged(1)))));
+    let deadline = tokio::time::Instant::now() + abev::ingest::FINAL_EXIT_MARGIN + std::time::Duration::from_millis(800);
+    let before_last = slow.handle_delivery_by("m", &order("O-T", 1, &lines), 1, Some(deadline)).await;
+    assert!(matches!(&before_last, MessageOutcome::Retry(r) if r.contains("ran out of time")), "{before_last:?}");
+    let deadline = tokio::time::Instant::now() + abev::ingest::FINAL_EXIT_MARGIN + std::time::Duration::from_millis(800);
+    let last = abev::ingest::DEFAULT_MAX_RECEIVE_COUNT;
+    let outcome = slow.handle_delivery_by("m", &order("O-T", 1, &lines), last, Some(deadline)).await;
+    assert!(matches!(&outcome, MessageOutcome::DeadLettered(r) if r.contains("ran out of time")), "{outcome:?}");
+    let dead = t.dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].1.contains("ran out of time"), "the DLQ says why: {}", dead[0].1);
+    let other = order_json("O-V", 1, "active", ("FARM-1", &[FARMER]), None, None, &refs(&lines));
+    assert_eq!(t.ingestor.handle_message("n", &other).await, MessageOutcome::Applied, "the given-up version's serials are free");
+}
+
+/// Hole 7: a first resale gives every member of the reseller site a marker, from the site's
+/// roster a page at a time; a fan-out that fails part-way notes how far it got and the
+/// redelivery goes on from there.
+#[tokio::test]
+async fn a_first_resales_fan_out_resumes_where_it_stopped() {
+    let t = TestStack::with_faults(FaultPlan::default()).await;
+    let members: Vec<String> = (0..120).map(|i| format!("m{i:03}@sky.example")).collect();
+    for (n, chunk) in members.chunks(40).enumerate() {
+        let contacts: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        t.ingest(&[&order_json(&format!("O-OWN-{n}"), 1, "active", ("SKY-1", &contacts), None, None, &[&format!("OWN-{n}")])]).await;
+    }
+    // SKY-1 resells for the first time; the second page's markers fail for good.
+    let sale = order_json("O-SALE", 1, "active", ("ACME-1", &[MEMBER]), Some(("SKY-1", &[RESELLER])), None, &["SALE-1"]);
+    let no_retries = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    let fragile = abev::ingest::Ingestor { store: t.store.clone().with_retry(no_retries), ..t.ingestor.clone() };
+    // Transactions: staging (2), the switch (1), then the fan-out's markers, one per page of
+    // 50 members: the second page's fails.
+    t.faults.script_nth("TransactWriteItems", 5, Fault::Error);
+    assert!(!fragile.handle_message("s", &sale).await.acknowledged());
+    let record = t
+        .ddb
+        .get_item()
+        .table_name(&t.stack.table)
+        .set_key(Some(abev::store::keys::order_version(&abev::domain::OrderId::parse("O-SALE").unwrap(), 1).to_item()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let after = record.get("fan_out_after").and_then(|a| a.as_s().ok()).cloned();
+    assert_eq!(after.as_deref(), Some(members[49].as_str()), "the first page is noted as done");
+    t.ingest(&[&sale]).await;
+    for member in [&members[0], &members[77], &members[119]] {
+        let view = t.view(member, 10).await;
+        assert!(view.contains_key("ACME-1"), "{member} sees SKY-1's customer (R3): {view:?}");
+    }
+}

@@ -174,7 +174,7 @@ proptest! {
             // Every kind of fault at least once per world, whatever the rates drew.
             t.faults.script("GetItem", abev::store::faults::Fault::Throttle);
             t.faults.script("TransactWriteItems", abev::store::faults::Fault::Conflict);
-            t.faults.script("PutItem", abev::store::faults::Fault::Lost);
+            t.faults.script("UpdateItem", abev::store::faults::Fault::Lost);
             t.faults.script("Query", abev::store::faults::Fault::Error);
             for &(o, v) in &deliveries {
                 let body = message(o, v, &orders[o][v]);

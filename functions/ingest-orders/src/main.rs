@@ -10,8 +10,9 @@ async fn main() -> Result<(), Error> {
     let settings = abev::settings::IngestSettings::from_env()?;
     let ingestor = abev::app::ingestor(&abev::app::Clients::from_aws().await, &settings);
     let ingestor = &ingestor;
-    run(service_fn(
-        move |event: LambdaEvent<abev::ingest::SqsEvent>| async move { Ok::<_, Error>(ingestor.handle_batch(event.payload).await) },
-    ))
+    run(service_fn(move |event: LambdaEvent<abev::ingest::SqsEvent>| async move {
+        let deadline = abev::ingest::deadline_from_epoch_ms(event.context.deadline);
+        Ok::<_, Error>(ingestor.handle_batch_by(event.payload, Some(deadline)).await)
+    }))
     .await
 }

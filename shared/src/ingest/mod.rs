@@ -26,6 +26,20 @@ pub struct Ingestor {
     pub max_receive_count: u32,
 }
 
+/// Orders of the settle work list each batch finishes after its messages.
+pub const SETTLES_PER_BATCH: usize = 10;
+
+/// Time kept back from the Lambda's deadline for a final exit: dead-lettering the message
+/// with its reason and giving its version up.
+pub const FINAL_EXIT_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The Lambda's deadline (milliseconds since the epoch, from the runtime's context) as an
+/// instant of tokio's clock.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> tokio::time::Instant {
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    tokio::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
 /// The orders queue's redrive `maxReceiveCount` in `template.yaml` (the wiring test holds
 /// the two equal).
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
@@ -87,12 +101,38 @@ impl Ingestor {
 
     /// [`Ingestor::handle_message`] for the `receive_count`-th delivery of the message.
     pub async fn handle_delivery(&self, message_id: &str, body: &str, receive_count: u32) -> MessageOutcome {
+        self.handle_delivery_by(message_id, body, receive_count, None).await
+    }
+
+    /// [`Ingestor::handle_delivery`] that stops applying the order [`FINAL_EXIT_MARGIN`] before
+    /// `deadline` (the Lambda's own): the message is then retried, or on its last receive
+    /// dead-lettered with the reason and its version given up, instead of the whole batch
+    /// being killed by the timeout and redriven by SQS without a reason.
+    pub async fn handle_delivery_by(
+        &self,
+        message_id: &str,
+        body: &str,
+        receive_count: u32,
+        deadline: Option<tokio::time::Instant>,
+    ) -> MessageOutcome {
         let ((outcome, order), cost) = measured(async {
             let order = match Order::parse(body.as_bytes()) {
                 Ok(order) => order,
                 Err(e) => return (Err(IngestError::from(e)), None),
             };
-            (self.store.apply_order(&order, &self.options).await.map_err(IngestError::from), Some(order))
+            let applying = self.store.apply_order(&order, &self.options);
+            let outcome = match deadline.map(|d| d.checked_sub(FINAL_EXIT_MARGIN).unwrap_or(d)) {
+                Some(stop) => match tokio::time::timeout_at(stop, applying).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(ApplyError::from(StoreError::Unavailable {
+                        op: "apply order",
+                        code: "OutOfTime".into(),
+                        message: "the function ran out of time before the order was applied".into(),
+                    })),
+                },
+                None => applying.await,
+            };
+            (outcome.map_err(IngestError::from), Some(order))
         })
         .await;
         let (order_id, version) = order.as_ref().map(|o| (o.order_id.to_string(), o.version)).unwrap_or_default();
@@ -179,12 +219,22 @@ impl Ingestor {
 
     /// The Lambda handler: every record is handled; only retryable ones are reported.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        batch::for_each_message(event, |message: SqsMessage| async move {
+        self.handle_batch_by(event, None).await
+    }
+
+    /// [`Ingestor::handle_batch`] within the Lambda's deadline (see [`Ingestor::handle_delivery_by`]).
+    pub async fn handle_batch_by(&self, event: SqsEvent, deadline: Option<tokio::time::Instant>) -> SqsBatchResponse {
+        let response = batch::for_each_message(event, |message: SqsMessage| async move {
             let id = message.message_id.clone().unwrap_or_default();
             let receive_count = message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
             let body = message.body.unwrap_or_default();
-            self.handle_delivery(&id, &body, receive_count).await.acknowledged()
+            self.handle_delivery_by(&id, &body, receive_count, deadline).await.acknowledged()
         })
-        .await
+        .await;
+        // Orders whose cleanup found an index lagging are finished here, a few per batch.
+        if let Err(e) = self.store.settle_pending(SETTLES_PER_BATCH).await {
+            tracing::warn!(error = %e, "settling pending orders failed; a later batch tries again");
+        }
+        response
     }
 }

@@ -623,6 +623,7 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
         items.push(item);
         items.extend(rollout_listing_item(table, w)?);
         items.extend(reseller_marker_write(table, w)?);
+        items.extend(roster_write(table, w)?);
     }
     for site in unsold {
         items.push(tx_check(table, &keys::site_meta(site), Cond::site_unsold())?);
@@ -640,6 +641,22 @@ fn reseller_marker_write(table: &str, write: &Write) -> Result<Option<TransactWr
         Write::RemoveMembership { email, site, .. } => Some(tx_delete(table, &keys::reseller_marker(email, site), None)?),
         _ => None,
     })
+}
+
+/// The site's member roster comes and goes with the membership.
+fn roster_write(table: &str, write: &Write) -> Result<Option<TransactWriteItem>, StoreError> {
+    Ok(match write {
+        Write::SetMembership { email, site, .. } => Some(tx_put(table, roster_item(email, site), None)?),
+        Write::RemoveMembership { email, site, .. } => Some(tx_delete(table, &keys::site_roster(site, email), None)?),
+        _ => None,
+    })
+}
+
+/// A site's roster entry of one member.
+pub(crate) fn roster_item(email: &Email, site: &SupportId) -> super::keys::Item {
+    let mut item = keys::site_roster(site, email).to_item();
+    item.insert("email".into(), s(email.as_str()));
+    item
 }
 
 fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
@@ -773,6 +790,6 @@ mod tests {
         // A site that resells: the marker is written, and nothing is conditioned on it.
         let sold = tx_items("t", &[set(true)]).unwrap();
         assert!(conditions_on_site_record(&sold).is_empty());
-        assert_eq!(sold.len(), 2, "membership + reseller marker");
+        assert_eq!(sold.len(), 3, "membership + reseller marker + the site's roster entry");
     }
 }

@@ -159,6 +159,13 @@ pub fn line_listing_start(v: u64, position: &str) -> String {
     }
 }
 
+/// Orders whose older entries an index still listed when their cleanup asked: the work list
+/// of `Store::settle_pending` (`SETTLE#PENDING`/`{o}`).
+pub const SETTLE_PENDING_PK: &str = "SETTLE#PENDING";
+pub fn settle_pending(o: &OrderId) -> Key {
+    Key::new(SETTLE_PENDING_PK.to_string(), o.to_string())
+}
+
 // ---- sites ------------------------------------------------------------------------
 
 pub fn site_pk(s: &SupportId) -> String {
@@ -170,6 +177,12 @@ pub fn site_of_pk(pk: &str) -> Option<&str> {
 }
 pub fn site_meta(s: &SupportId) -> Key {
     Key::new(site_pk(s), "META")
+}
+/// A site's member roster (`SITE#{s}`/`MEMBER#{e}`): written and deleted in the same
+/// transactions as the membership, so a consistent query of the site lists every member
+/// (the members index `gsi1` is eventually consistent).
+pub fn site_roster(s: &SupportId, e: &Email) -> Key {
+    Key::new(site_pk(s), format!("{MEMBER_PREFIX}{e}"))
 }
 pub const HISTORY_PREFIX: &str = "HISTORY#";
 pub fn site_history(s: &SupportId, at: &str, id: &str) -> Key {
@@ -318,7 +331,7 @@ pub fn sweep_watermark() -> Key {
 
 /// Order ingestion (`store::orders`): orders with their lines and versions, serial claims,
 /// sites (meta, new-site history), reseller counters, memberships and ship-to grants.
-pub const INGEST_WRITES: &[&str] = &["ORDER#*", "SERIAL#*", "SITE#*", "SOLD#*", "CONTACT#*", "SHIPPED#*"];
+pub const INGEST_WRITES: &[&str] = &["ORDER#*", "SERIAL#*", "SITE#*", "SOLD#*", "CONTACT#*", "SHIPPED#*", SETTLE_PENDING_PK];
 /// The access workflow (`access`, `store::access`): requests, a contact's memberships and
 /// open-request markers, sites (admin count, history, pending work list), the pending-admin
 /// day markers, Care's work list, the Care outbox and the sweep watermark.

@@ -23,14 +23,16 @@ use std::time::Duration;
 
 /// Requests of one cleanup step in flight at once.
 const REQUESTS_IN_FLIGHT: usize = 16;
-/// How often a cleanup looks at a lagging index before it leaves the rest to the retry.
-const INDEX_LOOKS: u32 = 4;
+/// How often a cleanup looks at a lagging index before it leaves the rest to the work list.
+const INDEX_LOOKS: u32 = 2;
 
 impl Store {
     /// Cleans every version other than `current` that is not gone yet (older ones, and
     /// abandoned newer ones), then settles the order's unsettled items. Idempotent; never
-    /// touches `current` or a newer version still being staged.
-    pub(super) async fn finish(&self, order_id: &OrderId, current: Option<u64>, options: &ApplyOptions) -> Result<(), ApplyError> {
+    /// touches `current` or a newer version still being staged. `Ok(false)`: an index still
+    /// lists deleted entries; the order is on the settle work list ([`Store::settle_pending`])
+    /// and its unsettled items stay (readers keep honouring them).
+    pub(super) async fn finish(&self, order_id: &OrderId, current: Option<u64>, options: &ApplyOptions) -> Result<bool, ApplyError> {
         let pk = keys::order_pk(order_id);
         let records = self.query_all(Query::table("Query order versions", pk, Range::Prefix(keys::VERSION_PREFIX.into()))).await?;
         let mut records: Vec<VersionRecord> = records.into_iter().map(from_item).collect::<Result<_, _>>()?;
@@ -50,15 +52,36 @@ impl Store {
             for record in records.iter_mut().filter(|r| gone.contains(&r.version)) {
                 record.gone = true;
             }
-            let lagging = doomed.len() - gone.len();
-            if lagging > 0 {
-                // Forgetting waits for the indexes; this message is retried later (cost, not
+            if gone.len() < doomed.len() {
+                // Forgetting waits for the indexes: the work list finishes it later (cost, not
                 // visibility: the listings keep honouring the unsettled items meanwhile).
-                return Err(ApplyError::IndexLagging(lagging));
+                let mut marker = keys::settle_pending(order_id).to_item();
+                marker.insert("order_id".into(), s(order_id.as_str()));
+                self.put("PutItem settle later", marker, None).await?;
+                return Ok(false);
             }
         }
         self.settle(order_id, current, &records).await?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Finishes up to `limit` orders of the settle work list (their indexes lagged when their
+    /// own cleanup asked): each is cleaned and settled again from its head as it is now, and
+    /// leaves the list once settled. Returns how many are still waiting among those tried.
+    pub async fn settle_pending(&self, limit: usize) -> Result<usize, ApplyError> {
+        let q = Query::table("Query settle work list", keys::SETTLE_PENDING_PK, Range::All).limit(limit);
+        let page = self.query_page(&q).await?;
+        let mut waiting = 0;
+        for item in page.items {
+            let Some(order_id) = get_s(&item, "order_id").and_then(|o| OrderId::parse(o).ok()) else { continue };
+            let head = self.order_head(&order_id, true).await?;
+            if self.finish(&order_id, head.map(|h| h.current_version), &ApplyOptions::default()).await? {
+                self.delete("DeleteItem settled from work list", &keys::settle_pending(&order_id), None).await?;
+            } else {
+                waiting += 1;
+            }
+        }
+        Ok(waiting)
     }
 
     /// Each doomed version's serials: from its record, and from its lines as stored (a record
@@ -184,7 +207,7 @@ impl Store {
         let mut gone = BTreeSet::new();
         for look in 0..INDEX_LOOKS {
             if look > 0 {
-                tokio::time::sleep(Duration::from_millis(100 << (2 * look))).await;
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(look))).await;
             }
             let mut still = Vec::new();
             for record in pending {

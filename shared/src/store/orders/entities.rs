@@ -40,6 +40,9 @@ pub(crate) struct VersionRecord {
     pub provisioned: BTreeSet<u64>,
     #[serde(default)]
     pub fan_out: Option<SupportId>,
+    /// How far a fan-out got: the last member it marked.
+    #[serde(default)]
+    pub fan_out_after: Option<String>,
     /// Given up by a final exit (dead-lettered): it may no longer be switched in.
     #[serde(default)]
     pub abandoned: bool,
@@ -70,7 +73,7 @@ impl VersionRecord {
 
     /// The update that writes the receipt: attributes already there are kept (`if_not_exists`),
     /// progress attributes are never named.
-    pub fn receipt_update(&self) -> Result<(String, Vec<(&'static str, AttributeValue)>), StoreError> {
+    pub fn receipt_update(&self) -> Result<UpdateExpression, StoreError> {
         let item = super::super::to_item(self)?;
         let receipt = ["digest", "ship_to_emails", "site", "reseller", "serials", "received_at"];
         let mut set = vec!["version = :version".to_string()];
@@ -84,6 +87,9 @@ impl VersionRecord {
         Ok((format!("SET {}", set.join(", ")), values))
     }
 }
+
+/// An update expression with its values.
+pub(crate) type UpdateExpression = (String, Vec<(&'static str, AttributeValue)>);
 
 /// A site's item for an order whose entries there are not all current. Readers trust an
 /// order's entries as they are unless its item says otherwise.
@@ -114,6 +120,51 @@ impl UnsettledItem {
             revision: get_n(item, "revision").unwrap_or(0),
         }
     }
+}
+
+/// What one write changes of a site's unsettled item: its one writer is [`tx_unsettled`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UnsettledChange {
+    /// Staging: the version joins `staged`; `current` (with `active`) is set from the head only
+    /// if the item does not say one already.
+    Staging { version: u64, head: Option<(u64, bool)> },
+    /// The switch at the version's own site: it is current (and no longer staged).
+    Switched { version: u64, active: bool },
+    /// The switch at the site the order moved away from: nothing of it is current there.
+    MovedAway { version: u64 },
+}
+
+/// The one writer of `SITE#{s}`/`UNSETTLED#{o}` (settling deletes it, conditional on its
+/// `revision`). Every write bumps `revision`.
+pub(crate) fn tx_unsettled(
+    table: &str,
+    site: &SupportId,
+    o: &OrderId,
+    change: UnsettledChange,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+    let mut values = vec![(":o", s(o.as_str())), (":one", n(1))];
+    let version = |v: u64| AttributeValue::Ns(vec![v.to_string()]);
+    let expression = match change {
+        UnsettledChange::Staging { version: v, head } => {
+            values.push((":v", version(v)));
+            match head {
+                Some((current, active)) => {
+                    values.extend([(":hv", n(current)), (":ha", AttributeValue::Bool(active))]);
+                    "SET order_id = :o, #current = if_not_exists(#current, :hv), active = if_not_exists(active, :ha) ADD staged :v, revision :one"
+                }
+                None => "SET order_id = :o ADD staged :v, revision :one",
+            }
+        }
+        UnsettledChange::Switched { version: v, active } => {
+            values.extend([(":v", version(v)), (":cv", n(v)), (":ca", AttributeValue::Bool(active))]);
+            "SET order_id = :o, #current = :cv, active = :ca DELETE staged :v ADD revision :one"
+        }
+        UnsettledChange::MovedAway { version: v } => {
+            values.push((":v", version(v)));
+            "SET order_id = :o REMOVE #current, active DELETE staged :v ADD revision :one"
+        }
+    };
+    crate::store::tx::tx_update(table, &keys::unsettled(site, o), expression, values, None)
 }
 
 /// A staged line as stored, without its keys: the line item and every ship-to copy hold it.
@@ -169,7 +220,7 @@ mod tests {
             ..VersionRecord::default()
         };
         let (expression, values) = record.receipt_update().unwrap();
-        for progress in ["switched", "provisioned", "fan_out", "abandoned", "gone"] {
+        for progress in ["switched", "provisioned", "fan_out", "fan_out_after", "abandoned", "gone"] {
             assert!(!expression.contains(progress), "{expression}");
         }
         assert!(expression.contains("digest = if_not_exists(digest, :digest)"), "{expression}");

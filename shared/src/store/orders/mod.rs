@@ -18,7 +18,9 @@
 //! 6. **finish**: older and abandoned versions' copies, then lines, grants and claims are
 //!    removed; once the indexes are checked to list none of a version's entries it is
 //!    `gone`, and a site's unsettled item is deleted when every other version there is gone —
-//!    [`cleanup`]. Nothing waits for a clock: an index that lags makes the message retry.
+//!    [`cleanup`]. Nothing waits for a clock: an order whose index still lags goes on a work
+//!    list that later batches finish ([`Store::settle_pending`]); readers keep honouring its
+//!    unsettled items meanwhile.
 //!
 //! A final exit (dead-letter) gives back what the version claimed ([`Store::abandon_order`]).
 
@@ -69,9 +71,6 @@ pub enum ApplyError {
     /// A final exit of another delivery gave this version up.
     #[error("version {version} of order {order_id} was given up by an earlier delivery")]
     Abandoned { order_id: OrderId, version: u64 },
-    /// Deleted entries are still listed by an index: forgetting them must wait.
-    #[error("the indexes still list {0} deleted entries")]
-    IndexLagging(usize),
     #[error("stopped after {0:?}")]
     Interrupted(Step),
     #[error(transparent)]
@@ -85,9 +84,7 @@ impl ApplyError {
         match self {
             ApplyError::ConflictingDuplicate { .. } | ApplyError::SerialTaken { .. } => true,
             ApplyError::Store(e) => !e.is_transient(),
-            ApplyError::SerialHeld { .. } | ApplyError::Abandoned { .. } | ApplyError::IndexLagging(_) | ApplyError::Interrupted(_) => {
-                false
-            }
+            ApplyError::SerialHeld { .. } | ApplyError::Abandoned { .. } | ApplyError::Interrupted(_) => false,
         }
     }
 
@@ -208,6 +205,6 @@ impl Store {
             return Ok(());
         }
         let head = self.order_head(&order.order_id, true).await?;
-        self.finish(&order.order_id, head.map(|h| h.current_version), &ApplyOptions::default()).await
+        self.finish(&order.order_id, head.map(|h| h.current_version), &ApplyOptions::default()).await.map(|_| ())
     }
 }

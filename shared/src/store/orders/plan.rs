@@ -32,9 +32,10 @@ pub(crate) fn decide(head: Option<&OrderHead>, order: &Order, digest: &str) -> D
 }
 
 /// Lines per staging transaction: each line writes its claim, its line item and one copy per
-/// ship-to contact, and the transaction also checks the head (100 items at most).
+/// ship-to contact, and the transaction also checks the head and the version record (100
+/// items at most).
 pub(crate) fn lines_per_chunk(ship_to_contacts: usize) -> usize {
-    (99 / (2 + ship_to_contacts)).max(1)
+    (98 / (2 + ship_to_contacts)).max(1)
 }
 
 /// Who holds a serial this order wants, as far as the order can tell.
@@ -135,7 +136,9 @@ pub(crate) fn versions_to_clean(records: &[VersionRecord], current: Option<u64>)
 /// entries at the site to be gone (deleted, and checked absent from the indexes), and no
 /// version newer than the current one being staged. No clock takes part.
 pub(crate) fn may_forget(item: &UnsettledItem, site: &SupportId, current: Option<u64>, records: &[VersionRecord]) -> bool {
-    let staging_newer = item.staged.iter().any(|v| current.is_none_or(|c| *v > c));
+    // A staged version older than the current one, or given up, can no longer write.
+    let abandoned = |v: &u64| records.iter().any(|r| r.version == *v && r.abandoned);
+    let staging_newer = item.staged.iter().any(|v| current.is_none_or(|c| *v > c) && !abandoned(v));
     let lingering = records.iter().filter(|r| r.site.as_ref() == Some(site)).any(|r| Some(r.version) != current && !r.gone);
     // Versions that ever named this site and are not recorded (an old record format) are
     // not known to be gone.
@@ -208,7 +211,7 @@ mod tests {
     fn a_staging_transaction_never_exceeds_a_hundred_items() {
         for contacts in 0..=40 {
             let lines = lines_per_chunk(contacts);
-            assert!(lines >= 1 && 1 + lines * (2 + contacts) <= 100, "{contacts} contacts: {lines} lines");
+            assert!(lines >= 1 && 2 + lines * (2 + contacts) <= 100, "{contacts} contacts: {lines} lines");
         }
         assert_eq!(lines_per_chunk(0), 49);
     }
@@ -244,6 +247,9 @@ mod tests {
         assert!(may_forget(&item(&[1]), &site, Some(2), &records), "an older staged version can no longer write");
         let with_3 = vec![record(1, "A", true, false), record(2, "A", false, false), record(3, "A", false, false)];
         assert!(!may_forget(&item(&[3]), &site, Some(2), &with_3), "version 3 is being staged");
+        let given_up = vec![record(1, "A", true, false), record(2, "A", false, false), record(3, "A", true, true)];
+        assert!(may_forget(&item(&[3]), &site, Some(2), &given_up), "version 3 was given up and is gone");
+        assert!(may_forget(&item(&[1]), &site, None, &[record(1, "A", true, true)]), "a refused first version, gone");
         // A site the order moved away from: nothing current there.
         let moved = vec![record(1, "A", false, false), record(2, "B", false, false)];
         assert!(!may_forget(&item(&[]), &site, Some(2), &moved));

@@ -12,9 +12,11 @@ use crate::store::{from_item, get_s, n, Store, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeSet;
 
-/// Memberships per provisioning transaction: two items each at most (membership + reseller
-/// marker), with the version record and a site check under the 100-item limit.
-const MEMBERSHIPS_PER_CHUNK: usize = 45;
+/// Memberships per provisioning transaction: three items each at most (membership, roster
+/// entry, reseller marker), with the version record and a site check under the 100-item limit.
+const MEMBERSHIPS_PER_CHUNK: usize = 32;
+/// Members per page of a first resale's fan-out.
+const FAN_OUT_PAGE: usize = 50;
 const SITE_ATTEMPTS: usize = 3;
 
 impl Store {
@@ -53,12 +55,21 @@ impl Store {
             };
             let end_resells = state.end_resells;
             if let Some(r) = &state.fan_out {
-                self.fan_out_reseller(r).await?;
+                self.fan_out_reseller(r, &record_key, state.fan_out_after.as_deref()).await?;
                 if memberships.is_empty() {
                     // No chunk will clear it: done here (else the first chunk's transaction does).
-                    self.update("UpdateItem fan-out done", &record_key, "REMOVE fan_out", vec![], None).await?;
+                    self.update("UpdateItem fan-out done", &record_key, "REMOVE fan_out, fan_out_after", vec![], None).await?;
                 }
             }
+            // What already holds is not written again: a big reseller's contacts are provisioned
+            // by every one of its orders, and rewriting their items would make them hot.
+            let pending: Vec<&(Email, SupportId)> = memberships
+                .chunks(MEMBERSHIPS_PER_CHUNK)
+                .enumerate()
+                .filter(|(index, _)| !state.provisioned.contains(&(*index as u64)))
+                .flat_map(|(_, chunk)| chunk.iter())
+                .collect();
+            let held = self.held_items(&pending).await?;
             let mut retry = false;
             for (index, chunk) in memberships.chunks(MEMBERSHIPS_PER_CHUNK).enumerate() {
                 let index = index as u64;
@@ -70,25 +81,31 @@ impl Store {
                 let mut items = vec![tx_update(
                     &self.table,
                     &record_key,
-                    "ADD provisioned :chunks REMOVE fan_out",
+                    "ADD provisioned :chunks REMOVE fan_out, fan_out_after",
                     vec![(":chunks", AttributeValue::Ns(vec![index.to_string()]))],
                     Some(mark),
                 )?];
+                let mut writes_end_member = false;
                 for (email, site) in chunk {
-                    items.push(crate::store::access::tx_membership(
-                        &self.table,
-                        email,
-                        site,
-                        crate::store::access::RoleWrite::KeepOrUser,
-                        &now,
-                        None,
-                    )?);
-                    if Some(site) == reseller || (site == end && end_resells) {
+                    if !held.contains(&keys::membership(email, site)) {
+                        items.push(crate::store::access::tx_membership(
+                            &self.table,
+                            email,
+                            site,
+                            crate::store::access::RoleWrite::KeepOrUser,
+                            &now,
+                            None,
+                        )?);
+                        items.push(tx_put(&self.table, crate::store::access::roster_item(email, site), None)?);
+                        writes_end_member |= site == end && Some(site) != reseller;
+                    }
+                    let needs_marker = Some(site) == reseller || (site == end && end_resells);
+                    if needs_marker && !held.contains(&keys::reseller_marker(email, site)) {
                         items.push(tx_put(&self.table, reseller_marker_item(email, site), None)?);
                     }
                 }
                 // The end customer must still not resell, as read (else its members need markers).
-                let checks_end = !end_resells && chunk.iter().any(|(_, site)| site == end && Some(site) != reseller);
+                let checks_end = !end_resells && writes_end_member;
                 if checks_end {
                     items.push(tx_check(&self.table, &keys::site_meta(end), Cond::site_unsold())?);
                 }
@@ -111,15 +128,58 @@ impl Store {
             .into())
     }
 
-    /// A site that resells for the first time: every existing member gets a reseller marker
-    /// (conditional on the membership still existing). Idempotent.
-    async fn fan_out_reseller(&self, reseller: &SupportId) -> Result<(), StoreError> {
-        let members = self
+    /// Which of these memberships and reseller markers exist (read consistently).
+    async fn held_items(&self, memberships: &[&(Email, SupportId)]) -> Result<BTreeSet<keys::Key>, StoreError> {
+        if memberships.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let wanted: Vec<keys::Key> =
+            memberships.iter().flat_map(|(email, site)| [keys::membership(email, site), keys::reseller_marker(email, site)]).collect();
+        let found = self.batch_get("BatchGetItem provisioned already", wanted, true).await?;
+        Ok(found.iter().filter_map(|i| Some(keys::Key { pk: get_s(i, keys::PK)?.into(), sk: get_s(i, keys::SK)?.into() })).collect())
+    }
+
+    /// A site that resells for the first time: every member gets a reseller marker
+    /// (conditional on the membership still existing). The members come from the site's
+    /// roster, read consistently a page at a time; after each page its last member is noted on
+    /// the version record (`fan_out_after`), so a fan-out the function could not finish goes
+    /// on where it stopped. Members from before the roster existed are found through the
+    /// members index last. Idempotent.
+    async fn fan_out_reseller(&self, reseller: &SupportId, record_key: &keys::Key, resume_after: Option<&str>) -> Result<(), StoreError> {
+        let mut after: Option<String> = resume_after.map(str::to_string);
+        loop {
+            let lo = format!("{}{}", keys::MEMBER_PREFIX, after.as_deref().unwrap_or(""));
+            let q = Query::table("Query site roster", keys::site_pk(reseller), Range::Between(lo, format!("{}~", keys::MEMBER_PREFIX)))
+                .limit(FAN_OUT_PAGE);
+            let page = self.query_page(&q).await?;
+            let emails: Vec<Email> = page
+                .items
+                .iter()
+                .filter_map(|i| Email::parse(get_s(i, "email")?).ok())
+                .filter(|e| Some(e.as_str()) != after.as_deref())
+                .collect();
+            self.give_markers(reseller, &emails).await?;
+            match (page.last_key, emails.last()) {
+                (Some(_), Some(last)) => {
+                    let noted = vec![(":after", crate::store::s(last.as_str()))];
+                    self.update("UpdateItem fan-out progress", record_key, "SET fan_out_after = :after", noted, None).await?;
+                    after = Some(last.to_string());
+                }
+                _ => break,
+            }
+        }
+        let legacy = self
             .query_all(
                 Query::index("Query site members", keys::GSI1, keys::site_members_gsi1pk(reseller), Range::All).eventually_consistent(),
             )
             .await?;
-        let emails: Vec<Email> = members.iter().filter_map(|i| Email::parse(get_s(i, "email")?).ok()).collect();
+        let emails: Vec<Email> = legacy.iter().filter_map(|i| Email::parse(get_s(i, "email")?).ok()).collect();
+        self.give_markers(reseller, &emails).await
+    }
+
+    /// Reseller markers for these members of `reseller`, 50 to a transaction; members removed
+    /// meanwhile get none.
+    async fn give_markers(&self, reseller: &SupportId, emails: &[Email]) -> Result<(), StoreError> {
         for chunk in emails.chunks(50) {
             let mut pending: Vec<&Email> = chunk.iter().collect();
             while !pending.is_empty() {
@@ -130,7 +190,6 @@ impl Store {
                 }
                 match self.transact("TransactWriteItems reseller markers", items).await {
                     Ok(()) => break,
-                    // Members removed meanwhile get no marker.
                     Err(TxError::Cancelled(codes)) => {
                         let gone: BTreeSet<usize> =
                             codes.iter().enumerate().filter(|(_, c)| c.as_str() == "ConditionalCheckFailed").map(|(i, _)| i / 2).collect();

@@ -1,6 +1,6 @@
 //! Steps 2–3: record the version's receipt, check the serials, and stage the version.
 
-use super::entities::{line_item, shipped_item, VersionRecord};
+use super::entities::{line_item, shipped_item, tx_unsettled, UnsettledChange, VersionRecord};
 use super::plan::{holder_of, lines_per_chunk, Holder};
 use super::{now_rfc3339, ApplyError, ApplyOptions, Step};
 use crate::domain::entitlement::OrderHead;
@@ -100,15 +100,8 @@ impl Store {
             })
             .collect::<Result<_, _>>()?;
         let site = &order.end_customer.site.support_id;
-        let current_here = head.filter(|h| &h.end_customer == site);
-        let mut expression = "SET order_id = :o".to_string();
-        let mut values = vec![(":o", s(o.as_str())), (":v", AttributeValue::Ns(vec![v.to_string()])), (":one", n(1))];
-        if let Some(h) = current_here {
-            expression.push_str(", #current = if_not_exists(#current, :hv), active = if_not_exists(active, :ha)");
-            values.extend([(":hv", n(h.current_version)), (":ha", AttributeValue::Bool(h.is_active()))]);
-        }
-        expression.push_str(" ADD staged :v, revision :one");
-        items.push(tx_update(&self.table, &keys::unsettled(site, o), &expression, values, None)?);
+        let head_here = head.filter(|h| &h.end_customer == site).map(|h| (h.current_version, h.is_active()));
+        items.push(tx_unsettled(&self.table, site, o, UnsettledChange::Staging { version: v, head: head_here })?);
         // A new staging takes back an earlier final exit's "given up" (an operator's redrive).
         items.push(tx_update(&self.table, &keys::order_version(o, v), "REMOVE abandoned", vec![], None)?);
         let head_is = match head {
@@ -137,7 +130,11 @@ impl Store {
     /// `Ok(false)`: the head moved past this version.
     async fn stage_chunk(&self, order: &Order, chunk: &[&Line], ship_to: &[&Email]) -> Result<bool, ApplyError> {
         let (o, v) = (&order.order_id, order.version);
-        let mut items = vec![tx_check(&self.table, &keys::order_head(o), head_not_past(v))?];
+        // A version given up by a final exit writes nothing more (until a new staging takes the
+        // mark back).
+        let kept = Cond::new("attribute_not_exists(abandoned)");
+        let mut items =
+            vec![tx_check(&self.table, &keys::order_head(o), head_not_past(v))?, tx_check(&self.table, &keys::order_version(o, v), kept)?];
         for line in chunk {
             // Free, ours, or given back by every version that held it.
             let mine = Cond::new("attribute_not_exists(#pk) OR order_id = :o OR attribute_not_exists(versions)").value(":o", s(o.as_str()));
@@ -163,7 +160,10 @@ impl Store {
                 if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") {
                     return Ok(false);
                 }
-                let taken = codes.iter().skip(1).position(|c| c == "ConditionalCheckFailed").and_then(|i| chunk.get(i));
+                if codes.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+                    return Err(ApplyError::Abandoned { order_id: o.clone(), version: v });
+                }
+                let taken = codes.iter().skip(2).position(|c| c == "ConditionalCheckFailed").and_then(|i| chunk.get(i));
                 match taken {
                     Some(line) => Err(self.serial_refusal(&line.serial).await?),
                     None => Err(StoreError::Unavailable {

@@ -1,6 +1,6 @@
 //! Step 4: the switch — one transaction makes the staged version the current one.
 
-use super::entities::VersionRecord;
+use super::entities::{tx_unsettled, UnsettledChange, VersionRecord};
 use super::plan::{party_names, plan_ship_to_reach, plan_site_updates, SiteUpdate};
 use super::{now_rfc3339, ApplyError, OrderHead};
 use crate::domain::{Order, SupportId};
@@ -16,12 +16,14 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(super) struct ProvisioningState {
     pub provisioned: BTreeSet<u64>,
     pub fan_out: Option<SupportId>,
+    /// The last member a fan-out that stopped had marked.
+    pub fan_out_after: Option<String>,
     pub end_resells: bool,
 }
 
 impl ProvisioningState {
     pub fn of(record: VersionRecord, end_resells: bool) -> ProvisioningState {
-        ProvisioningState { provisioned: record.provisioned, fan_out: record.fan_out, end_resells }
+        ProvisioningState { provisioned: record.provisioned, fan_out: record.fan_out, fan_out_after: record.fan_out_after, end_resells }
     }
 }
 
@@ -110,29 +112,9 @@ impl Store {
         }
         // The site's listings: this version is the current one; at the site the order moved
         // away from (if it did), nothing of it is current any more.
-        let one = (":one", n(1));
-        let staged = (":sv", AttributeValue::Ns(vec![order.version.to_string()]));
-        items.push(tx_update(
-            &self.table,
-            &keys::unsettled(site, o),
-            "SET order_id = :o, #current = :cv, active = :ca DELETE staged :sv ADD revision :one",
-            vec![
-                (":o", s(o.as_str())),
-                (":cv", n(order.version)),
-                (":ca", AttributeValue::Bool(order.is_active())),
-                staged.clone(),
-                one.clone(),
-            ],
-            None,
-        )?);
+        items.push(tx_unsettled(&self.table, site, o, UnsettledChange::Switched { version: order.version, active: order.is_active() })?);
         if let Some(moved_from) = old.map(|h| &h.end_customer).filter(|s| *s != site) {
-            items.push(tx_update(
-                &self.table,
-                &keys::unsettled(moved_from, o),
-                "SET order_id = :o REMOVE #current, active DELETE staged :sv ADD revision :one",
-                vec![(":o", s(o.as_str())), staged, one],
-                None,
-            )?);
+            items.push(tx_unsettled(&self.table, moved_from, o, UnsettledChange::MovedAway { version: order.version })?);
         }
         // The version is current from now on: provisioning may run (once) for it.
         let mut record_set = "SET switched = :t".to_string();
@@ -148,7 +130,7 @@ impl Store {
         let end_resells = stored.get(site).is_some_and(|(_, resells)| *resells);
         match self.transact("TransactWriteItems switch order version", items).await {
             // What provisioning would read: this switch created the version's state.
-            Ok(()) => Ok(Some(ProvisioningState { provisioned: BTreeSet::new(), fan_out: first_sale, end_resells })),
+            Ok(()) => Ok(Some(ProvisioningState { provisioned: BTreeSet::new(), fan_out: first_sale, fan_out_after: None, end_resells })),
             Err(TxError::Cancelled(codes)) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => Ok(None),
             Err(TxError::Cancelled(codes)) if codes.get(record_index).map(String::as_str) == Some("ConditionalCheckFailed") => {
                 Err(ApplyError::Abandoned { order_id: o.clone(), version: order.version })

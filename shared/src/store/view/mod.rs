@@ -23,15 +23,18 @@
 //! Calls per page are constant: they grow with neither entitlements, memberships nor grants
 //! (only with the number of reseller organisations a contact belongs to, in practice one).
 
-use super::items::{SerialClaim, ShipToGrant, ShipToReach, SoldCounter};
+mod detail;
+mod merge;
+
+use super::items::{ShipToReach, SoldCounter};
 use super::keys::{self, Item, Key};
 use super::orders::LineItem;
 use super::table::{Query, Range};
-use super::{from_item, get_n, get_s, s, Store, StoreError};
+use super::{from_item, get_n, get_s, Store, StoreError};
 use crate::domain::access::Rollout;
 pub use crate::domain::entitlement::{EntitlementFilter, EntitlementStatus, Page, SiteRef, ViewSite, VisibleEntitlement};
-use crate::domain::{Access, Day, Email, OrderId, Role, Serial, SupportId};
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::domain::{Access, Day, Email, OrderId, Role, SupportId};
+use merge::{min_opt, Listed, Source, Unsettled, UnsettledOrders};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One index/partition listing: what it returned and whether it stopped early.
@@ -58,23 +61,6 @@ impl SiteRecord {
     }
 }
 
-/// An order whose entries at a site are not all current.
-#[derive(Debug, Clone, Copy)]
-struct Unsettled {
-    /// The current version (`None`: nothing of the order is current at this site).
-    current: Option<u64>,
-    active: bool,
-}
-
-/// Where a line came from on a page: which of the caller's sources listed it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    /// The site's own index (the caller is a member), or a reseller's index.
-    Index,
-    /// The caller's ship-to copies.
-    ShipTo,
-}
-
 impl Store {
     async fn list(&self, q: Query) -> Result<Listing, StoreError> {
         let page = self.query_page(&q).await?;
@@ -86,7 +72,7 @@ impl Store {
     /// An item exists exactly while the order's entries here may not all be current: ingestion
     /// deletes it only once every other version's entries are deleted and the indexes were
     /// checked to list none of them (no clock).
-    async fn unsettled_orders(&self, site: &SupportId) -> Result<HashMap<OrderId, Unsettled>, StoreError> {
+    async fn unsettled_orders(&self, site: &SupportId) -> Result<UnsettledOrders, StoreError> {
         let q = Query::table("Query unsettled orders", keys::site_pk(site), Range::Prefix(keys::UNSETTLED_PREFIX.into()));
         Ok(self
             .query_all(q)
@@ -252,7 +238,8 @@ impl Store {
     /// `after` (see [`keys::after_serial`]; `next` is such a position). Each line visible
     /// during a whole walk is returned exactly once, whatever older versions' entries the
     /// listings still hold: a page resumes from the full key it stopped on, and a serial is
-    /// returned only once its current entry was read or fetched.
+    /// returned only once its current entry was read or fetched. Every line returned was its
+    /// order's current version at the site at some moment of the read ([`merge`]).
     /// `None` when the caller cannot see the site at all (the same as a missing site).
     #[allow(clippy::too_many_arguments)]
     pub async fn site_entitlements(
@@ -270,7 +257,7 @@ impl Store {
         let (membership_key, reach_key, site_key) =
             (keys::membership(email, site), keys::ship_to_reach(email, site), keys::site_meta(site));
         let standing = vec![membership_key.clone(), reach_key.clone(), site_key.clone()];
-        let (standing, resellers, unsettled) = futures::try_join!(
+        let (standing, resellers, before) = futures::try_join!(
             self.batch_get("BatchGetItem caller's standing at a site", standing, true),
             self.reseller_memberships(email),
             self.unsettled_orders(site),
@@ -283,6 +270,48 @@ impl Store {
         let reach = find(&reach_key).map(ShipToReach::from_item).unwrap_or_default();
 
         // Round 2: one listing per source.
+        let listings = self.entitlement_listings(email, site, member, &resellers, reach.entitlements > 0, after, limit).await?;
+        let sees_site = member || reach.entitlements > 0 || listings.iter().any(|l| l.source == Source::Index && !l.lines.is_empty());
+        if !sees_site && after.is_none() {
+            return Ok(None);
+        }
+        let mut sorted = merge::sort_listings(email, site, listings, &before);
+
+        // Round 3: the site's unsettled orders again (a version staged since round 1 may be
+        // listed), and the current lines that older entries led to (the listings lag).
+        let fetch = std::mem::take(&mut sorted.fetch);
+        let fetched = async {
+            if fetch.is_empty() {
+                return Ok(Vec::new());
+            }
+            let items = self.batch_get("BatchGetItem current lines", fetch, true).await?;
+            items
+                .into_iter()
+                .map(|item| {
+                    let shipped = get_s(&item, keys::PK).is_some_and(keys::is_shipped_pk);
+                    Ok((from_item::<LineItem>(item)?, shipped))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        };
+        let (after_listing, fetched) = futures::try_join!(self.unsettled_orders(site), fetched)?;
+        merge::add_fetched(&mut sorted, site, fetched);
+        let rules = merge::PageRules { site, member, resellers: &resellers, filter, today, limit };
+        Ok(Some((site_ref, merge::page(sorted, &before, &after_listing, &rules))))
+    }
+
+    /// Round 2 of an entitlements page: the site's index for a member (else each reseller's
+    /// index of its sales to the site), and the caller's ship-to copies when they have any.
+    #[allow(clippy::too_many_arguments)]
+    async fn entitlement_listings(
+        &self,
+        email: &Email,
+        site: &SupportId,
+        member: bool,
+        resellers: &BTreeSet<SupportId>,
+        ships: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Listed>, StoreError> {
         let position = after.map(keys::normalize_position);
         let range = || match &position {
             Some(p) => Range::After(p.clone()),
@@ -300,7 +329,7 @@ impl Store {
             }
         };
         let shipped_listing = async {
-            if reach.entitlements > 0 {
+            if ships {
                 // Consistent: a deleted copy must not come back from a replica once its order settled.
                 let q = Query::table("Query ship-to copies", keys::shipped_pk(email, site), range()).limit(limit);
                 self.list(q).await.map(Some)
@@ -309,200 +338,18 @@ impl Store {
             }
         };
         let (index_listings, shipped_listing) = futures::try_join!(index_listings, shipped_listing)?;
-        let sees_site = member || reach.entitlements > 0 || index_listings.iter().any(|l| !l.items.is_empty());
-        if !sees_site && after.is_none() {
-            return Ok(None);
-        }
-        let listings: Vec<(Source, Listing)> =
-            index_listings.into_iter().map(|l| (Source::Index, l)).chain(shipped_listing.map(|l| (Source::ShipTo, l))).collect();
-
-        let mut parsed: Vec<(Source, Vec<LineItem>, bool)> = Vec::new();
-        for (source, listing) in listings {
-            let lines = listing.items.into_iter().map(from_item::<LineItem>).collect::<Result<Vec<_>, _>>()?;
-            parsed.push((source, lines, listing.more));
-        }
-
-        // Merge: current lines by serial; a serial seen only through an older version's entry
-        // has its current line (or copy) fetched by key (the listings may lag behind the table).
-        let mut frontier: Option<String> = None;
-        let mut current: BTreeMap<String, (LineItem, bool)> = BTreeMap::new();
-        let mut behind: BTreeMap<Key, (String, Source)> = BTreeMap::new();
-        for (source, lines, more) in parsed {
-            let mut last = None;
-            for line in lines {
-                last = Some(keys::position(line.line.serial.as_str(), line.version));
-                if &line.site != site {
-                    continue;
-                }
-                // An order not unsettled here has only current entries; else its item says
-                // which version is current.
-                let current_version = match unsettled.get(&line.order_id) {
-                    None => line.version,
-                    Some(Unsettled { current: Some(c), active: true }) if line.version <= *c => *c,
-                    Some(_) => continue,
-                };
-                let serial = line.line.serial.to_string();
-                if line.version == current_version {
-                    let entry = current.entry(serial).or_insert_with(|| (line.clone(), false));
-                    entry.1 |= source == Source::ShipTo;
-                } else {
-                    let key = match source {
-                        Source::Index => keys::order_line(&line.order_id, current_version, &line.line.serial),
-                        Source::ShipTo => keys::shipped_line(email, site, &line.line.serial, current_version),
-                    };
-                    behind.insert(key, (serial, source));
-                }
-            }
-            if more {
-                frontier = min_opt(frontier, last);
-            }
-        }
-        // Drop fetches of what a current entry already answered (the line, or the copy that
-        // makes it a ship-to line).
-        behind.retain(|_, (serial, source)| match current.get(serial) {
-            Some((_, shipped)) => *source == Source::ShipTo && !shipped,
-            None => true,
-        });
-        if !behind.is_empty() {
-            let fetched = self.batch_get("BatchGetItem current lines", behind.into_keys().collect(), true).await?;
-            for item in fetched {
-                let shipped = get_s(&item, keys::PK).is_some_and(keys::is_shipped_pk);
-                let line: LineItem = from_item(item)?;
-                // The current version may list its lines at another site (the order moved).
-                if &line.site != site {
-                    continue;
-                }
-                let entry = current.entry(line.line.serial.to_string()).or_insert_with(|| (line.clone(), false));
-                entry.1 |= shipped;
-            }
-        }
-
-        let within: Vec<VisibleEntitlement> = current
-            .into_values()
-            .filter(|(line, _)| frontier.as_deref().is_none_or(|f| line.line.serial.as_str() <= keys::parse_position(f).0))
-            .filter_map(|(line, shipped)| {
-                let mut rules = Vec::new();
-                if member {
-                    rules.push(Access::Member);
-                }
-                if shipped {
-                    rules.push(Access::ShipTo);
-                }
-                if line.reseller.as_ref().is_some_and(|r| resellers.contains(r)) {
-                    rules.push(Access::Reseller);
-                }
-                if rules.is_empty() {
-                    return None;
-                }
-                let status = EntitlementStatus::on(today, line.line.starts_on, line.line.ends_on);
-                Some(VisibleEntitlement { line, status, access: rules })
+        let listings = index_listings.into_iter().map(|l| (Source::Index, l)).chain(shipped_listing.map(|l| (Source::ShipTo, l)));
+        listings
+            .map(|(source, listing)| {
+                let lines = listing.items.into_iter().map(from_item::<LineItem>).collect::<Result<Vec<_>, _>>()?;
+                Ok(Listed { source, lines, more: listing.more })
             })
-            .filter(|e| filter.keeps(e))
-            .collect();
-        let more_candidates = within.len() > limit;
-        let items: Vec<VisibleEntitlement> = within.into_iter().take(limit).collect();
-        let last_serial = items.last().map(|e| e.line.line.serial.as_str());
-        let next = if more_candidates {
-            last_serial.map(keys::after_serial)
-        } else {
-            // Resume from the full key the listings stopped on; a serial already returned is
-            // skipped whole, so a version switch between pages cannot return it twice.
-            frontier.map(|f| match (keys::parse_position(&f).0, last_serial) {
-                (stopped, Some(last)) if stopped == last => keys::after_serial(last),
-                _ => f,
-            })
-        };
-        Ok(Some((site_ref, Page { items, next })))
-    }
-
-    /// One entitlement if `email` may see it (`None` exactly as if it did not exist).
-    /// Rounds: (1) the serial's claim, (2) the order head, (3) the line, its site, and the
-    /// caller's membership of the site, grant on the order and reseller marker.
-    pub async fn entitlement(
-        &self,
-        email: &Email,
-        serial: &Serial,
-        today: Day,
-        rollout: Rollout,
-    ) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
-        let Some(claim) = self.get("GetItem serial claim", &keys::serial_claim(serial), false).await? else { return Ok(None) };
-        let order_id = from_item::<SerialClaim>(claim)?.order_id;
-        let Some(head) = self.order_head(&order_id, true).await? else { return Ok(None) };
-        if !head.is_active() {
-            return Ok(None);
-        }
-        let line_key = keys::order_line(&order_id, head.current_version, serial);
-        let reseller_marker = async {
-            match &head.reseller {
-                Some(r) => self.get("GetItem reseller marker", &keys::reseller_marker(email, r), true).await,
-                None => Ok(None),
-            }
-        };
-        let (membership_key, grant_key) = (keys::membership(email, &head.end_customer), keys::ship_to_grant(email, &order_id));
-        let (item, site, membership, grant, marker) = futures::try_join!(
-            self.get("GetItem entitlement line", &line_key, false),
-            self.shown_site(&head.end_customer, rollout),
-            self.get("GetItem membership", &membership_key, true),
-            self.get("GetItem ship-to grant", &grant_key, true),
-            reseller_marker,
-        )?;
-        let Some(item) = item else { return Ok(None) };
-        // A site not (yet) in views hides its keys too.
-        if site.is_none() && !rollout.shows(false) {
-            return Ok(None);
-        }
-        let line: LineItem = from_item(item)?;
-        let granted = grant.map(from_item::<ShipToGrant>).transpose()?.is_some_and(|g| g.versions.contains(&head.current_version));
-        let mut rules = Vec::new();
-        if membership.is_some() {
-            rules.push(Access::Member);
-        }
-        if granted {
-            rules.push(Access::ShipTo);
-        }
-        if marker.is_some() {
-            rules.push(Access::Reseller);
-        }
-        if rules.is_empty() {
-            return Ok(None);
-        }
-        let site = site.unwrap_or(SiteRef { support_id: line.site.clone(), name: line.site.to_string() });
-        let status = EntitlementStatus::on(today, line.line.starts_on, line.line.ends_on);
-        Ok(Some((VisibleEntitlement { line, status, access: rules }, site)))
-    }
-
-    /// Appends to the audit trail of an entitlement's detail reads: who asked, and whether
-    /// the keys were shown (`rules` non-empty) or refused (`outcome` `not_found`), so probing
-    /// for serials leaves a trace too.
-    pub async fn record_entitlement_read(
-        &self,
-        who: &Email,
-        serial: &Serial,
-        rules: &[Access],
-        request_id: &str,
-    ) -> Result<(), StoreError> {
-        let at = super::orders::now_rfc3339();
-        let mut item = keys::entitlement_audit(serial, &at, request_id).to_item();
-        item.insert("who".into(), s(who.as_str()));
-        item.insert("at".into(), s(at.clone()));
-        item.insert("serial".into(), s(serial.as_str()));
-        item.insert("request_id".into(), s(request_id));
-        item.insert("outcome".into(), s(if rules.is_empty() { "not_found" } else { "shown" }));
-        if !rules.is_empty() {
-            item.insert("access".into(), AttributeValue::Ss(rules.iter().map(|r| format!("{r:?}").to_lowercase()).collect()));
-        }
-        self.put("PutItem entitlement audit", item, None).await?;
-        Ok(())
-    }
-
-    /// The audit trail of one entitlement's detail reads, oldest first.
-    pub async fn entitlement_reads(&self, serial: &Serial) -> Result<Vec<Item>, StoreError> {
-        self.query_all(Query::table("Query entitlement audit", keys::entitlement_audit(serial, "", "").pk, Range::All)).await
+            .collect()
     }
 }
 
 /// The site as the view names it, if its record puts it in views under `rollout`.
-fn shown(site: &SupportId, record: &Item, rollout: Rollout) -> Option<SiteRef> {
+pub(crate) fn shown(site: &SupportId, record: &Item, rollout: Rollout) -> Option<SiteRef> {
     rollout
         .shows(view_enabled(record))
         .then(|| SiteRef { support_id: site.clone(), name: get_s(record, "name").unwrap_or(site.as_str()).to_string() })
@@ -516,11 +363,4 @@ fn view_enabled(site_record: &Item) -> bool {
 /// A membership item as (site, role).
 fn membership_of(item: &Item) -> Option<(SupportId, Role)> {
     Some((SupportId::parse(get_s(item, "support_id")?).ok()?, Role::parse(get_s(item, "role")?).ok()?))
-}
-
-fn min_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }

@@ -1,0 +1,99 @@
+//! The detail route's read (licence keys: the current line, checked against the caller's
+//! membership, grant and reseller marker, all read consistently) and its audit trail.
+
+use super::{SiteRef, VisibleEntitlement};
+use crate::domain::access::Rollout;
+use crate::domain::entitlement::{EntitlementStatus, LineItem};
+use crate::domain::{Access, Day, Email, Serial};
+use crate::store::items::{SerialClaim, ShipToGrant};
+use crate::store::keys::{self, Item};
+use crate::store::table::{Query, Range};
+use crate::store::{from_item, s, Store, StoreError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+impl Store {
+    /// One entitlement if `email` may see it (`None` exactly as if it did not exist).
+    /// Rounds: (1) the serial's claim, (2) the order head, (3) the line, its site, and the
+    /// caller's membership of the site, grant on the order and reseller marker.
+    pub async fn entitlement(
+        &self,
+        email: &Email,
+        serial: &Serial,
+        today: Day,
+        rollout: Rollout,
+    ) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
+        let Some(claim) = self.get("GetItem serial claim", &keys::serial_claim(serial), false).await? else { return Ok(None) };
+        let order_id = from_item::<SerialClaim>(claim)?.order_id;
+        let Some(head) = self.order_head(&order_id, true).await? else { return Ok(None) };
+        if !head.is_active() {
+            return Ok(None);
+        }
+        let line_key = keys::order_line(&order_id, head.current_version, serial);
+        let reseller_marker = async {
+            match &head.reseller {
+                Some(r) => self.get("GetItem reseller marker", &keys::reseller_marker(email, r), true).await,
+                None => Ok(None),
+            }
+        };
+        let (membership_key, grant_key) = (keys::membership(email, &head.end_customer), keys::ship_to_grant(email, &order_id));
+        let (item, site, membership, grant, marker) = futures::try_join!(
+            self.get("GetItem entitlement line", &line_key, false),
+            self.shown_site(&head.end_customer, rollout),
+            self.get("GetItem membership", &membership_key, true),
+            self.get("GetItem ship-to grant", &grant_key, true),
+            reseller_marker,
+        )?;
+        let Some(item) = item else { return Ok(None) };
+        // A site not (yet) in views hides its keys too.
+        if site.is_none() && !rollout.shows(false) {
+            return Ok(None);
+        }
+        let line: LineItem = from_item(item)?;
+        let granted = grant.map(from_item::<ShipToGrant>).transpose()?.is_some_and(|g| g.versions.contains(&head.current_version));
+        let mut rules = Vec::new();
+        if membership.is_some() {
+            rules.push(Access::Member);
+        }
+        if granted {
+            rules.push(Access::ShipTo);
+        }
+        if marker.is_some() {
+            rules.push(Access::Reseller);
+        }
+        if rules.is_empty() {
+            return Ok(None);
+        }
+        let site = site.unwrap_or(SiteRef { support_id: line.site.clone(), name: line.site.to_string() });
+        let status = EntitlementStatus::on(today, line.line.starts_on, line.line.ends_on);
+        Ok(Some((VisibleEntitlement { line, status, access: rules }, site)))
+    }
+
+    /// Appends to the audit trail of an entitlement's detail reads: who asked, and whether
+    /// the keys were shown (`rules` non-empty) or refused (`outcome` `not_found`), so probing
+    /// for serials leaves a trace too.
+    pub async fn record_entitlement_read(
+        &self,
+        who: &Email,
+        serial: &Serial,
+        rules: &[Access],
+        request_id: &str,
+    ) -> Result<(), StoreError> {
+        let at = crate::store::orders::now_rfc3339();
+        let mut item = keys::entitlement_audit(serial, &at, request_id).to_item();
+        item.insert("who".into(), s(who.as_str()));
+        item.insert("at".into(), s(at.clone()));
+        item.insert("serial".into(), s(serial.as_str()));
+        item.insert("request_id".into(), s(request_id));
+        item.insert("outcome".into(), s(if rules.is_empty() { "not_found" } else { "shown" }));
+        if !rules.is_empty() {
+            item.insert("access".into(), AttributeValue::Ss(rules.iter().map(|r| format!("{r:?}").to_lowercase()).collect()));
+        }
+        self.put("PutItem entitlement audit", item, None).await?;
+        Ok(())
+    }
+
+    /// The audit trail of one entitlement's detail reads, oldest first.
+    pub async fn entitlement_reads(&self, serial: &Serial) -> Result<Vec<Item>, StoreError> {
+        self.query_all(Query::table("Query entitlement audit", keys::entitlement_audit(serial, "", "").pk, Range::All)).await
+    }
+}
