@@ -105,10 +105,7 @@ pub fn message(order: usize, v: usize, version: &Version) -> String {
 
 /// What §2 says once the orders stand as `current` says (order → version index, per
 /// order's serials), after provisioning of the versions in `provisioned`.
-pub fn reference(
-    versions: &BTreeMap<usize, (&Version, Vec<String>)>,
-    provisioned: &[&Version],
-) -> BTreeMap<String, PlainView> {
+pub fn reference(versions: &BTreeMap<usize, (&Version, Vec<String>)>, provisioned: &[&Version]) -> BTreeMap<String, PlainView> {
     let mut members: BTreeSet<(usize, usize)> = BTreeSet::new(); // (contact, site)
     for version in provisioned {
         for c in &version.end.contacts {
@@ -167,6 +164,7 @@ pub fn oracle(orders: &[Vec<Version>], deliveries: &[(usize, usize)]) -> BTreeMa
         current.insert(o, v);
         provisioned.push(&orders[o][v]);
     }
-    let versions = current.iter().map(|(&o, &v)| (o, (&orders[o][v], orders[o][v].lines.iter().map(|l| serial(o, *l)).collect()))).collect();
+    let versions =
+        current.iter().map(|(&o, &v)| (o, (&orders[o][v], orders[o][v].lines.iter().map(|l| serial(o, *l)).collect()))).collect();
     reference(&versions, &provisioned)
 }

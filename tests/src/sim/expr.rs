@@ -525,7 +525,10 @@ mod tests {
 
     #[test]
     fn conditions_of_the_store() {
-        let bind = b(&[("#pk", "pk"), ("#current", "current")], &[(":digest", s("v1:x")), (":format", s("v1:")), (":o", s("O-1")), (":c", n(2)), (":chunk", n(1))]);
+        let bind = b(
+            &[("#pk", "pk"), ("#current", "current")],
+            &[(":digest", s("v1:x")), (":format", s("v1:")), (":o", s("O-1")), (":c", n(2)), (":chunk", n(1))],
+        );
         let record = parse_condition("attribute_not_exists(#pk) OR digest = :digest OR NOT begins_with(digest, :format)", &bind);
         assert!(eval(&record, &item(&[])));
         assert!(eval(&record, &item(&[("pk", s("p")), ("digest", s("v1:x"))])));
@@ -544,7 +547,10 @@ mod tests {
         let lt = parse_condition("#current < :c", &bind);
         assert!(eval(&lt, &item(&[("current", n(-10))])));
         assert!(!eval(&lt, &item(&[])));
-        let between = parse_condition("#pk = :o AND sk BETWEEN :lo AND :hi", &b(&[("#pk", "pk")], &[(":o", s("P")), (":lo", s("LINE#")), (":hi", s("LINE#2"))]));
+        let between = parse_condition(
+            "#pk = :o AND sk BETWEEN :lo AND :hi",
+            &b(&[("#pk", "pk")], &[(":o", s("P")), (":lo", s("LINE#")), (":hi", s("LINE#2"))]),
+        );
         assert!(eval(&between, &item(&[("pk", s("P")), ("sk", s("LINE#1#S"))])));
         assert!(!eval(&between, &item(&[("pk", s("P")), ("sk", s("LINE#2#S"))])));
     }
@@ -567,7 +573,8 @@ mod tests {
             &[("#role", "role"), ("#current", "current")],
             &[(":v", ns(&[2])), (":o", s("O-1")), (":role", s("user")), (":d", n(-3)), (":hv", n(1))],
         );
-        let u = parse_update("SET order_id = :o, #current = if_not_exists(#current, :hv) ADD staged :v, count :d REMOVE settled_until", &bind);
+        let u =
+            parse_update("SET order_id = :o, #current = if_not_exists(#current, :hv) ADD staged :v, count :d REMOVE settled_until", &bind);
         let got = apply_update(&u, &item(&[("staged", ns(&[1])), ("settled_until", n(5)), ("current", n(7))]), "");
         assert_eq!(got, item(&[("order_id", s("O-1")), ("current", n(7)), ("staged", ns(&[1, 2])), ("count", n(-3))]));
         let del = parse_update("DELETE staged :v", &bind);

@@ -175,11 +175,10 @@ fn orders_of(seed: u64, rng: &mut Rng) -> (Vec<SimOrder>, Vec<(usize, usize)>) {
         .collect();
     if rng.chance(0.25) {
         let victim = rng.below(orders.len() as u64) as usize;
-        let shared: BTreeSet<String> = orders[victim]
-            .serials
-            .iter()
-            .skip(1)
-            .fold(orders[victim].serials[0].iter().cloned().collect(), |acc, s| acc.intersection(&s.iter().cloned().collect()).cloned().collect());
+        let shared: BTreeSet<String> =
+            orders[victim].serials.iter().skip(1).fold(orders[victim].serials[0].iter().cloned().collect(), |acc, s| {
+                acc.intersection(&s.iter().cloned().collect()).cloned().collect()
+            });
         if let Some(serial) = shared.into_iter().next() {
             let mut version = orders[victim].versions[0].clone();
             version.end.site = rng.below(SITES.len() as u64) as usize;
@@ -322,10 +321,14 @@ pub fn run_seed(seed: u64) -> Result<Report, Failure> {
                         ctx.orders[msg.order].id,
                         msg.v + 1,
                         msg.receives,
-                        kill_at.map_or(String::new(), |(k, after)| format!(", to be killed at call {k} {}", if after { "after it applies" } else { "before it applies" }))
+                        kill_at.map_or(String::new(), |(k, after)| format!(
+                            ", to be killed at call {k} {}",
+                            if after { "after it applies" } else { "before it applies" }
+                        ))
                     ));
                     ctx.counts.lock().unwrap().deliveries += 1;
-                    let (ingestor, body, message_id, receive, world) = (ingestor.clone(), msg.body.clone(), msg.id.clone(), msg.receives, world.clone());
+                    let (ingestor, body, message_id, receive, world) =
+                        (ingestor.clone(), msg.body.clone(), msg.id.clone(), msg.receives, world.clone());
                     futures.push(Box::pin(async move {
                         let run = async move { ingestor.handle_delivery(&message_id, &body, receive).await };
                         let killable = Killable { id, world, inner: Some(Box::pin(run)) };
@@ -403,7 +406,8 @@ pub fn run_seed(seed: u64) -> Result<Report, Failure> {
     let mut report = ctx.counts.lock().unwrap().clone();
     let w = world.lock().unwrap();
     report.requests = w.requests;
-    report.stats = w.injected.iter().map(|(k, v)| (k.to_string(), *v)).chain(w.table.stats.iter().map(|(k, v)| (k.to_string(), *v))).collect();
+    report.stats =
+        w.injected.iter().map(|(k, v)| (k.to_string(), *v)).chain(w.table.stats.iter().map(|(k, v)| (k.to_string(), *v))).collect();
     let problems = ctx.problems.lock().unwrap().clone();
     if problems.is_empty() && finished {
         Ok(report)
@@ -481,7 +485,14 @@ async fn walk(ctx: &Ctx, contact: usize, mut rng: Rng, last: bool) -> Option<Pla
 }
 
 /// One site's entitlements, page by page; every line checked (a).
-async fn site_walk(ctx: &Ctx, email: &Email, contact: usize, site: &SupportId, rng: &mut Rng, last: bool) -> Option<BTreeMap<String, Vec<String>>> {
+async fn site_walk(
+    ctx: &Ctx,
+    email: &Email,
+    contact: usize,
+    site: &SupportId,
+    rng: &mut Rng,
+    last: bool,
+) -> Option<BTreeMap<String, Vec<String>>> {
     let mut lines = BTreeMap::new();
     let mut after: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -565,7 +576,8 @@ async fn detail(ctx: &Ctx, contact: usize, serial: &str) -> Option<Option<Vec<St
             ctx.counts.lock().unwrap().details_shown_checked += 1;
             let (o, v) = (e.line.order_id.to_string(), e.line.version);
             let ok = ctx.order(&o).is_some_and(|order| {
-                order.versions.get((v as usize).wrapping_sub(1)).is_some() && order.serials[v as usize - 1].iter().any(|s| s == serial)
+                order.versions.get((v as usize).wrapping_sub(1)).is_some()
+                    && order.serials[v as usize - 1].iter().any(|s| s == serial)
                     && ctx.had_access(order, v, contact, t0, t1)
             });
             if !ok {
@@ -604,9 +616,10 @@ async fn final_checks(ctx: &Ctx, messages: &[Msg], rng: &mut Rng) {
         let order = &ctx.orders[msg.order];
         if let Some(reason) = &msg.dead_lettered {
             let really_bad = order.serials[msg.v].iter().any(|s| {
-                ctx.orders.iter().enumerate().any(|(i, other)| {
-                    other.id != order.id && heads.get(&i).is_some_and(|&v| other.serials[v as usize - 1].contains(s))
-                })
+                ctx.orders
+                    .iter()
+                    .enumerate()
+                    .any(|(i, other)| other.id != order.id && heads.get(&i).is_some_and(|&v| other.serials[v as usize - 1].contains(s)))
             }) && reason.as_deref().is_some_and(|r| r.contains("already belongs to order"));
             if !really_bad {
                 ctx.problem(format!(
@@ -624,11 +637,17 @@ async fn final_checks(ctx: &Ctx, messages: &[Msg], rng: &mut Rng) {
     for (i, order) in ctx.orders.iter().enumerate() {
         let want = messages.iter().filter(|m| m.order == i && m.dead_lettered.is_none()).map(|m| m.v as u64 + 1).max();
         if heads.get(&i).copied() != want {
-            ctx.problem(format!("{}: the head is at {:?}, the highest version delivered and not refused is {want:?}", order.id, heads.get(&i)));
+            ctx.problem(format!(
+                "{}: the head is at {:?}, the highest version delivered and not refused is {want:?}",
+                order.id,
+                heads.get(&i)
+            ));
         }
     }
-    let versions: BTreeMap<usize, (&Version, Vec<String>)> =
-        heads.iter().map(|(&i, &v)| (i, (&ctx.orders[i].versions[v as usize - 1], ctx.orders[i].serials[v as usize - 1].clone()))).collect();
+    let versions: BTreeMap<usize, (&Version, Vec<String>)> = heads
+        .iter()
+        .map(|(&i, &v)| (i, (&ctx.orders[i].versions[v as usize - 1], ctx.orders[i].serials[v as usize - 1].clone())))
+        .collect();
     let provisioned: Vec<&Version> = ever.iter().map(|&(i, v)| &ctx.orders[i].versions[v as usize - 1]).collect();
     let expected = w::reference(&versions, &provisioned);
     let t = ctx.op();
@@ -643,7 +662,13 @@ async fn final_checks(ctx: &Ctx, messages: &[Msg], rng: &mut Rng) {
             ));
         }
         // The detail of every serial: shown exactly when the reference shows it, with its rules.
-        let serials: BTreeSet<&String> = ctx.orders.iter().flat_map(|o| o.serials.iter().flatten()).collect();
+        // The detail of every serial the contact should see, and of a few it should not.
+        let all: Vec<&String> = ctx.orders.iter().flat_map(|o| o.serials.iter().flatten()).collect();
+        let mut serials: BTreeSet<&String> =
+            all.iter().copied().filter(|s| expected[*email].values().any(|l| l.contains_key(s.as_str()))).collect();
+        for _ in 0..2 {
+            serials.insert(*rng.pick(&all));
+        }
         for serial in serials {
             let want = expected[*email].values().find_map(|lines| lines.get(serial.as_str()));
             match detail(ctx, c, serial).await {
@@ -674,10 +699,10 @@ fn leftovers(ctx: &Ctx, heads: &BTreeMap<usize, u64>) {
         if let Some(serial) = pk.strip_prefix("SERIAL#") {
             let owner = s_attr(item, "order_id").unwrap_or("?");
             match current(owner) {
-                None => found.push(format!("claim of {serial} held by {owner}, which is not a stored order [hole 6: a refused order's claims leak]")),
-                Some((o, _, _)) if !item.contains_key("versions") => {
-                    found.push(format!("claim of {serial} by {} holds no version", o.id))
-                }
+                None => found.push(format!(
+                    "claim of {serial} held by {owner}, which is not a stored order [hole 6: a refused order's claims leak]"
+                )),
+                Some((o, _, _)) if !item.contains_key("versions") => found.push(format!("claim of {serial} by {} holds no version", o.id)),
                 _ => {}
             }
         } else if let Some(rest) = pk.strip_prefix("SHIPPED#") {
@@ -699,7 +724,8 @@ fn leftovers(ctx: &Ctx, heads: &BTreeMap<usize, u64>) {
             if let Some((v, serial)) = sk.strip_prefix("LINE#").and_then(|r| r.split_once('#')) {
                 let v: u64 = v.parse().unwrap_or(0);
                 if !current(o).is_some_and(|(_, cv, version)| cv == v && !version.cancelled) {
-                    found.push(format!("line {serial} of {o} v{v} left behind (current: {:?})", current(o).map(|c| c.1)));
+                    let why = if current(o).is_none() { " [hole 6: a refused order's staged lines stay]" } else { "" };
+                    found.push(format!("line {serial} of {o} v{v} left behind (current: {:?}){why}", current(o).map(|c| c.1)));
                 }
             }
         } else if let Some(email) = pk.strip_prefix("CONTACT#") {
@@ -713,11 +739,17 @@ fn leftovers(ctx: &Ctx, heads: &BTreeMap<usize, u64>) {
                         && version.ship_to.as_ref().is_some_and(|p| p.contacts.iter().any(|c| CONTACTS[*c] == email))
                 });
                 if !ok {
-                    found.push(format!("grant {pk}/{sk} with versions {versions:?} left behind"));
+                    let why = if current(o).is_none() { " [hole 6: a refused order's grants stay]" } else { "" };
+                    found.push(format!("grant {pk}/{sk} with versions {versions:?} left behind{why}"));
                 }
             }
         } else if pk.starts_with("SITE#") && sk.starts_with("UNSETTLED#") && item.contains_key("staged") {
-            found.push(format!("{pk}/{sk} still lists staged versions {:?} [hole 4/7: an unsettled item left for ever]", item.get("staged")));
+            let o = sk.trim_start_matches("UNSETTLED#");
+            let why = match current(o) {
+                None => "a refused order's staging is left behind: its final exit gives back only the claims [hole 6]",
+                Some(_) => "a delivery's staged version is never taken out [issue 17 item 7 / hole 4]",
+            };
+            found.push(format!("{pk}/{sk} still lists staged versions {:?}: {why}", item.get("staged")));
         }
     }
     drop(world);

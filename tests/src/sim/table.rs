@@ -50,10 +50,8 @@ impl DdbError {
         DdbError::new(400, "ConditionalCheckFailedException", "The conditional request failed")
     }
     pub fn cancelled(codes: &[String]) -> DdbError {
-        let reasons: Vec<Value> = codes
-            .iter()
-            .map(|c| if c == "None" { json!({"Code": "None"}) } else { json!({"Code": c, "Message": c}) })
-            .collect();
+        let reasons: Vec<Value> =
+            codes.iter().map(|c| if c == "None" { json!({"Code": "None"}) } else { json!({"Code": c, "Message": c}) }).collect();
         DdbError {
             status: 400,
             kind: "TransactionCanceledException".into(),
@@ -330,7 +328,8 @@ impl Table {
         let (pk_attr, sk_attr) = match index {
             None => ("pk", "sk"),
             Some(name) => {
-                let (_, p, s) = INDEXES.iter().find(|(n, _, _)| *n == name).unwrap_or_else(|| panic!("simulated DynamoDB: no index {name}"));
+                let (_, p, s) =
+                    INDEXES.iter().find(|(n, _, _)| *n == name).unwrap_or_else(|| panic!("simulated DynamoDB: no index {name}"));
                 (*p, *s)
             }
         };
@@ -338,7 +337,8 @@ impl Table {
         assert!(!(consistent && index.is_some()), "simulated DynamoDB: consistent read on a GSI (a ValidationException): {req}");
         let kce = req["KeyConditionExpression"].as_str().expect("KeyConditionExpression");
         let cond = parse_condition(kce, &b);
-        let pk = partition_of(&cond, pk_attr).unwrap_or_else(|| panic!("simulated DynamoDB: key condition without {pk_attr} = :v: {kce:?}"));
+        let pk =
+            partition_of(&cond, pk_attr).unwrap_or_else(|| panic!("simulated DynamoDB: key condition without {pk_attr} = :v: {kce:?}"));
         check_key_condition(&cond, pk_attr, sk_attr, kce);
         // The candidates: the partition as of the read point (table), or as the index shows it.
         let mut rows: Vec<(String, String, String, Item)> = Vec::new(); // (sort key, pk, sk, item)
@@ -373,7 +373,8 @@ impl Table {
         }
         if let Some(start) = req.get("ExclusiveStartKey") {
             let start = item_from_json(start);
-            let get = |a: &str| start.get(a).and_then(AV::as_s).map(str::to_string).unwrap_or_else(|| panic!("ExclusiveStartKey without {a}"));
+            let get =
+                |a: &str| start.get(a).and_then(AV::as_s).map(str::to_string).unwrap_or_else(|| panic!("ExclusiveStartKey without {a}"));
             let pos = (get(sk_attr), get("pk"), get("sk"));
             rows.retain(|(k, p, s, _)| {
                 let row = (k.clone(), p.clone(), s.clone());
@@ -477,7 +478,11 @@ impl Table {
             }
         }
         let items = req["TransactItems"].as_array().expect("TransactItems");
-        assert!(!items.is_empty() && items.len() <= 100, "simulated DynamoDB: transaction of {} items (a ValidationException)", items.len());
+        assert!(
+            !items.is_empty() && items.len() <= 100,
+            "simulated DynamoDB: transaction of {} items (a ValidationException)",
+            items.len()
+        );
         let mut plans: Vec<(Key, Option<Option<Item>>)> = Vec::new(); // None: condition check only
         let mut codes = Vec::new();
         let mut failed = false;
@@ -501,7 +506,9 @@ impl Table {
             let image = match action.as_str() {
                 "Put" => Some(Some(item_from_json(&r["Item"]))),
                 "Delete" => Some(None),
-                "Update" => Some(Some(updated(&key, current.as_ref(), r["UpdateExpression"].as_str().expect("UpdateExpression"), &bindings(r)))),
+                "Update" => {
+                    Some(Some(updated(&key, current.as_ref(), r["UpdateExpression"].as_str().expect("UpdateExpression"), &bindings(r))))
+                }
                 "ConditionCheck" => {
                     assert!(r.get("ConditionExpression").is_some(), "a ConditionCheck without a condition");
                     None
@@ -532,7 +539,11 @@ impl Table {
         let (table, writes) = items.iter().next().unwrap();
         assert_eq!(table, &self.name);
         let writes = writes.as_array().expect("writes");
-        assert!(!writes.is_empty() && writes.len() <= 25, "simulated DynamoDB: BatchWriteItem of {} requests (a ValidationException)", writes.len());
+        assert!(
+            !writes.is_empty() && writes.len() <= 25,
+            "simulated DynamoDB: BatchWriteItem of {} requests (a ValidationException)",
+            writes.len()
+        );
         let partial = writes.len() > 1 && self.rng.chance(self.behaviour.unprocessed);
         let mut left = Vec::new();
         let mut total = 0.0;
@@ -592,9 +603,12 @@ fn check_key_condition(c: &Cond, pk_attr: &str, sk_attr: &str, text: &str) {
 
 /// The item an update expression makes of `current` (or of a new item with only the key).
 fn updated(key: &Key, current: Option<&Item>, expr: &str, b: &Bindings) -> Item {
-    let base = current.cloned().unwrap_or_else(|| Item::from([("pk".to_string(), AV::S(key.0.clone())), ("sk".to_string(), AV::S(key.1.clone()))]));
+    let base = current
+        .cloned()
+        .unwrap_or_else(|| Item::from([("pk".to_string(), AV::S(key.0.clone())), ("sk".to_string(), AV::S(key.1.clone()))]));
     let u = parse_update(expr, b);
-    let paths = u.set.iter().map(|(p, _)| p).chain(u.add.iter().map(|(p, _)| p)).chain(u.delete.iter().map(|(p, _)| p)).chain(u.remove.iter());
+    let paths =
+        u.set.iter().map(|(p, _)| p).chain(u.add.iter().map(|(p, _)| p)).chain(u.delete.iter().map(|(p, _)| p)).chain(u.remove.iter());
     for path in paths {
         assert!(path != "pk" && path != "sk", "simulated DynamoDB: an update of a key attribute (a ValidationException): {expr:?}");
     }

@@ -66,7 +66,11 @@ impl AV {
         assert_eq!(obj.len(), 1, "simulated DynamoDB: attribute value with {} types: {v}", obj.len());
         let (t, x) = obj.iter().next().unwrap();
         let strs = |x: &Value| -> Vec<String> {
-            x.as_array().unwrap_or_else(|| panic!("set is not a list: {v}")).iter().map(|e| e.as_str().expect("set element").to_string()).collect()
+            x.as_array()
+                .unwrap_or_else(|| panic!("set is not a list: {v}"))
+                .iter()
+                .map(|e| e.as_str().expect("set element").to_string())
+                .collect()
         };
         match t.as_str() {
             "S" => AV::S(x.as_str().expect("S").to_string()),
@@ -118,7 +122,11 @@ impl AV {
 }
 
 pub fn item_from_json(v: &Value) -> Item {
-    v.as_object().unwrap_or_else(|| panic!("simulated DynamoDB: item is not an object: {v}")).iter().map(|(k, x)| (k.clone(), AV::from_json(x))).collect()
+    v.as_object()
+        .unwrap_or_else(|| panic!("simulated DynamoDB: item is not an object: {v}"))
+        .iter()
+        .map(|(k, x)| (k.clone(), AV::from_json(x)))
+        .collect()
 }
 
 pub fn item_to_json(item: &Item) -> Value {
