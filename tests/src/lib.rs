@@ -6,13 +6,15 @@ use abev::domain::access::Rollout;
 use abev::domain::{Day, Email, SupportId};
 use abev::ingest::Ingestor;
 use abev::store::faults::{FaultInjector, FaultPlan};
-use abev::store::orders::ApplyOptions;
+use abev::store::orders::{ApplyError, ApplyOptions, Checkpoints, Step};
 use abev::store::view::EntitlementFilter;
 use abev::store::{RetryPolicy, Store};
 use abev_local::event_source::EventSource;
 use abev_local::infra::LocalStack;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -300,4 +302,68 @@ impl TestApp {
         let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (status, content_type, body)
     }
+}
+
+impl TestStack {
+    /// One site's entitlements as `email` sees them, walked `page_size` at a time; `None`
+    /// when the site is not visible to them at all.
+    pub async fn site_view(&self, email: &str, site: &str, page_size: usize) -> Option<BTreeMap<String, Vec<String>>> {
+        let (email, site) = (Email::parse(email).unwrap(), SupportId::parse(site).unwrap());
+        let first = self
+            .store
+            .site_entitlements(&email, Rollout::Everyone, &site, None, page_size, &EntitlementFilter::default(), Day::today())
+            .await
+            .expect("site entitlements");
+        first.as_ref()?;
+        Some(self.site_serials(&email, &site, page_size).await)
+    }
+}
+
+/// A Lambda killed right after `step`: applying the order stops there with an error.
+#[derive(Debug)]
+struct CrashAfter(Step);
+
+impl Checkpoints for CrashAfter {
+    fn reached(&self, step: Step) -> Pin<Box<dyn Future<Output = Result<(), ApplyError>> + Send + '_>> {
+        Box::pin(async move {
+            if step == self.0 {
+                Err(ApplyError::Interrupted(step))
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+/// A delivery held right after `step` (the first time it gets there): it waits at the
+/// barrier twice, once to say it got there and once to be let go. A wait that runs out fails
+/// the test (panics): another interleaving than the one the test asked for must never pass
+/// silently.
+#[derive(Debug)]
+struct PauseAfter(Step, Arc<tokio::sync::Barrier>, std::sync::atomic::AtomicBool);
+
+impl Checkpoints for PauseAfter {
+    fn reached(&self, step: Step) -> Pin<Box<dyn Future<Output = Result<(), ApplyError>> + Send + '_>> {
+        Box::pin(async move {
+            if step == self.0 && !self.2.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                for which in ["to arrive", "to be let go"] {
+                    if tokio::time::timeout(Duration::from_secs(30), self.1.wait()).await.is_err() {
+                        panic!("the delivery paused after {step:?} waited 30 s {which}: the interleaving under test did not happen");
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Options that stop applying an order right after `step`, as a Lambda killed there.
+pub fn crash_after(step: Step) -> ApplyOptions {
+    ApplyOptions::with_checkpoints(Arc::new(CrashAfter(step)))
+}
+
+/// Options that hold a delivery right after `step` until the test lets it go (see the barrier
+/// protocol of `PauseAfter`).
+pub fn pause_after(step: Step, barrier: Arc<tokio::sync::Barrier>) -> ApplyOptions {
+    ApplyOptions::with_checkpoints(Arc::new(PauseAfter(step, barrier, Default::default())))
 }

@@ -1,7 +1,7 @@
 //! Order ingestion against DynamoDB Local and moto (spec §3).
 
 use abev::store::orders::{ApplyOptions, Step};
-use abev_integration_tests::{order_json, worked_example, TestStack};
+use abev_integration_tests::{crash_after, order_json, worked_example, TestStack};
 
 #[tokio::test]
 async fn worked_example_through_the_queue_gives_every_view_exactly() {
@@ -170,7 +170,7 @@ async fn a_thousand_line_order_is_stored_whole() {
 
 #[tokio::test]
 async fn a_crash_between_chunks_is_completed_by_redelivery() {
-    let t = TestStack::with_options(ApplyOptions::crash_after(Step::Staged(3))).await;
+    let t = TestStack::with_options(crash_after(Step::Staged(3))).await;
     let v1 = big_order("O-BIG", 1, 300, "L");
     let outcome = t.ingestor.handle_message("m1", &v1).await;
     assert!(!outcome.acknowledged(), "the injected crash must leave the message for retry");
@@ -184,7 +184,7 @@ async fn a_crash_between_chunks_is_completed_by_redelivery() {
 
     // A crash while staging v2 leaves v1 fully visible, never a mix.
     let v2 = big_order("O-BIG", 2, 200, "M");
-    let crashing = abev::ingest::Ingestor { options: ApplyOptions::crash_after(Step::Staged(2)), ..healthy.ingestor.clone() };
+    let crashing = abev::ingest::Ingestor { options: crash_after(Step::Staged(2)), ..healthy.ingestor.clone() };
     assert!(!crashing.handle_message("m2", &v2).await.acknowledged());
     let during = healthy.view("big@cust.example", 500).await;
     assert_eq!(during["BIG-1"].len(), 300);
@@ -228,33 +228,37 @@ async fn transient_failures_are_retried_not_dead_lettered_and_redrive_after_max_
     assert_eq!(t.view("c@cust.example", 10).await["CUST-T"].len(), 1);
 }
 
+/// A delivery overtaken while it stages (v3 applied and cleaned up in the middle of v2's
+/// staging) cannot write another line: every staging transaction checks the head has not
+/// moved past its version, so nothing of v2 appears after v3's cleanup (hole 4 of issue 17).
 #[tokio::test]
-async fn a_stale_redelivery_removes_lines_its_version_staged_after_a_newer_cleanup() {
+async fn an_overtaken_delivery_writes_no_line_after_the_newer_versions_cleanup() {
     let t = TestStack::new().await;
-    let v2 = order_json("O-R", 2, "active", ("CUST-R", &["c@cust.example"]), None, None, &["R1", "R2"]);
-    let v3 = order_json("O-R", 3, "active", ("CUST-R", &["c@cust.example"]), None, None, &["R1"]);
-    // v2 half-staged, then v3 applied (its cleanup marks v2 cleaned) ...
-    let crashing = abev::ingest::Ingestor { options: ApplyOptions::crash_after(Step::Staged(1)), ..t.ingestor.clone() };
-    assert!(!crashing.handle_message("m", &v2).await.acknowledged());
+    let many: Vec<String> = (0..60).map(|i| format!("R{i:02}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let v2 = order_json("O-R", 2, "active", ("CUST-R", &["c@cust.example"]), None, None, &many);
+    let v3 = order_json("O-R", 3, "active", ("CUST-R", &["c@cust.example"]), None, None, &["R00"]);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let slow =
+        abev::ingest::Ingestor { options: abev_integration_tests::pause_after(Step::Staged(1), barrier.clone()), ..t.ingestor.clone() };
+    let v2_body = v2.clone();
+    let v2_worker = tokio::spawn(async move { slow.handle_message("m", &v2_body).await });
+    barrier.wait().await; // v2 wrote its first staging transaction
     t.ingest(&[&v3]).await;
-    // ... and v2's worker, still running, stages a line after that cleanup.
-    let late = abev::store::keys::order_line(&abev::domain::OrderId::parse("O-R").unwrap(), 2, &abev::domain::Serial::parse("R2").unwrap());
-    t.ddb.put_item().table_name(&t.stack.table).set_item(Some(late.to_item())).send().await.unwrap();
-    let lines_of_v2 = || async {
-        t.ddb
-            .query()
-            .table_name(&t.stack.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :v)")
-            .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S("ORDER#O-R".into()))
-            .expression_attribute_values(":v", aws_sdk_dynamodb::types::AttributeValue::S(abev::store::keys::line_prefix(2)))
-            .send()
-            .await
-            .unwrap()
-            .count
-    };
-    assert_eq!(lines_of_v2().await, 1);
-    // The redelivery of v2 is stale and takes its leftovers with it.
-    t.ingest(&[&v2]).await;
-    assert_eq!(lines_of_v2().await, 0);
-    assert_eq!(t.view("c@cust.example", 10).await["CUST-R"].keys().collect::<Vec<_>>(), ["R1"]);
+    barrier.wait().await; // v2 goes on: its second transaction is refused, it finds itself stale
+    assert_eq!(v2_worker.await.unwrap(), abev::ingest::MessageOutcome::Stale);
+    let lines_of_v2 = t
+        .ddb
+        .query()
+        .table_name(&t.stack.table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :v)")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S("ORDER#O-R".into()))
+        .expression_attribute_values(":v", aws_sdk_dynamodb::types::AttributeValue::S(abev::store::keys::line_prefix(2)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .count;
+    assert_eq!(lines_of_v2, 0);
+    assert_eq!(t.view("c@cust.example", 10).await["CUST-R"].keys().collect::<Vec<_>>(), ["R00"]);
 }

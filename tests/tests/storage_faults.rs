@@ -6,7 +6,7 @@
 use abev::ingest::MessageOutcome;
 use abev::store::faults::{Fault, FaultPlan};
 use abev::store::orders::{ApplyOptions, Step, LINES_PER_CHUNK};
-use abev_integration_tests::{order_json, PlainView, TestStack};
+use abev_integration_tests::{crash_after, order_json, pause_after, PlainView, TestStack};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ async fn every_page_size_returns_every_current_line_while_older_entries_remain()
     // v2 (same serials) switches, then the Lambda dies before its cleanup: v1's index
     // entries stay beside v2's.
     let v2 = order("O-P", 2, &lines).replace("\"quantity\":1", "\"quantity\":2");
-    assert!(!with_options(&t, ApplyOptions::crash_after(Step::Switched)).handle_message("m", &v2).await.acknowledged());
+    assert!(!with_options(&t, crash_after(Step::Switched)).handle_message("m", &v2).await.acknowledged());
     assert_eq!(count_items(&t, "ORDER#O-P", &abev::store::keys::line_prefix(1)).await, 12, "the old version's lines are still there");
     assert_views(&t, &expected(&lines), &[1, 2, 3, 5, 100], "with old entries left").await;
     // The redelivery cleans up; nothing changes for readers.
@@ -95,7 +95,7 @@ async fn a_crash_at_any_step_leaves_a_whole_version_and_the_redelivery_completes
         let t = TestStack::new().await;
         t.ingest(&[&order("O-C", 1, &v1_lines)]).await;
         let v2 = order("O-C", 2, &v2_lines);
-        let outcome = with_options(&t, ApplyOptions::crash_after(step)).handle_message("m", &v2).await;
+        let outcome = with_options(&t, crash_after(step)).handle_message("m", &v2).await;
         assert!(!outcome.acknowledged(), "{step:?}: the crash leaves the message for redelivery");
         let visible = if matches!(step, Step::Switched | Step::Provisioned | Step::LinesCleaned) { &v2_lines } else { &v1_lines };
         assert_views(&t, &expected(visible), &[1, 2, 3], &format!("after a crash at {step:?}")).await;
@@ -118,7 +118,7 @@ async fn two_versions_delivered_concurrently_end_at_the_higher_at_every_interlea
         let t = TestStack::new().await;
         t.ingest(&[&order("O-V", 1, &serials("V", 3))]).await;
         let barrier = Arc::new(tokio::sync::Barrier::new(2));
-        let slow = with_options(&t, ApplyOptions::pause_after(step, barrier.clone()));
+        let slow = with_options(&t, pause_after(step, barrier.clone()));
         let v2 = order("O-V", 2, &v2_lines);
         let v3 = order("O-V", 3, &v3_lines);
         let slow_delivery = tokio::spawn(async move { slow.handle_message("v2", &v2).await });
@@ -148,10 +148,8 @@ async fn two_orders_sharing_serials_across_chunks_leave_one_winner_and_no_stray_
     b.extend(serials("B", LINES_PER_CHUNK - 1));
     b.push("X-1".into());
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
-    let (ia, ib) = (
-        with_options(&t, ApplyOptions::pause_after(Step::Staged(1), barrier.clone())),
-        with_options(&t, ApplyOptions::pause_after(Step::Staged(1), barrier.clone())),
-    );
+    let (ia, ib) =
+        (with_options(&t, pause_after(Step::Staged(1), barrier.clone())), with_options(&t, pause_after(Step::Staged(1), barrier.clone())));
     let (body_a, body_b) = (order("O-A", 1, &a), order("O-B", 1, &b));
     let (ra, rb) = tokio::join!(ia.handle_message("a", &body_a), ib.handle_message("b", &body_b));
     let applied = [&ra, &rb].iter().filter(|o| ***o == MessageOutcome::Applied).count();
@@ -177,7 +175,7 @@ async fn conflicts_throttling_and_errors_are_retried_within_the_invocation() {
     t.faults.script("GetItem", Fault::Throttle);
     t.faults.script("BatchGetItem", Fault::Error);
     t.faults.script("Query", Fault::Throttle);
-    t.faults.script("PutItem", Fault::Lost);
+    t.faults.script("UpdateItem", Fault::Lost);
     let body = order("O-F", 1, &serials("F", 5));
     assert_eq!(t.ingestor.handle_message("m", &body).await, MessageOutcome::Applied);
     assert_eq!(t.faults.injected(), 7);
@@ -194,34 +192,6 @@ async fn a_store_that_refuses_the_request_dead_letters_the_message_with_the_reas
     let outcome = broken.handle_message("m", &order("O-X", 1, &serials("X", 1))).await;
     assert!(matches!(&outcome, MessageOutcome::DeadLettered(reason) if reason.contains("ResourceNotFoundException")), "{outcome:?}");
     assert_eq!(t.dead_letters().await.len(), 1);
-}
-
-/// Issue defect 5: lines and grant entries a slow older delivery wrote after a newer
-/// version's cleanup (its message acknowledged by a duplicate, so never redelivered) are
-/// removed by the next version's cleanup.
-#[tokio::test]
-async fn leftovers_of_a_stale_version_are_removed_by_any_later_cleanup() {
-    let t = TestStack::new().await;
-    t.ingest(&[&order("O-L", 1, &serials("L", 2)), &order("O-L", 2, &serials("L", 3))]).await;
-    // The late writes of a v1 worker that was still running.
-    let o = abev::domain::OrderId::parse("O-L").unwrap();
-    let late = abev::store::keys::order_line(&o, 1, &abev::domain::Serial::parse("L000").unwrap());
-    t.ddb.put_item().table_name(&t.stack.table).set_item(Some(late.to_item())).send().await.unwrap();
-    let grant = abev::store::keys::ship_to_grant(&abev::domain::Email::parse(SHIP_TO).unwrap(), &o);
-    t.ddb
-        .update_item()
-        .table_name(&t.stack.table)
-        .set_key(Some(grant.to_item()))
-        .update_expression("ADD versions :v")
-        .expression_attribute_values(":v", AttributeValue::Ns(vec!["1".into()]))
-        .send()
-        .await
-        .unwrap();
-    t.ingest(&[&order("O-L", 3, &serials("L", 4))]).await;
-    assert_eq!(count_items(&t, "ORDER#O-L", &abev::store::keys::line_prefix(1)).await, 0, "v1's late line is gone");
-    let item = t.ddb.get_item().table_name(&t.stack.table).set_key(Some(grant.to_item())).send().await.unwrap().item.unwrap();
-    assert_eq!(item["versions"].as_ns().unwrap(), &vec!["3".to_string()], "only the current version is granted");
-    assert_views(&t, &expected(&serials("L", 4)), &[1, 3], "after v3").await;
 }
 
 async fn remove_attribute(t: &TestStack, key: &abev::store::keys::Key, attribute: &str) {
@@ -303,59 +273,26 @@ async fn a_member_removed_with_a_204_sees_none_of_the_sites_licence_keys_afterwa
     assert!(member.all_view_sites(100).await.unwrap().is_empty());
 }
 
-/// Moves every unsettled item of ACME-1 past its grace period, as if ten minutes had gone by.
-async fn age_unsettled_items(t: &TestStack) -> usize {
-    let items = t
-        .ddb
-        .query()
-        .table_name(&t.stack.table)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-        .expression_attribute_values(":pk", AttributeValue::S("SITE#ACME-1".into()))
-        .expression_attribute_values(":p", AttributeValue::S(abev::store::keys::UNSETTLED_PREFIX.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
-    for item in &items {
-        t.ddb
-            .update_item()
-            .table_name(&t.stack.table)
-            .key("pk", item["pk"].clone())
-            .key("sk", item["sk"].clone())
-            .update_expression("SET settled_until = :past")
-            .expression_attribute_values(":past", AttributeValue::N("1".into()))
-            .send()
-            .await
-            .unwrap();
-    }
-    items.len()
-}
-
 /// Listings trust an order's entries without reading its head unless the site's
-/// `UNSETTLED#{o}` item says otherwise: staged versions stay hidden whatever the item's age,
-/// a settled order's item is forgotten after the grace period, and a later order's cleanup
-/// at the site removes it.
+/// `UNSETTLED#{o}` item says otherwise: a staged version stays hidden for as long as it is
+/// staged, and the item goes exactly when the cleanup has removed every other version and the
+/// index lists none of its entries — no clock takes part (hole 5 of issue 17).
 #[tokio::test]
-async fn unsettled_orders_hide_what_is_not_current_until_settled_and_are_forgotten_after_the_grace() {
+async fn unsettled_orders_hide_what_is_not_current_and_are_forgotten_once_the_index_forgot() {
     let t = TestStack::new().await;
     let v1 = serials("U", 5);
     let v2: Vec<String> = serials("U", 7).into_iter().skip(1).collect();
     t.ingest(&[&order("O-U", 1, &v1)]).await;
-    // v2 staged, not switched: v1 only, even with the item aged.
-    assert!(!with_options(&t, ApplyOptions::crash_after(Step::Staged(1))).handle_message("m", &order("O-U", 2, &v2)).await.acknowledged());
-    assert_eq!(age_unsettled_items(&t).await, 1);
-    assert_views(&t, &expected(&v1), &[1, 2, 50], "v2 staged, item aged").await;
-    // v2 switched and cleaned: the item is settled; aged, it is forgotten and the listings'
-    // entries (all current now) are trusted as they are.
+    assert_eq!(count_items(&t, "SITE#ACME-1", abev::store::keys::UNSETTLED_PREFIX).await, 0, "a first version leaves nothing to forget");
+    // v2 staged, not switched: v1 only, however long it stays so.
+    assert!(!with_options(&t, crash_after(Step::Staged(1))).handle_message("m", &order("O-U", 2, &v2)).await.acknowledged());
+    assert_eq!(count_items(&t, "SITE#ACME-1", abev::store::keys::UNSETTLED_PREFIX).await, 1);
+    assert_views(&t, &expected(&v1), &[1, 2, 50], "v2 staged").await;
+    // v2 switched and cleaned: version 1 is gone from the table and from the indexes, so the
+    // item goes and the listings' entries (all current now) are trusted as they are.
     t.ingest(&[&order("O-U", 2, &v2)]).await;
+    assert_eq!(count_items(&t, "SITE#ACME-1", abev::store::keys::UNSETTLED_PREFIX).await, 0, "forgotten once checked");
     assert_views(&t, &expected(&v2), &[1, 2, 50], "v2 current").await;
-    age_unsettled_items(&t).await;
-    assert_views(&t, &expected(&v2), &[1, 2, 50], "v2 current, item forgotten").await;
-    // The next order of the site cleans the forgotten item away (its own stays for its grace).
-    let other = order_json("O-W", 1, "active", ("ACME-1", &[MEMBER]), None, None, &["W-1"]);
-    t.ingest(&[&other]).await;
-    assert_eq!(count_items(&t, "SITE#ACME-1", &format!("{}O-U", abev::store::keys::UNSETTLED_PREFIX)).await, 0, "purged");
-    assert_eq!(count_items(&t, "SITE#ACME-1", &format!("{}O-W", abev::store::keys::UNSETTLED_PREFIX)).await, 1, "in its grace");
+    let record = item(&t, &abev::store::keys::order_version(&abev::domain::OrderId::parse("O-U").unwrap(), 1)).await.unwrap();
+    assert_eq!(record.get("gone").and_then(|g| g.as_bool().ok()), Some(&true), "version 1 is recorded gone");
 }

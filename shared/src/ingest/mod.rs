@@ -41,6 +41,11 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// Whether a final exit should give this version up (see [`ApplyError::gives_up_the_version`]).
+    pub fn gives_up_the_version(&self) -> bool {
+        matches!(self, IngestError::Apply(e) if e.gives_up_the_version())
+    }
+
     pub fn is_permanent(&self) -> bool {
         match self {
             IngestError::Invalid(_) => true,
@@ -82,16 +87,15 @@ impl Ingestor {
 
     /// [`Ingestor::handle_message`] for the `receive_count`-th delivery of the message.
     pub async fn handle_delivery(&self, message_id: &str, body: &str, receive_count: u32) -> MessageOutcome {
-        let ((outcome, order_ref), cost) = measured(async {
+        let ((outcome, order), cost) = measured(async {
             let order = match Order::parse(body.as_bytes()) {
                 Ok(order) => order,
                 Err(e) => return (Err(IngestError::from(e)), None),
             };
-            let order_ref = Some((order.order_id.to_string(), order.version));
-            (self.store.apply_order(&order, &self.options).await.map_err(IngestError::from), order_ref)
+            (self.store.apply_order(&order, &self.options).await.map_err(IngestError::from), Some(order))
         })
         .await;
-        let (order_id, version) = order_ref.unwrap_or_default();
+        let (order_id, version) = order.as_ref().map(|o| (o.order_id.to_string(), o.version)).unwrap_or_default();
         let result = match outcome {
             Ok(ApplyOutcome::Applied { replaced }) => {
                 tracing::info!(
@@ -124,7 +128,19 @@ impl Ingestor {
                 MessageOutcome::Stale
             }
             Err(e) if e.is_permanent() || receive_count >= self.max_receive_count => {
-                let reason = if e.is_permanent() { e.to_string() } else { format!("still failing after {receive_count} deliveries: {e}") };
+                let mut reason =
+                    if e.is_permanent() { e.to_string() } else { format!("still failing after {receive_count} deliveries: {e}") };
+                // A final exit gives back what the version claimed (unless it is the order's
+                // current state, or the message conflicts with another one's content).
+                if let (Some(order), true) = (&order, e.gives_up_the_version()) {
+                    if let Err(give_up) = self.store.abandon_order(order).await {
+                        tracing::error!(message_id, order_id, version, error = %give_up, "could not give the version up");
+                        if !give_up.is_permanent() && receive_count < self.max_receive_count {
+                            return MessageOutcome::Retry(give_up.to_string());
+                        }
+                        reason.push_str(&format!(" (its claims could not be given back: {give_up})"));
+                    }
+                }
                 match self.dead_letter(body, &reason).await {
                     Ok(()) => {
                         tracing::warn!(message_id, order_id, version, outcome = "dead_lettered", reason, "order rejected");

@@ -80,7 +80,8 @@ pub struct FaultInjector {
     plan: Mutex<FaultPlan>,
     rng: AtomicU64,
     /// (operation, fault) pairs served to the next calls of that operation, in order.
-    script: Mutex<VecDeque<(String, Fault)>>,
+    /// Scripted faults: (operation, fault, calls of that operation to let pass first).
+    script: Mutex<VecDeque<(String, Fault, u32)>>,
     injected: AtomicU64,
 }
 
@@ -103,7 +104,12 @@ impl FaultInjector {
     /// The next call of `operation` (e.g. `TransactWriteItems`) fails with `fault`; calls
     /// queue up, each served once, before any random fault.
     pub fn script(&self, operation: &str, fault: Fault) {
-        self.script.lock().unwrap_or_else(|e| e.into_inner()).push_back((operation.to_string(), fault));
+        self.script_nth(operation, 1, fault);
+    }
+
+    /// Injects `fault` into the `nth` (1-based) next call of `operation`; the calls before it pass.
+    pub fn script_nth(&self, operation: &str, nth: u32, fault: Fault) {
+        self.script.lock().unwrap_or_else(|e| e.into_inner()).push_back((operation.to_string(), fault, nth.saturating_sub(1)));
     }
 
     /// How many faults were injected so far.
@@ -129,8 +135,12 @@ impl FaultInjector {
     fn choose(&self, operation: &str) -> Option<Fault> {
         {
             let mut script = self.script.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(i) = script.iter().position(|(op, _)| op == operation) {
-                return script.remove(i).map(|(_, f)| f);
+            if let Some(i) = script.iter().position(|(op, _, _)| op == operation) {
+                if script[i].2 > 0 {
+                    script[i].2 -= 1;
+                    return None;
+                }
+                return script.remove(i).map(|(_, f, _)| f);
             }
         }
         let plan = self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone();

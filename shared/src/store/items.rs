@@ -72,13 +72,6 @@ pub(crate) fn site_resells(site_record: &super::keys::Item) -> bool {
     site_record.get("resells").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
 }
 
-/// Whether a site's `UNSETTLED#{o}` item no longer says anything: nothing is staged, the
-/// order was settled, and the indexes had their grace period to forget deleted entries.
-/// Listings then trust the order's entries as they are, and the next cleanup deletes it.
-pub(crate) fn unsettled_is_forgotten(item: &super::keys::Item, now: i64) -> bool {
-    item.get("staged").is_none() && super::get_n(item, "settled_until").is_some_and(|t| t < now)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
-    ConsumedCapacity, DeleteRequest, KeysAndAttributes, PutRequest, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
+    ConsumedCapacity, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
 };
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -439,19 +439,6 @@ impl Store {
             .map(|k| {
                 let delete = DeleteRequest::builder().set_key(Some(k.to_item())).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 Ok(WriteRequest::builder().delete_request(delete).build())
-            })
-            .collect::<Result<_, StoreError>>()?;
-        self.batch_write(op, requests).await
-    }
-
-    /// Puts many items unconditionally (see [`Store::batch_write`]): for items nobody reads
-    /// until a later conditional write makes them current (staged lines).
-    pub(crate) async fn batch_put(&self, op: &'static str, items: Vec<Item>) -> Result<(), StoreError> {
-        let requests = items
-            .into_iter()
-            .map(|item| {
-                let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, StoreError>>()?;
         self.batch_write(op, requests).await

@@ -83,14 +83,15 @@ impl Store {
 
     /// The orders whose entries in this site's listings are not all current (consistent:
     /// written in the same transactions as the order heads).
+    /// An item exists exactly while the order's entries here may not all be current: ingestion
+    /// deletes it only once every other version's entries are deleted and the indexes were
+    /// checked to list none of them (no clock).
     async fn unsettled_orders(&self, site: &SupportId) -> Result<HashMap<OrderId, Unsettled>, StoreError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let q = Query::table("Query unsettled orders", keys::site_pk(site), Range::Prefix(keys::UNSETTLED_PREFIX.into()));
         Ok(self
             .query_all(q)
             .await?
             .iter()
-            .filter(|i| !super::items::unsettled_is_forgotten(i, now))
             .filter_map(|i| {
                 let order = OrderId::parse(get_s(i, "order_id")?).ok()?;
                 let current = get_n(i, "current").map(|c| c.max(0) as u64);
@@ -300,7 +301,8 @@ impl Store {
         };
         let shipped_listing = async {
             if reach.entitlements > 0 {
-                let q = Query::table("Query ship-to copies", keys::shipped_pk(email, site), range()).eventually_consistent().limit(limit);
+                // Consistent: a deleted copy must not come back from a replica once its order settled.
+                let q = Query::table("Query ship-to copies", keys::shipped_pk(email, site), range()).limit(limit);
                 self.list(q).await.map(Some)
             } else {
                 Ok(None)
@@ -366,6 +368,10 @@ impl Store {
             for item in fetched {
                 let shipped = get_s(&item, keys::PK).is_some_and(keys::is_shipped_pk);
                 let line: LineItem = from_item(item)?;
+                // The current version may list its lines at another site (the order moved).
+                if &line.site != site {
+                    continue;
+                }
                 let entry = current.entry(line.line.serial.to_string()).or_insert_with(|| (line.clone(), false));
                 entry.1 |= shipped;
             }
@@ -373,7 +379,7 @@ impl Store {
 
         let within: Vec<VisibleEntitlement> = current
             .into_values()
-            .filter(|(line, _)| frontier.as_deref().is_none_or(|f| keys::position(line.line.serial.as_str(), line.version).as_str() <= f))
+            .filter(|(line, _)| frontier.as_deref().is_none_or(|f| line.line.serial.as_str() <= keys::parse_position(f).0))
             .filter_map(|(line, shipped)| {
                 let mut rules = Vec::new();
                 if member {

@@ -1,0 +1,273 @@
+//! Step 6: finish — remove what versions other than the current one left, check the indexes
+//! forgot it, and let the sites' listings trust the order again. Also a final exit's
+//! "give the version up".
+//!
+//! Order matters, because a cleanup may stop after any request: a version's ship-to copies
+//! go before its lines (and both are found from the version record, not from each other), its
+//! claims and grants after them, and the record is marked `gone` only once the indexes were
+//! queried and list none of its entries. A site's unsettled item goes last, when every other
+//! version there is gone: the next delivery, or this message's retry, completes whatever a
+//! stopped cleanup left.
+
+use super::entities::{UnsettledItem, VersionRecord};
+use super::plan::{may_forget, versions_to_clean};
+use super::{ApplyError, ApplyOptions, Step};
+use crate::domain::{Email, OrderId, Serial, SupportId, DIGEST_VERSION};
+use crate::store::keys;
+use crate::store::table::{Query, Range};
+use crate::store::tx::Cond;
+use crate::store::{from_item, get_s, n, s, Store, StoreError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Requests of one cleanup step in flight at once.
+const REQUESTS_IN_FLIGHT: usize = 16;
+/// How often a cleanup looks at a lagging index before it leaves the rest to the retry.
+const INDEX_LOOKS: u32 = 4;
+
+impl Store {
+    /// Cleans every version other than `current` that is not gone yet (older ones, and
+    /// abandoned newer ones), then settles the order's unsettled items. Idempotent; never
+    /// touches `current` or a newer version still being staged.
+    pub(super) async fn finish(&self, order_id: &OrderId, current: Option<u64>, options: &ApplyOptions) -> Result<(), ApplyError> {
+        let pk = keys::order_pk(order_id);
+        let records = self.query_all(Query::table("Query order versions", pk, Range::Prefix(keys::VERSION_PREFIX.into()))).await?;
+        let mut records: Vec<VersionRecord> = records.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let doomed: Vec<VersionRecord> = versions_to_clean(&records, current).into_iter().cloned().collect();
+        let current_record = current.and_then(|c| records.iter().find(|r| r.version == c)).cloned();
+        if !doomed.is_empty() {
+            let serials = self.serials_of(order_id, &doomed).await?;
+            self.delete_entries(order_id, &doomed, &serials).await?;
+            options.reached(Step::LinesCleaned).await?;
+            let kept: BTreeSet<&Serial> = current_record.iter().flat_map(|r| r.serials.iter()).collect();
+            let kept_contacts: BTreeSet<String> = current_record.iter().flat_map(|r| r.ship_to_emails.iter().cloned()).collect();
+            futures::try_join!(
+                self.release_claims(order_id, &doomed, &serials, &kept),
+                self.revoke_grants(order_id, &doomed, &kept_contacts)
+            )?;
+            let gone = self.forgotten_by_indexes(order_id, &doomed, &serials).await?;
+            for record in records.iter_mut().filter(|r| gone.contains(&r.version)) {
+                record.gone = true;
+            }
+            let lagging = doomed.len() - gone.len();
+            if lagging > 0 {
+                // Forgetting waits for the indexes; this message is retried later (cost, not
+                // visibility: the listings keep honouring the unsettled items meanwhile).
+                return Err(ApplyError::IndexLagging(lagging));
+            }
+        }
+        self.settle(order_id, current, &records).await?;
+        Ok(())
+    }
+
+    /// Each doomed version's serials: from its record, and from its lines as stored (a record
+    /// written before records held serials).
+    async fn serials_of(&self, o: &OrderId, doomed: &[VersionRecord]) -> Result<BTreeMap<u64, BTreeSet<Serial>>, StoreError> {
+        let listed = futures::future::try_join_all(doomed.iter().map(|r| {
+            let q = Query::table("Query version lines", keys::order_pk(o), Range::Prefix(keys::line_prefix(r.version))).keys_only();
+            self.query_all(q)
+        }))
+        .await?;
+        Ok(doomed
+            .iter()
+            .zip(listed)
+            .map(|(record, lines)| {
+                let mut serials: BTreeSet<Serial> = record.serials.iter().cloned().collect();
+                serials.extend(
+                    lines
+                        .iter()
+                        .filter_map(|i| keys::parse_line_sk(get_s(i, keys::SK)?))
+                        .filter_map(|(_, serial)| Serial::parse(serial).ok()),
+                );
+                (record.version, serials)
+            })
+            .collect())
+    }
+
+    /// Copies first, then lines: a line left behind still leads the next cleanup to its
+    /// copies (and the record names them all anyway).
+    async fn delete_entries(
+        &self,
+        o: &OrderId,
+        doomed: &[VersionRecord],
+        serials: &BTreeMap<u64, BTreeSet<Serial>>,
+    ) -> Result<(), StoreError> {
+        let mut copies = Vec::new();
+        let mut lines = Vec::new();
+        for record in doomed {
+            let Some(all) = serials.get(&record.version) else { continue };
+            for serial in all {
+                lines.push(keys::order_line(o, record.version, serial));
+                if let Some(site) = &record.site {
+                    copies.extend(record.ship_to().iter().map(|email| keys::shipped_line(email, site, serial, record.version)));
+                }
+            }
+        }
+        self.batch_delete("BatchWriteItem delete old copies", copies).await?;
+        self.batch_delete("BatchWriteItem delete old lines", lines).await
+    }
+
+    /// Takes the doomed versions out of their serials' claims; a claim no version holds any
+    /// more (a serial the current version does not have) is deleted: it can be sold again.
+    async fn release_claims(
+        &self,
+        o: &OrderId,
+        doomed: &[VersionRecord],
+        serials: &BTreeMap<u64, BTreeSet<Serial>>,
+        kept: &BTreeSet<&Serial>,
+    ) -> Result<(), StoreError> {
+        let mut by_serial: BTreeMap<&Serial, Vec<String>> = BTreeMap::new();
+        for record in doomed {
+            for serial in serials.get(&record.version).into_iter().flatten() {
+                by_serial.entry(serial).or_default().push(record.version.to_string());
+            }
+        }
+        let by_serial: Vec<(&Serial, Vec<String>)> = by_serial.into_iter().collect();
+        for chunk in by_serial.chunks(REQUESTS_IN_FLIGHT) {
+            futures::future::try_join_all(chunk.iter().map(|(serial, versions)| async move {
+                let key = keys::serial_claim(serial);
+                let ours = Cond::new("order_id = :o").value(":o", s(o.as_str()));
+                let versions = vec![(":v", AttributeValue::Ns(versions.clone()))];
+                self.update("UpdateItem release claim", &key, "DELETE versions :v", versions, Some(ours)).await?;
+                if !kept.contains(serial) {
+                    let unheld = Cond::new("order_id = :o AND attribute_not_exists(versions)").value(":o", s(o.as_str()));
+                    self.delete("DeleteItem released claim", &key, Some(unheld)).await?;
+                }
+                Ok::<(), StoreError>(())
+            }))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the doomed versions out of the ship-to grants; a grant the current version does
+    /// not hold is deleted once empty (unless a newer version added itself meanwhile).
+    async fn revoke_grants(&self, o: &OrderId, doomed: &[VersionRecord], kept: &BTreeSet<String>) -> Result<(), StoreError> {
+        let mut held: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+        for record in doomed {
+            for email in &record.ship_to_emails {
+                held.entry(email.clone()).or_default().insert(record.version);
+            }
+        }
+        futures::future::try_join_all(held.into_iter().map(|(email, versions)| async move {
+            let Ok(parsed) = Email::parse(&email) else { return Ok(()) };
+            let key = keys::ship_to_grant(&parsed, o);
+            let versions = AttributeValue::Ns(versions.iter().map(u64::to_string).collect());
+            self.update(
+                "UpdateItem revoke grant",
+                &key,
+                "DELETE versions :v",
+                vec![(":v", versions)],
+                Some(Cond::new("attribute_exists(#pk)")),
+            )
+            .await?;
+            if !kept.contains(&email) {
+                self.delete("DeleteItem empty grant", &key, Some(Cond::new("attribute_not_exists(versions)"))).await?;
+            }
+            Ok::<(), StoreError>(())
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// Asks the indexes, entry by entry, whether they still list the doomed versions' lines;
+    /// the versions none of whose entries is listed are marked `gone`. A lagging index is
+    /// looked at again a few times (the wait only changes how soon, never what readers see).
+    async fn forgotten_by_indexes(
+        &self,
+        o: &OrderId,
+        doomed: &[VersionRecord],
+        serials: &BTreeMap<u64, BTreeSet<Serial>>,
+    ) -> Result<BTreeSet<u64>, StoreError> {
+        let mut pending: Vec<&VersionRecord> = doomed.iter().collect();
+        let mut gone = BTreeSet::new();
+        for look in 0..INDEX_LOOKS {
+            if look > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << (2 * look))).await;
+            }
+            let mut still = Vec::new();
+            for record in pending {
+                if self.index_lists_any(o, record, serials.get(&record.version)).await? {
+                    still.push(record);
+                } else {
+                    let key = keys::order_version(o, record.version);
+                    self.update("UpdateItem version gone", &key, "SET gone = :t", vec![(":t", AttributeValue::Bool(true))], None).await?;
+                    gone.insert(record.version);
+                }
+            }
+            if still.is_empty() {
+                break;
+            }
+            pending = still;
+        }
+        Ok(gone)
+    }
+
+    async fn index_lists_any(&self, o: &OrderId, record: &VersionRecord, serials: Option<&BTreeSet<Serial>>) -> Result<bool, StoreError> {
+        let Some(site) = &record.site else { return Ok(false) };
+        let v = record.version;
+        let mut queries = Vec::new();
+        for serial in serials.into_iter().flatten() {
+            let sk = keys::line_index_sk(serial, v);
+            queries.push(
+                Query::index(
+                    "Query index forgot",
+                    keys::GSI1,
+                    keys::site_entitlements_gsi1pk(site),
+                    Range::Between(sk.clone(), sk.clone()),
+                )
+                .keys_only(),
+            );
+            if let Some(r) = &record.reseller {
+                queries.push(
+                    Query::index("Query index forgot", keys::GSI2, keys::sold_to_gsi2pk(r, site), Range::Between(sk.clone(), sk))
+                        .keys_only(),
+                );
+            }
+        }
+        let pk = keys::order_pk(o);
+        for chunk in queries.chunks(REQUESTS_IN_FLIGHT) {
+            let pages = futures::future::try_join_all(chunk.iter().map(|q| self.query_page(q))).await?;
+            // Only this order's entry counts (a serial may have changed hands since).
+            if pages.iter().flat_map(|p| p.items.iter()).any(|i| get_s(i, keys::PK) == Some(pk.as_str())) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Deletes each site's unsettled item of the order once [`may_forget`] says the listings
+    /// can trust the order's entries there; conditional on the item as read.
+    async fn settle(&self, o: &OrderId, current: Option<u64>, records: &[VersionRecord]) -> Result<(), StoreError> {
+        let sites: BTreeSet<&SupportId> = records.iter().filter_map(|r| r.site.as_ref()).collect();
+        futures::future::try_join_all(sites.into_iter().map(|site| async move {
+            let key = keys::unsettled(site, o);
+            let Some(item) = self.get("GetItem unsettled order", &key, true).await? else { return Ok(()) };
+            let item = UnsettledItem::from_item(&item);
+            if !may_forget(&item, site, current, records) {
+                return Ok(());
+            }
+            let as_read = if item.revision == 0 {
+                Cond::new("attribute_not_exists(revision)")
+            } else {
+                Cond::new("revision = :rev").value(":rev", n(item.revision))
+            };
+            self.delete("DeleteItem settled order", &key, Some(as_read)).await.map(|_| ())
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a version given up, unless it was switched in (then it stays: it is the order's
+    /// state) or the stored receipt is another message's. `Ok(false)`: nothing to give up.
+    pub(super) async fn mark_abandoned(&self, o: &OrderId, v: u64, digest: &str) -> Result<bool, StoreError> {
+        let ours = Cond::new(
+            "attribute_exists(#pk) AND attribute_not_exists(switched) AND (digest = :digest OR NOT begins_with(digest, :format))",
+        )
+        .value(":digest", s(digest))
+        .value(":format", s(DIGEST_VERSION));
+        let key = keys::order_version(o, v);
+        self.update("UpdateItem abandon version", &key, "SET abandoned = :t", vec![(":t", AttributeValue::Bool(true))], Some(ours)).await
+    }
+}

@@ -1,0 +1,189 @@
+//! The items ingestion writes, as typed entities with their keys and their one writer each:
+//! the version record (`ORDER#{o}`/`VERSION#{v}`), a site's unsettled-order item
+//! (`SITE#{s}`/`UNSETTLED#{o}`), the line item and a ship-to contact's copy of it.
+
+use super::super::keys::{self, Item};
+use super::super::{get_n, get_s, n, s, StoreError};
+use crate::domain::entitlement::LineItem;
+use crate::domain::{Email, Line, Order, OrderId, Serial, SupportId};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// What was received for one version, and how far applying it got.
+///
+/// The receipt (`digest`, parties, `serials`) is written once, by the first delivery
+/// (`if_not_exists`); progress is only ever added — by the switch (`switched`, `fan_out`),
+/// provisioning (`provisioned`), cleanup (`gone`) and a final exit (`abandoned`) — so a late
+/// duplicate cannot take it back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct VersionRecord {
+    pub version: u64,
+    #[serde(default)]
+    pub digest: String,
+    #[serde(default)]
+    pub ship_to_emails: Vec<String>,
+    /// The end-customer site: where this version's lines are listed and its copies live.
+    #[serde(default)]
+    pub site: Option<SupportId>,
+    /// The reseller: its index lists this version's lines too.
+    #[serde(default)]
+    pub reseller: Option<SupportId>,
+    /// Every serial of the version: what its entries are, even once the lines are deleted.
+    #[serde(default)]
+    pub serials: Vec<Serial>,
+    #[serde(default)]
+    pub received_at: String,
+    #[serde(default)]
+    pub switched: bool,
+    #[serde(default)]
+    pub provisioned: BTreeSet<u64>,
+    #[serde(default)]
+    pub fan_out: Option<SupportId>,
+    /// Given up by a final exit (dead-lettered): it may no longer be switched in.
+    #[serde(default)]
+    pub abandoned: bool,
+    /// Its lines, copies and claims are deleted and the indexes were checked to list none of
+    /// its entries: the listings no longer need to be told about it.
+    #[serde(default)]
+    pub gone: bool,
+}
+
+impl VersionRecord {
+    /// The record's receipt for `order`; progress starts empty.
+    pub fn receipt(order: &Order, digest: &str, received_at: String) -> VersionRecord {
+        VersionRecord {
+            version: order.version,
+            digest: digest.to_string(),
+            ship_to_emails: order.ship_to.iter().flat_map(|p| p.emails()).map(|e| e.to_string()).collect(),
+            site: Some(order.end_customer.site.support_id.clone()),
+            reseller: order.reseller.as_ref().map(|r| r.site.support_id.clone()),
+            serials: order.lines.iter().map(|l| l.serial.clone()).collect(),
+            received_at,
+            ..VersionRecord::default()
+        }
+    }
+
+    pub fn ship_to(&self) -> Vec<Email> {
+        self.ship_to_emails.iter().filter_map(|e| Email::parse(e).ok()).collect()
+    }
+
+    /// The update that writes the receipt: attributes already there are kept (`if_not_exists`),
+    /// progress attributes are never named.
+    pub fn receipt_update(&self) -> Result<(String, Vec<(&'static str, AttributeValue)>), StoreError> {
+        let item = super::super::to_item(self)?;
+        let receipt = ["digest", "ship_to_emails", "site", "reseller", "serials", "received_at"];
+        let mut set = vec!["version = :version".to_string()];
+        let mut values = vec![(":version", n(self.version))];
+        for (name, placeholder) in receipt.iter().zip([":digest", ":ship_to", ":site", ":reseller", ":serials", ":received"]) {
+            if let Some(value) = item.get(*name).filter(|v| !v.is_null()) {
+                set.push(format!("{name} = if_not_exists({name}, {placeholder})"));
+                values.push((placeholder, value.clone()));
+            }
+        }
+        Ok((format!("SET {}", set.join(", ")), values))
+    }
+}
+
+/// A site's item for an order whose entries there are not all current. Readers trust an
+/// order's entries as they are unless its item says otherwise.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct UnsettledItem {
+    pub order_id: Option<OrderId>,
+    /// The current version, when it lists its entries at this site (`None`: nothing of the
+    /// order is current here).
+    pub current: Option<u64>,
+    pub active: bool,
+    /// Versions being staged at this site.
+    pub staged: Vec<u64>,
+    /// Bumped by every write: settling deletes the item only as it read it.
+    pub revision: i64,
+}
+
+impl UnsettledItem {
+    pub fn from_item(item: &Item) -> UnsettledItem {
+        UnsettledItem {
+            order_id: get_s(item, "order_id").and_then(|o| OrderId::parse(o).ok()),
+            current: get_n(item, "current").map(|c| c.max(0) as u64),
+            active: item.get("active").and_then(|a| a.as_bool().ok()).copied().unwrap_or(false),
+            staged: item
+                .get("staged")
+                .and_then(|v| v.as_ns().ok())
+                .map(|ns| ns.iter().filter_map(|n| n.parse().ok()).collect())
+                .unwrap_or_default(),
+            revision: get_n(item, "revision").unwrap_or(0),
+        }
+    }
+}
+
+/// A staged line as stored, without its keys: the line item and every ship-to copy hold it.
+fn line_record(o: &OrderId, v: u64, order: &Order, line: &Line) -> Result<Item, StoreError> {
+    let site = order.end_customer.site.support_id.clone();
+    let reseller = order.reseller.as_ref().map(|r| r.site.support_id.clone());
+    super::super::to_item(&LineItem { order_id: o.clone(), version: v, site, reseller, line: line.clone() })
+}
+
+/// The line item, listed by the site's index (`gsi1`) and its reseller's (`gsi2`).
+pub(crate) fn line_item(order: &Order, line: &Line) -> Result<Item, StoreError> {
+    let (o, v) = (&order.order_id, order.version);
+    let site = &order.end_customer.site.support_id;
+    let mut item = line_record(o, v, order, line)?;
+    item.extend(keys::order_line(o, v, &line.serial).to_item());
+    item.insert(keys::GSI1_PK.into(), s(keys::site_entitlements_gsi1pk(site)));
+    item.insert(keys::GSI1_SK.into(), s(keys::line_index_sk(&line.serial, v)));
+    if let Some(r) = order.reseller.as_ref().map(|r| &r.site.support_id) {
+        item.insert(keys::GSI2_PK.into(), s(keys::sold_to_gsi2pk(r, site)));
+        item.insert(keys::GSI2_SK.into(), s(keys::line_index_sk(&line.serial, v)));
+    }
+    Ok(item)
+}
+
+/// A ship-to contact's copy of a staged line (read by the contact's list of the site).
+pub(crate) fn shipped_item(email: &Email, order: &Order, line: &Line) -> Result<Item, StoreError> {
+    let mut item = line_record(&order.order_id, order.version, order, line)?;
+    item.extend(keys::shipped_line(email, &order.end_customer.site.support_id, &line.serial, order.version).to_item());
+    Ok(item)
+}
+
+/// The reseller marker of a member of a site that resells.
+pub(crate) fn reseller_marker_item(email: &Email, reseller: &SupportId) -> Item {
+    let mut item = keys::reseller_marker(email, reseller).to_item();
+    item.insert("email".into(), s(email.as_str()));
+    item.insert("support_id".into(), s(reseller.as_str()));
+    item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_receipt_update_names_no_progress_attribute() {
+        let record = VersionRecord {
+            version: 3,
+            digest: "v1:abc".into(),
+            site: Some(SupportId::parse("ACME-1").unwrap()),
+            serials: vec![Serial::parse("S1").unwrap()],
+            switched: true,
+            gone: true,
+            ..VersionRecord::default()
+        };
+        let (expression, values) = record.receipt_update().unwrap();
+        for progress in ["switched", "provisioned", "fan_out", "abandoned", "gone"] {
+            assert!(!expression.contains(progress), "{expression}");
+        }
+        assert!(expression.contains("digest = if_not_exists(digest, :digest)"), "{expression}");
+        assert!(!expression.contains("reseller"), "an absent reseller is not written: {expression}");
+        assert_eq!(values.len(), expression.matches(':').count());
+    }
+
+    #[test]
+    fn an_unsettled_item_reads_its_versions() {
+        let mut item = keys::unsettled(&SupportId::parse("A-1").unwrap(), &OrderId::parse("O-1").unwrap()).to_item();
+        item.insert("order_id".into(), s("O-1"));
+        item.insert("current".into(), n(2));
+        item.insert("staged".into(), AttributeValue::Ns(vec!["3".into()]));
+        let read = UnsettledItem::from_item(&item);
+        assert_eq!((read.current, read.staged, read.active), (Some(2), vec![3], false));
+    }
+}

@@ -1,0 +1,255 @@
+//! The decisions of applying an order, as pure functions over typed items: no I/O here.
+//! The commit loop (`mod.rs`) and the step modules read what these need, call them, and
+//! write what they return.
+
+use super::entities::{UnsettledItem, VersionRecord};
+use super::ShipToReachChange;
+use crate::domain::entitlement::OrderHead;
+use crate::domain::{same_content, Email, Order, SupportId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the head says about a delivered version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Stale { current: u64 },
+    Duplicate,
+    Conflicting,
+    Proceed,
+}
+
+pub(crate) fn decide(head: Option<&OrderHead>, order: &Order, digest: &str) -> Decision {
+    match head {
+        Some(h) if h.current_version > order.version => Decision::Stale { current: h.current_version },
+        Some(h) if h.current_version == order.version => {
+            if same_content(&h.digest, digest) {
+                Decision::Duplicate
+            } else {
+                Decision::Conflicting
+            }
+        }
+        _ => Decision::Proceed,
+    }
+}
+
+/// Lines per staging transaction: each line writes its claim, its line item and one copy per
+/// ship-to contact, and the transaction also checks the head (100 items at most).
+pub(crate) fn lines_per_chunk(ship_to_contacts: usize) -> usize {
+    (99 / (2 + ship_to_contacts)).max(1)
+}
+
+/// Who holds a serial this order wants, as far as the order can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// A stored order whose current version holds the claim: the serial is really taken.
+    Stored,
+    /// An order that is not stored (or whose current version does not hold the claim): it
+    /// may still give the serial back, so the refusal is not final.
+    Unsettled,
+}
+
+/// A claim held by another order is final only when that order's current version holds it.
+pub(crate) fn holder_of(claim_versions: &[u64], holder_head: Option<&OrderHead>) -> Holder {
+    match holder_head {
+        Some(h) if claim_versions.contains(&h.current_version) => Holder::Stored,
+        _ => Holder::Unsettled,
+    }
+}
+
+/// One write of a site record in the switch: only what changes, so a reseller whose name
+/// is unchanged is not written by each of its orders (no item every order passes through).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SiteUpdate {
+    pub site: SupportId,
+    pub delta: i64,
+    pub name: Option<String>,
+}
+
+/// Plans the site-record writes of a switch from the counters' deltas and the names read.
+pub(crate) fn plan_site_updates(
+    deltas: &BTreeMap<SupportId, i64>,
+    names: &BTreeMap<SupportId, String>,
+    stored: &BTreeMap<SupportId, String>,
+) -> Vec<SiteUpdate> {
+    let mut sites: BTreeSet<&SupportId> = deltas.keys().collect();
+    sites.extend(names.keys());
+    sites
+        .into_iter()
+        .filter_map(|site| {
+            let delta = deltas.get(site).copied().unwrap_or(0);
+            let name = names.get(site).filter(|n| stored.get(site) != Some(*n)).cloned();
+            (delta != 0 || name.is_some()).then(|| SiteUpdate { site: site.clone(), delta, name })
+        })
+        .collect()
+}
+
+/// The switch's changes to ship-to reaches: the replaced version's contribution out, the new
+/// one's in, one change per (contact, site); changes that cancel out are left out.
+pub(crate) fn plan_ship_to_reach(
+    old: Option<&OrderHead>,
+    new: &OrderHead,
+    new_site_name: &str,
+) -> BTreeMap<(Email, SupportId), ShipToReachChange> {
+    let mut changes: BTreeMap<(Email, SupportId), ShipToReachChange> = BTreeMap::new();
+    for (head, sign) in old.map(|h| (h, -1i64)).into_iter().chain(std::iter::once((new, 1i64))) {
+        let count = sign * head.entitlement_count as i64;
+        for email in &head.ship_to_contacts {
+            let change = changes.entry((email.clone(), head.end_customer.clone())).or_default();
+            change.total += count;
+            if let Some(r) = &head.reseller {
+                *change.via.entry(r.clone()).or_default() += count;
+            }
+            if sign > 0 {
+                change.name = Some(new_site_name.to_string());
+            }
+        }
+    }
+    changes.retain(|_, c| !c.is_empty());
+    changes
+}
+
+/// The order's parties' sites with the names it gives them.
+pub(crate) fn party_names(order: &Order) -> BTreeMap<SupportId, String> {
+    std::iter::once(&order.end_customer)
+        .chain(order.reseller.iter())
+        .chain(order.ship_to.iter())
+        .map(|party| (party.site.support_id.clone(), party.site.name.clone()))
+        .collect()
+}
+
+/// The versions whose entries a cleanup removes, given the current version `current`
+/// (`None`: no version was ever switched in): every older version, and every newer one that
+/// was abandoned. A newer version still being staged is left alone.
+pub(crate) fn versions_to_clean(records: &[VersionRecord], current: Option<u64>) -> Vec<&VersionRecord> {
+    records
+        .iter()
+        .filter(|r| match current {
+            Some(c) => r.version < c || (r.version > c && r.abandoned),
+            None => r.abandoned,
+        })
+        .filter(|r| !r.gone)
+        .collect()
+}
+
+/// Whether a site's `UNSETTLED#{o}` item may go: listings can then trust the order's entries
+/// there as they are. That needs every version other than the current one that ever had
+/// entries at the site to be gone (deleted, and checked absent from the indexes), and no
+/// version newer than the current one being staged. No clock takes part.
+pub(crate) fn may_forget(item: &UnsettledItem, site: &SupportId, current: Option<u64>, records: &[VersionRecord]) -> bool {
+    let staging_newer = item.staged.iter().any(|v| current.is_none_or(|c| *v > c));
+    let lingering = records.iter().filter(|r| r.site.as_ref() == Some(site)).any(|r| Some(r.version) != current && !r.gone);
+    // Versions that ever named this site and are not recorded (an old record format) are
+    // not known to be gone.
+    let unrecorded = item.staged.iter().any(|v| !records.iter().any(|r| r.version == *v));
+    !staging_newer && !lingering && !unrecorded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::OrderId;
+
+    fn sid(s: &str) -> SupportId {
+        SupportId::parse(s).unwrap()
+    }
+
+    fn head(site: &str, reseller: Option<&str>, contacts: &[&str], count: u64) -> OrderHead {
+        OrderHead {
+            order_id: OrderId::parse("O-1").unwrap(),
+            current_version: 1,
+            digest: String::new(),
+            status: crate::domain::OrderStatus::Active,
+            ordered_at: String::new(),
+            end_customer: sid(site),
+            reseller: reseller.map(sid),
+            ship_to: None,
+            ship_to_contacts: contacts.iter().map(|e| Email::parse(e).unwrap()).collect(),
+            entitlement_count: count,
+            updated_at: String::new(),
+        }
+    }
+
+    fn record(version: u64, site: &str, gone: bool, abandoned: bool) -> VersionRecord {
+        VersionRecord { version, site: Some(sid(site)), gone, abandoned, ..VersionRecord::default() }
+    }
+
+    #[test]
+    fn a_switch_moves_each_ship_to_contacts_reach_from_the_old_version_to_the_new() {
+        let (ted, tina) = (Email::parse("ted@d.example").unwrap(), Email::parse("tina@d.example").unwrap());
+        let first = plan_ship_to_reach(None, &head("ACME-1", Some("SKY-1"), &["ted@d.example"], 3), "Acme");
+        let change = &first[&(ted.clone(), sid("ACME-1"))];
+        assert_eq!((change.total, change.via[&sid("SKY-1")], change.name.as_deref()), (3, 3, Some("Acme")));
+        let old = head("ACME-1", Some("SKY-1"), &["ted@d.example"], 3);
+        let second = plan_ship_to_reach(Some(&old), &head("ACME-1", None, &["ted@d.example", "tina@d.example"], 5), "Acme");
+        let change = &second[&(ted.clone(), sid("ACME-1"))];
+        assert_eq!((change.total, change.via[&sid("SKY-1")]), (2, -3));
+        assert_eq!(second[&(tina, sid("ACME-1"))].total, 5);
+        let moved = plan_ship_to_reach(Some(&old), &head("FARM-1", Some("SKY-1"), &["ted@d.example"], 3), "Farm");
+        assert_eq!(moved[&(ted.clone(), sid("ACME-1"))].total, -3);
+        assert_eq!(moved[&(ted.clone(), sid("FARM-1"))].total, 3);
+        assert!(plan_ship_to_reach(Some(&old), &old, "Acme").is_empty());
+    }
+
+    #[test]
+    fn a_reseller_whose_name_is_unchanged_is_not_written() {
+        let deltas = BTreeMap::from([(sid("ACME-1"), 3), (sid("SKY-1"), 0)]);
+        let names = BTreeMap::from([(sid("ACME-1"), "Acme".to_string()), (sid("SKY-1"), "Skynet".to_string())]);
+        let stored = names.clone();
+        assert_eq!(plan_site_updates(&deltas, &names, &stored), vec![SiteUpdate { site: sid("ACME-1"), delta: 3, name: None }]);
+        let renamed = BTreeMap::from([(sid("SKY-1"), "Skynet Ltd".to_string())]);
+        let names2 = BTreeMap::from([(sid("SKY-1"), "Skynet Ltd".to_string())]);
+        assert!(plan_site_updates(&BTreeMap::new(), &names2, &renamed).is_empty());
+        assert_eq!(
+            plan_site_updates(&BTreeMap::new(), &names2, &stored),
+            vec![SiteUpdate { site: sid("SKY-1"), delta: 0, name: Some("Skynet Ltd".into()) }]
+        );
+    }
+
+    #[test]
+    fn a_staging_transaction_never_exceeds_a_hundred_items() {
+        for contacts in 0..=40 {
+            let lines = lines_per_chunk(contacts);
+            assert!(lines >= 1 && 1 + lines * (2 + contacts) <= 100, "{contacts} contacts: {lines} lines");
+        }
+        assert_eq!(lines_per_chunk(0), 49);
+    }
+
+    #[test]
+    fn a_claim_is_final_only_when_the_holders_current_version_holds_it() {
+        let mut stored = head("ACME-1", None, &[], 1);
+        stored.current_version = 2;
+        assert_eq!(holder_of(&[2], Some(&stored)), Holder::Stored);
+        assert_eq!(holder_of(&[3], Some(&stored)), Holder::Unsettled, "a newer version still staging may give it back");
+        assert_eq!(holder_of(&[1], None), Holder::Unsettled, "an order never stored");
+        assert_eq!(holder_of(&[], Some(&stored)), Holder::Unsettled, "released by every version");
+    }
+
+    #[test]
+    fn cleanup_takes_older_and_abandoned_versions_and_leaves_newer_staging_alone() {
+        let records =
+            vec![record(1, "A", true, false), record(2, "A", false, false), record(3, "A", false, false), record(4, "A", false, true)];
+        let versions: Vec<u64> = versions_to_clean(&records, Some(3)).iter().map(|r| r.version).collect();
+        assert_eq!(versions, vec![2, 4], "1 is gone already, 3 is current");
+        let none: Vec<u64> = versions_to_clean(&records, None).iter().map(|r| r.version).collect();
+        assert_eq!(none, vec![4], "with nothing current only abandoned versions go");
+    }
+
+    #[test]
+    fn an_unsettled_item_is_forgotten_only_when_every_other_version_at_the_site_is_gone() {
+        let site = sid("A");
+        let item = |staged: &[u64]| UnsettledItem { staged: staged.to_vec(), ..UnsettledItem::default() };
+        let records = vec![record(1, "A", false, false), record(2, "A", false, false)];
+        assert!(!may_forget(&item(&[]), &site, Some(2), &records), "version 1's entries may still be listed");
+        let records = vec![record(1, "A", true, false), record(2, "A", false, false)];
+        assert!(may_forget(&item(&[]), &site, Some(2), &records));
+        assert!(may_forget(&item(&[1]), &site, Some(2), &records), "an older staged version can no longer write");
+        let with_3 = vec![record(1, "A", true, false), record(2, "A", false, false), record(3, "A", false, false)];
+        assert!(!may_forget(&item(&[3]), &site, Some(2), &with_3), "version 3 is being staged");
+        // A site the order moved away from: nothing current there.
+        let moved = vec![record(1, "A", false, false), record(2, "B", false, false)];
+        assert!(!may_forget(&item(&[]), &site, Some(2), &moved));
+        let moved = vec![record(1, "A", true, false), record(2, "B", false, false)];
+        assert!(may_forget(&item(&[]), &site, Some(2), &moved));
+        // Another site's versions do not matter here.
+        assert!(may_forget(&item(&[]), &sid("B"), Some(2), &[record(1, "A", false, false), record(2, "B", false, false)]));
+    }
+}
