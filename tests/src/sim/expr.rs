@@ -180,12 +180,11 @@ impl<'a> Parser<'a> {
     }
     /// A top-level attribute path (no nested paths: the store uses none).
     fn path(&mut self) -> String {
-        let p = match self.next() {
+        match self.next() {
             Some(Tok::Name(n)) => self.name(&n),
             Some(Tok::Word(w)) if !is_reserved(&w) => w,
             _ => self.fail("expected an attribute path"),
-        };
-        p
+        }
     }
     fn operand(&mut self) -> Operand {
         match self.peek() {

@@ -247,7 +247,7 @@ fn dynamodb(w: &mut World, op: &str, body: &Value, invocation: Option<u64>) -> H
         "BatchWriteItem" => w.table.batch_write_item(body),
         other => panic!("simulated DynamoDB: operation {other} is not simulated (table.rs sends none)"),
     };
-    if WRITES.contains(&op) || matches!(result, Err(_)) {
+    if WRITES.contains(&op) || result.is_err() {
         let what = describe(op, body);
         let outcome = match &result {
             Ok(_) => "applied".to_string(),
