@@ -18,6 +18,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod sim;
+pub mod world;
+
 pub const TEMPLATE: &str = include_str!("../../template.yaml");
 
 /// A contact's view as plain data: site → serial → access rules.

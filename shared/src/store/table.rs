@@ -35,13 +35,16 @@ pub struct RetryPolicy {
     pub cap: Duration,
     /// No new attempt starts after this much time since the first.
     pub budget: Duration,
+    /// `None` (the default): the backoff's jitter is random. `Some(seed)`: it is a function of
+    /// the seed and the attempt, so a deterministic simulation replays the same waits.
+    pub jitter_seed: Option<u64>,
 }
 
 impl Default for RetryPolicy {
     /// About 10 s at most per call: well inside the functions' timeouts (30 s API, ingestion's
     /// visibility timeout 6× its timeout), long enough to ride out a throttling burst.
     fn default() -> Self {
-        RetryPolicy { max_attempts: 10, base: Duration::from_millis(25), cap: Duration::from_secs(2), budget: Duration::from_secs(10) }
+        RetryPolicy { max_attempts: 10, base: Duration::from_millis(25), cap: Duration::from_secs(2), budget: Duration::from_secs(10), jitter_seed: None }
     }
 }
 
@@ -49,8 +52,16 @@ impl RetryPolicy {
     /// Full jitter: a uniform wait in [0, min(cap, base · 2^attempt)).
     fn backoff(&self, attempt: u32) -> Duration {
         let ceiling = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.cap);
-        ceiling.mul_f64(jitter())
+        ceiling.mul_f64(self.jitter_seed.map_or_else(jitter, |seed| seeded_jitter(seed, attempt)))
     }
+}
+
+/// A uniform float in [0, 1) from a seed and an attempt (splitmix64's finaliser).
+fn seeded_jitter(seed: u64, attempt: u32) -> f64 {
+    let mut z = seed.wrapping_add(u64::from(attempt).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn jitter() -> f64 {
