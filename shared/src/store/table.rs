@@ -44,7 +44,13 @@ impl Default for RetryPolicy {
     /// About 10 s at most per call: well inside the functions' timeouts (30 s API, ingestion's
     /// visibility timeout 6× its timeout), long enough to ride out a throttling burst.
     fn default() -> Self {
-        RetryPolicy { max_attempts: 10, base: Duration::from_millis(25), cap: Duration::from_secs(2), budget: Duration::from_secs(10), jitter_seed: None }
+        RetryPolicy {
+            max_attempts: 10,
+            base: Duration::from_millis(25),
+            cap: Duration::from_secs(2),
+            budget: Duration::from_secs(10),
+            jitter_seed: None,
+        }
     }
 }
 

@@ -21,6 +21,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+type SerialsByVersion = BTreeMap<u64, BTreeSet<Serial>>;
+
 /// Requests of one cleanup step in flight at once.
 const REQUESTS_IN_FLIGHT: usize = 16;
 /// How often a cleanup looks at a lagging index before it leaves the rest to the work list.
@@ -39,8 +41,8 @@ impl Store {
         let doomed: Vec<VersionRecord> = versions_to_clean(&records, current).into_iter().cloned().collect();
         let current_record = current.and_then(|c| records.iter().find(|r| r.version == c)).cloned();
         if !doomed.is_empty() {
-            let serials = self.serials_of(order_id, &doomed).await?;
-            self.delete_entries(order_id, &doomed, &serials).await?;
+            let (stored, serials) = self.serials_of(order_id, &doomed).await?;
+            self.delete_entries(order_id, &doomed, &stored).await?;
             options.reached(Step::LinesCleaned).await?;
             let kept: BTreeSet<&Serial> = current_record.iter().flat_map(|r| r.serials.iter()).collect();
             let kept_contacts: BTreeSet<String> = current_record.iter().flat_map(|r| r.ship_to_emails.iter().cloned()).collect();
@@ -84,32 +86,34 @@ impl Store {
         Ok(waiting)
     }
 
-    /// Each doomed version's serials: from its record, and from its lines as stored (a record
-    /// written before records held serials).
-    async fn serials_of(&self, o: &OrderId, doomed: &[VersionRecord]) -> Result<BTreeMap<u64, BTreeSet<Serial>>, StoreError> {
+    /// Each doomed version's serials: those whose lines are stored (the lines and their copies
+    /// to delete: a line, its claim and its copies are staged in one transaction, and copies
+    /// go before lines, so a copy exists only beside its line), and those plus its record's
+    /// serials (what the indexes may still list, and the claims it may hold). A copy's key
+    /// does not name its order, so a serial the version never staged — one another order
+    /// owns — must never lead to a copy's delete.
+    async fn serials_of(&self, o: &OrderId, doomed: &[VersionRecord]) -> Result<(SerialsByVersion, SerialsByVersion), StoreError> {
         let listed = futures::future::try_join_all(doomed.iter().map(|r| {
             let q = Query::table("Query version lines", keys::order_pk(o), Range::Prefix(keys::line_prefix(r.version))).keys_only();
             self.query_all(q)
         }))
         .await?;
-        Ok(doomed
-            .iter()
-            .zip(listed)
-            .map(|(record, lines)| {
-                let mut serials: BTreeSet<Serial> = record.serials.iter().cloned().collect();
-                serials.extend(
-                    lines
-                        .iter()
-                        .filter_map(|i| keys::parse_line_sk(get_s(i, keys::SK)?))
-                        .filter_map(|(_, serial)| Serial::parse(serial).ok()),
-                );
-                (record.version, serials)
-            })
-            .collect())
+        let mut stored = SerialsByVersion::new();
+        let mut all = SerialsByVersion::new();
+        for (record, lines) in doomed.iter().zip(listed) {
+            let found: BTreeSet<Serial> = lines
+                .iter()
+                .filter_map(|i| keys::parse_line_sk(get_s(i, keys::SK)?))
+                .filter_map(|(_, serial)| Serial::parse(serial).ok())
+                .collect();
+            all.insert(record.version, record.serials.iter().cloned().chain(found.iter().cloned()).collect());
+            stored.insert(record.version, found);
+        }
+        Ok((stored, all))
     }
 
     /// Copies first, then lines: a line left behind still leads the next cleanup to its
-    /// copies (and the record names them all anyway).
+    /// copies.
     async fn delete_entries(
         &self,
         o: &OrderId,
