@@ -15,6 +15,8 @@ status=0
 scripts/with-services.sh cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 make --no-print-directory validate || status=$?
 scripts/with-services.sh scripts/schemathesis.sh || status=$?
+# The page's linter: a failure fails the run (and counts as one failed test).
+if make --no-print-directory lint; then echo "# lint pass" >>"$log"; else status=1; echo "# fail 1" >>"$log"; fi
 # The web page in headless Chromium; node:test ends with "# pass N" / "# fail N".
 scripts/test-browser.sh 2>&1 | tee -a "$log" || status=$?
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
