@@ -37,6 +37,8 @@ code=0; make --no-print-directory validate || code=$?
 count_phase "sam validate --lint" "$code" "$(($(stat -c %s "$log") + 1))"
 code=0; scripts/with-services.sh scripts/schemathesis.sh || code=$?
 count_phase "schemathesis" "$code" "$(($(stat -c %s "$log") + 1))"
+code=0; make --no-print-directory lint || code=$?
+count_phase "make lint (ESLint)" "$code" "$(($(stat -c %s "$log") + 1))"
 # The web page in headless Chromium; node:test ends with "# pass N" / "# fail N".
 from=$(($(stat -c %s "$log") + 1)); code=0
 scripts/test-browser.sh 2>&1 | tee -a "$log" || code=$?

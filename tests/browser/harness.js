@@ -138,10 +138,11 @@ export async function viewShownBy(page) {
   return view;
 }
 
-/** An independent RFC 4180 encoder for the expected export. */
+/** An independent RFC 4180 encoder for the expected export (formula cells neutralised with '). */
 export function csvOf(rows) {
   const field = (v) => {
-    const s = Array.isArray(v) ? v.join(' ') : v === null || v === undefined ? '' : String(v);
+    const raw = Array.isArray(v) ? v.join(' ') : v === null || v === undefined ? '' : String(v);
+    const s = ['=', '+', '-', '@', '\t', '\r'].includes(raw.charAt(0)) ? `'${raw}` : raw;
     return /[",\r\n]/.test(s) ? `"${s.split('"').join('""')}"` : s;
   };
   return rows.map((r) => `${r.map(field).join(',')}\r\n`).join('');

@@ -47,7 +47,9 @@ test('the local host serves the page, its config and the local sign-in', async (
   assert.match(index.text, /<script type="module" src="js\/app.js">/);
   assert.match((await get('/js/app.js')).r.headers.get('content-type'), /^text\/javascript/);
   assert.match((await get('/app.css')).r.headers.get('content-type'), /^text\/css/);
-  assert.deepEqual(JSON.parse((await get('/config.json')).text), { api_base: '', auth: { mode: 'local' } });
+  const config = JSON.parse((await get('/config.json')).text);
+  assert.deepEqual({ api_base: config.api_base, mode: config.auth.mode, token: config.auth.token_endpoint, revoke: config.auth.revocation_endpoint },
+    { api_base: '', mode: 'local', token: '/local/oidc/token', revoke: '/local/oidc/revoke' });
   // No path escapes the web directory; unknown paths are the API's (a token is required).
   // (`/js/../index.html` and `/js/./app.js` name files that exist: only plain paths are served.)
   for (const raw of ['/js/../../Cargo.toml', '/..%2F..%2FCargo.toml', '/%2e%2e/Cargo.toml', '/js/./app.js', '/js/../index.html', '//etc/passwd']) {
@@ -94,7 +96,8 @@ test('OIDC: PKCE S256 challenge, authorize URL, code exchange and state check (a
       window.__lastNonce = pending2.nonce;
       const done = await auth.completeSignIn(config, `${window.location.origin}/?code=the-code&state=${url2.searchParams.get('state')}`);
       const notRedirect = await auth.completeSignIn(config, `${window.location.origin}/#/products`);
-      const denied = await auth.completeSignIn(config, `${window.location.origin}/?error=access_denied&error_description=User+cancelled`).then(() => 'accepted', (e) => e.message);
+      const url3 = new URL(await auth.prepareSignIn(config, '#/'));
+      const denied = await auth.completeSignIn(config, `${window.location.origin}/?error=access_denied&error_description=User+cancelled&state=${url3.searchParams.get('state')}`).then(() => 'accepted', (e) => e.message);
       return { rfc7636, origin: url.origin + url.pathname, params, pending, ownChallenge, wrongState, verifier2: pending2.verifier,
         done: { email: done.session.email, care: done.session.care, returnTo: done.returnTo },
         left: sessionStorage.getItem('abev.oidc.pending'), notRedirect, denied };
@@ -125,31 +128,31 @@ test('OIDC: PKCE S256 challenge, authorize URL, code exchange and state check (a
 });
 
 test('OIDC mode end to end: sign in through an identity provider and land on the deep-linked serial', async () => {
-  // The provider is played by the test (its endpoints on the page's origin, so the page's
-  // strict CSP stays on); the ID token it hands out is a real local token for mary.
-  const maryToken = await tokenFor('mary@skynet.example');
+  // The provider is the local host's OIDC stand-in (/local/oidc: a sign-in form, PKCE,
+  // a nonce in the ID token); only config.json is switched to OIDC mode.
   const auth = {
-    mode: 'oidc', issuer: `${BASE}/idp`, client_id: 'portal', authorize_endpoint: `${BASE}/idp/authorize`,
-    token_endpoint: `${BASE}/idp/token`, redirect_uri: `${BASE}/`, scope: 'openid email',
+    mode: 'oidc', issuer: `${BASE}/local/oidc`, client_id: 'portal', authorize_endpoint: `${BASE}/local/oidc/authorize`,
+    token_endpoint: `${BASE}/local/oidc/token`, revocation_endpoint: `${BASE}/local/oidc/revoke`, logout_endpoint: `${BASE}/local/oidc/logout`,
+    redirect_uri: `${BASE}/`, scope: 'openid email',
   };
   await withPage(async (page) => {
     let authorize = null;
     let exchange = null;
     await page.route((url) => url.pathname === '/config.json', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ api_base: '', auth }) }));
-    await page.route((url) => url.pathname === '/idp/authorize', (route) => {
-      authorize = new URL(route.request().url()).searchParams;
-      return route.fulfill({ status: 302, headers: { Location: `${BASE}/?code=code-1&state=${encodeURIComponent(authorize.get('state'))}` } });
-    });
-    await page.route((url) => url.pathname === '/idp/token', (route) => {
-      exchange = new URLSearchParams(route.request().postData());
-      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ id_token: maryToken, access_token: 'opaque', token_type: 'Bearer', expires_in: 3600 }) });
+    page.on('request', (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === '/local/oidc/authorize' && r.method() === 'GET') authorize = url.searchParams;
+      if (url.pathname === '/local/oidc/token' && !exchange) exchange = new URLSearchParams(r.postData());
     });
     await page.goto(`${BASE}/#/entitlements/S4`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#signin-email').fill('mary@skynet.example');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#license-keys').waitFor();
     assert.equal(authorize.get('client_id'), 'portal');
     assert.equal(authorize.get('code_challenge_method'), 'S256');
-    assert.equal(exchange.get('code'), 'code-1');
+    assert.ok(authorize.get('nonce'));
+    assert.equal(exchange.get('grant_type'), 'authorization_code');
     assert.equal(createHash('sha256').update(exchange.get('code_verifier')).digest('base64url'), authorize.get('code_challenge'));
     const url = new URL(page.url());
     assert.equal(url.search, '', 'the code is gone from the address bar');
@@ -157,6 +160,9 @@ test('OIDC mode end to end: sign in through an identity provider and land on the
     assert.match(await page.locator('h1').textContent(), /\(S4\)/);
     assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'nothing of the sign-in is left in sessionStorage');
     assert.equal(await page.locator('#who .email').textContent(), 'mary@skynet.example');
+    // Sign-out goes through the provider's logout endpoint and back to the page.
+    await Promise.all([page.waitForURL(`${BASE}/`), page.getByRole('button', { name: 'Sign out' }).click()]);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
   });
 });
 
@@ -279,7 +285,7 @@ test('§2 story: ted requests FARM-1, a Care agent approves it in the page, ted 
     await ted.getByRole('button', { name: `Copy licence key ${key}` }).click();
     await ted.locator('#notice').getByText(`Licence key ${key} copied to the clipboard.`).waitFor();
     assert.equal(await ted.evaluate(() => navigator.clipboard.readText()), key);
-    assert.equal(await ted.locator('#download').getAttribute('href'), detail.download_url);
+    assert.equal(await ted.locator('#download').textContent(), `Download ${detail.product}`);
     await assertAccessible(ted, 'entitlement detail');
     await screenshot(ted, '06-ted-s4-licence-key');
     assert.deepEqual(tedProblems, []);

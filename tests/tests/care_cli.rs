@@ -4,7 +4,7 @@
 use abev::access::RequestStatus;
 use abev::domain::Role;
 use abev::http::dto::AccessRequestView;
-use abev_care::{Care, CareError, Cli, Parser};
+use abev_care::{Care, CareError, Cli, Parser, Token};
 use abev_client::CreatedRequest;
 use abev_integration_tests::{worked_example, TestApp, TestStack};
 use serde_json::{json, Value};
@@ -88,9 +88,11 @@ async fn the_command_line_runs_against_the_stack() {
     let id = ted.request_id.as_str();
     let token = app.care_token(AGENT);
     let run = |args: Vec<&str>| {
-        let mut argv = vec!["abev-care", "--api", &app.base, "--token", &token, "--queue-url", t.stack.care_queue()];
+        let mut argv = vec!["abev-care", "--api", &app.base, "--queue-url", t.stack.care_queue()];
         argv.extend(args);
-        Cli::try_parse_from(argv).unwrap()
+        let mut cli = Cli::try_parse_from(argv).unwrap();
+        cli.token = Some(Token::new(token.clone()));
+        cli
     };
 
     let mut out = Vec::new();
@@ -123,19 +125,45 @@ async fn the_command_line_runs_against_the_stack() {
     abev_care::run(run(vec!["--json", "list"]), &mut out).await.unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), json!([]));
 
-    // Without a token there is nothing to act with.
-    let cli = Cli::try_parse_from(["abev-care", "--api", &app.base, "--queue-url", t.stack.care_queue(), "list"]).unwrap();
-    if std::env::var("ABEV_TOKEN").is_err() && std::env::var("ABEV_CARE_EMAIL").is_err() {
-        assert!(matches!(abev_care::run(cli, &mut Vec::new()).await, Err(CareError::Usage(_))));
+    // Without a token (and no login in an empty config directory) there is nothing to act with.
+    let dir = temp_dir();
+    let config = dir.join("config.toml");
+    let cli = Cli::try_parse_from([
+        "abev-care",
+        "--config",
+        config.to_str().unwrap(),
+        "--api",
+        &app.base,
+        "--queue-url",
+        t.stack.care_queue(),
+        "list",
+    ])
+    .unwrap();
+    if std::env::var("ABEV_TOKEN").is_err() {
+        let err = abev_care::run_with(cli, &mut Vec::new(), &mut &b""[..]).await.unwrap_err();
+        assert!(matches!(err, CareError::Auth(_)) && err.exit_code() == 3, "{err:?}");
     }
     // A token without the Care group cannot decide.
-    let mut argv = vec!["abev-care", "--api", &app.base, "--queue-url", t.stack.care_queue()];
-    let plain = app.token("mary@skynet.example");
-    argv.extend(["--token", &plain, "reject", id, "--reason", "x"]);
-    match abev_care::run(Cli::try_parse_from(argv).unwrap(), &mut Vec::new()).await {
-        Err(CareError::Api { status, .. }) => assert!(status == 403 || status == 409, "{status}"),
+    let mut cli =
+        Cli::try_parse_from(["abev-care", "--api", &app.base, "--queue-url", t.stack.care_queue(), "reject", id, "--reason", "x"]).unwrap();
+    cli.token = Some(Token::new(app.token("mary@skynet.example")));
+    match abev_care::run(cli, &mut Vec::new()).await {
+        Err(e @ CareError::Api { status: 403 | 409, .. }) => assert!(e.exit_code() == 3 || e.exit_code() == 5),
         other => panic!("{other:?}"),
     }
+    // The token from standard input.
+    let cli =
+        Cli::try_parse_from(["abev-care", "--api", &app.base, "--queue-url", t.stack.care_queue(), "--token-stdin", "-o", "csv", "list"])
+            .unwrap();
+    let mut out = Vec::new();
+    let line = format!("{}\n", app.care_token(AGENT));
+    abev_care::run_with(cli, &mut out, &mut line.as_bytes()).await.unwrap();
+    assert!(String::from_utf8(out).unwrap().starts_with("request,status,site,"), "CSV with a header row");
+    // Plain http to anything but this machine is refused before a token is sent.
+    let mut cli = Cli::try_parse_from(["abev-care", "--api", "http://api.example", "list"]).unwrap();
+    cli.token = Some(Token::new(token.clone()));
+    let err = abev_care::run(cli, &mut Vec::new()).await.unwrap_err();
+    assert!(matches!(err, CareError::Usage(ref m) if m.contains("https")), "{err:?}");
 }
 
 #[tokio::test]
@@ -167,11 +195,18 @@ async fn escalations_survive_listing_and_the_dead_letter_queue() {
 
 /// The command line as `abev-care` parses it, against this stack, with a Care token.
 fn cli(t: &TestStack, app: &TestApp, queue: &str, args: &[&str]) -> Cli {
-    let token = app.care_token(AGENT);
-    let mut argv = vec!["abev-care", "--api", &app.base, "--token", &token, "--queue-url", queue];
+    let mut argv = vec!["abev-care", "--api", &app.base, "--queue-url", queue];
     argv.extend(args);
     let _ = t;
-    Cli::try_parse_from(argv).unwrap()
+    let mut cli = Cli::try_parse_from(argv).unwrap();
+    cli.token = Some(Token::new(app.care_token(AGENT)));
+    cli
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("abev-care-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 #[tokio::test]
@@ -255,4 +290,147 @@ async fn rollout_enable_status_disable_from_the_command_line() {
         abev_care::run(cli(&t, &app, queue, &["rollout", "enable", "--all"]), &mut Vec::new()).await,
         Err(CareError::Usage(_))
     ));
+}
+
+/// The API with the local host's sign-in in front (the OIDC stand-in of `make dev`), on a
+/// port of its own.
+async fn api_with_sign_in(app: &TestApp) -> String {
+    let authorizer = abev_local::local_auth::LocalAuthorizer {
+        secret: app.secret.clone(),
+        issuer: abev_local::jwt::LOCAL_ISSUER.into(),
+        audience: abev_local::jwt::LOCAL_AUDIENCE.into(),
+    };
+    let router = abev_local::server::app_with_page(app.state.clone(), authorizer, std::path::PathBuf::from("no-web-dir"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    base
+}
+
+/// Plays the browser: opens the authorize URL, submits the sign-in form as `email` (a Care
+/// agent) and follows the redirect to the CLI's loopback listener.
+fn browser(email: &'static str) -> impl FnOnce(&str) -> bool {
+    move |url: &str| {
+        let url = url.to_string();
+        tokio::spawn(async move {
+            let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            let form_page = http.get(&url).send().await.unwrap();
+            assert_eq!(form_page.status(), 200);
+            let html = form_page.text().await.unwrap();
+            assert!(html.contains(r#"id="signin-email""#), "{html}");
+            let mut fields: Vec<(String, String)> = url::Url::parse(&url).unwrap().query_pairs().into_owned().collect();
+            fields.push(("email".into(), email.into()));
+            fields.push(("care".into(), "1".into()));
+            let action = url.split('?').next().unwrap().to_string();
+            let answer = http.post(&action).form(&fields).send().await.unwrap();
+            assert_eq!(answer.status(), 303);
+            let back = answer.headers()["location"].to_str().unwrap().to_string();
+            assert!(back.starts_with("http://127.0.0.1:") && back.contains("/callback?code="), "{back}");
+            // A forged answer first: refused, and the real one still accepted after it.
+            let forged = back.replace("state=", "state=x");
+            assert_eq!(http.get(&forged).send().await.unwrap().status(), 400);
+            assert_eq!(http.get(&back).send().await.unwrap().status(), 200);
+        });
+        true
+    }
+}
+
+#[tokio::test]
+async fn login_through_the_browser_keeps_renews_and_logs_out() {
+    let (t, app, _) = seeded().await;
+    let base = api_with_sign_in(&app).await;
+    let dir = temp_dir();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[profiles.local]\napi = \"{base}\"\nissuer = \"{base}/local/oidc\"\nclient_id = \"abev-care\"\nqueue_url = \"{}\"\ncredential_store = \"file\"\n", t.stack.care_queue()),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let mut argv = vec!["abev-care", "--config", config.to_str().unwrap(), "--profile", "local"];
+        argv.extend(args);
+        Cli::try_parse_from(argv).unwrap()
+    };
+    if std::env::var("ABEV_TOKEN").is_ok() {
+        return; // the environment's token would be used instead of the login
+    }
+    // Not signed in yet: status says so, exit code 3.
+    let err = abev_care::run(cli(&["status"]), &mut Vec::new()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+
+    let mut out = Vec::new();
+    abev_care::run_opening(cli(&["login"]), &mut out, &mut &b""[..], browser(AGENT)).await.unwrap();
+    let said = String::from_utf8(out).unwrap();
+    assert!(said.contains(&format!("Signed in as {AGENT}")) && said.contains("0600"), "{said}");
+    let file = dir.join("credentials").join("local.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    // The login acts: a Care listing through the API.
+    let ted = ask(&app, "ted@data.example", "FARM-1").await;
+    let mut out = Vec::new();
+    abev_care::run(cli(&["-o", "json", "list"]), &mut out).await.unwrap();
+    let listed: Vec<AccessRequestView> = serde_json::from_slice(&out).unwrap();
+    assert_eq!(listed.iter().map(|r| r.request_id.as_str()).collect::<Vec<_>>(), [ted.request_id.as_str()]);
+
+    // An expired ID token is renewed with the refresh token, and saved again.
+    let mut saved: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let old = saved["id_token"].as_str().unwrap().to_string();
+    saved["expires_at"] = json!(0);
+    std::fs::write(&file, saved.to_string()).unwrap();
+    abev_care::run(cli(&["list"]), &mut Vec::new()).await.unwrap();
+    let renewed: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_ne!(renewed["id_token"].as_str().unwrap(), old, "a new ID token");
+    assert!(renewed["expires_at"].as_i64().unwrap() > 0);
+
+    let mut out = Vec::new();
+    abev_care::run(cli(&["status"]), &mut out).await.unwrap();
+    let status = String::from_utf8(out).unwrap();
+    assert!(status.contains(AGENT) && status.contains("(Customer Care)") && status.contains("renewed automatically"), "{status}");
+
+    // Logout revokes the refresh token at the provider: a stolen copy no longer renews.
+    let refresh = renewed["refresh_token"].as_str().unwrap().to_string();
+    let mut out = Vec::new();
+    abev_care::run(cli(&["logout"]), &mut out).await.unwrap();
+    assert!(String::from_utf8(out).unwrap().contains("revoked"));
+    assert!(!file.exists());
+    let after = reqwest::Client::new()
+        .post(format!("{base}/local/oidc/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str()), ("client_id", "abev-care")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 400);
+    assert_eq!(abev_care::run(cli(&["list"]), &mut Vec::new()).await.unwrap_err().exit_code(), 3);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn exit_codes_and_output_tell_outcomes_apart_through_the_api() {
+    let (t, app, _) = seeded().await;
+    let queue = t.stack.care_queue();
+    // Not found: 4.
+    let err = abev_care::run(cli(&t, &app, queue, &["show", &uuid::Uuid::new_v4().to_string()]), &mut Vec::new()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 4, "{err:?}");
+    // Conflict: 5.
+    let ted = ask(&app, "ted@data.example", "FARM-1").await;
+    abev_care::run(cli(&t, &app, queue, &["approve", &ted.request_id]), &mut Vec::new()).await.unwrap();
+    let err = abev_care::run(cli(&t, &app, queue, &["approve", &ted.request_id]), &mut Vec::new()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 5, "{err:?}");
+    // A refused token: 3.
+    let mut bad = cli(&t, &app, queue, &["list"]);
+    bad.token = Some(Token::new("not-a-token"));
+    assert_eq!(abev_care::run(bad, &mut Vec::new()).await.unwrap_err().exit_code(), 3);
+    // A requester's name with terminal escapes is printed without them.
+    let evil = "gary@globex.example";
+    let r = ask(&app, evil, "ACME-1").await;
+    let mut out = Vec::new();
+    abev_care::run(cli(&t, &app, queue, &["reject", &r.request_id, "--reason", "no\u{1b}[2J thanks"]), &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
 }

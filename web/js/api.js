@@ -129,3 +129,27 @@ export async function* pages(path, params, { signal, retries = 3 } = {}) {
     cursor = page.next_cursor;
   } while (cursor);
 }
+
+/**
+ * Asks the API for a short-lived download link (`GET …/download`). The route answers a
+ * redirect; a page cannot read a redirect's Location (fetch hides it), so the page asks for
+ * JSON (`Accept: application/json` → `{"url"}`). Resolves to the URL, or null when the API
+ * has no such route (404) or answered only with a redirect the page cannot follow.
+ */
+export async function downloadLink(path) {
+  const headers = { Accept: 'application/json' };
+  const token = settings.getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(settings.apiBase + path, { headers, credentials: 'omit', cache: 'no-store', redirect: 'manual' });
+  } catch {
+    throw new ApiError(0, 'The service could not be reached. Check your connection and try again.');
+  }
+  if (response.type === 'opaqueredirect' || response.status === 404) return null;
+  const data = await response.json().catch(() => null);
+  if (response.ok && data && typeof data.url === 'string' && /^https?:\/\//i.test(data.url)) return data.url;
+  const err = new ApiError(response.status, messageFor(response.status, data), data);
+  if (response.status === 401) settings.onUnauthorized(err);
+  throw err;
+}

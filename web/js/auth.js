@@ -1,12 +1,30 @@
 // Sign-in. Two modes, chosen by config.json (docs/WEB.md):
 // - "local": the local host's development sign-in (POST /local/sign-in), `make dev` only;
-// - "oidc": OpenID Connect authorization code flow with PKCE (S256). The tokens live in
-//   this module's memory only; the PKCE verifier, state and the place to come back to
-//   live in sessionStorage only while the browser is away at the identity provider.
+// - "oidc": OpenID Connect authorization code flow with PKCE (S256).
+// The ID token lives in this module's memory only; the refresh token too, plus an
+// encrypted copy in IndexedDB (session-store.js) so a reload or a new tab renews instead
+// of signing in again. The PKCE verifier, state and the place to come back to live in
+// sessionStorage only while the browser is away at the identity provider.
+
+import { saveRefreshToken, loadRefreshToken, clearRefreshToken } from './session-store.js';
 
 const PENDING_KEY = 'abev.oidc.pending';
+/** Renew this long before the ID token expires. */
+const RENEW_BEFORE_MS = 60_000;
+const LOCK = 'abev.renew';
 
 let session = null; // {token, email, care, expiresAt}
+let refreshToken = null;
+let renewTimer = null;
+let settings = { auth: { mode: 'local' }, onEnded: () => {}, onRenewed: () => {} };
+
+/**
+ * The sign-in settings (config.json's `auth`) and what to call when a session ends without
+ * the user asking (renewal refused) or is renewed.
+ */
+export function configureAuth(auth, { onEnded, onRenewed } = {}) {
+  settings = { auth: auth || { mode: 'local' }, onEnded: onEnded || (() => {}), onRenewed: onRenewed || (() => {}) };
+}
 
 export function currentSession() {
   if (session && session.expiresAt && Date.now() >= session.expiresAt) session = null;
@@ -18,8 +36,45 @@ export function token() {
   return s ? s.token : null;
 }
 
-export function signOut() {
+/** Forgets the session here (memory and the kept refresh token), nothing else. */
+export async function forget() {
   session = null;
+  refreshToken = null;
+  clearTimeout(renewTimer);
+  await clearRefreshToken();
+}
+
+/**
+ * Signs out: the identity provider's session ends too — the refresh token is revoked at
+ * its revocation endpoint, and in OIDC mode the browser goes to its logout endpoint.
+ * Resolves to the URL to send the browser to (null: stay).
+ */
+export async function signOut() {
+  const auth = settings.auth;
+  const revoking = refreshToken;
+  await forget();
+  if (revoking && auth.revocation_endpoint) {
+    try {
+      await fetch(auth.revocation_endpoint, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: revoking, token_type_hint: 'refresh_token', client_id: auth.client_id || '' }).toString(),
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+    } catch {
+      // Revocation is best effort: the token is forgotten here in any case.
+    }
+  }
+  if (auth.mode === 'oidc' && auth.logout_endpoint) {
+    const url = new URL(auth.logout_endpoint);
+    // Cognito reads client_id + logout_uri; OpenID Connect RP-initiated logout post_logout_redirect_uri.
+    url.searchParams.set('client_id', auth.client_id);
+    url.searchParams.set('logout_uri', auth.redirect_uri);
+    url.searchParams.set('post_logout_redirect_uri', auth.redirect_uri);
+    return url.toString();
+  }
+  return null;
 }
 
 /** The claims of a JWT, unverified: only to show who is signed in (the API verifies). */
@@ -34,23 +89,77 @@ export function claimsOf(jwt) {
   }
 }
 
+/** The groups claim the deployment configures (`groups_claim`), read exactly: an array of names. */
 function groupsOf(claims) {
-  const g = claims.groups ?? claims['cognito:groups'] ?? [];
-  if (Array.isArray(g)) return g;
-  // API Gateway style "[a b]" or a plain string.
-  return String(g).replace(/^\[|\]$/g, '').split(/[\s,]+/).filter(Boolean);
+  const name = settings.auth.groups_claim || 'groups';
+  const g = claims[name] ?? (name === 'groups' ? claims['cognito:groups'] : undefined) ?? [];
+  return Array.isArray(g) ? g.map(String) : [String(g)];
 }
 
-/** Starts a session from a bearer token. */
-export function useToken(jwt) {
+/** Starts a session from a bearer token (and keeps its refresh token, if any). */
+export function useToken(jwt, { refresh = null, expiresIn = null } = {}) {
   const claims = claimsOf(jwt);
+  const careGroup = settings.auth.care_group || 'customer-care';
   session = {
     token: jwt,
     email: String(claims.email || ''),
-    care: groupsOf(claims).includes('customer-care'),
-    expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : null,
+    care: groupsOf(claims).includes(careGroup),
+    expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : (typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : null),
   };
+  if (refresh) {
+    refreshToken = refresh;
+    saveRefreshToken(refresh).catch(() => {});
+  }
+  scheduleRenewal();
   return session;
+}
+
+function scheduleRenewal() {
+  clearTimeout(renewTimer);
+  if (!session || !session.expiresAt || !refreshToken) return;
+  const wait = Math.max(5_000, session.expiresAt - Date.now() - RENEW_BEFORE_MS);
+  renewTimer = setTimeout(() => {
+    renew().then((ok) => {
+      if (ok) settings.onRenewed(session);
+      else settings.onEnded();
+    });
+  }, wait);
+}
+
+/** A new ID token from the refresh token; one tab at a time (Web Locks), like the OIDC libraries. */
+export async function renew() {
+  const refresh = refreshToken || (await loadRefreshToken());
+  const endpoint = settings.auth.token_endpoint;
+  if (!refresh || !endpoint) return false;
+  const call = async () => {
+    try {
+      const response = await fetch(endpoint, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refresh, client_id: settings.auth.client_id || '' }).toString(),
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+      const tokens = await response.json().catch(() => null);
+      const bearer = tokens && (settings.auth.token === 'access_token' ? tokens.access_token : tokens.id_token);
+      if (!response.ok || !bearer) {
+        if (response.status === 400 || response.status === 401) await forget();
+        return false;
+      }
+      refreshToken = refresh;
+      useToken(bearer, { refresh: tokens.refresh_token || null, expiresIn: tokens.expires_in });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return navigator.locks ? navigator.locks.request(LOCK, call) : call();
+}
+
+/** On load: the session of the last load or of another tab, renewed from the kept refresh token. */
+export async function restore() {
+  if (currentSession()) return true;
+  return renew();
 }
 
 // ---- local mode -------------------------------------------------------------------
@@ -67,7 +176,7 @@ export async function localSignIn(apiBase, email, care) {
     const detail = body && body.detail ? String(body.detail) : `sign-in failed (HTTP ${response.status})`;
     throw new Error(detail.charAt(0).toUpperCase() + detail.slice(1).replace(/([^.])$/, '$1.'));
   }
-  return useToken(body.token);
+  return useToken(body.token, { refresh: body.refresh_token || null, expiresIn: body.expires_in });
 }
 
 // ---- OIDC authorization code + PKCE ---------------------------------------------------
@@ -144,13 +253,15 @@ export async function completeSignIn(auth, href, storage = sessionStorage) {
   if (!code && !error) return null;
   const raw = storage.getItem(PENDING_KEY);
   storage.removeItem(PENDING_KEY);
-  const pending = raw ? JSON.parse(raw) : null;
-  if (error) {
-    const why = url.searchParams.get('error_description') || error;
-    throw new Error(`Sign-in was not completed: ${why}.`);
-  }
-  if (!pending || pending.state !== url.searchParams.get('state')) {
+  let pending = null;
+  try { pending = raw ? JSON.parse(raw) : null; } catch { pending = null; }
+  // Nothing in the answer is believed, or shown, before its state matches this sign-in.
+  if (!pending || !pending.state || pending.state !== url.searchParams.get('state')) {
     throw new Error('This sign-in answer does not belong to a sign-in started here. Please sign in again.');
+  }
+  if (error) {
+    const why = (url.searchParams.get('error_description') || error).replace(/[^\p{L}\p{N} .,'()-]/gu, '').slice(0, 200);
+    throw new Error(`Sign-in was not completed: ${why}.`);
   }
   const form = new URLSearchParams({
     grant_type: 'authorization_code',
@@ -179,13 +290,10 @@ export async function completeSignIn(auth, href, storage = sessionStorage) {
   // The API needs the e-mail claim, which the ID token carries (docs/WEB.md).
   const bearer = auth.token === 'access_token' ? tokens.access_token : tokens.id_token;
   if (!bearer) throw new Error('The sign-in service sent no token. Please try again.');
-  if (tokens.id_token) {
-    const claims = claimsOf(tokens.id_token);
-    if (claims.nonce !== undefined && claims.nonce !== pending.nonce) {
-      throw new Error('The sign-in answer failed its replay check. Please sign in again.');
-    }
+  // The nonce is required: an ID token without this sign-in's nonce may be a replayed one.
+  if (!tokens.id_token || claimsOf(tokens.id_token).nonce !== pending.nonce) {
+    throw new Error('The sign-in answer failed its replay check. Please sign in again.');
   }
-  const s = useToken(bearer);
-  if (!s.expiresAt && typeof tokens.expires_in === 'number') s.expiresAt = Date.now() + tokens.expires_in * 1000;
+  const s = useToken(bearer, { refresh: tokens.refresh_token || null, expiresIn: tokens.expires_in });
   return { session: s, returnTo: pending.returnTo || '#/' };
 }

@@ -1,5 +1,6 @@
 // CSV export (RFC 4180): a header row, CRLF line ends, fields quoted when they hold a
-// comma, a quote, CR or LF (quotes doubled). The file is built from one string per API
+// comma, a quote, CR or LF (quotes doubled). A cell that starts with =, +, -, @, tab or CR
+// gets a leading ' so no spreadsheet runs it as a formula (OWASP "CSV injection"). The file is built from one string per API
 // page handed to a Blob, so 100,000 rows never become one string or touch the DOM.
 
 import { pages } from './api.js';
@@ -8,7 +9,8 @@ export const COLUMNS = ['site', 'serial', 'sku', 'product', 'quantity', 'starts_
 export const PAGE_LIMIT = 500;
 
 export function field(value) {
-  const s = value === null || value === undefined ? '' : Array.isArray(value) ? value.join(' ') : String(value);
+  const raw = value === null || value === undefined ? '' : Array.isArray(value) ? value.join(' ') : String(value);
+  const s = /^[=+\-@\t\r]/.test(raw) ? `'${raw}` : raw;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -48,7 +48,4 @@ export function tableRow(columns, cells, attrs = {}) {
   return h('tr', attrs, cells.map((cell, i) => h('td', { 'data-label': columns[i] }, cell)));
 }
 
-/** Formats a whole number for people: 100000 → "100,000". */
-export function count(n) {
-  return Number(n).toLocaleString('en-US');
-}
+export { number as count } from './format.js';

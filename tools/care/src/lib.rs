@@ -1,9 +1,13 @@
 //! `abev-care`: the Customer Care team's tool. It decides access requests through the
-//! HTTP API with a Care token — a care agent never touches DynamoDB — and runs the view's
-//! rollout waves.
+//! HTTP API with a Care agent's token — an agent never touches DynamoDB — and runs the
+//! view's rollout waves.
 //!
+//! - `login` signs in through the browser (OIDC authorization code + PKCE, loopback
+//!   redirect) and keeps the refresh token in the OS keyring (a 0600 file where there is
+//!   none); every command renews the ID token when it is about to expire. `logout`
+//!   revokes it and forgets it; `status` says who is signed in, where, until when.
 //! - `list` prints the requests waiting for the agent from `GET /v1/approvals` (the API is
-//!   the source of truth): no side effects, an aligned table by default, `--json` for tools.
+//!   the source of truth): no side effects.
 //! - `show ID` prints one request (`GET /v1/access-requests/{id}`) and its site's members.
 //! - `approve ID [--role admin|user] [--yes]` / `reject ID --reason ...` decide through the
 //!   API, then delete every Care-queue copy of that request's escalation. The decision is
@@ -13,9 +17,17 @@
 //!   feed), folding copies of one request; it receives with a short visibility timeout and
 //!   releases the messages at once. A message SQS moved to the dead-letter queue is listed
 //!   (marked) and acknowledged there too.
-//! - `rollout enable SUPPORT_ID…`, `rollout disable SUPPORT_ID…`, `rollout status`: which
-//!   account sites the view is enabled for (with `ABEV_ROLLOUT=waves`).
+//! - `rollout enable SUPPORT_ID…`, `rollout disable SUPPORT_ID…`, `rollout status`.
 //! - `completions SHELL` prints a shell completion script; `--version` the version.
+//!
+//! The token comes from the login, `ABEV_TOKEN` or standard input (`--token-stdin`) — never
+//! from the command line, where other users and shell histories would see it.
+
+pub mod login;
+pub mod output;
+pub mod profile;
+pub mod secret;
+pub mod store;
 
 use abev::domain::Role;
 use abev::http::dto::{AccessRequestView, EnabledSiteView, Member, RolloutChangeView};
@@ -23,11 +35,14 @@ use abev_client::{ApiClient, ClientError};
 use aws_sdk_sqs::types::Message;
 pub use clap::Parser;
 use clap::Subcommand;
+pub use output::Output;
+use profile::Profile;
+pub use secret::Token;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-pub const LOCAL_API: &str = "http://127.0.0.1:3000";
+pub use profile::LOCAL_API;
 /// moto's URL of the local Care queue (account 123456789012).
 pub const LOCAL_QUEUE_URL: &str = "http://127.0.0.1:9324/123456789012/abev-care";
 /// Seconds a listing keeps the messages it read hidden (they are released right after).
@@ -35,37 +50,107 @@ const LIST_VISIBILITY_SECONDS: i32 = 30;
 /// Most messages one pass reads.
 const MAX_MESSAGES: usize = 2000;
 
+const EXIT_CODES: &str = "Exit codes:
+  0  done
+  1  failed (the API or the queue could not be reached, or a confirmation was refused)
+  2  usage: a wrong command line, profile or setting
+  3  authentication: not signed in, the login expired, or the token is refused (401, 403)
+  4  not found (404)
+  5  conflict: decided already, or another change got there first (409)
+
+The token comes from `abev-care login` (kept in the OS keyring, or a 0600 file where there is none),
+from ABEV_TOKEN, or from standard input with --token-stdin; never from the command line.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "abev-care",
     version,
-    about = "Customer Care: list, show, approve and reject access requests; run the view's rollout waves"
+    about = "Customer Care: sign in; list, show, approve and reject access requests; run the view's rollout waves",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
-    /// Base URL of the ABEV HTTP API.
-    #[arg(long, env = "ABEV_API", default_value = LOCAL_API, global = true)]
-    pub api: String,
-    /// A bearer token of a Care agent (JWT with the Customer Care group).
-    #[arg(long, env = "ABEV_TOKEN", global = true, hide_env_values = true)]
-    pub token: Option<String>,
-    /// Local stack only: mint a Care token for this e-mail with ABEV_LOCAL_JWT_SECRET.
+    /// The profile of ~/.config/abev/config.toml to use (API URL, issuer, client id).
+    #[arg(long, env = "ABEV_PROFILE", default_value = "default", global = true)]
+    pub profile: String,
+    /// The config file (default: $XDG_CONFIG_HOME/abev/config.toml or ~/.config/abev/config.toml).
+    #[arg(long, env = "ABEV_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
+    /// Base URL of the ABEV HTTP API (overrides the profile's `api`).
+    #[arg(long, env = "ABEV_API", global = true)]
+    pub api: Option<String>,
+    /// Read the bearer token from the first line of standard input (instead of the login or ABEV_TOKEN).
+    #[arg(long, global = true)]
+    pub token_stdin: bool,
+    /// The token to act with (set by code or from ABEV_TOKEN; never a command-line argument).
+    #[arg(skip)]
+    pub token: Option<Token>,
+    /// Local stack only (built with `--features local`): mint a Care token for this e-mail.
+    #[cfg(feature = "local")]
     #[arg(long, env = "ABEV_CARE_EMAIL", global = true)]
     pub local_care_email: Option<String>,
-    /// URL of the Care escalation queue.
-    #[arg(long, env = "ABEV_CARE_QUEUE_URL", default_value = LOCAL_QUEUE_URL, global = true)]
-    pub queue_url: String,
+    /// URL of the Care escalation queue (overrides the profile's `queue_url`).
+    #[arg(long, env = "ABEV_CARE_QUEUE_URL", global = true)]
+    pub queue_url: Option<String>,
     /// URL of the Care dead-letter queue (default: the queue URL + `-dlq`).
     #[arg(long, env = "ABEV_CARE_DLQ_URL", global = true)]
     pub dlq_url: Option<String>,
-    /// Print JSON instead of a table.
-    #[arg(long, global = true)]
+    /// What to print: an aligned table, JSON, or CSV.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+    /// Same as --output json.
+    #[arg(long, global = true, hide = true)]
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
+impl Cli {
+    fn output(&self) -> Output {
+        if self.json {
+            Output::Json
+        } else {
+            self.output
+        }
+    }
+
+    fn config_path(&self) -> Option<std::path::PathBuf> {
+        self.config.clone().or_else(profile::default_config_path)
+    }
+
+    /// The profile, with the command line's overrides.
+    pub fn profile(&self) -> Result<Profile, CareError> {
+        let mut p = Profile::load(self.config_path().as_deref(), &self.profile)?;
+        if let Some(api) = &self.api {
+            p.api = Some(api.clone());
+        }
+        if let Some(q) = &self.queue_url {
+            p.queue_url = Some(q.clone());
+        }
+        Ok(p)
+    }
+
+    /// Where this profile's login is kept.
+    pub fn store(&self, profile: &Profile) -> store::Store {
+        let dir = self
+            .config_path()
+            .and_then(|p| p.parent().map(|d| d.join("credentials")))
+            .unwrap_or_else(|| std::path::PathBuf::from(".abev-credentials"));
+        store::Store { profile: profile.name.clone(), dir, file_only: profile.credential_store.as_deref() == Some("file") }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Sign in through the browser (OIDC + PKCE, loopback redirect) and keep the login.
+    Login {
+        /// Do not open a browser: print the URL to open (on this machine) instead.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Revoke the login at the identity provider and forget it.
+    Logout,
+    /// Who is signed in, with which profile and API, until when, and where the login is kept.
+    Status,
     /// List the requests waiting for you (from the API; no side effects).
     List,
     /// Show a request and its site's current members.
@@ -123,6 +208,9 @@ fn parse_role(raw: &str) -> Result<Role, String> {
 pub enum CareError {
     #[error("{0}")]
     Usage(String),
+    /// Not signed in, an expired login, or a refused token.
+    #[error("{0}")]
+    Auth(String),
     #[error("the API answered {status}: {detail}")]
     Api { status: u16, detail: String },
     #[error("the API could not be reached: {0}")]
@@ -131,8 +219,23 @@ pub enum CareError {
     Queue(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("the login store: {0}")]
+    Store(String),
     #[error("not confirmed: nothing was done")]
     NotConfirmed,
+}
+
+impl CareError {
+    /// The process exit code (`abev-care --help` lists them).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CareError::Usage(_) => 2,
+            CareError::Auth(_) | CareError::Api { status: 401 | 403, .. } => 3,
+            CareError::NotFound(_) | CareError::Api { status: 404, .. } => 4,
+            CareError::Api { status: 409, .. } => 5,
+            _ => 1,
+        }
+    }
 }
 
 /// One waiting escalation (copies of the same request's message folded into one).
@@ -190,28 +293,22 @@ impl Care {
         }
     }
 
-    /// From the command line: the token (given, or minted for the local stack) and an SQS
+    /// From the command line: the profile, the token (see [`token_for`]) and an SQS
     /// client (the local emulator for a loopback queue URL, else the AWS default chain).
-    pub async fn from_cli(cli: &Cli) -> Result<Care, CareError> {
-        let token = match (&cli.token, &cli.local_care_email) {
-            (Some(t), _) => t.clone(),
-            (None, Some(email)) => {
-                let email = abev::domain::Email::parse(email).map_err(|e| CareError::Usage(e.to_string()))?;
-                let secret = abev_local::local_auth::LocalAuthorizer::from_env().secret;
-                abev_local::jwt::mint_for(&secret, email.as_str(), true)
-            }
-            (None, None) => {
-                return Err(CareError::Usage("give a Care token (--token or ABEV_TOKEN), or --local-care-email for the local stack".into()))
-            }
-        };
-        let sqs = if is_local(&cli.queue_url) {
-            let endpoint = endpoint_of(&cli.queue_url);
+    pub async fn from_cli(cli: &Cli, input: &mut impl BufRead) -> Result<Care, CareError> {
+        let profile = cli.profile()?;
+        let api = profile.api.clone().unwrap_or_else(|| LOCAL_API.into());
+        profile::require_safe_url("the API", &api)?;
+        let token = token_for(cli, &profile, input).await?;
+        let queue_url = profile.queue_url.clone().unwrap_or_else(|| LOCAL_QUEUE_URL.into());
+        let sqs = if is_local(&queue_url) {
+            let endpoint = endpoint_of(&queue_url);
             abev::aws::local_clients("http://127.0.0.1:8000", &endpoint).1
         } else {
             let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             aws_sdk_sqs::Client::new(&config)
         };
-        let mut care = Care::new(&cli.api, &token, sqs, &cli.queue_url);
+        let mut care = Care::new(&api, token.expose(), sqs, &queue_url);
         if cli.dlq_url.is_some() {
             care.dlq_url = cli.dlq_url.clone();
         }
@@ -376,6 +473,45 @@ impl Care {
     }
 }
 
+/// The token to act with, first found: set by code, `ABEV_TOKEN`, standard input
+/// (`--token-stdin`), (with `--features local`) one minted for `--local-care-email`, or the
+/// profile's login — renewed and saved again when it is about to expire.
+pub async fn token_for(cli: &Cli, profile: &Profile, input: &mut impl BufRead) -> Result<Token, CareError> {
+    if let Some(t) = &cli.token {
+        return Ok(t.clone());
+    }
+    if let Some(t) = std::env::var("ABEV_TOKEN").ok().map(Token::new).filter(|t| !t.is_empty()) {
+        return Ok(t);
+    }
+    if cli.token_stdin {
+        let mut line = String::new();
+        input.read_line(&mut line).map_err(|e| CareError::Usage(format!("reading the token from standard input: {e}")))?;
+        let t = Token::new(line);
+        return if t.is_empty() { Err(CareError::Usage("--token-stdin: standard input held no token".into())) } else { Ok(t) };
+    }
+    #[cfg(feature = "local")]
+    if let Some(email) = &cli.local_care_email {
+        let email = abev::domain::Email::parse(email).map_err(|e| CareError::Usage(e.to_string()))?;
+        let secret = abev_local::local_auth::LocalAuthorizer::from_env().secret;
+        return Ok(Token::new(abev_local::jwt::mint_for(&secret, email.as_str(), true)));
+    }
+    let store = cli.store(profile);
+    let Some((creds, _)) = store.load()? else {
+        return Err(CareError::Auth(format!(
+            "not signed in (profile {}): run `abev-care login`, or give a token in ABEV_TOKEN or with --token-stdin",
+            profile.name
+        )));
+    };
+    if !login::needs_renewal(&creds) {
+        return Ok(creds.bearer());
+    }
+    let http = reqwest::Client::new();
+    let endpoints = login::endpoints(&http, profile).await?;
+    let renewed = login::renew(&http, profile, &endpoints, &creds).await?;
+    store.save(&renewed)?;
+    Ok(renewed.bearer())
+}
+
 fn api_error(e: ClientError) -> CareError {
     match e {
         ClientError::Problem(p) => CareError::Api { status: p.status, detail: p.detail },
@@ -392,26 +528,7 @@ fn endpoint_of(queue_url: &str) -> String {
     format!("{scheme}://{host}")
 }
 
-/// Columns padded to their widest cell, a header first, two spaces between columns.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-    }
-    let render = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = widths[i])).collect();
-        format!("{}\n", padded.join("  ").trim_end())
-    };
-    let mut out = render(header.to_vec());
-    for row in rows {
-        out.push_str(&render(row.iter().map(String::as_str).collect()));
-    }
-    out
-}
+pub use output::table;
 
 fn request_rows(requests: &[AccessRequestView]) -> Vec<Vec<String>> {
     requests
@@ -424,7 +541,7 @@ fn request_rows(requests: &[AccessRequestView]) -> Vec<Vec<String>> {
                 r.site_name.clone(),
                 r.requester_email.to_string(),
                 format!("{} -> {}", abev_client::wire(&r.kind), r.requested_role.as_str()),
-                r.escalation_reason.map(|e| e.as_str().to_string()).unwrap_or_else(|| "-".into()),
+                r.escalation_reason.map(|e| e.as_str().to_string()).unwrap_or_default(),
                 r.created_at.clone(),
             ]
         })
@@ -436,7 +553,7 @@ const REQUEST_HEADER: &[&str] = &["REQUEST", "STATUS", "SITE", "NAME", "REQUESTE
 fn escalation_rows(list: &[Escalation]) -> Vec<Vec<String>> {
     list.iter()
         .map(|e| {
-            let s = |k: &str| e.message[k].as_str().unwrap_or("-").to_string();
+            let s = |k: &str| e.message[k].as_str().unwrap_or("").to_string();
             vec![
                 e.request_id.clone().unwrap_or_else(|| "(unreadable)".into()),
                 s("support_id"),
@@ -452,61 +569,80 @@ fn escalation_rows(list: &[Escalation]) -> Vec<Vec<String>> {
 }
 
 fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> std::io::Result<()> {
-    writeln!(out, "{}", serde_json::to_string_pretty(value).unwrap_or_default())
+    writeln!(out, "{}", output::json(value))
 }
 
-/// Runs one command, reading confirmations from stdin.
+/// Runs one command, reading confirmations (and `--token-stdin`) from stdin.
 pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CareError> {
     let stdin = std::io::stdin();
     run_with(cli, out, &mut stdin.lock()).await
 }
 
-/// Runs one command, writing what a person reads (or JSON with `--json`) to `out` and
+/// Runs one command, writing what a person reads (or JSON/CSV with `--output`) to `out` and
 /// reading confirmations from `input`.
 pub async fn run_with(cli: Cli, out: &mut impl Write, input: &mut impl BufRead) -> Result<(), CareError> {
+    run_opening(cli, out, input, |url| login::open_browser(url)).await
+}
+
+/// [`run_with`], with the browser `login` opens (tests play it).
+pub async fn run_opening(
+    cli: Cli,
+    out: &mut impl Write,
+    input: &mut impl BufRead,
+    open: impl FnOnce(&str) -> bool,
+) -> Result<(), CareError> {
     let io = |e: std::io::Error| CareError::Usage(e.to_string());
-    if let Command::Completions { shell } = &cli.command {
-        let mut command = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(*shell, &mut command, "abev-care", out);
-        return Ok(());
+    let format = cli.output();
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "abev-care", out);
+            return Ok(());
+        }
+        Command::Rollout { command: RolloutCommand::Enable { all: true, .. } } => {
+            return Err(CareError::Usage(
+                "the view for every site is the stack's mode, not a per-site switch: deploy with the parameter RolloutMode=everyone \
+                 (sam deploy --parameter-overrides RolloutMode=everyone; locally ABEV_ROLLOUT=everyone)"
+                    .into(),
+            ));
+        }
+        Command::Login { no_browser } => return sign_in(&cli, *no_browser, out, open).await,
+        Command::Logout => return sign_out(&cli, out).await,
+        Command::Status => return status(&cli, out).await,
+        _ => {}
     }
-    if let Command::Rollout { command: RolloutCommand::Enable { all: true, .. } } = &cli.command {
-        return Err(CareError::Usage(
-            "the view for every site is the stack's mode, not a per-site switch: deploy with the parameter RolloutMode=everyone \
-             (sam deploy --parameter-overrides RolloutMode=everyone; locally ABEV_ROLLOUT=everyone)"
-                .into(),
-        ));
-    }
-    let care = Care::from_cli(&cli).await?;
+    let care = Care::from_cli(&cli, input).await?;
     match &cli.command {
         Command::List => {
             let pending = care.pending().await?;
-            if cli.json {
-                return print_json(out, &pending).map_err(io);
-            }
-            write!(out, "{}", table(REQUEST_HEADER, &request_rows(&pending))).map_err(io)?;
+            output::print(out, format, REQUEST_HEADER, &request_rows(&pending), &pending).map_err(io)?;
         }
         Command::Show { request_id } => {
             let shown = care.show(request_id).await?;
-            if cli.json {
-                return print_json(out, &shown).map_err(io);
-            }
-            write!(out, "{}", table(REQUEST_HEADER, &request_rows(std::slice::from_ref(&shown.request)))).map_err(io)?;
-            writeln!(out, "\nmembers of {} ({}):", shown.request.support_id, shown.members.len()).map_err(io)?;
             let rows: Vec<Vec<String>> = shown
                 .members
                 .iter()
                 .map(|m| vec![m.role.as_str().to_string(), m.email.to_string(), m.since.clone().unwrap_or_default()])
                 .collect();
+            match format {
+                Output::Json => return print_json(out, &shown).map_err(io),
+                // CSV: the members, one row each (the request is `list`'s row).
+                Output::Csv => return output::print(out, format, &["ROLE", "EMAIL", "SINCE"], &rows, &shown).map_err(io),
+                Output::Table => {}
+            }
+            write!(out, "{}", table(REQUEST_HEADER, &request_rows(std::slice::from_ref(&shown.request)))).map_err(io)?;
+            writeln!(out, "\nmembers of {} ({}):", shown.request.support_id, shown.members.len()).map_err(io)?;
             write!(out, "{}", table(&["ROLE", "EMAIL", "SINCE"], &rows)).map_err(io)?;
         }
         Command::Approve { request_id, role, yes } => {
             if *role == Some(Role::Admin) && !*yes {
-                let request = care.api.access_request(request_id).await.map_err(api_error)?;
+                let request = care.show(request_id).await?.request;
                 writeln!(
                     out,
                     "Make {} an administrator of {} ({})? They will decide its access requests. [y/N]",
-                    request.requester_email, request.support_id, request.site_name
+                    request.requester_email,
+                    request.support_id,
+                    output::clean(&request.site_name)
                 )
                 .map_err(io)?;
                 out.flush().map_err(io)?;
@@ -517,10 +653,11 @@ pub async fn run_with(cli: Cli, out: &mut impl Write, input: &mut impl BufRead) 
                 }
             }
             let decided = care.approve(request_id, *role).await?;
-            report_decision(out, &decided, cli.json, || {
+            report_decision(out, &decided, format, || {
                 let r = &decided.request;
                 format!(
-                    "approved {request_id}: {} is now {} of {}",
+                    "approved {}: {} is now {} of {}",
+                    output::clean(request_id),
                     r.requester_email,
                     r.granted_role.map(|g| g.as_str()).unwrap_or("-"),
                     r.support_id
@@ -530,38 +667,137 @@ pub async fn run_with(cli: Cli, out: &mut impl Write, input: &mut impl BufRead) 
         }
         Command::Reject { request_id, reason } => {
             let decided = care.reject(request_id, reason).await?;
-            report_decision(out, &decided, cli.json, || format!("rejected {request_id} ({reason})")).map_err(io)?;
+            report_decision(out, &decided, format, || format!("rejected {} ({})", output::clean(request_id), output::clean(reason)))
+                .map_err(io)?;
         }
         Command::Queue => {
             let list = care.list().await?;
-            if cli.json {
-                return print_json(out, &list).map_err(io);
-            }
             let header = &["REQUEST", "SITE", "REQUESTER", "ASKS", "REASON", "CREATED", "COPIES", "ON"];
-            write!(out, "{}", table(header, &escalation_rows(&list))).map_err(io)?;
+            output::print(out, format, header, &escalation_rows(&list), &list).map_err(io)?;
         }
-        Command::Rollout { command } => rollout(&care, command, cli.json, out).await?,
-        Command::Completions { .. } => {}
+        Command::Rollout { command } => rollout(&care, command, format, out).await?,
+        Command::Completions { .. } | Command::Login { .. } | Command::Logout | Command::Status => {}
     }
     Ok(())
 }
 
+async fn sign_in(cli: &Cli, no_browser: bool, out: &mut impl Write, open: impl FnOnce(&str) -> bool) -> Result<(), CareError> {
+    let io = |e: std::io::Error| CareError::Usage(e.to_string());
+    let profile = cli.profile()?;
+    profile::require_safe_url("the API", profile.api.as_deref().unwrap_or(LOCAL_API))?;
+    let http = reqwest::Client::new();
+    let endpoints = login::endpoints(&http, &profile).await?;
+    let pending = login::start(&profile, &endpoints).await?;
+    let opened = !no_browser && open(&pending.url);
+    if opened {
+        eprintln!("Opening the browser to sign in (profile {}). If it does not open, visit:\n  {}", profile.name, pending.url);
+    } else {
+        eprintln!("Open this URL in a browser on this machine to sign in (profile {}):\n  {}", profile.name, pending.url);
+    }
+    let creds = login::finish(&http, &profile, &endpoints, pending).await?;
+    let place = cli.store(&profile).save(&creds)?;
+    let email = secret::claims(&creds.id_token).get("email").and_then(|e| e.as_str()).map(output::clean).unwrap_or_default();
+    writeln!(out, "Signed in as {email} (profile {}). The login is kept in {place}.", profile.name).map_err(io)
+}
+
+async fn sign_out(cli: &Cli, out: &mut impl Write) -> Result<(), CareError> {
+    let io = |e: std::io::Error| CareError::Usage(e.to_string());
+    let profile = cli.profile()?;
+    let store = cli.store(&profile);
+    let Some((creds, _)) = store.load()? else {
+        return writeln!(out, "Not signed in (profile {}).", profile.name).map_err(io);
+    };
+    let http = reqwest::Client::new();
+    // Revoked first, so a copy of the refresh token is useless too; forgotten either way.
+    let revoked = match login::endpoints(&http, &profile).await {
+        Ok(endpoints) => login::revoke(&http, &profile, &endpoints, &creds).await.unwrap_or(false),
+        Err(_) => false,
+    };
+    store.delete()?;
+    let how = if revoked { "revoked at the identity provider and forgotten" } else { "forgotten (the provider could not revoke it)" };
+    writeln!(out, "Signed out (profile {}): the login was {how}.", profile.name).map_err(io)
+}
+
+#[derive(serde::Serialize)]
+struct StatusView {
+    profile: String,
+    api: String,
+    issuer: Option<String>,
+    signed_in: bool,
+    email: Option<String>,
+    care: bool,
+    expires_at: Option<i64>,
+    renewable: bool,
+    stored_in: Option<String>,
+}
+
+async fn status(cli: &Cli, out: &mut impl Write) -> Result<(), CareError> {
+    let io = |e: std::io::Error| CareError::Usage(e.to_string());
+    let profile = cli.profile()?;
+    let stored = cli.store(&profile).load()?;
+    let claims = stored.as_ref().map(|(c, _)| secret::claims(&c.id_token)).unwrap_or_default();
+    let groups = claims.get("groups").or_else(|| claims.get("cognito:groups")).and_then(|g| g.as_array()).cloned().unwrap_or_default();
+    let view = StatusView {
+        profile: profile.name.clone(),
+        api: profile.api.clone().unwrap_or_else(|| LOCAL_API.into()),
+        issuer: profile.issuer.clone(),
+        signed_in: stored.is_some(),
+        email: claims.get("email").and_then(|e| e.as_str()).map(output::clean),
+        care: groups.iter().any(|g| g.as_str() == Some(abev::http::identity::CARE_GROUP)),
+        expires_at: stored.as_ref().map(|(c, _)| c.expires_at),
+        renewable: stored.as_ref().is_some_and(|(c, _)| c.refresh_token.is_some()),
+        stored_in: stored.as_ref().map(|(_, place)| place.to_string()),
+    };
+    if cli.output() == Output::Json {
+        print_json(out, &view).map_err(io)?;
+    } else {
+        writeln!(out, "profile:   {}\napi:       {}\nissuer:    {}", view.profile, view.api, view.issuer.as_deref().unwrap_or("-"))
+            .map_err(io)?;
+        match &stored {
+            None => writeln!(out, "signed in: no (run `abev-care login`)").map_err(io)?,
+            Some((creds, place)) => {
+                let until = time::OffsetDateTime::from_unix_timestamp(creds.expires_at)
+                    .ok()
+                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "signed in: {}{}\ntoken:     valid until {until}{}\nkept in:   {place}",
+                    view.email.as_deref().unwrap_or("?"),
+                    if view.care { " (Customer Care)" } else { "" },
+                    if view.renewable { ", renewed automatically" } else { "" }
+                )
+                .map_err(io)?;
+            }
+        }
+    }
+    if view.signed_in {
+        Ok(())
+    } else {
+        Err(CareError::Auth(format!("not signed in (profile {})", profile.name)))
+    }
+}
+
 /// A decision's report: JSON, or one line, plus a warning when the queue copies stayed.
-fn report_decision(out: &mut impl Write, decided: &Decided, json: bool, text: impl FnOnce() -> String) -> std::io::Result<()> {
-    if json {
+fn report_decision(out: &mut impl Write, decided: &Decided, format: Output, text: impl FnOnce() -> String) -> std::io::Result<()> {
+    if format == Output::Json {
         return print_json(out, decided);
+    }
+    if format == Output::Csv {
+        return output::print(out, format, REQUEST_HEADER, &request_rows(std::slice::from_ref(&decided.request)), decided);
     }
     match &decided.acknowledge_error {
         None => writeln!(out, "{}; removed {} queue message(s)", text(), decided.acknowledged),
         Some(e) => writeln!(
             out,
-            "{}; the decision stands, but removing its Care-queue copies failed ({e}): `abev-care queue` may still show it",
-            text()
+            "{}; the decision stands, but removing its Care-queue copies failed ({}): `abev-care queue` may still show it",
+            text(),
+            output::clean(e)
         ),
     }
 }
 
-async fn rollout(care: &Care, command: &RolloutCommand, json: bool, out: &mut impl Write) -> Result<(), CareError> {
+async fn rollout(care: &Care, command: &RolloutCommand, format: Output, out: &mut impl Write) -> Result<(), CareError> {
     let io = |e: std::io::Error| CareError::Usage(e.to_string());
     let change_rows = |changes: &[RolloutChangeView]| -> Vec<Vec<String>> {
         changes
@@ -575,15 +811,15 @@ async fn rollout(care: &Care, command: &RolloutCommand, json: bool, out: &mut im
     let (ids, enabled) = match command {
         RolloutCommand::Status => {
             let (mode, sites) = care.api.rollout().await.map_err(api_error)?;
-            if json {
-                return print_json(out, &serde_json::json!({ "mode": mode, "sites": sites })).map_err(io);
-            }
-            writeln!(out, "mode: {}", mode.as_str()).map_err(io)?;
             let rows: Vec<Vec<String>> = sites
                 .iter()
                 .map(|s: &EnabledSiteView| vec![s.support_id.to_string(), s.name.clone(), s.enabled_at.clone(), s.enabled_by.to_string()])
                 .collect();
-            return write!(out, "{}", table(&["SITE", "NAME", "ENABLED", "BY"], &rows)).map_err(io);
+            let value = serde_json::json!({ "mode": mode, "sites": sites });
+            if format == Output::Table {
+                writeln!(out, "mode: {}", mode.as_str()).map_err(io)?;
+            }
+            return output::print(out, format, &["SITE", "NAME", "ENABLED", "BY"], &rows, &value).map_err(io);
         }
         RolloutCommand::Enable { support_ids, .. } => (support_ids, true),
         RolloutCommand::Disable { support_ids } => (support_ids, false),
@@ -592,10 +828,7 @@ async fn rollout(care: &Care, command: &RolloutCommand, json: bool, out: &mut im
     for id in ids {
         changes.push(care.api.set_rollout(id, enabled).await.map_err(api_error)?);
     }
-    if json {
-        return print_json(out, &changes).map_err(io);
-    }
-    write!(out, "{}", table(&["SITE", "NAME", "VIEW", "CHANGE"], &change_rows(&changes))).map_err(io)
+    output::print(out, format, &["SITE", "NAME", "VIEW", "CHANGE"], &change_rows(&changes), &changes).map_err(io)
 }
 
 #[cfg(test)]
@@ -607,12 +840,6 @@ mod tests {
         assert_eq!(endpoint_of(LOCAL_QUEUE_URL), "http://127.0.0.1:9324");
         assert!(is_local(LOCAL_QUEUE_URL));
         assert!(!is_local("https://sqs.eu-west-1.amazonaws.com/111122223333/abev-care"));
-    }
-
-    #[test]
-    fn tables_align_under_their_header() {
-        let t = table(&["A", "LONGER"], &[vec!["xyz".into(), "1".into()], vec!["w".into(), "22".into()]]);
-        assert_eq!(t, "A    LONGER\nxyz  1\nw    22\n");
     }
 
     #[test]
@@ -631,9 +858,32 @@ mod tests {
 
     #[test]
     fn command_line_parses() {
-        let cli = Cli::try_parse_from(["abev-care", "approve", "r1", "--role", "admin", "--local-care-email", "c@care.example"]).unwrap();
+        let cli = Cli::try_parse_from(["abev-care", "approve", "r1", "--role", "admin", "-o", "csv"]).unwrap();
         assert!(matches!(cli.command, Command::Approve { role: Some(Role::Admin), .. }));
+        assert_eq!(cli.output(), Output::Csv);
+        assert!(Cli::try_parse_from(["abev-care", "--token", "eyJ", "list"]).is_err(), "a token is never an argument");
+        assert!(Cli::try_parse_from(["abev-care", "-o", "xml", "list"]).is_err());
+        assert!(Cli::try_parse_from(["abev-care", "--profile", "prod", "login", "--no-browser"]).is_ok());
         assert!(Cli::try_parse_from(["abev-care", "approve", "r1", "--role", "owner"]).is_err());
         assert!(Cli::try_parse_from(["abev-care", "reject", "r1"]).is_err(), "a rejection needs a reason");
+    }
+
+    #[test]
+    fn exit_codes_tell_failures_apart() {
+        let api = |status| CareError::Api { status, detail: String::new() };
+        assert_eq!(CareError::Usage(String::new()).exit_code(), 2);
+        assert_eq!(CareError::Auth(String::new()).exit_code(), 3);
+        assert_eq!((api(401).exit_code(), api(403).exit_code(), api(404).exit_code(), api(409).exit_code()), (3, 3, 4, 5));
+        assert_eq!(CareError::NotFound(String::new()).exit_code(), 4);
+        assert_eq!(api(500).exit_code(), 1);
+        let help = <Cli as clap::CommandFactory>::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes:") && help.contains("4  not found"), "{help}");
+    }
+
+    #[test]
+    fn debug_of_a_command_line_hides_the_token() {
+        let mut cli = Cli::try_parse_from(["abev-care", "list"]).unwrap();
+        cli.token = Some(Token::new("eyJsecret.payload.sig"));
+        assert!(!format!("{cli:?}").contains("eyJsecret"));
     }
 }

@@ -9,8 +9,9 @@ async fn main() -> std::process::ExitCode {
     match abev_care::run(cli, &mut out).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("abev-care: {e}");
-            std::process::ExitCode::FAILURE
+            // The message may quote the API or the queue: no control characters reach the terminal.
+            eprintln!("abev-care: {}", abev_care::output::clean(&e.to_string()));
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

@@ -125,11 +125,18 @@ impl CreatedRequest {
 }
 
 /// A caller of the API: its base URL and their bearer token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiClient {
     pub base: String,
     pub token: String,
     pub http: reqwest::Client,
+}
+
+/// The token never reaches a log or a panic message through `Debug`.
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient").field("base", &self.base).field("token", &"[redacted]").finish_non_exhaustive()
+    }
 }
 
 fn segment(raw: &str) -> String {
@@ -382,6 +389,13 @@ mod tests {
         let me =
             r#"{"email":"a@b.example","sites":[],"view":{"sites":0,"entitlements":0},"rollout":{"mode":"everyone","waiting_sites":0}}"#;
         assert_eq!(answer(200, "application/json", me).into_result::<Me>().unwrap().view.sites, 0);
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let client = ApiClient::new("https://api.example", "eyJ.secret.sig");
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("secret") && shown.contains("[redacted]"), "{shown}");
     }
 
     #[test]

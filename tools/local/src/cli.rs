@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "abev-local", about = "Runs ABEV on this machine against DynamoDB Local and moto")]
+#[command(name = "abev-local", version, about = "Runs ABEV on this machine against DynamoDB Local and moto")]
 pub struct Cli {
     #[arg(long, env = "ABEV_DYNAMODB_URL", default_value = "http://127.0.0.1:8000", global = true)]
     pub dynamodb_url: String,
@@ -64,6 +64,8 @@ pub enum Command {
     },
     /// Print the API's OpenAPI document (what `docs/openapi.json` holds).
     Openapi,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
     /// Print a local bearer token for EMAIL (HS256, signed with ABEV_LOCAL_JWT_SECRET).
     Token {
         email: String,
@@ -80,6 +82,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             return Ok(());
         }
         Command::Validate { files } => return crate::messages::validate(files),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "abev-local", &mut std::io::stdout());
+            return Ok(());
+        }
         _ => {}
     }
     if let Command::Token { email, care } = &cli.command {
@@ -93,7 +100,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     let template = std::fs::read_to_string(&cli.template).map_err(|e| format!("reading {}: {e}", cli.template.display()))?;
     let stack = crate::infra::create(ddb, sqs, &template, &cli.stack).await.map_err(|e| e.to_string())?;
     match cli.command {
-        Command::Token { .. } | Command::Openapi | Command::Validate { .. } => Ok(()),
+        Command::Token { .. } | Command::Openapi | Command::Validate { .. } | Command::Completions { .. } => Ok(()),
         Command::Send { files } => crate::messages::send(sqs, stack.orders_queue(), &files).await,
         Command::DeadLetters { remove, hide_for, json } => {
             let letters = crate::messages::dead_letters(sqs, stack.orders_dlq(), hide_for, remove).await?;
@@ -159,5 +166,18 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let _ = sweeper.await;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_and_completions_parse() {
+        let err = Cli::try_parse_from(["abev-local", "--version"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert!(matches!(Cli::try_parse_from(["abev-local", "completions", "bash"]).unwrap().command, Command::Completions { .. }));
+        assert!(Cli::try_parse_from(["abev-local", "completions", "nushell-9"]).is_err());
     }
 }

@@ -8,6 +8,7 @@ pub mod infra;
 pub mod jwt;
 pub mod local_auth;
 pub mod messages;
+pub mod oidc;
 pub mod seed;
 pub mod server;
 pub mod sweep;

@@ -11,7 +11,8 @@ pub fn app(state: AppState, authorizer: LocalAuthorizer) -> axum::Router {
 /// The local API with the web page in front of it (`make dev`): the page's files from
 /// `web_dir` at `/`, `/config.json` and the local sign-in (see `crate::web`).
 pub fn app_with_page(state: AppState, authorizer: LocalAuthorizer, web_dir: std::path::PathBuf) -> axum::Router {
-    let host = crate::web::WebHost { dir: web_dir, secret: authorizer.secret.clone() };
+    let idp = crate::oidc::LocalIdp::new(&authorizer.secret, abev::http::identity::IdentityConfig::from_env());
+    let host = crate::web::WebHost { dir: web_dir, idp: std::sync::Arc::new(idp) };
     crate::web::wrap(app(state, authorizer), host)
 }
 

@@ -27,8 +27,8 @@ const MAX_SIGN_IN_BODY: usize = 4096;
 pub struct WebHost {
     /// The directory served at `/` (the repository's `web/`).
     pub dir: PathBuf,
-    /// The secret local tokens are signed with (`LocalAuthorizer::from_env().secret`).
-    pub secret: String,
+    /// The local identity provider (`crate::oidc`): the sign-in's sessions and renewals.
+    pub idp: Arc<crate::oidc::LocalIdp>,
 }
 
 /// Puts the page in front of `api`: requests for the page's own paths are answered here,
@@ -42,9 +42,26 @@ pub fn wrap(api: axum::Router, host: WebHost) -> axum::Router {
 }
 
 impl WebHost {
+    /// The page's `config.json` on the local host: local sign-in, renewal and sign-out at
+    /// the local provider, and the Care group the API is configured with.
+    pub fn config_json(&self) -> serde_json::Value {
+        let p = crate::oidc::PREFIX;
+        serde_json::json!({"api_base": "", "auth": {
+            "mode": "local",
+            "token_endpoint": format!("{p}/token"),
+            "revocation_endpoint": format!("{p}/revoke"),
+            "client_id": "abev-web",
+            "care_group": self.idp.identity.care_group,
+            "groups_claim": self.idp.identity.groups_claim,
+        }})
+    }
+
     async fn handle(&self, request: Request, next: Next) -> Response {
         let path = request.uri().path().to_string();
         let method = request.method().clone();
+        if path.starts_with("/local/oidc/") {
+            return self.idp.handle(request).await;
+        }
         if path == "/local/sign-in" {
             if method != Method::POST {
                 return problem(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method Not Allowed", "sign in with POST");
@@ -55,7 +72,7 @@ impl WebHost {
             return next.run(request).await;
         }
         if path == "/config.json" {
-            let body = serde_json::json!({"api_base": "", "auth": {"mode": "local"}}).to_string();
+            let body = self.config_json().to_string();
             return file_response(&method, "application/json", Bytes::from(body));
         }
         let Some(relative) = page_path(&path) else {
@@ -86,8 +103,11 @@ impl WebHost {
         let Ok(email) = abev::domain::Email::parse(&body.email) else {
             return bad(&format!("{:?} is not an e-mail address", body.email.trim()));
         };
-        let token = crate::jwt::mint_for(&self.secret, email.as_str(), body.care);
-        let json = serde_json::json!({"token": token, "email": email.as_str(), "care": body.care}).to_string();
+        // A session at the local provider: the page renews its token with the refresh token.
+        let t = self.idp.sign_in(email.as_str(), body.care, None);
+        let json = serde_json::json!({"token": t.id_token, "refresh_token": t.refresh_token, "expires_in": t.expires_in,
+            "email": email.as_str(), "care": body.care})
+        .to_string();
         let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response();
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
