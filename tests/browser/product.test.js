@@ -112,10 +112,10 @@ test('sites sort by name and by entitlements; the filter box narrows the list; k
     await page.locator('#sites-table th').first().getByRole('button').click();
     const names = await page.locator('#sites-table tbody tr td:first-child').evaluateAll((c) => c.map((x) => x.textContent));
     assert.deepEqual(names, [...names].sort((a, b) => a.localeCompare(b)));
-    await page.getByLabel('Filter account sites').fill('sky');
+    await page.getByRole('searchbox', { name: 'Filter account sites' }).fill('sky');
     assert.deepEqual(await order(), ['SKY-1']);
     await page.locator('#site-filter-count').getByText('Showing 1 of 4 account sites.').waitFor();
-    await page.getByLabel('Filter account sites').fill('');
+    await page.getByRole('searchbox', { name: 'Filter account sites' }).fill('');
     assert.equal((await order()).length, 4);
     await assertAccessible(page, 'My Products, sorted');
   });
@@ -182,7 +182,9 @@ test('dark theme: follows prefers-color-scheme, and every screen passes axe-core
 test('rollout waves: an empty view says the sites are waiting for rollout, not "ask for access"', async () => {
   await withPage(async (page) => {
     await signIn(page, 'stranger@nowhere.example');
-    await page.route((url) => url.pathname === '/v1/me', (route) => route.fulfill({ status: 200, contentType: 'application/json',
+    // One matcher: page.unroute removes a route by the same matcher it was added with.
+    const meRoute = (url) => url.pathname === '/v1/me';
+    await page.route(meRoute, (route) => route.fulfill({ status: 200, contentType: 'application/json',
       body: JSON.stringify({ email: 'stranger@nowhere.example', sites: [{ support_id: 'W-1', name: 'W', role: 'user' }, { support_id: 'W-2', name: 'W2', role: 'user' }],
         view: { sites: 0, entitlements: 0 }, rollout: { mode: 'waves', waiting_sites: 2 } }) }));
     await go(page, '#/products');
@@ -191,7 +193,7 @@ test('rollout waves: an empty view says the sites are waiting for rollout, not "
     assert.match(await empty.textContent(), /2 account sites are waiting for rollout/);
     assert.doesNotMatch(await empty.textContent(), /ask for access/);
     await assertAccessible(page, 'rollout empty state');
-    await page.unroute((url) => url.pathname === '/v1/me');
+    await page.unroute(meRoute);
     await go(page, '#/products');
     assert.equal(await page.locator('#empty-view').getAttribute('data-reason'), 'none', 'everyone mode: the old advice');
   });

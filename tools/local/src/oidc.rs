@@ -34,7 +34,7 @@ const MAX_FORM: usize = 8192;
 /// The policy of the provider's own form: it may post to itself and its answer may
 /// redirect to the page's origin or a loopback port (the CLI).
 const FORM_POLICY: &str = "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors 'none'; \
-     form-action 'self' http://127.0.0.1:* http://localhost:* http://[::1]:*";
+     form-action 'self' http://127.0.0.1:* http://localhost:*";
 
 #[derive(Debug, Clone)]
 struct Grant {
