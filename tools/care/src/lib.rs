@@ -581,7 +581,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CareError> {
 /// Runs one command, writing what a person reads (or JSON/CSV with `--output`) to `out` and
 /// reading confirmations from `input`.
 pub async fn run_with(cli: Cli, out: &mut impl Write, input: &mut impl BufRead) -> Result<(), CareError> {
-    run_opening(cli, out, input, |url| login::open_browser(url)).await
+    run_opening(cli, out, input, login::open_browser).await
 }
 
 /// [`run_with`], with the browser `login` opens (tests play it).
