@@ -4,6 +4,7 @@
 use super::{SiteRef, VisibleEntitlement};
 use crate::domain::access::Rollout;
 use crate::domain::entitlement::{EntitlementStatus, LineItem};
+use crate::domain::rules::{access, Placement, Reach};
 use crate::domain::{Access, Day, Email, Serial};
 use crate::store::items::{SerialClaim, ShipToGrant};
 use crate::store::keys::{self, Item};
@@ -50,16 +51,19 @@ impl Store {
         }
         let line: LineItem = from_item(item)?;
         let granted = grant.map(from_item::<ShipToGrant>).transpose()?.is_some_and(|g| g.versions.contains(&head.current_version));
-        let mut rules = Vec::new();
+        // The caller's reach as read, and the §2 rules (`domain::rules::access`) over it.
+        let mut reach = Reach::default();
         if membership.is_some() {
-            rules.push(Access::Member);
+            reach.member_of.insert(head.end_customer.clone());
+        }
+        if let (Some(r), Some(_)) = (&head.reseller, &marker) {
+            reach.member_of.insert(r.clone());
         }
         if granted {
-            rules.push(Access::ShipTo);
+            reach.ship_to_orders.insert(order_id.clone());
         }
-        if marker.is_some() {
-            rules.push(Access::Reseller);
-        }
+        let at = Placement { owner: &head.end_customer, order_id: &order_id, reseller: head.reseller.as_ref() };
+        let rules = access(&reach, at);
         if rules.is_empty() {
             return Ok(None);
         }
