@@ -6,13 +6,13 @@
 //! has an alarm, log metrics match fields the code logs, the cursor key is generated in the
 //! stack, and the web page is served privately with its headers, CORS and sign-in wired.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeSet;
 
 const TEMPLATE: &str = include_str!("../../template.yaml");
 
 fn template() -> Value {
-    serde_yaml::from_str(TEMPLATE).expect("template.yaml parses")
+    serde_norway::from_str(TEMPLATE).expect("template.yaml parses")
 }
 
 fn function<'a>(t: &'a Value, name: &str) -> &'a Value {
@@ -151,7 +151,7 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
     // claim, and the pool's Care group is the one the functions look for.
     for name in ["ViewFunction", "AccessFunction"] {
         let vars = &function(&t, name)["Properties"]["Environment"]["Variables"];
-        let claim = serde_yaml::to_string(&vars["ABEV_GROUPS_CLAIM"]).unwrap();
+        let claim = serde_norway::to_string(&vars["ABEV_GROUPS_CLAIM"]).unwrap();
         assert!(claim.contains("cognito:groups") && claim.contains("UseCognito"), "{name}: {claim}");
         assert_eq!(tagged(&vars["ABEV_CARE_GROUP"], "Ref"), Some("CareGroup"), "{name}");
     }
@@ -186,7 +186,7 @@ fn the_view_may_write_only_audit_items_and_they_are_keyed_so() {
     let t = template();
     let serial = abev::domain::Serial::parse("S1").unwrap();
     let audit_pk = abev::store::keys::entitlement_audit(&serial, "t", "id").pk;
-    let policy = serde_yaml::to_string(&t["Resources"]).unwrap();
+    let policy = serde_norway::to_string(&t["Resources"]).unwrap();
     let prefix = "AUDIT#";
     assert!(audit_pk.starts_with(prefix), "audit items are keyed {audit_pk}");
     assert!(policy.contains(&format!("{prefix}*")), "the view's PutItem is limited to {prefix}* items");
@@ -339,7 +339,7 @@ fn only_the_erp_may_send_orders_and_no_order_is_bigger_than_the_parser_takes() {
     assert_eq!(deny["Effect"].as_str(), Some("Deny"));
     assert_eq!(deny["Principal"].as_str(), Some("*"));
     assert_eq!(deny["Action"].as_str(), Some("sqs:SendMessage"));
-    let exempt = serde_yaml::to_string(&deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]).unwrap();
+    let exempt = serde_norway::to_string(&deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]).unwrap();
     assert!(exempt.contains("ErpPrincipalArn"), "the ERP is exempt from the deny: {exempt}");
     assert!(!exempt.contains(":root"), "the account root is not exempt: {exempt}");
     // Nobody else is allowed anything on the queue by its policy.
@@ -391,7 +391,7 @@ fn every_failure_has_an_alarm_and_every_alarm_tells_the_one_topic() {
         assert!(alarm_on(&t, "AWS/SQS", metric, ("QueueName", "!GetAtt", queue)).is_some(), "{queue} {metric}");
     }
     let all = alarms(&t);
-    let text_of = |a: &Value| serde_yaml::to_string(a).unwrap();
+    let text_of = |a: &Value| serde_norway::to_string(a).unwrap();
     let api = all.iter().find(|(_, a)| text_of(a).contains("MetricName: 5xx")).expect("API 5xx alarm");
     assert!(text_of(api.1).contains("!Ref HttpApi") && text_of(api.1).contains("MetricName: Count"), "5xx as a rate of the API's requests");
     for metric in ["ThrottledRequests", "SystemErrors"] {
@@ -474,7 +474,7 @@ fn the_cursor_key_is_generated_in_the_stack_and_read_through_the_extension() {
         assert!(reads, "{role} may read the cursor key, and only it");
     }
     let ingest = statements(&t, "IngestOrdersRole");
-    assert!(!serde_yaml::to_string(&ingest).unwrap().contains("secretsmanager"), "ingestion needs no secret");
+    assert!(!serde_norway::to_string(&ingest).unwrap().contains("secretsmanager"), "ingestion needs no secret");
 }
 
 // ---- web page -----------------------------------------------------------------------------
@@ -487,7 +487,7 @@ fn the_web_page_is_private_behind_cloudfront_with_strict_headers() {
     for k in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
         assert_eq!(block[k].as_bool(), Some(true), "{k}");
     }
-    let policy = serde_yaml::to_string(&r["WebBucketPolicy"]["Properties"]).unwrap();
+    let policy = serde_norway::to_string(&r["WebBucketPolicy"]["Properties"]).unwrap();
     assert!(
         policy.contains("cloudfront.amazonaws.com")
             && policy.contains("AWS:SourceArn")
@@ -502,7 +502,7 @@ fn the_web_page_is_private_behind_cloudfront_with_strict_headers() {
     assert_eq!(behaviour["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
     assert_eq!(tagged(&behaviour["ResponseHeadersPolicyId"], "!Ref"), Some("WebSecurityHeaders"));
     let headers = &r["WebSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
-    let csp = serde_yaml::to_string(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]).unwrap();
+    let csp = serde_norway::to_string(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]).unwrap();
     for directive in [
         "default-src 'self'",
         "connect-src 'self' https://*.execute-api.${AWS::Region}",
@@ -540,7 +540,7 @@ fn browsers_may_call_the_api_only_from_the_web_page_which_signs_in_there() {
         assert_eq!(t["Resources"][cognito]["Condition"].as_str(), Some("UseCognito"), "{cognito} only without an external issuer");
     }
     // The authorizer trusts the stack's pool, or the external issuer.
-    let jwt = serde_yaml::to_string(&t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["JwtAuthorizer"]).unwrap();
+    let jwt = serde_norway::to_string(&t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["JwtAuthorizer"]).unwrap();
     assert!(jwt.contains("UseCognito") && jwt.contains("UserPoolClient") && jwt.contains("JwtIssuer"), "{jwt}");
     // `make publish-web` writes config.json from these outputs.
     let outputs = &t["Outputs"];
