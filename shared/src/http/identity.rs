@@ -112,7 +112,12 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let context = parts.extensions.get::<RequestContext>();
-        let request_id = request_id_of(context).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let request_id = parts
+            .extensions
+            .get::<super::RequestId>()
+            .map(|r| r.0.clone())
+            .or_else(|| request_id_of(context))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let config = <IdentityConfig as axum::extract::FromRef<S>>::from_ref(state);
         let caller = Caller::from_claims(claims_of(context), request_id, &config)?;
         // The request's log line names who called (see `log_request`).
