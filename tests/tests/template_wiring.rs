@@ -154,6 +154,9 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
         let claim = serde_norway::to_string(&vars["ABEV_GROUPS_CLAIM"]).unwrap();
         assert!(claim.contains("cognito:groups") && claim.contains("UseCognito"), "{name}: {claim}");
         assert_eq!(tagged(&vars["ABEV_CARE_GROUP"], "Ref"), Some("CareGroup"), "{name}");
+        // Only the stack's own pool (no spaces in its group names) splits the flattened claim.
+        let exact = serde_norway::to_string(&vars["ABEV_GROUPS_EXACT"]).unwrap();
+        assert!(exact.contains("UseCognito") && exact.contains("'false'") && exact.contains("'true'"), "{name}: {exact}");
     }
     assert_eq!(tagged(&t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"], "Ref"), Some("CareGroup"));
     // A fresh deployment shows the view to everyone; waves are a parameter away.
@@ -248,10 +251,6 @@ fn written_partitions(t: &Value, role: &str) -> BTreeSet<String> {
     granted
 }
 
-fn set(patterns: &[&str]) -> BTreeSet<String> {
-    patterns.iter().map(|p| p.to_string()).collect()
-}
-
 #[test]
 fn each_role_writes_exactly_the_partitions_its_code_writes() {
     // store::keys::written_partitions works the patterns out of the key builders each
@@ -275,7 +274,12 @@ fn the_derived_patterns_hold_every_item_the_issue_named_and_keep_the_trails_apar
     let (o, serial) = (OrderId::parse("O-1").unwrap(), Serial::parse("S1").unwrap());
     let (site, e) = (SupportId::parse("ACME-1").unwrap(), Email::parse("bill@acme.example").unwrap());
     // The items the hand-kept list left out: unsettled orders, ship-to reach, reseller markers, copies.
-    for key in [keys::unsettled(&site, &o), keys::ship_to_reach(&e, &site), keys::reseller_marker(&e, &site), keys::shipped_line(&e, &site, &serial, 1)] {
+    for key in [
+        keys::unsettled(&site, &o),
+        keys::ship_to_reach(&e, &site),
+        keys::reseller_marker(&e, &site),
+        keys::shipped_line(&e, &site, &serial, 1),
+    ] {
         assert!(inside(&of("ingest"), &key.pk), "ingestion writes {}", key.pk);
     }
     let audit = keys::entitlement_audit(&serial, "t", "id").pk;
@@ -594,9 +598,9 @@ fn redriving_the_orders_dlq_is_a_command_that_shows_what_it_will_replay_first() 
     let makefile = include_str!("../../mk/deploy.mk");
     assert!(makefile.contains("\nredrive:") && makefile.contains("scripts/redrive.sh"), "make redrive");
     let script = include_str!("../../scripts/redrive.sh");
-    let shows = script.find("abev-error").expect("the script prints each message's abev-error");
+    let shows = script.find("abev-error: %s").expect("the script prints each message's abev-error");
     let confirms = script.find("read -r").expect("the script asks before it moves anything");
-    let moves = script.find("start-message-move-task").expect("the move is SQS's own redrive");
+    let moves = script.find("aws sqs start-message-move-task").expect("the move is SQS's own redrive");
     assert!(shows < confirms && confirms < moves, "show, ask, then move");
     assert!(script.contains("--visibility-timeout 0"), "showing does not hide the messages from the move");
 }
@@ -675,7 +679,8 @@ fn every_function_deploys_gradually_and_rolls_back_on_its_error_alarm() {
         // REPORT lines (duration, memory, init duration) are system logs at INFO.
         assert_eq!(p["LoggingConfig"]["SystemLogLevel"].as_str(), Some("INFO"), "{f}");
     }
-    let types: Vec<&str> = t["Parameters"]["DeploymentType"]["AllowedValues"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    let types: Vec<&str> =
+        t["Parameters"]["DeploymentType"]["AllowedValues"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
     let default = t["Parameters"]["DeploymentType"]["Default"].as_str().unwrap();
     assert!(default.starts_with("Canary") || default.starts_with("Linear"), "{default}");
     assert!(types.contains(&default));
@@ -737,7 +742,8 @@ fn the_view_presigns_downloads_only_from_the_stacks_private_bucket() {
     }
     let vars = &function(&t, "ViewFunction")["Properties"]["Environment"]["Variables"];
     assert_eq!(tagged(&vars["ABEV_DOWNLOADS_BUCKET"], "!Ref"), Some("DownloadsBucket"));
-    let reads: Vec<&Value> = statements(&t, "ViewRole").into_iter().filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("s3:"))).collect();
+    let reads: Vec<&Value> =
+        statements(&t, "ViewRole").into_iter().filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("s3:"))).collect();
     assert_eq!(reads.len(), 1);
     assert_eq!(strings(&reads[0]["Action"]), vec!["s3:GetObject".to_string()]);
     assert_eq!(tagged(&reads[0]["Resource"], "!Sub"), Some("${DownloadsBucket.Arn}/*"));

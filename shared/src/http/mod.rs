@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod cursor;
+pub mod download;
 pub mod dto;
 pub mod etag;
 pub mod identity;
@@ -54,6 +55,8 @@ pub struct Settings {
     pub rollout: crate::domain::access::Rollout,
     /// Per-caller request limits (`ABEV_RATE_PER_SECOND`, `ABEV_RATE_BURST`); `None`: off.
     pub rate: Option<ratelimit::RatePolicy>,
+    /// The stack's downloads bucket, for presigned links (`None`: vendor links only).
+    pub downloads: Option<download::Downloads>,
 }
 
 impl Settings {
@@ -69,6 +72,7 @@ impl Settings {
             limits: crate::access::Limits::from_env()?,
             rollout,
             rate: ratelimit::RatePolicy::from_env()?,
+            downloads: None,
         })
     }
 }

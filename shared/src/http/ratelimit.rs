@@ -143,10 +143,7 @@ pub fn headers(policy: &RatePolicy, verdict: &Verdict, headers: &mut HeaderMap) 
 
 /// The refusal a denied request gets (429 with `Retry-After`).
 pub fn refusal(retry_after_secs: u64) -> ApiError {
-    ApiError::TooManyRequests {
-        detail: format!("too many requests from you; try again in {retry_after_secs} s"),
-        retry_after_secs,
-    }
+    ApiError::TooManyRequests { detail: format!("too many requests from you; try again in {retry_after_secs} s"), retry_after_secs }
 }
 
 #[cfg(test)]

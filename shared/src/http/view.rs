@@ -30,6 +30,7 @@ route_table! {
     GET "/v1/view" => view_sites (__path_view_sites),
     GET "/v1/view/sites/{support_id}/entitlements" => site_entitlements (__path_site_entitlements),
     GET "/v1/entitlements/{serial}" => entitlement (__path_entitlement),
+    GET "/v1/entitlements/{serial}/download" => download (__path_download),
 }
 
 /// Routes the view function serves without a token: in template.yaml each needs
@@ -180,4 +181,42 @@ async fn entitlement(
     // Licence keys must not stay in any browser or proxy cache; a client that kept the
     // answer itself may still ask with If-None-Match (the read is audited either way).
     Ok(([(header::CACHE_CONTROL, "no-store")], super::etag::json(&headers, &detail)).into_response())
+}
+
+/// The entitlement's download, as a link that expires within minutes.
+///
+/// Checked against the caller's view at the moment of the click and audited like a licence
+/// key read. A file in the stack's downloads bucket is answered with an S3 presigned link
+/// (valid 5 minutes); any other `download_url` is the vendor's own link, answered as it is.
+#[utoipa::path(get, path = "/v1/entitlements/{serial}/download", tag = "view", operation_id = "download_entitlement",
+    params(("serial" = String, Path, description = "The entitlement's serial", example = "S1")),
+    responses(
+        (status = 302, description = "Go to the file: `Location` is a link that expires within minutes (or the vendor's own link)",
+            headers(("Location" = String, description = "Where the file is"))),
+        (status = 400, description = "A path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entitlement in the caller's view, or it has no download", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn download(State(state): State<ViewState>, caller: Caller, Path(raw_serial): Path<String>) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no download for {raw_serial} in your view"));
+    let Ok(serial) = Serial::parse(&raw_serial) else { return Err(not_found()) };
+    let found = state.store.entitlement(&caller.email, &serial, Day::today(), state.settings.rollout).await?;
+    let rules = found.as_ref().map(|(e, _)| e.access.as_slice()).unwrap_or_default();
+    // Audited before the answer, like a detail read: no record, no link.
+    state.store.record_entitlement_read(&caller.email, &serial, rules, &caller.request_id).await?;
+    let (e, _) = found.ok_or_else(not_found)?;
+    let url = e.line.line.download_url.clone().ok_or_else(not_found)?;
+    let target = match state.settings.downloads.as_ref().and_then(|d| super::download::object_key(&url, &d.bucket).map(|k| (d, k))) {
+        Some((downloads, key)) => downloads.presign(&key).await.map_err(|reason| {
+            tracing::error!(%reason, "presigning failed");
+            ApiError::Store(crate::store::StoreError::Unavailable { op: "presign", code: String::new(), message: reason })
+        })?,
+        None => url,
+    };
+    tracing::info!(caller = %caller.email, serial = %serial, outcome = "download", "entitlement download answered");
+    let location = header::HeaderValue::from_str(&target).map_err(|_| not_found())?;
+    Ok((
+        axum::http::StatusCode::FOUND,
+        [(header::LOCATION, location), (header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"))],
+    )
+        .into_response())
 }
