@@ -2,7 +2,7 @@
 
 SAM_VENV ?= .local/sam-venv
 
-.PHONY: validate package install-sam publish-web bench-coldstart redrive teardown
+.PHONY: validate package install-sam publish-web bench-coldstart redrive teardown deploy
 
 ## install-sam: install the SAM CLI and cargo-lambda (PyPI) into .local/.
 install-sam:
@@ -36,3 +36,8 @@ redrive:
 ##   table, the downloads bucket and a protected user pool (docs/DEPLOY.md "Teardown").
 teardown:
 	scripts/teardown.sh
+
+## deploy: one workspace build (make package), then `sam deploy` of those zips (no sam build:
+##   it would build each function apart and cache by folder; docs/DEPLOY.md "Build and deploy").
+deploy:
+	scripts/deploy.sh

@@ -3,8 +3,8 @@
 # (every version and delete marker: CloudFormation cannot delete a bucket that holds any),
 # then deletes the stack and waits. What it keeps, on purpose: the table (DeletionPolicy
 # Retain + deletion protection: memberships, decisions, the audit trail), the downloads
-# bucket (product files), the log groups' contents until their retention, and the Cognito
-# user pool while its deletion protection is on (switch it off first to delete the accounts).
+# bucket (product files), and the Cognito user pool (Retain + deletion protection: the
+# accounts). docs/DEPLOY.md "Teardown" says how to remove those by hand.
 #
 # Usage: STACK=<stack name> make teardown        (asks for the stack name again to confirm)
 set -euo pipefail
@@ -17,7 +17,7 @@ table="$(output TableName)"
 downloads="$(output DownloadsBucketName || true)"
 cat <<MSG
 teardown: deletes stack $STACK and empties its web bucket $web_bucket.
-teardown: KEEPS table $table, downloads bucket ${downloads:-none}, and the user pool if protected.
+teardown: KEEPS table $table, downloads bucket ${downloads:-none}, and the Cognito user pool (if any).
 MSG
 printf 'teardown: type the stack name to go on: '
 read -r answer

@@ -115,3 +115,22 @@ async fn a_download_is_a_short_lived_redirect_checked_and_audited_at_the_click()
     let trail = t.store.entitlement_reads(&abev::domain::Serial::parse("DL1").unwrap()).await.unwrap();
     assert_eq!(trail.len(), 2, "{trail:?}");
 }
+
+#[tokio::test]
+async fn a_join_request_tells_the_requester_nothing_of_the_site_they_cannot_see() {
+    let (_t, app) = seeded(Default::default()).await;
+    let ted = app.token("ted@data.example");
+    let body = serde_json::json!({"support_id": "FARM-1"});
+    let (status, _, created) = app.send_json(reqwest::Method::POST, &ted, "/v1/access-requests", body).await;
+    assert_eq!(status, 201, "{created}");
+    // Ted is no member of FARM-1: its name ("Farm Foods") is not his to learn from a request.
+    assert_eq!(created["site_name"], "FARM-1", "{created}");
+    let (_, _, mine) = app.get(&ted, "/v1/access-requests").await;
+    assert_eq!(mine["requests"][0]["site_name"], "FARM-1", "{mine}");
+    let id = created["request_id"].as_str().unwrap();
+    let (_, _, one) = app.get(&ted, &format!("/v1/access-requests/{id}")).await;
+    assert_eq!(one["site_name"], "FARM-1", "{one}");
+    // Care, who decides it, sees the name.
+    let (_, _, approvals) = app.get(&app.care_token("carla@care.example"), "/v1/approvals").await;
+    assert_eq!(approvals["requests"][0]["site_name"], "Farm Foods", "{approvals}");
+}

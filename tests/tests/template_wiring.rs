@@ -709,6 +709,7 @@ fn data_survives_mistakes_and_care_signs_in_with_mfa() {
     let t = template();
     let pool = &t["Resources"]["UserPool"]["Properties"];
     assert_eq!(pool["DeletionProtection"].as_str(), Some("ACTIVE"));
+    assert_eq!(t["Resources"]["UserPool"]["DeletionPolicy"].as_str(), Some("Retain"), "a stack deletion keeps the accounts");
     assert_eq!(pool["MfaConfiguration"].as_str(), Some("ON"), "MFA is required (Care included)");
     let table = &t["Resources"]["Table"];
     assert_eq!(table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
@@ -750,4 +751,27 @@ fn the_view_presigns_downloads_only_from_the_stacks_private_bucket() {
     for role in ["IngestOrdersRole", "AccessRole"] {
         assert!(!serde_norway::to_string(&statements(&t, role)).unwrap().contains("s3:"), "{role} reads no downloads");
     }
+}
+
+#[test]
+fn the_python_tools_are_pinned_like_the_rest() {
+    let script = include_str!("../../scripts/install-tools.sh");
+    for (tool, var) in [("moto", "MOTO_VERSION"), ("flask", "FLASK_VERSION"), ("flask-cors", "FLASK_CORS_VERSION")] {
+        assert!(script.contains(&format!("\"{tool}==${var}\"")), "{tool} is installed at a pinned version");
+        let pinned = script.lines().find_map(|l| l.strip_prefix(&format!("{var}="))).unwrap_or_else(|| panic!("{var}"));
+        assert!(pinned.split('.').count() == 3 && pinned.split('.').all(|p| p.parse::<u32>().is_ok()), "{var}={pinned}");
+    }
+}
+
+#[test]
+fn deploys_ship_the_one_workspace_build_of_make_package() {
+    let t = template();
+    let script = include_str!("../../scripts/deploy.sh");
+    assert!(script.contains("scripts/package.sh") && script.contains("deploy --template-file"), "make package, then sam deploy");
+    assert!(!script.contains("sam build") || script.contains("Nothing is built by SAM"), "no per-function sam build");
+    for (f, binary) in [("IngestOrdersFunction", "abev-ingest-orders"), ("ViewFunction", "abev-view"), ("AccessFunction", "abev-access")] {
+        let code_uri = function(&t, f)["Properties"]["CodeUri"].as_str().unwrap();
+        assert!(script.contains(&format!("\"{code_uri}\": \"{binary}\"")), "deploy.sh points {code_uri} at {binary}'s zip");
+    }
+    assert!(include_str!("../../mk/deploy.mk").contains("\ndeploy:"), "make deploy");
 }
