@@ -352,50 +352,6 @@ pub fn rollout_enabled(s: &SupportId) -> Key {
     Key::new(ROLLOUT_ENABLED_PK.to_string(), s.to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_sort_numerically() {
-        assert!(version(9) < version(10));
-        assert!(line_prefix(2) < line_prefix(10));
-    }
-
-    #[test]
-    fn one_range_holds_a_contacts_grants_and_memberships() {
-        let e = Email::parse("a@b.example").unwrap();
-        let (from, to) = grants_and_memberships();
-        let inside = |k: Key| k.sk >= from && k.sk <= to;
-        assert!(inside(ship_to_grant(&e, &OrderId::parse("O-1").unwrap())));
-        assert!(inside(membership(&e, &SupportId::parse("ZZZ-9").unwrap())));
-        assert!(!inside(open_request(&e, &SupportId::parse("A-1").unwrap())));
-    }
-
-    #[test]
-    fn positions_resume_after_one_entry_or_after_every_version() {
-        assert_eq!(parse_position("S1#0000000002"), ("S1", Some(2)));
-        assert_eq!(parse_position("S1#~"), ("S1", None));
-        assert_eq!(parse_position("S1"), ("S1", None));
-        // After S1's version-1 entry, S1's version-2 line is still ahead; after S1#~ it is not.
-        assert_eq!(line_listing_start(2, "S1#0000000001"), "LINE#0000000002#S1");
-        assert_eq!(line_listing_start(2, "S1#~"), "LINE#0000000002#S1#~");
-        assert_eq!(line_listing_start(2, "S1#0000000002"), "LINE#0000000002#S1#~");
-        assert!(lines_before(2) > line_prefix(1) && lines_before(2) < line_prefix(2));
-    }
-
-    #[test]
-    fn serial_index_keys_sort_like_serials() {
-        let s1 = Serial::parse("S1").unwrap();
-        let s10 = Serial::parse("S10").unwrap();
-        let s1a = Serial::parse("S1-A").unwrap();
-        assert!(line_index_sk(&s1, 99) < line_index_sk(&s1a, 1));
-        assert!(line_index_sk(&s1a, 99) < line_index_sk(&s10, 1));
-        assert!(after_serial("S1") > line_index_sk(&s1, 9_999_999_999));
-        assert!(after_serial("S1") < line_index_sk(&s1a, 1));
-    }
-}
-
 // ---- per-caller request limits, and who writes which partitions (issue 18) ---------------
 //
 // | item | pk | sk |
@@ -476,4 +432,48 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
         .into_iter()
         .map(|(f, builds)| (f, builds.iter().map(pattern).collect::<BTreeSet<_>>().into_iter().collect()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_sort_numerically() {
+        assert!(version(9) < version(10));
+        assert!(line_prefix(2) < line_prefix(10));
+    }
+
+    #[test]
+    fn one_range_holds_a_contacts_grants_and_memberships() {
+        let e = Email::parse("a@b.example").unwrap();
+        let (from, to) = grants_and_memberships();
+        let inside = |k: Key| k.sk >= from && k.sk <= to;
+        assert!(inside(ship_to_grant(&e, &OrderId::parse("O-1").unwrap())));
+        assert!(inside(membership(&e, &SupportId::parse("ZZZ-9").unwrap())));
+        assert!(!inside(open_request(&e, &SupportId::parse("A-1").unwrap())));
+    }
+
+    #[test]
+    fn positions_resume_after_one_entry_or_after_every_version() {
+        assert_eq!(parse_position("S1#0000000002"), ("S1", Some(2)));
+        assert_eq!(parse_position("S1#~"), ("S1", None));
+        assert_eq!(parse_position("S1"), ("S1", None));
+        // After S1's version-1 entry, S1's version-2 line is still ahead; after S1#~ it is not.
+        assert_eq!(line_listing_start(2, "S1#0000000001"), "LINE#0000000002#S1");
+        assert_eq!(line_listing_start(2, "S1#~"), "LINE#0000000002#S1#~");
+        assert_eq!(line_listing_start(2, "S1#0000000002"), "LINE#0000000002#S1#~");
+        assert!(lines_before(2) > line_prefix(1) && lines_before(2) < line_prefix(2));
+    }
+
+    #[test]
+    fn serial_index_keys_sort_like_serials() {
+        let s1 = Serial::parse("S1").unwrap();
+        let s10 = Serial::parse("S10").unwrap();
+        let s1a = Serial::parse("S1-A").unwrap();
+        assert!(line_index_sk(&s1, 99) < line_index_sk(&s1a, 1));
+        assert!(line_index_sk(&s1a, 99) < line_index_sk(&s10, 1));
+        assert!(after_serial("S1") > line_index_sk(&s1, 9_999_999_999));
+        assert!(after_serial("S1") < line_index_sk(&s1a, 1));
+    }
 }
