@@ -2,7 +2,7 @@
 
 SAM_VENV ?= .local/sam-venv
 
-.PHONY: validate package install-sam publish-web bench-coldstart
+.PHONY: validate package install-sam publish-web bench-coldstart redrive teardown deploy
 
 ## install-sam: install the SAM CLI and cargo-lambda (PyPI) into .local/.
 install-sam:
@@ -26,3 +26,18 @@ bench-coldstart:
 ##   bucket, then invalidate CloudFront (STACK=<stack name>; needs the AWS CLI).
 publish-web:
 	scripts/publish-web.sh
+
+## redrive: replay a DLQ into its source queue (STACK=<stack>; QUEUE=care for the Care DLQ):
+##   shows every message and its abev-error first, moves only after you type yes.
+redrive:
+	scripts/redrive.sh
+
+## teardown: delete a stack (STACK=<stack>): empties the versioned web bucket, keeps the
+##   table, the downloads bucket and a protected user pool (docs/DEPLOY.md "Teardown").
+teardown:
+	scripts/teardown.sh
+
+## deploy: one workspace build (make package), then `sam deploy` of those zips (no sam build:
+##   it would build each function apart and cache by folder; docs/DEPLOY.md "Build and deploy").
+deploy:
+	scripts/deploy.sh

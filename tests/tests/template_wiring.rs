@@ -6,13 +6,13 @@
 //! has an alarm, log metrics match fields the code logs, the cursor key is generated in the
 //! stack, and the web page is served privately with its headers, CORS and sign-in wired.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeSet;
 
 const TEMPLATE: &str = include_str!("../../template.yaml");
 
 fn template() -> Value {
-    serde_yaml::from_str(TEMPLATE).expect("template.yaml parses")
+    serde_norway::from_str(TEMPLATE).expect("template.yaml parses")
 }
 
 fn function<'a>(t: &'a Value, name: &str) -> &'a Value {
@@ -151,9 +151,12 @@ fn each_function_is_told_the_table_and_queues_its_code_reads() {
     // claim, and the pool's Care group is the one the functions look for.
     for name in ["ViewFunction", "AccessFunction"] {
         let vars = &function(&t, name)["Properties"]["Environment"]["Variables"];
-        let claim = serde_yaml::to_string(&vars["ABEV_GROUPS_CLAIM"]).unwrap();
+        let claim = serde_norway::to_string(&vars["ABEV_GROUPS_CLAIM"]).unwrap();
         assert!(claim.contains("cognito:groups") && claim.contains("UseCognito"), "{name}: {claim}");
         assert_eq!(tagged(&vars["ABEV_CARE_GROUP"], "Ref"), Some("CareGroup"), "{name}");
+        // Only the stack's own pool (no spaces in its group names) splits the flattened claim.
+        let exact = serde_norway::to_string(&vars["ABEV_GROUPS_EXACT"]).unwrap();
+        assert!(exact.contains("UseCognito") && exact.contains("'false'") && exact.contains("'true'"), "{name}: {exact}");
     }
     assert_eq!(tagged(&t["Resources"]["CustomerCareGroup"]["Properties"]["GroupName"], "Ref"), Some("CareGroup"));
     // A fresh deployment shows the view to everyone; waves are a parameter away.
@@ -186,7 +189,7 @@ fn the_view_may_write_only_audit_items_and_they_are_keyed_so() {
     let t = template();
     let serial = abev::domain::Serial::parse("S1").unwrap();
     let audit_pk = abev::store::keys::entitlement_audit(&serial, "t", "id").pk;
-    let policy = serde_yaml::to_string(&t["Resources"]).unwrap();
+    let policy = serde_norway::to_string(&t["Resources"]).unwrap();
     let prefix = "AUDIT#";
     assert!(audit_pk.starts_with(prefix), "audit items are keyed {audit_pk}");
     assert!(policy.contains(&format!("{prefix}*")), "the view's PutItem is limited to {prefix}* items");
@@ -248,78 +251,45 @@ fn written_partitions(t: &Value, role: &str) -> BTreeSet<String> {
     granted
 }
 
-fn set(patterns: &[&str]) -> BTreeSet<String> {
-    patterns.iter().map(|p| p.to_string()).collect()
-}
-
 #[test]
 fn each_role_writes_exactly_the_partitions_its_code_writes() {
-    use abev::store::keys;
+    // store::keys::written_partitions works the patterns out of the key builders each
+    // function's writers call, so an item added there is a pattern here.
     let t = template();
-    assert_eq!(written_partitions(&t, "IngestOrdersRole"), set(keys::INGEST_WRITES));
-    assert_eq!(written_partitions(&t, "AccessRole"), set(keys::ACCESS_WRITES));
-    assert_eq!(written_partitions(&t, "ViewRole"), set(keys::VIEW_WRITES));
+    let derived = abev::store::keys::written_partitions();
+    for (function, role) in [("ingest", "IngestOrdersRole"), ("access", "AccessRole"), ("view", "ViewRole")] {
+        let (_, patterns) = derived.iter().find(|(f, _)| *f == function).unwrap_or_else(|| panic!("{function} in keys.rs"));
+        let patterns: BTreeSet<String> = patterns.iter().cloned().collect();
+        assert_eq!(written_partitions(&t, role), patterns, "{role}");
+    }
 }
 
 #[test]
-fn every_key_a_writer_builds_is_inside_its_writers_partitions() {
+fn the_derived_patterns_hold_every_item_the_issue_named_and_keep_the_trails_apart() {
     use abev::domain::{Email, OrderId, Serial, SupportId};
     use abev::store::keys;
-    let o = OrderId::parse("O-1").unwrap();
-    let serial = Serial::parse("S1").unwrap();
-    let site = SupportId::parse("ACME-1").unwrap();
-    let reseller = SupportId::parse("SKY-1").unwrap();
-    let e = Email::parse("bill@acme.example").unwrap();
-    // What store::orders writes.
-    let ingest = [
-        keys::order_head(&o),
-        keys::order_version(&o, 1),
-        keys::order_line(&o, 1, &serial),
-        keys::serial_claim(&serial),
-        keys::site_meta(&site),
-        keys::site_history(&site, "t", "id"),
-        keys::sold_counter(&reseller, &site),
-        keys::membership(&e, &site),
-        keys::ship_to_grant(&e, &o),
-    ];
-    // What access and store::access write.
-    let access = [
-        keys::request("r1"),
-        keys::open_request(&e, &site),
-        keys::pending_marker("2026-01-01", "t", "r1"),
-        keys::site_pending(&site, "t", "r1"),
-        keys::care_escalated("t", "r1"),
-        keys::outbox_escalation("r1"),
-        keys::outbox_orphaned_site(&site),
-        keys::sweep_watermark(),
-        keys::contact_limits(&e),
-        keys::rejection_cooldown(&e, &site),
-        keys::rollout_enabled(&site),
-        keys::membership(&e, &site),
-        keys::site_meta(&site),
-        keys::site_history(&site, "t", "id"),
-    ];
-    // What store::view writes.
-    let view = [keys::entitlement_audit(&serial, "t", "id")];
-    let inside = |patterns: &[&str], pk: &str| patterns.iter().any(|p| like(p, pk));
-    for (name, patterns, written) in
-        [("ingest", keys::INGEST_WRITES, &ingest[..]), ("access", keys::ACCESS_WRITES, &access[..]), ("view", keys::VIEW_WRITES, &view[..])]
-    {
-        for key in written {
-            assert!(inside(patterns, &key.pk), "{name} writes {} but may not", key.pk);
-        }
-    }
-    // The access role never writes orders, serial claims or the audit trail; only the
-    // view writes (or deletes) the audit trail.
-    for pk in [keys::order_head(&o).pk, keys::serial_claim(&serial).pk, keys::entitlement_audit(&serial, "t", "id").pk] {
-        assert!(!inside(keys::ACCESS_WRITES, &pk), "access may write {pk}");
+    let derived = keys::written_partitions();
+    let of = |f: &str| derived.iter().find(|(n, _)| *n == f).map(|(_, p)| p.clone()).unwrap();
+    let inside = |patterns: &[String], pk: &str| patterns.iter().any(|p| like(p, pk));
+    let (o, serial) = (OrderId::parse("O-1").unwrap(), Serial::parse("S1").unwrap());
+    let (site, e) = (SupportId::parse("ACME-1").unwrap(), Email::parse("bill@acme.example").unwrap());
+    // The items the hand-kept list left out: unsettled orders, ship-to reach, reseller markers, copies.
+    for key in [
+        keys::unsettled(&site, &o),
+        keys::ship_to_reach(&e, &site),
+        keys::reseller_marker(&e, &site),
+        keys::shipped_line(&e, &site, &serial, 1),
+    ] {
+        assert!(inside(&of("ingest"), &key.pk), "ingestion writes {}", key.pk);
     }
     let audit = keys::entitlement_audit(&serial, "t", "id").pk;
-    assert!(!inside(keys::INGEST_WRITES, &audit), "ingestion may write {audit}");
-    // And the view writes nothing else.
-    for key in ingest.iter().chain(access.iter()) {
-        assert!(!inside(keys::VIEW_WRITES, &key.pk), "the view may write {}", key.pk);
+    for f in ["ingest", "access"] {
+        assert!(!inside(&of(f), &audit), "{f} may not write the audit trail");
     }
+    for pk in [keys::order_head(&o).pk, keys::serial_claim(&serial).pk] {
+        assert!(!inside(&of("access"), &pk) && !inside(&of("view"), &pk), "only ingestion writes {pk}");
+    }
+    assert!(!inside(&of("view"), &keys::membership(&e, &site).pk), "the view writes no contact's partition");
 }
 
 // ---- who may send orders ------------------------------------------------------------------
@@ -339,7 +309,7 @@ fn only_the_erp_may_send_orders_and_no_order_is_bigger_than_the_parser_takes() {
     assert_eq!(deny["Effect"].as_str(), Some("Deny"));
     assert_eq!(deny["Principal"].as_str(), Some("*"));
     assert_eq!(deny["Action"].as_str(), Some("sqs:SendMessage"));
-    let exempt = serde_yaml::to_string(&deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]).unwrap();
+    let exempt = serde_norway::to_string(&deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]).unwrap();
     assert!(exempt.contains("ErpPrincipalArn"), "the ERP is exempt from the deny: {exempt}");
     assert!(!exempt.contains(":root"), "the account root is not exempt: {exempt}");
     // Nobody else is allowed anything on the queue by its policy.
@@ -391,7 +361,7 @@ fn every_failure_has_an_alarm_and_every_alarm_tells_the_one_topic() {
         assert!(alarm_on(&t, "AWS/SQS", metric, ("QueueName", "!GetAtt", queue)).is_some(), "{queue} {metric}");
     }
     let all = alarms(&t);
-    let text_of = |a: &Value| serde_yaml::to_string(a).unwrap();
+    let text_of = |a: &Value| serde_norway::to_string(a).unwrap();
     let api = all.iter().find(|(_, a)| text_of(a).contains("MetricName: 5xx")).expect("API 5xx alarm");
     assert!(text_of(api.1).contains("!Ref HttpApi") && text_of(api.1).contains("MetricName: Count"), "5xx as a rate of the API's requests");
     for metric in ["ThrottledRequests", "SystemErrors"] {
@@ -474,7 +444,7 @@ fn the_cursor_key_is_generated_in_the_stack_and_read_through_the_extension() {
         assert!(reads, "{role} may read the cursor key, and only it");
     }
     let ingest = statements(&t, "IngestOrdersRole");
-    assert!(!serde_yaml::to_string(&ingest).unwrap().contains("secretsmanager"), "ingestion needs no secret");
+    assert!(!serde_norway::to_string(&ingest).unwrap().contains("secretsmanager"), "ingestion needs no secret");
 }
 
 // ---- web page -----------------------------------------------------------------------------
@@ -487,7 +457,7 @@ fn the_web_page_is_private_behind_cloudfront_with_strict_headers() {
     for k in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
         assert_eq!(block[k].as_bool(), Some(true), "{k}");
     }
-    let policy = serde_yaml::to_string(&r["WebBucketPolicy"]["Properties"]).unwrap();
+    let policy = serde_norway::to_string(&r["WebBucketPolicy"]["Properties"]).unwrap();
     assert!(
         policy.contains("cloudfront.amazonaws.com")
             && policy.contains("AWS:SourceArn")
@@ -502,7 +472,7 @@ fn the_web_page_is_private_behind_cloudfront_with_strict_headers() {
     assert_eq!(behaviour["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
     assert_eq!(tagged(&behaviour["ResponseHeadersPolicyId"], "!Ref"), Some("WebSecurityHeaders"));
     let headers = &r["WebSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
-    let csp = serde_yaml::to_string(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]).unwrap();
+    let csp = serde_norway::to_string(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]).unwrap();
     for directive in [
         "default-src 'self'",
         "connect-src 'self' https://*.execute-api.${AWS::Region}",
@@ -540,7 +510,7 @@ fn browsers_may_call_the_api_only_from_the_web_page_which_signs_in_there() {
         assert_eq!(t["Resources"][cognito]["Condition"].as_str(), Some("UseCognito"), "{cognito} only without an external issuer");
     }
     // The authorizer trusts the stack's pool, or the external issuer.
-    let jwt = serde_yaml::to_string(&t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["JwtAuthorizer"]).unwrap();
+    let jwt = serde_norway::to_string(&t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["JwtAuthorizer"]).unwrap();
     assert!(jwt.contains("UseCognito") && jwt.contains("UserPoolClient") && jwt.contains("JwtIssuer"), "{jwt}");
     // `make publish-web` writes config.json from these outputs.
     let outputs = &t["Outputs"];
@@ -560,4 +530,248 @@ fn browsers_may_call_the_api_only_from_the_web_page_which_signs_in_there() {
         assert!(include_str!("../../scripts/publish-web.sh").contains(o), "make publish-web reads {o}");
     }
     assert_eq!(tagged(&outputs["WebConfigRedirectUri"]["Value"], "!Sub"), Some("https://${WebDistribution.DomainName}/"));
+}
+
+// ---- dead-letter queues: nobody forges what a redrive replays (issue 18, 1) -------------
+
+fn queue_policy_statements<'a>(t: &'a Value, queue: &str) -> Vec<&'a Value> {
+    let policies: Vec<&Value> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::SQS::QueuePolicy"))
+        .filter(|r| r["Properties"]["Queues"].as_sequence().unwrap().iter().any(|q| tagged(q, "!Ref") == Some(queue)))
+        .collect();
+    assert_eq!(policies.len(), 1, "{queue} has exactly one queue policy");
+    policies[0]["Properties"]["PolicyDocument"]["Statement"].as_sequence().unwrap().iter().collect()
+}
+
+/// The queue's policy denies `sqs:SendMessage` to every principal but `writers` (role
+/// logical ids) and AWS services (SQS's own redrive), and allows nobody else.
+fn only_these_send(t: &Value, queue: &str, writers: &[&str]) {
+    let statements = queue_policy_statements(t, queue);
+    let arn = format!("{queue}.Arn");
+    let deny = statements
+        .iter()
+        .find(|s| s["Effect"].as_str() == Some("Deny") && strings(&s["Action"]).contains(&"sqs:SendMessage".to_string()))
+        .unwrap_or_else(|| panic!("{queue}: a Deny of SendMessage"));
+    assert_eq!(deny["Principal"].as_str(), Some("*"), "{queue}");
+    assert_eq!(tagged(&deny["Resource"], "!GetAtt"), Some(arn.as_str()), "{queue}");
+    let exempt: Vec<String> = match &deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] {
+        Value::Null => vec![],
+        Value::Sequence(s) => s.iter().map(|v| tagged(v, "!GetAtt").unwrap_or("?").to_string()).collect(),
+        v => vec![tagged(v, "!GetAtt").unwrap_or("?").to_string()],
+    };
+    let want: Vec<String> = writers.iter().map(|w| format!("{w}.Arn")).collect();
+    assert_eq!(exempt, want, "{queue}: only {writers:?} are exempt");
+    assert_eq!(deny["Condition"]["Bool"]["aws:PrincipalIsAWSService"].as_str(), Some("false"), "{queue}: SQS's redrive is exempt");
+    for s in &statements {
+        if s["Effect"].as_str() == Some("Allow") {
+            assert_ne!(s["Principal"].as_str(), Some("*"), "{queue}: no Allow to every principal");
+        }
+    }
+    assert!(statements.iter().any(|s| s["Sid"].as_str() == Some("TlsOnly")), "{queue}: TLS only");
+}
+
+#[test]
+fn dead_letter_queues_take_only_sqs_redrive_and_their_own_writer() {
+    let t = template();
+    // Ingestion dead-letters permanent errors itself; SQS moves the rest after maxReceiveCount.
+    only_these_send(&t, "OrdersDeadLetterQueue", &["IngestOrdersRole"]);
+    // Nothing writes the Care DLQ but SQS's redrive from the Care queue.
+    only_these_send(&t, "CareDeadLetterQueue", &[]);
+    // Escalations come only from the access function (a forged one would mislead Care).
+    only_these_send(&t, "CareQueue", &["AccessRole"]);
+    // Each DLQ takes redrives only from its own source queue.
+    for (dlq, source) in [("OrdersDeadLetterQueue", "orders"), ("CareDeadLetterQueue", "care")] {
+        let allow = &t["Resources"][dlq]["Properties"]["RedriveAllowPolicy"];
+        assert_eq!(allow["redrivePermission"].as_str(), Some("byQueue"), "{dlq}");
+        let sources = allow["sourceQueueArns"].as_sequence().unwrap_or_else(|| panic!("{dlq}: sourceQueueArns"));
+        assert_eq!(sources.len(), 1, "{dlq}");
+        let arn = tagged(&sources[0], "!Sub").unwrap_or_default();
+        assert!(arn.ends_with(&format!(":${{AWS::StackName}}-{source}")) && arn.starts_with("arn:${AWS::Partition}:sqs:"), "{dlq}: {arn}");
+    }
+}
+
+#[test]
+fn redriving_the_orders_dlq_is_a_command_that_shows_what_it_will_replay_first() {
+    let makefile = include_str!("../../mk/deploy.mk");
+    assert!(makefile.contains("\nredrive:") && makefile.contains("scripts/redrive.sh"), "make redrive");
+    let script = include_str!("../../scripts/redrive.sh");
+    let shows = script.find("abev-error: %s").expect("the script prints each message's abev-error");
+    let confirms = script.find("read -r").expect("the script asks before it moves anything");
+    let moves = script.find("aws sqs start-message-move-task").expect("the move is SQS's own redrive");
+    assert!(shows < confirms && confirms < moves, "show, ask, then move");
+    assert!(script.contains("--visibility-timeout 0"), "showing does not hide the messages from the move");
+}
+
+// ---- fair limits and retention (issue 18, 2) ------------------------------------------------
+
+#[test]
+fn every_function_has_reserved_concurrency_set_by_a_parameter() {
+    let t = template();
+    for (f, param) in [
+        ("IngestOrdersFunction", "IngestReservedConcurrency"),
+        ("ViewFunction", "ViewReservedConcurrency"),
+        ("AccessFunction", "AccessReservedConcurrency"),
+    ] {
+        assert_eq!(tagged(&function(&t, f)["Properties"]["ReservedConcurrentExecutions"], "!Ref"), Some(param), "{f}");
+        assert!(t["Parameters"][param]["Default"].as_u64().unwrap() >= 2, "{param}");
+    }
+    // The SQS poller never asks for more than the function may run.
+    assert!(
+        t["Parameters"]["IngestReservedConcurrency"]["Default"].as_u64() >= t["Parameters"]["IngestMaxConcurrency"]["Default"].as_u64()
+    );
+}
+
+#[test]
+fn audit_and_history_items_expire_after_a_retention_the_operator_sets() {
+    let t = template();
+    let ttl = &t["Resources"]["Table"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"].as_str(), Some(abev::http::ratelimit::TTL_ATTRIBUTE));
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+    let days = &t["Parameters"]["AuditRetentionDays"];
+    assert!(days["Default"].as_u64().unwrap() >= 365, "a year or more by default");
+    for f in ["ViewFunction", "AccessFunction"] {
+        let vars = &function(&t, f)["Properties"]["Environment"]["Variables"];
+        assert_eq!(tagged(&vars["ABEV_AUDIT_RETENTION_DAYS"], "!Ref"), Some("AuditRetentionDays"), "{f}");
+        for (var, param) in [("ABEV_RATE_PER_SECOND", "CallerRatePerSecond"), ("ABEV_RATE_BURST", "CallerBurst")] {
+            assert_eq!(tagged(&vars[var], "!Ref"), Some(param), "{f} {var}");
+        }
+    }
+    let defaults = abev::http::ratelimit::RatePolicy::default();
+    assert_eq!(t["Parameters"]["CallerBurst"]["Default"].as_u64(), Some(u64::from(defaults.burst)));
+}
+
+// ---- operations (issue 18, 4-7) -------------------------------------------------------------
+
+#[test]
+fn alarms_reach_the_topic_through_a_key_cloudwatch_may_use() {
+    let t = template();
+    let topic = &t["Resources"]["AlarmTopic"]["Properties"];
+    assert_ne!(topic["KmsMasterKeyId"].as_str(), Some("alias/aws/sns"), "CloudWatch cannot use the AWS-managed SNS key");
+    assert!(!TEMPLATE.contains("alias/aws/sns"), "no AWS-managed SNS key anywhere");
+    let key_ref = tagged(&topic["KmsMasterKeyId"], "!Ref").expect("a customer-managed key");
+    let key = &t["Resources"][key_ref];
+    assert_eq!(key["Type"].as_str(), Some("AWS::KMS::Key"));
+    assert_eq!(key["Properties"]["EnableKeyRotation"].as_bool(), Some(true));
+    let statements = key["Properties"]["KeyPolicy"]["Statement"].as_sequence().unwrap();
+    let cloudwatch = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"].as_str() == Some("cloudwatch.amazonaws.com"))
+        .expect("the key policy lets CloudWatch use the key");
+    let actions = strings(&cloudwatch["Action"]);
+    assert!(actions.contains(&"kms:Decrypt".to_string()) && actions.iter().any(|a| a.starts_with("kms:GenerateDataKey")), "{actions:?}");
+}
+
+#[test]
+fn every_function_deploys_gradually_and_rolls_back_on_its_error_alarm() {
+    let t = template();
+    for (f, alarm) in
+        [("IngestOrdersFunction", "IngestOrdersErrorsAlarm"), ("ViewFunction", "ViewErrorsAlarm"), ("AccessFunction", "AccessErrorsAlarm")]
+    {
+        let p = &function(&t, f)["Properties"];
+        assert_eq!(p["AutoPublishAlias"].as_str(), Some("live"), "{f}");
+        let pref = &p["DeploymentPreference"];
+        assert_eq!(tagged(&pref["Type"], "!Ref"), Some("DeploymentType"), "{f}");
+        let alarms: Vec<Option<&str>> = pref["Alarms"].as_sequence().unwrap().iter().map(|a| tagged(a, "!Ref")).collect();
+        assert!(alarms.contains(&Some(alarm)), "{f} rolls back on {alarm}");
+        // REPORT lines (duration, memory, init duration) are system logs at INFO.
+        assert_eq!(p["LoggingConfig"]["SystemLogLevel"].as_str(), Some("INFO"), "{f}");
+    }
+    let types: Vec<&str> =
+        t["Parameters"]["DeploymentType"]["AllowedValues"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    let default = t["Parameters"]["DeploymentType"]["Default"].as_str().unwrap();
+    assert!(default.starts_with("Canary") || default.starts_with("Linear"), "{default}");
+    assert!(types.contains(&default));
+}
+
+#[test]
+fn a_dashboard_shows_what_make_bench_measures() {
+    let t = template();
+    let d = &t["Resources"]["Dashboard"];
+    assert_eq!(d["Type"].as_str(), Some("AWS::CloudWatch::Dashboard"));
+    let body = serde_norway::to_string(&d["Properties"]["DashboardBody"]).unwrap();
+    for needle in
+        ["latency_ms", "ddb_calls", "path", "ApproximateAgeOfOldestMessage", "OrdersDeadLetterQueue", "CareDeadLetterQueue", "ViewLogGroup"]
+    {
+        assert!(body.contains(needle), "the dashboard shows {needle}");
+    }
+    // The fields it queries are the request log line's.
+    let code = include_str!("../../shared/src/http/mod.rs");
+    for field in ["latency_ms", "ddb_calls", "path", "status"] {
+        assert!(code.contains(&format!("{field},")) || code.contains(&format!("{field} =")), "the log line has {field}");
+    }
+}
+
+#[test]
+fn data_survives_mistakes_and_care_signs_in_with_mfa() {
+    let t = template();
+    let pool = &t["Resources"]["UserPool"]["Properties"];
+    assert_eq!(pool["DeletionProtection"].as_str(), Some("ACTIVE"));
+    assert_eq!(t["Resources"]["UserPool"]["DeletionPolicy"].as_str(), Some("Retain"), "a stack deletion keeps the accounts");
+    assert_eq!(pool["MfaConfiguration"].as_str(), Some("ON"), "MFA is required (Care included)");
+    let table = &t["Resources"]["Table"];
+    assert_eq!(table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
+    assert_eq!(table["DeletionPolicy"].as_str(), Some("Retain"));
+    let downloads = &t["Resources"]["DownloadsBucket"];
+    assert_eq!(downloads["DeletionPolicy"].as_str(), Some("Retain"), "product files outlive the stack");
+    let teardown = include_str!("../../scripts/teardown.sh");
+    assert!(teardown.contains("list-object-versions") && teardown.contains("delete-stack"), "teardown empties the versioned web bucket");
+}
+
+// ---- the API as browsers and tools see it (issue 19) ---------------------------------------
+
+#[test]
+fn cors_lets_the_page_read_the_headers_the_api_answers_with() {
+    let t = template();
+    let cors = &t["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    let exposed: BTreeSet<String> = strings(&cors["ExposeHeaders"]).into_iter().map(|h| h.to_lowercase()).collect();
+    for h in abev::http::EXPOSED_HEADERS {
+        assert!(exposed.contains(*h), "CORS exposes {h}");
+    }
+    let allowed: BTreeSet<String> = strings(&cors["AllowHeaders"]).into_iter().map(|h| h.to_lowercase()).collect();
+    assert!(allowed.contains("if-none-match"), "conditional requests");
+}
+
+#[test]
+fn the_view_presigns_downloads_only_from_the_stacks_private_bucket() {
+    let t = template();
+    let b = &t["Resources"]["DownloadsBucket"]["Properties"];
+    for k in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(b["PublicAccessBlockConfiguration"][k].as_bool(), Some(true), "{k}");
+    }
+    let vars = &function(&t, "ViewFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(tagged(&vars["ABEV_DOWNLOADS_BUCKET"], "!Ref"), Some("DownloadsBucket"));
+    let reads: Vec<&Value> =
+        statements(&t, "ViewRole").into_iter().filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("s3:"))).collect();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(strings(&reads[0]["Action"]), vec!["s3:GetObject".to_string()]);
+    assert_eq!(tagged(&reads[0]["Resource"], "!Sub"), Some("${DownloadsBucket.Arn}/*"));
+    for role in ["IngestOrdersRole", "AccessRole"] {
+        assert!(!serde_norway::to_string(&statements(&t, role)).unwrap().contains("s3:"), "{role} reads no downloads");
+    }
+}
+
+#[test]
+fn the_python_tools_are_pinned_like_the_rest() {
+    let script = include_str!("../../scripts/install-tools.sh");
+    for (tool, var) in [("moto", "MOTO_VERSION"), ("flask", "FLASK_VERSION"), ("flask-cors", "FLASK_CORS_VERSION")] {
+        assert!(script.contains(&format!("\"{tool}==${var}\"")), "{tool} is installed at a pinned version");
+        let pinned = script.lines().find_map(|l| l.strip_prefix(&format!("{var}="))).unwrap_or_else(|| panic!("{var}"));
+        assert!(pinned.split('.').count() == 3 && pinned.split('.').all(|p| p.parse::<u32>().is_ok()), "{var}={pinned}");
+    }
+}
+
+#[test]
+fn deploys_ship_the_one_workspace_build_of_make_package() {
+    let t = template();
+    let script = include_str!("../../scripts/deploy.sh");
+    assert!(script.contains("scripts/package.sh") && script.contains("deploy --template-file"), "make package, then sam deploy");
+    assert!(!script.contains("sam build") || script.contains("Nothing is built by SAM"), "no per-function sam build");
+    for (f, binary) in [("IngestOrdersFunction", "abev-ingest-orders"), ("ViewFunction", "abev-view"), ("AccessFunction", "abev-access")] {
+        let code_uri = function(&t, f)["Properties"]["CodeUri"].as_str().unwrap();
+        assert!(script.contains(&format!("\"{code_uri}\": \"{binary}\"")), "deploy.sh points {code_uri} at {binary}'s zip");
+    }
+    assert!(include_str!("../../mk/deploy.mk").contains("\ndeploy:"), "make deploy");
 }

@@ -13,5 +13,7 @@ fn main() -> Result<(), Error> {
 async fn serve() -> Result<(), Error> {
     let settings = abev::settings::ViewSettings::from_env()?;
     let clients = abev::app::Clients::from_aws().await;
-    run(abev::http::view::router(abev::app::view_state(&clients, &settings, &abev::http::Settings::from_env()?))).await
+    let mut routes = abev::http::Settings::from_env()?;
+    routes.downloads = abev::http::download::Downloads::from_env(&abev::aws::sdk_config().await);
+    run(abev::http::view::router(abev::app::view_state(&clients, &settings, &routes))).await
 }

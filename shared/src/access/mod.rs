@@ -43,7 +43,7 @@ pub mod rules;
 
 use crate::domain::access::{day_of, parse_day};
 use crate::domain::{Email, Role, SupportId};
-use crate::store::access::{tx_items, SiteMeta};
+use crate::store::access::{tx_items, SiteMeta, Write};
 use crate::store::keys;
 use crate::store::table::TxError;
 use crate::store::{get_s, Store, StoreError};
@@ -89,11 +89,19 @@ pub struct Limits {
     pub rejection_cooldown: time::Duration,
     /// What `Retry-After` says when the open-request limit is reached.
     pub open_retry_after: time::Duration,
+    /// How long site history entries are kept (`ABEV_AUDIT_RETENTION_DAYS`; the table's TTL
+    /// deletes them after that). `None`: kept for ever.
+    pub history_retention: Option<time::Duration>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_open_requests: 10, rejection_cooldown: time::Duration::hours(24), open_retry_after: time::Duration::hours(1) }
+        Limits {
+            max_open_requests: 10,
+            rejection_cooldown: time::Duration::hours(24),
+            open_retry_after: time::Duration::hours(1),
+            history_retention: None,
+        }
     }
 }
 
@@ -102,7 +110,9 @@ impl Limits {
     pub fn from_env() -> Result<Limits, crate::config::ConfigError> {
         let max = crate::config::number("ABEV_MAX_OPEN_REQUESTS", 10)?;
         let hours = crate::config::number("ABEV_REJECTION_COOLDOWN_HOURS", 24)?;
+        let retention_days = crate::config::number("ABEV_AUDIT_RETENTION_DAYS", 0)?;
         Ok(Limits {
+            history_retention: (retention_days > 0).then(|| time::Duration::days(i64::try_from(retention_days).unwrap_or(36_500))),
             max_open_requests: u32::try_from(max).unwrap_or(u32::MAX).max(1),
             rejection_cooldown: time::Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 3600)),
             ..Limits::default()
@@ -202,6 +212,16 @@ fn follow_up(now: OffsetDateTime) -> OffsetDateTime {
 /// Runs one operation: `read` a snapshot, `plan` from it, commit the plan's writes in one
 /// transaction; if a condition failed (the table moved since the read), read and plan
 /// again. After the commit: send the plan's Care messages, re-route an orphaned site.
+/// Gives each history entry its expiry (`ttl`, epoch seconds) when a retention is set.
+fn expire_history(writes: &mut [Write], retention: Option<time::Duration>, now: OffsetDateTime) {
+    let Some(retention) = retention else { return };
+    for w in writes {
+        if let Write::History(entry) = w {
+            entry.ttl = Some((now + retention).unix_timestamp());
+        }
+    }
+}
+
 pub async fn run<S, T, R, Fut>(
     wf: &Workflow,
     op: &'static str,
@@ -214,10 +234,11 @@ where
     Fut: Future<Output = Result<S, AccessError>>,
 {
     for attempt in 0..ATTEMPTS {
-        let planned = plan(read().await?)?;
+        let mut planned = plan(read().await?)?;
         if planned.writes.is_empty() {
             return Ok(planned.outcome);
         }
+        expire_history(&mut planned.writes, wf.limits.history_retention, now);
         let items = tx_items(wf.store.table(), &planned.writes)?;
         match wf.store.transact(op, items).await {
             Ok(()) => {
@@ -296,12 +317,13 @@ pub async fn decide(
     let read = || async {
         let Some(request) = store.access_request(id).await? else { return Ok(rules::DecideSnapshot::default()) };
         let site = request.support_id.clone();
-        let (actor_role, requester_role, meta) = futures::try_join!(
+        let (actor_role, requester_role, meta, (requester_open_count, _)) = futures::try_join!(
             store.membership_role(&actor.email, &site),
             store.membership_role(&request.requester_email, &site),
             store.site_meta(&site),
+            store.request_limits(&request.requester_email, &site),
         )?;
-        Ok(rules::DecideSnapshot { request: Some(request), actor_role, requester_role, site: meta })
+        Ok(rules::DecideSnapshot { request: Some(request), actor_role, requester_role, site: meta, requester_open_count })
     };
     let decided = run(wf, "TransactWriteItems decide access request", now, read, |snap| {
         rules::plan_decide(snap, actor, id, &decision, &wf.limits, now)

@@ -73,6 +73,9 @@ pub struct DecideSnapshot {
     /// The requester's role at the request's site.
     pub requester_role: Option<Role>,
     pub site: Option<SiteMeta>,
+    /// The requester's open-request counter as read (a decision gives a slot back only
+    /// while it is above zero).
+    pub requester_open_count: i64,
 }
 
 /// What a removal read.
@@ -154,9 +157,11 @@ fn admin_loss(site: &SupportId, left: i64, actor: &Actor, at: &Stamp) -> (Vec<Wr
     (writes, (left <= 1).then(|| site.clone()))
 }
 
-/// `POST /v1/access-requests`. Order of answers: unknown site 404, the open request 200,
-/// a role already held 409, then the limits (429), then a new request routed by the
-/// site's exact admin count.
+/// `POST /v1/access-requests`. Order of answers: the caller's open request for that site
+/// 200, the open-request limit 429 (before the site is looked at: past the limit, an
+/// unknown Support ID and an existing one answer alike), unknown site 404, a role already
+/// held 409, the site's cool-down 429, then a new request routed by the site's exact admin
+/// count.
 pub fn plan_create(
     snap: CreateSnapshot,
     actor: &Actor,
@@ -166,10 +171,16 @@ pub fn plan_create(
     now: OffsetDateTime,
     id: RequestId,
 ) -> Result<Plan<Created>, AccessError> {
-    let Some(meta) = snap.site else { return Err(AccessError::UnknownSite(site_id.clone())) };
     if let Some(open) = snap.open {
         return Ok(Plan::answer(Created::Existing(open)));
     }
+    if snap.open_count >= i64::from(limits.max_open_requests) {
+        return Err(AccessError::TooMany {
+            detail: format!("you have {} open access requests, the most allowed; wait until one is decided", limits.max_open_requests),
+            retry_after: limits.open_retry_after,
+        });
+    }
+    let Some(meta) = snap.site else { return Err(AccessError::UnknownSite(site_id.clone())) };
     let current = snap.current;
     if current == Some(role) {
         return Err(AccessError::Conflict(format!("you already have the role {role} at {site_id}")));
@@ -180,12 +191,6 @@ pub fn plan_create(
         return Err(AccessError::TooMany {
             detail: format!("your last request for {site_id} was rejected; you may ask again after {until}"),
             retry_after: wait.max(time::Duration::seconds(1)),
-        });
-    }
-    if snap.open_count >= i64::from(limits.max_open_requests) {
-        return Err(AccessError::TooMany {
-            detail: format!("you have {} open access requests, the most allowed; wait until one is decided", limits.max_open_requests),
-            retry_after: limits.open_retry_after,
         });
     }
     let other_admins = meta.admin_count - i64::from(current == Some(Role::Admin));
@@ -327,7 +332,10 @@ pub fn plan_decide(
     }
     writes.push(Write::History(entry));
     writes.push(Write::Delete(request.open_marker()));
-    writes.push(Write::UncountOpenRequest { email: request.requester_email.clone() });
+    // A counter already at zero (items from before the counter, a repair) stays there.
+    if snap.requester_open_count > 0 {
+        writes.push(Write::UncountOpenRequest { email: request.requester_email.clone() });
+    }
     if request.status == RequestStatus::PendingAdmin {
         writes.push(Write::Delete(request.pending_day_marker()));
         writes.push(Write::Delete(request.site_pending_marker()));
@@ -519,6 +527,34 @@ mod tests {
     }
 
     #[test]
+    fn the_open_request_limit_is_checked_before_the_site_is_looked_up() {
+        // At the limit, an unknown and an existing Support ID answer alike (429): a 404
+        // past the limit would tell which Support IDs exist.
+        let ted = actor("ted@data.example");
+        let max = i64::from(limits().max_open_requests);
+        for site_read in [None, site(1)] {
+            let snap = CreateSnapshot { site: site_read, open_count: max, ..Default::default() };
+            assert!(matches!(create(snap, &ted, Role::User), Err(AccessError::TooMany { .. })));
+        }
+    }
+
+    #[test]
+    fn a_decision_never_takes_the_open_request_counter_below_zero() {
+        let snap = |count| DecideSnapshot {
+            request: Some(pending(RequestStatus::PendingAdmin)),
+            actor_role: Some(Role::Admin),
+            requester_open_count: count,
+            ..Default::default()
+        };
+        let fiona = actor("fiona@farm.example");
+        let approve = Decision::Approve { role: None };
+        let plan = plan_decide(snap(0), &fiona, &RequestId::new(), &approve, &limits(), NOW).unwrap();
+        assert!(!has(&plan.writes, |w| matches!(w, Write::UncountOpenRequest { .. })), "a counter at 0 is left alone");
+        let plan = plan_decide(snap(2), &fiona, &RequestId::new(), &approve, &limits(), NOW).unwrap();
+        assert!(has(&plan.writes, |w| matches!(w, Write::UncountOpenRequest { .. })), "conditional on > 0 in the transaction");
+    }
+
+    #[test]
     fn creation_answers_in_the_spec_order_before_any_limit() {
         let ted = actor("ted@data.example");
         assert!(matches!(create(CreateSnapshot::default(), &ted, Role::User), Err(AccessError::UnknownSite(_))));
@@ -533,7 +569,7 @@ mod tests {
         let plan = create(over, &ted, Role::User).unwrap();
         assert_eq!(plan.outcome, Created::Existing(open));
         assert!(plan.writes.is_empty());
-        let member = CreateSnapshot { site: site(1), current: Some(Role::User), open_count: 99, ..Default::default() };
+        let member = CreateSnapshot { site: site(1), current: Some(Role::User), ..Default::default() };
         assert!(matches!(create(member, &ted, Role::User), Err(AccessError::Conflict(_))));
     }
 
@@ -566,8 +602,12 @@ mod tests {
         assert!(has(&plan.writes, |w| matches!(w, Write::NoCooldown { .. })), "re-checked in the transaction");
 
         // Rejecting writes the cool-down and gives the requester's open slot back.
-        let snap =
-            DecideSnapshot { request: Some(pending(RequestStatus::PendingAdmin)), actor_role: Some(Role::Admin), ..Default::default() };
+        let snap = DecideSnapshot {
+            request: Some(pending(RequestStatus::PendingAdmin)),
+            actor_role: Some(Role::Admin),
+            requester_open_count: 1,
+            ..Default::default()
+        };
         let plan =
             plan_decide(snap, &actor("fiona@farm.example"), &RequestId::new(), &Decision::Reject { reason: " no ".into() }, &limits(), NOW)
                 .unwrap();

@@ -47,6 +47,20 @@ fn site_param(raw: &str) -> Result<SupportId, ApiError> {
     SupportId::parse(raw).map_err(|_| ApiError::NotFound(format!("no account site {raw}")))
 }
 
+/// A request as `caller` may see it: someone asking to join a site they are not a member of
+/// learns nothing of it from the request but what they sent (its Support ID), until approved.
+fn as_seen_by(r: access::AccessRequest, caller: &Caller) -> AccessRequestView {
+    let outsider = !caller.care
+        && r.requester_email == caller.email
+        && r.kind == access::RequestKind::Join
+        && r.status != access::RequestStatus::Approved;
+    let mut view = AccessRequestView::from(r);
+    if outsider {
+        view.site_name = view.support_id.to_string();
+    }
+    view
+}
+
 fn request_id_param(raw: &str) -> Result<access::RequestId, ApiError> {
     access::RequestId::parse(raw).ok_or_else(|| ApiError::NotFound(format!("no access request {raw}")))
 }
@@ -179,8 +193,8 @@ async fn create_request(
     let site = SupportId::parse(&body.support_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let role = body.role.unwrap_or(Role::User);
     Ok(match access::create_request(&state.workflow(), &Actor::from(&caller), &site, role, access::now()).await? {
-        Created::New(r) => (StatusCode::CREATED, Json(AccessRequestView::from(r))).into_response(),
-        Created::Existing(r) => (StatusCode::OK, Json(AccessRequestView::from(r))).into_response(),
+        Created::New(r) => (StatusCode::CREATED, Json(as_seen_by(r, &caller))).into_response(),
+        Created::Existing(r) => (StatusCode::OK, Json(as_seen_by(r, &caller))).into_response(),
     })
 }
 
@@ -199,7 +213,7 @@ async fn my_requests(
     let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
     let (requests, next) = state.store.contact_requests_page(&caller.email, start.as_ref(), q.limit.get()).await?;
     Ok(Json(RequestsPage {
-        requests: requests.into_iter().map(Into::into).collect(),
+        requests: requests.into_iter().map(|r| as_seen_by(r, &caller)).collect(),
         next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
     }))
 }
@@ -240,7 +254,7 @@ async fn get_request(
     Path(raw_id): Path<String>,
 ) -> Result<Json<AccessRequestView>, ApiError> {
     let id = request_id_param(&raw_id)?;
-    Ok(Json(access::request_for(&state.workflow(), &Actor::from(&caller), &id).await?.into()))
+    Ok(Json(as_seen_by(access::request_for(&state.workflow(), &Actor::from(&caller), &id).await?, &caller)))
 }
 
 /// Rollout waves: the mode and the sites the view is enabled for (Customer Care only).

@@ -22,6 +22,10 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request.
     pub detail: String,
+    /// This request: `urn:abev:request:{id}`, the same id as the `x-request-id` header and
+    /// the log line's `request_id` (quote it when reporting an error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// An account site, by Support ID and name.

@@ -20,11 +20,17 @@ pub const GROUPS_CLAIM: &str = "groups";
 pub struct IdentityConfig {
     pub care_group: String,
     pub groups_claim: String,
+    /// Match the Care group against the whole claim, never a part of it split on spaces
+    /// (`ABEV_GROUPS_EXACT`, default true). API Gateway hands an array claim over as
+    /// `[a b]`: an external issuer's group named `partners customer-care` would read as two
+    /// groups. Only the stack's Cognito pool (whose group names cannot hold a space) turns
+    /// it off, so a Care agent there may be in other groups too.
+    pub exact_groups: bool,
 }
 
 impl Default for IdentityConfig {
     fn default() -> Self {
-        IdentityConfig { care_group: CARE_GROUP.into(), groups_claim: GROUPS_CLAIM.into() }
+        IdentityConfig { care_group: CARE_GROUP.into(), groups_claim: GROUPS_CLAIM.into(), exact_groups: true }
     }
 }
 
@@ -34,6 +40,7 @@ impl IdentityConfig {
         IdentityConfig {
             care_group: crate::config::optional("ABEV_CARE_GROUP", CARE_GROUP).trim().to_string(),
             groups_claim: crate::config::optional("ABEV_GROUPS_CLAIM", GROUPS_CLAIM).trim().to_string(),
+            exact_groups: !crate::config::optional("ABEV_GROUPS_EXACT", "true").trim().eq_ignore_ascii_case("false"),
         }
     }
 }
@@ -68,6 +75,19 @@ pub fn parse_groups(raw: &str) -> Vec<String> {
     }
 }
 
+/// Does the groups claim name `group`? Exactly: the claim is the group, `[group]`, or a JSON
+/// array holding it. Otherwise also as one of the flattened form's space-separated groups.
+pub fn has_group(raw: &str, group: &str, exact: bool) -> bool {
+    if !exact {
+        return parse_groups(raw).iter().any(|g| g == group);
+    }
+    let raw = raw.trim();
+    if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
+        return list.iter().any(|g| g == group);
+    }
+    raw == group || raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) == Some(group)
+}
+
 pub fn claims_of(context: Option<&RequestContext>) -> Option<&HashMap<String, String>> {
     match context? {
         RequestContext::ApiGatewayV2(ctx) => ctx.authorizer.as_ref()?.jwt.as_ref().map(|jwt| &jwt.claims),
@@ -92,7 +112,7 @@ impl Caller {
         }
         let email = claims.get("email").ok_or_else(|| ApiError::Unauthorized("the token carries no email claim".into()))?;
         let email = Email::parse(email).map_err(|_| ApiError::Unauthorized("the token's email claim is not an e-mail address".into()))?;
-        let care = claims.get(&config.groups_claim).is_some_and(|g| parse_groups(g).contains(&config.care_group));
+        let care = claims.get(&config.groups_claim).is_some_and(|g| has_group(g, &config.care_group, config.exact_groups));
         Ok(Caller { email, care, request_id })
     }
 }
@@ -112,7 +132,12 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let context = parts.extensions.get::<RequestContext>();
-        let request_id = request_id_of(context).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let request_id = parts
+            .extensions
+            .get::<super::RequestId>()
+            .map(|r| r.0.clone())
+            .or_else(|| request_id_of(context))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let config = <IdentityConfig as axum::extract::FromRef<S>>::from_ref(state);
         let caller = Caller::from_claims(claims_of(context), request_id, &config)?;
         // The request's log line names who called (see `log_request`).
@@ -170,8 +195,21 @@ mod tests {
     }
 
     #[test]
+    fn an_external_issuers_group_is_matched_whole_never_split_on_spaces() {
+        let config = IdentityConfig::default();
+        let claims = |raw: &str| HashMap::from([("email".to_string(), "a@b.example".to_string()), ("groups".to_string(), raw.to_string())]);
+        // One group named "partners customer-care", flattened by API Gateway.
+        for raw in ["[partners customer-care]", "partners customer-care", "[customer-care partners]"] {
+            assert!(!Caller::from_claims(Some(&claims(raw)), "r".into(), &config).unwrap().care, "{raw:?} must not grant Care");
+        }
+        for raw in ["[customer-care]", "customer-care", r#"["partners","customer-care"]"#] {
+            assert!(Caller::from_claims(Some(&claims(raw)), "r".into(), &config).unwrap().care, "{raw:?} is Care");
+        }
+    }
+
+    #[test]
     fn the_care_group_and_its_claim_are_configuration() {
-        let cognito = IdentityConfig { care_group: "support-agents".into(), groups_claim: "cognito:groups".into() };
+        let cognito = IdentityConfig { care_group: "support-agents".into(), groups_claim: "cognito:groups".into(), exact_groups: false };
         let claims = |claim: &str, raw: &str| {
             HashMap::from([("email".to_string(), "a@b.example".to_string()), (claim.to_string(), raw.to_string())])
         };
@@ -180,6 +218,7 @@ mod tests {
         assert!(!Caller::from_claims(Some(&claims("cognito:groups", "[customer-care]")), "r".into(), &cognito).unwrap().care);
         let default = IdentityConfig::default();
         assert!(Caller::from_claims(Some(&claims("groups", "[customer-care]")), "r".into(), &default).unwrap().care);
+        assert!(!Caller::from_claims(Some(&claims("groups", "[staff customer-care]")), "r".into(), &default).unwrap().care);
     }
 
     #[test]

@@ -69,6 +69,26 @@ fn with_common_answers(mut operation: utoipa::openapi::path::Operation) -> utoip
     for (status, description) in common {
         operation.responses.responses.entry(status.to_string()).or_insert_with(|| problem_response(description).into());
     }
+    // Every authenticated route takes a token from the caller's bucket (http::ratelimit).
+    let mut limited = problem_response(
+        "Too many requests from this caller (a token bucket per token subject), or a route's own limit; `Retry-After` says when to try again",
+    );
+    let header = |description: &str, schema: utoipa::openapi::schema::Type| {
+        utoipa::openapi::header::HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(schema))
+            .description(Some(description))
+            .build()
+    };
+    limited.headers.insert("Retry-After".into(), header("Seconds until a request may succeed", utoipa::openapi::schema::Type::Integer));
+    limited.headers.insert(
+        "RateLimit".into(),
+        header("What is left: `\"caller\";r=<remaining>;t=<seconds until full>`", utoipa::openapi::schema::Type::String),
+    );
+    limited.headers.insert(
+        "RateLimit-Policy".into(),
+        header("The caller's quota: `\"caller\";q=<burst>;w=<seconds>`", utoipa::openapi::schema::Type::String),
+    );
+    operation.responses.responses.entry("429".to_string()).or_insert_with(|| limited.into());
     operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
     operation
 }
@@ -102,6 +122,21 @@ pub fn document() -> OpenApi {
         .build();
     paths.add_path_operation(OPENAPI_PATH, vec![HttpMethod::Get], own);
     doc.paths = paths;
+    doc.servers = Some(vec![
+        utoipa::openapi::ServerBuilder::new()
+            .url("https://{api_id}.execute-api.{region}.amazonaws.com")
+            .description(Some("A deployed stack (template.yaml output ApiUrl)"))
+            .parameter(
+                "api_id",
+                utoipa::openapi::server::ServerVariableBuilder::new().default_value("abcdef1234").description(Some("The HTTP API's id")),
+            )
+            .parameter(
+                "region",
+                utoipa::openapi::server::ServerVariableBuilder::new().default_value("us-east-1").description(Some("The stack's region")),
+            )
+            .build(),
+        utoipa::openapi::ServerBuilder::new().url("http://127.0.0.1:3000").description(Some("make dev")).build(),
+    ]);
     if let Some(components) = doc.components.as_mut() {
         components.add_security_scheme(
             BEARER,
@@ -196,7 +231,7 @@ mod tests {
             for status in ["401", "500", "503"] {
                 assert_eq!(answers[status]["content"][PROBLEM_JSON]["schema"]["$ref"], "#/components/schemas/Problem");
             }
-            assert!(answers.keys().any(|s| s.starts_with('2')), "{} {} has no success answer", route.method, route.path);
+            assert!(answers.keys().any(|s| s.starts_with('2') || s == "302"), "{} {} has no success answer", route.method, route.path);
             for (status, answer) in answers.iter().filter(|(s, _)| s.starts_with('4') || s.starts_with('5')) {
                 assert!(answer["content"].get(PROBLEM_JSON).is_some(), "{} {} {status} is not a problem", route.method, route.path);
             }

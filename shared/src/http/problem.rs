@@ -58,6 +58,7 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Res
         title: title.to_string(),
         status: status.as_u16(),
         detail: detail.to_string(),
+        instance: None,
     };
     let json = serde_json::to_string(&body).unwrap_or_default();
     (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
@@ -103,6 +104,34 @@ impl From<crate::access::AccessError> for ApiError {
             AccessError::Store(s) => ApiError::Store(s),
         }
     }
+}
+
+/// The problem's `instance`: the request id, as a URN (the same id as the `x-request-id`
+/// header and the log line's `request_id`).
+pub fn instance(request_id: &str) -> String {
+    format!("urn:abev:request:{request_id}")
+}
+
+/// A problem+json answer with its `instance` set to this request; any other answer as it is.
+pub async fn with_instance(response: Response, request_id: &str) -> Response {
+    let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Problems are a few hundred bytes; anything unreadable is answered as it was.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (parts.status, "").into_response();
+    };
+    let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => return Response::from_parts(parts, axum::body::Body::from(bytes)),
+    };
+    if let Some(map) = value.as_object_mut() {
+        map.insert("instance".into(), serde_json::Value::String(instance(request_id)));
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(serde_json::to_vec(&value).unwrap_or_default()))
 }
 
 /// Turns axum's own rejections (bad JSON bodies, unknown routes' methods) into problems.

@@ -10,9 +10,19 @@ use super::routes::route_table;
 use super::ViewState;
 use crate::domain::{Day, Serial, SupportId};
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+
+/// The conditional-request header of the tagged answers.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IfNoneMatch {
+    /// An `ETag` of an earlier answer: `304` if the answer is still the same.
+    #[param(rename = "If-None-Match")]
+    if_none_match: Option<String>,
+}
 
 route_table! {
     state: ViewState;
@@ -20,6 +30,7 @@ route_table! {
     GET "/v1/view" => view_sites (__path_view_sites),
     GET "/v1/view/sites/{support_id}/entitlements" => site_entitlements (__path_site_entitlements),
     GET "/v1/entitlements/{serial}" => entitlement (__path_entitlement),
+    GET "/v1/entitlements/{serial}/download" => download (__path_download),
 }
 
 /// Routes the view function serves without a token: in template.yaml each needs
@@ -74,19 +85,26 @@ async fn me(State(state): State<ViewState>, caller: Caller) -> Result<Json<Me>, 
 ///
 /// Sites where the caller sees at least one entitlement, by Support ID, each with how many
 /// it sees and through which rules.
-#[utoipa::path(get, path = "/v1/view", tag = "view", operation_id = "list_view_sites", params(ListQuery),
+#[utoipa::path(get, path = "/v1/view", tag = "view", operation_id = "list_view_sites", params(ListQuery, IfNoneMatch),
     responses(
-        (status = 200, description = "One page of sites", body = ViewPage),
+        (status = 200, description = "One page of sites", body = ViewPage, headers(("ETag" = String, description = "The answer's entity tag"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag", headers(("ETag" = String, description = "The answer's entity tag"))),
         (status = 400, description = "A bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn view_sites(State(state): State<ViewState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<ViewPage>, ApiError> {
+async fn view_sites(
+    State(state): State<ViewState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
     let list = ListId::View;
     let after: Option<SupportId> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
     let page = state.store.view_sites(&caller.email, state.settings.rollout, after.as_ref(), q.limit.get()).await?;
-    Ok(Json(ViewPage {
+    let answer = ViewPage {
         next_cursor: Cursor::seal(&state.cursors, page.next.as_ref(), &list, &caller.email),
         sites: page.items.into_iter().map(Into::into).collect(),
-    }))
+    };
+    Ok(super::etag::json(&headers, &answer))
 }
 
 /// What the caller sees of one account site.
@@ -95,9 +113,10 @@ async fn view_sites(State(state): State<ViewState>, caller: Caller, ApiQuery(q):
 /// nothing in the caller's view is 404 (a member of a site with no entitlements gets an
 /// empty page).
 #[utoipa::path(get, path = "/v1/view/sites/{support_id}/entitlements", tag = "view", operation_id = "list_site_entitlements",
-    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "ACME-1"), EntitlementQuery),
+    params(("support_id" = String, Path, description = "The site's Support ID (case-insensitive)", example = "ACME-1"), EntitlementQuery, IfNoneMatch),
     responses(
-        (status = 200, description = "One page of entitlements", body = SiteEntitlementsPage),
+        (status = 200, description = "One page of entitlements", body = SiteEntitlementsPage, headers(("ETag" = String, description = "The answer's entity tag"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag", headers(("ETag" = String, description = "The answer's entity tag"))),
         (status = 400, description = "A bad `limit`, `cursor` or filter", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such site in the caller's view", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -105,8 +124,9 @@ async fn site_entitlements(
     State(state): State<ViewState>,
     caller: Caller,
     Path(raw_site): Path<String>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<EntitlementQuery>,
-) -> Result<Json<SiteEntitlementsPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = q.filter()?;
     let not_found = || ApiError::NotFound(format!("no account site {raw_site} in your view"));
     let site = SupportId::parse(&raw_site).map_err(|_| not_found())?;
@@ -118,11 +138,12 @@ async fn site_entitlements(
         .await?
         .ok_or_else(not_found)?;
     let next = page.next.map(|n| n.to_string());
-    Ok(Json(SiteEntitlementsPage {
+    let answer = SiteEntitlementsPage {
         site: SiteRef { support_id: site_ref.support_id, name: site_ref.name },
         entitlements: page.items.iter().map(EntitlementSummary::of).collect(),
         next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
-    }))
+    };
+    Ok(super::etag::json(&headers, &answer))
 }
 
 /// One entitlement with its licence keys and download URL.
@@ -130,13 +151,19 @@ async fn site_entitlements(
 /// Every call is recorded in an audit trail before the keys are answered. An entitlement
 /// the caller cannot see is 404, exactly like one that does not exist.
 #[utoipa::path(get, path = "/v1/entitlements/{serial}", tag = "view", operation_id = "get_entitlement",
-    params(("serial" = String, Path, description = "The entitlement's serial", example = "S1")),
+    params(("serial" = String, Path, description = "The entitlement's serial", example = "S1"), IfNoneMatch),
     responses(
-        (status = 200, description = "The entitlement", body = EntitlementDetail),
+        (status = 200, description = "The entitlement", body = EntitlementDetail, headers(("ETag" = String, description = "The answer's entity tag"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag (the read is audited all the same)", headers(("ETag" = String, description = "The answer's entity tag"))),
         (status = 400, description = "A path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entitlement in the caller's view", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn entitlement(State(state): State<ViewState>, caller: Caller, Path(raw_serial): Path<String>) -> Result<Response, ApiError> {
+async fn entitlement(
+    State(state): State<ViewState>,
+    caller: Caller,
+    Path(raw_serial): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("no entitlement {raw_serial} in your view"));
     let Ok(serial) = Serial::parse(&raw_serial) else {
         // Not a serial at all: nothing to key an audit item by, so the trace is the log.
@@ -148,9 +175,48 @@ async fn entitlement(State(state): State<ViewState>, caller: Caller, Path(raw_se
     // The audit record is written before the answer: no record, no keys (and a refusal
     // is recorded as well, so probing for serials is visible).
     let rules = found.as_ref().map(|(e, _)| e.access.as_slice()).unwrap_or_default();
-    state.store.record_entitlement_read(&caller.email, &serial, rules, &caller.request_id).await?;
+    state.store.record_entitlement_read(&caller.email, &serial, rules, &caller.request_id, state.settings.limits.history_retention).await?;
     let (e, site) = found.ok_or_else(not_found)?;
     let detail = EntitlementDetail::of(&e, SiteRef { support_id: site.support_id, name: site.name });
-    // Licence keys must not stay in any browser or proxy cache.
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(detail)).into_response())
+    // Licence keys must not stay in any browser or proxy cache; a client that kept the
+    // answer itself may still ask with If-None-Match (the read is audited either way).
+    Ok(([(header::CACHE_CONTROL, "no-store")], super::etag::json(&headers, &detail)).into_response())
+}
+
+/// The entitlement's download, as a link that expires within minutes.
+///
+/// Checked against the caller's view at the moment of the click and audited like a licence
+/// key read. A file in the stack's downloads bucket is answered with an S3 presigned link
+/// (valid 5 minutes); any other `download_url` is the vendor's own link, answered as it is.
+#[utoipa::path(get, path = "/v1/entitlements/{serial}/download", tag = "view", operation_id = "download_entitlement",
+    params(("serial" = String, Path, description = "The entitlement's serial", example = "S1")),
+    responses(
+        (status = 302, description = "Go to the file: `Location` is a link that expires within minutes (or the vendor's own link)",
+            headers(("Location" = String, description = "Where the file is"))),
+        (status = 400, description = "A path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entitlement in the caller's view, or it has no download", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn download(State(state): State<ViewState>, caller: Caller, Path(raw_serial): Path<String>) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no download for {raw_serial} in your view"));
+    let Ok(serial) = Serial::parse(&raw_serial) else { return Err(not_found()) };
+    let found = state.store.entitlement(&caller.email, &serial, Day::today(), state.settings.rollout).await?;
+    let rules = found.as_ref().map(|(e, _)| e.access.as_slice()).unwrap_or_default();
+    // Audited before the answer, like a detail read: no record, no link.
+    state.store.record_entitlement_read(&caller.email, &serial, rules, &caller.request_id, state.settings.limits.history_retention).await?;
+    let (e, _) = found.ok_or_else(not_found)?;
+    let url = e.line.line.download_url.clone().ok_or_else(not_found)?;
+    let target = match state.settings.downloads.as_ref().and_then(|d| super::download::object_key(&url, &d.bucket).map(|k| (d, k))) {
+        Some((downloads, key)) => downloads.presign(&key).await.map_err(|reason| {
+            tracing::error!(%reason, "presigning failed");
+            ApiError::Store(crate::store::StoreError::Unavailable { op: "presign", code: String::new(), message: reason })
+        })?,
+        None => url,
+    };
+    tracing::info!(caller = %caller.email, serial = %serial, outcome = "download", "entitlement download answered");
+    let location = header::HeaderValue::from_str(&target).map_err(|_| not_found())?;
+    Ok((
+        axum::http::StatusCode::FOUND,
+        [(header::LOCATION, location), (header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"))],
+    )
+        .into_response())
 }

@@ -144,6 +144,9 @@ pub struct HistoryEntry {
     pub previous_role: Option<Role>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When the table's TTL deletes the entry (epoch seconds; the retention the operator set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
 }
 
 impl HistoryEntry {
@@ -160,6 +163,7 @@ impl HistoryEntry {
             role: None,
             previous_role: None,
             reason: None,
+            ttl: None,
         }
     }
     pub fn to_item(&self) -> Result<Item, StoreError> {
@@ -698,9 +702,15 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
             vec![(":one", super::n(1))],
             Some(Cond::new("attribute_not_exists(open_requests) OR open_requests < :max_open").value(":max_open", super::n(*max))),
         ),
-        Write::UncountOpenRequest { email } => {
-            tx_update(table, &keys::contact_limits(email), "ADD open_requests :minus_one", vec![(":minus_one", super::n(-1))], None)
-        }
+        // Never below zero: planned only when the counter read was above it, and conditional
+        // on that still holding (else the transaction re-reads and plans again).
+        Write::UncountOpenRequest { email } => tx_update(
+            table,
+            &keys::contact_limits(email),
+            "ADD open_requests :minus_one",
+            vec![(":minus_one", super::n(-1))],
+            Some(Cond::new("open_requests > :zero_open").value(":zero_open", super::n(0))),
+        ),
         Write::NoCooldown { email, site, now } => tx_check(
             table,
             &keys::rejection_cooldown(email, site),

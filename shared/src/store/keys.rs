@@ -322,24 +322,6 @@ pub fn outbox_orphaned_site(s: &SupportId) -> Key {
 pub fn sweep_watermark() -> Key {
     Key::new("SWEEP#ADMIN_SLA".to_string(), "WATERMARK")
 }
-// ---- who writes which partitions: template.yaml's dynamodb:LeadingKeys ----------------
-//
-// Each function's role may put, update or delete only items whose partition key matches
-// one of its patterns (IAM `StringLike`: `*` is any run of characters, no `*` is an exact
-// key). tests/tests/template_wiring.rs checks that the template grants exactly these and
-// that every key the writers build falls inside its writer's list.
-
-/// Order ingestion (`store::orders`): orders with their lines and versions, serial claims,
-/// sites (meta, new-site history), reseller counters, memberships and ship-to grants.
-pub const INGEST_WRITES: &[&str] = &["ORDER#*", "SERIAL#*", "SITE#*", "SOLD#*", "CONTACT#*", "SHIPPED#*", SETTLE_PENDING_PK];
-/// The access workflow (`access`, `store::access`): requests, a contact's memberships and
-/// open-request markers, sites (admin count, history, pending work list), the pending-admin
-/// day markers, Care's work list, the Care outbox and the sweep watermark.
-pub const ACCESS_WRITES: &[&str] =
-    &["REQUEST#*", "CONTACT#*", "SITE#*", "PENDING#*", CARE_ESCALATED_PK, OUTBOX_PK, "SWEEP#ADMIN_SLA", ROLLOUT_ENABLED_PK];
-/// The view (`store::view`): the entitlement-read audit trail only.
-pub const VIEW_WRITES: &[&str] = &["AUDIT#*"];
-
 // ---- access limits: open-request counter and rejection cool-downs ----------------------
 //
 // | item | pk | sk |
@@ -363,6 +345,91 @@ pub fn rejection_cooldown(e: &Email, s: &SupportId) -> Key {
 pub const ROLLOUT_ENABLED_PK: &str = "ROLLOUT#ENABLED";
 pub fn rollout_enabled(s: &SupportId) -> Key {
     Key::new(ROLLOUT_ENABLED_PK.to_string(), s.to_string())
+}
+
+// ---- per-caller request limits, and who writes which partitions (issue 18) ---------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a caller's request bucket (GCRA: its theoretical arrival time) | `RATE#{sha256(subject)}` | `BUCKET` |
+
+/// A caller's request bucket: keyed by a digest of the token's subject (fixed length, no
+/// e-mail address in a key), written by both HTTP functions.
+pub fn rate_bucket(subject_digest: &str) -> Key {
+    Key::new(format!("RATE#{subject_digest}"), "BUCKET")
+}
+
+/// The partition-key patterns each function (`ingest`, `access`, `view`) writes, as IAM
+/// `dynamodb:LeadingKeys` patterns, worked out from the keys its writers build here: each
+/// item is built twice from different values, and a partition key that differs becomes its
+/// common prefix up to a `#` plus `*` (a key that does not is a fixed name). The template's
+/// roles must grant exactly these (tests/tests/template_wiring.rs).
+pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
+    use std::collections::BTreeSet;
+    type Build = fn(&Email, &SupportId, &OrderId, &Serial, &str) -> Key;
+    let ingest: &[Build] = &[
+        |_, _, o, _, _| order_head(o),
+        |_, _, o, _, _| order_version(o, 1),
+        |_, _, o, sn, _| order_line(o, 1, sn),
+        |_, _, _, sn, _| serial_claim(sn),
+        |_, s, _, _, _| site_meta(s),
+        |_, s, _, _, x| site_history(s, x, x),
+        |_, s, o, _, _| unsettled(s, o),
+        |_, s, _, _, _| sold_counter(s, s),
+        |e, s, _, _, _| membership(e, s),
+        |e, _, o, _, _| ship_to_grant(e, o),
+        |e, s, _, _, _| ship_to_reach(e, s),
+        |e, s, _, _, _| reseller_marker(e, s),
+        |e, s, _, sn, _| shipped_line(e, s, sn, 1),
+        |e, s, _, _, _| site_roster(s, e),
+        |_, _, o, _, _| settle_pending(o),
+    ];
+    let access: &[Build] = &[
+        |_, _, _, _, x| request(x),
+        |e, s, _, _, _| open_request(e, s),
+        |_, _, _, _, x| pending_marker(x, x, x),
+        |_, s, _, _, x| site_pending(s, x, x),
+        |_, _, _, _, x| care_escalated(x, x),
+        |_, _, _, _, x| outbox_escalation(x),
+        |_, s, _, _, _| outbox_orphaned_site(s),
+        |_, _, _, _, _| sweep_watermark(),
+        |e, _, _, _, _| contact_limits(e),
+        |e, s, _, _, _| rejection_cooldown(e, s),
+        |_, s, _, _, _| rollout_enabled(s),
+        |e, s, _, _, _| membership(e, s),
+        |e, s, _, _, _| reseller_marker(e, s),
+        |e, s, _, _, _| site_roster(s, e),
+        |_, s, _, _, _| site_meta(s),
+        |_, s, _, _, x| site_history(s, x, x),
+        |_, _, _, _, x| rate_bucket(x),
+    ];
+    let view: &[Build] = &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x)];
+    let samples = |n: &str| {
+        let parsed = (
+            Email::parse(&format!("{n}@{n}.example")),
+            SupportId::parse(&format!("{n}-1")),
+            OrderId::parse(&format!("{n}-1")),
+            Serial::parse(&format!("{n}1")),
+        );
+        match parsed {
+            (Ok(e), Ok(s), Ok(o), Ok(sn)) => Some((e, s, o, sn, n.to_string())),
+            _ => None,
+        }
+    };
+    let (Some(a), Some(b)) = (samples("A"), samples("B")) else { return Vec::new() };
+    let pattern = |build: &Build| {
+        let (x, y) = (build(&a.0, &a.1, &a.2, &a.3, &a.4).pk, build(&b.0, &b.1, &b.2, &b.3, &b.4).pk);
+        if x == y {
+            return x;
+        }
+        let common = x.bytes().zip(y.bytes()).take_while(|(p, q)| p == q).count();
+        let cut = x[..common].rfind('#').map_or(0, |i| i + 1);
+        format!("{}*", &x[..cut])
+    };
+    [("ingest", ingest), ("access", access), ("view", view)]
+        .into_iter()
+        .map(|(f, builds)| (f, builds.iter().map(pattern).collect::<BTreeSet<_>>().into_iter().collect()))
+        .collect()
 }
 
 #[cfg(test)]

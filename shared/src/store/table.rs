@@ -496,3 +496,24 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_stays_under_its_doubling_ceiling_and_a_seed_replays_it() {
+        let policy = RetryPolicy::default();
+        for attempt in 0..20 {
+            let ceiling = policy.base.saturating_mul(1u32 << attempt.min(16)).min(policy.cap);
+            for _ in 0..50 {
+                assert!(policy.backoff(attempt) < ceiling.max(Duration::from_nanos(1)), "attempt {attempt}");
+            }
+        }
+        assert_eq!(policy.backoff(30).max(policy.cap), policy.cap, "capped");
+        let seeded = RetryPolicy { jitter_seed: Some(7), ..RetryPolicy::default() };
+        assert_eq!(seeded.backoff(3), seeded.backoff(3), "a seed replays the same wait");
+        let waits: std::collections::BTreeSet<Duration> = (0..50).map(|_| policy.backoff(5)).collect();
+        assert!(waits.len() > 40, "unseeded waits are jittered");
+    }
+}

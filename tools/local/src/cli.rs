@@ -137,7 +137,13 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let cursor_secret = abev::config::optional("ABEV_CURSOR_SECRET", abev::http::DEV_CURSOR_SECRET);
             let admin_sla_days =
                 abev::config::number("ABEV_ADMIN_SLA_DAYS", abev::settings::DEFAULT_ADMIN_SLA_DAYS).map_err(|e| e.to_string())?;
-            let routes = abev::http::Settings::from_env().map_err(|e| e.to_string())?;
+            let mut routes = abev::http::Settings::from_env().map_err(|e| e.to_string())?;
+            // The stack's downloads bucket on moto's S3 (same port as its SQS).
+            let downloads = abev::http::download::Downloads::local(&cli.sqs_url, &format!("{}-downloads", cli.stack.to_lowercase()));
+            if let Err(e) = downloads.s3.create_bucket().bucket(&downloads.bucket).send().await {
+                tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), bucket = %downloads.bucket, "downloads bucket not created (it may exist)");
+            }
+            routes.downloads = Some(downloads);
             let state = abev::app::access_state(&clients, &stack.access_settings(&cursor_secret, admin_sla_days), &routes);
             let listener =
                 tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +74,7 @@ fn resolve(value: &Value, stack: &str) -> Option<String> {
 }
 
 fn resources(template: &str) -> Result<Vec<(String, String, Value)>, InfraError> {
-    let doc: Value = serde_yaml::from_str(template).map_err(|e| template_err(e.to_string()))?;
+    let doc: Value = serde_norway::from_str(template).map_err(|e| template_err(e.to_string()))?;
     let res = doc.get("Resources").and_then(Value::as_mapping).ok_or_else(|| template_err("no Resources"))?;
     Ok(res
         .iter()

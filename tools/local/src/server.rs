@@ -5,7 +5,35 @@ use abev::http::{api_routes, service, AppState};
 
 /// The local API: the view and access routes (and the OpenAPI document), exactly the routers the Lambdas run.
 pub fn app(state: AppState, authorizer: LocalAuthorizer) -> axum::Router {
-    protect(service(api_routes(), state), authorizer)
+    protect(service(api_routes(), state), authorizer).layer(axum::middleware::from_fn(cors))
+}
+
+/// What API Gateway's CORS configuration does in AWS, for a page served from another local
+/// origin (`http://localhost:*` or `http://127.0.0.1:*`): answers the preflight before the
+/// authorizer, and exposes the headers the page reads (`abev::http::EXPOSED_HEADERS`).
+async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::{header, HeaderValue, Method, StatusCode};
+    use axum::response::IntoResponse;
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|o| o.to_str().is_ok_and(|o| o.starts_with("http://127.0.0.1:") || o.starts_with("http://localhost:")))
+        .cloned();
+    let Some(origin) = origin else { return next.run(request).await };
+    let preflight = request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(header::VARY, HeaderValue::from_static("origin"));
+    if let Ok(v) = HeaderValue::from_str(&abev::http::EXPOSED_HEADERS.join(", ")) {
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
+    }
+    if preflight {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, DELETE"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type, if-none-match"));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+    response
 }
 
 /// The local API with the web page in front of it (`make dev`): the page's files from

@@ -109,7 +109,9 @@ function requestForm() {
       const where = request.status === 'escalated'
         ? 'This site has no administrator, so Customer Care will decide it.'
         : request.status === 'pending_admin' ? 'A site administrator will decide it.' : `Its state: ${REQUEST_STATE_WORDS[request.status] || request.status}.`;
-      const site = `${request.support_id} (${request.site_name || request.support_id})`;
+      // A requester who cannot see the site yet is told its Support ID only (issue 18).
+      const name = request.site_name && request.site_name !== request.support_id ? ` (${request.site_name})` : '';
+      const site = `${request.support_id}${name}`;
       // 201: a new request; 200: the open one the caller already had (spec §5).
       state.pendingNotice = status === 201
         ? `Your request for ${site} is sent. ${where}`

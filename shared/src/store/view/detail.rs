@@ -81,6 +81,7 @@ impl Store {
         serial: &Serial,
         rules: &[Access],
         request_id: &str,
+        retention: Option<time::Duration>,
     ) -> Result<(), StoreError> {
         let at = crate::store::orders::now_rfc3339();
         let mut item = keys::entitlement_audit(serial, &at, request_id).to_item();
@@ -89,6 +90,11 @@ impl Store {
         item.insert("serial".into(), s(serial.as_str()));
         item.insert("request_id".into(), s(request_id));
         item.insert("outcome".into(), s(if rules.is_empty() { "not_found" } else { "shown" }));
+        // The table's TTL deletes the entry after the retention the operator set (none: kept).
+        if let Some(retention) = retention {
+            let expires = (time::OffsetDateTime::now_utc() + retention).unix_timestamp();
+            item.insert("ttl".into(), crate::store::n(expires));
+        }
         if !rules.is_empty() {
             item.insert("access".into(), AttributeValue::Ss(rules.iter().map(|r| format!("{r:?}").to_lowercase()).collect()));
         }
