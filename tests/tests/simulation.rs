@@ -4,14 +4,14 @@
 //! invocations at any call and deliver one message twice at once, all from one seed.
 //! `docs/SIMULATION.md` says what is checked and how to replay a seed.
 //!
-//! - `ABEV_SIM_SEEDS=N`: run seeds 1..=N (default 200);
+//! - `ABEV_SIM_SEEDS=N`: run seeds 1..=N (default 2,000);
 //! - `ABEV_SIM_SEED=S`: run seed S alone and print its whole trace.
 
 use abev_integration_tests::sim::{run_seed, Failure, Report};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-const DEFAULT_SEEDS: u64 = 200;
+const DEFAULT_SEEDS: u64 = 2_000;
 
 fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| v.trim().parse().unwrap_or_else(|_| panic!("{name} must be a number, not {v:?}")))

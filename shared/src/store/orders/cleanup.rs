@@ -63,7 +63,7 @@ impl Store {
                 return Ok(false);
             }
         }
-        self.settle(order_id, current, &records).await?;
+        self.settle(order_id, &records).await?;
         Ok(true)
     }
 
@@ -265,23 +265,34 @@ impl Store {
     }
 
     /// Deletes each site's unsettled item of the order once [`may_forget`] says the listings
-    /// can trust the order's entries there; conditional on the item as read.
-    async fn settle(&self, o: &OrderId, current: Option<u64>, records: &[VersionRecord]) -> Result<(), StoreError> {
-        let sites: BTreeSet<&SupportId> = records.iter().filter_map(|r| r.site.as_ref()).collect();
-        futures::future::try_join_all(sites.into_iter().map(|site| async move {
-            let key = keys::unsettled(site, o);
-            let Some(item) = self.get("GetItem unsettled order", &key, true).await? else { return Ok(()) };
-            let item = UnsettledItem::from_item(&item);
-            if !may_forget(&item, site, current, records) {
-                return Ok(());
-            }
-            let as_read = if item.revision == 0 {
-                Cond::new("attribute_not_exists(revision)")
-            } else {
-                Cond::new("revision = :rev").value(":rev", n(item.revision))
-            };
-            self.delete("DeleteItem settled order", &key, Some(as_read)).await.map(|_| ())
-        }))
+    /// can trust the order's entries there. The items are read first, then the head: a switch
+    /// before the items were read shows in the head, and one after bumps the `revision` of the
+    /// items it touches (both sites of a move), so each delete — conditional on the item as
+    /// read — never acts on a current version the order has already left (the `current` a
+    /// delivery decided on may be old by now).
+    async fn settle(&self, o: &OrderId, records: &[VersionRecord]) -> Result<(), StoreError> {
+        let sites: Vec<&SupportId> = records.iter().filter_map(|r| r.site.as_ref()).collect::<BTreeSet<_>>().into_iter().collect();
+        let keys: Vec<keys::Key> = sites.iter().map(|site| keys::unsettled(site, o)).collect();
+        let items = futures::future::try_join_all(keys.iter().map(|key| self.get("GetItem unsettled order", key, true))).await?;
+        if items.iter().all(Option::is_none) {
+            return Ok(());
+        }
+        let current = self.order_head(o, true).await?.map(|h| h.current_version);
+        futures::future::try_join_all(
+            sites.into_iter().zip(items).filter_map(|(site, item)| Some((site, UnsettledItem::from_item(&item?)))).map(
+                |(site, item)| async move {
+                    if !may_forget(&item, site, current, records) {
+                        return Ok(false);
+                    }
+                    let as_read = if item.revision == 0 {
+                        Cond::new("attribute_not_exists(revision)")
+                    } else {
+                        Cond::new("revision = :rev").value(":rev", n(item.revision))
+                    };
+                    self.delete("DeleteItem settled order", &keys::unsettled(site, o), Some(as_read)).await
+                },
+            ),
+        )
         .await?;
         Ok(())
     }
