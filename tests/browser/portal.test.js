@@ -288,6 +288,18 @@ test('§2 story: ted requests FARM-1, a Care agent approves it in the page, ted 
     assert.equal(await ted.locator('#download').textContent(), `Download ${detail.product}`);
     await assertAccessible(ted, 'entitlement detail');
     await screenshot(ted, '06-ted-s4-licence-key');
+    // Download goes where the API's download route says, asked for at the click (as JSON:
+    // a page cannot read a redirect's Location), not to the detail's own download_url.
+    let fetched = null;
+    await ted.route('https://downloads.example/**', (route) => {
+      fetched = route.request().url();
+      return route.fulfill({ status: 200, contentType: 'text/plain', body: 'the file' });
+    });
+    const asked = ted.waitForRequest((r) => new URL(r.url()).pathname === '/v1/entitlements/S4/download' && r.headers().accept === 'application/json');
+    await ted.getByRole('button', { name: `Download ${detail.product}` }).click();
+    await asked;
+    await ted.waitForURL(detail.download_url);
+    assert.equal(fetched, detail.download_url);
     assert.deepEqual(tedProblems, []);
   } finally {
     await tedContext.close();

@@ -111,9 +111,28 @@ async fn a_download_is_a_short_lived_redirect_checked_and_audited_at_the_click()
     // Someone outside the view gets 404, like a serial that does not exist.
     assert_eq!(click("eve@evil.example", "DL1").await.unwrap().status(), 404);
     assert_eq!(click("dana@dl.example", "NOPE").await.unwrap().status(), 404);
-    // Each click is in the audit trail, the refused one too.
+    // A page cannot read a redirect's Location (fetch hides it): asked for JSON, the same
+    // link comes in the body, checked and audited the same way.
+    let ask_json = |who: &str, serial: &str| {
+        no_redirects
+            .get(format!("{}/v1/entitlements/{serial}/download", app.base))
+            .header("accept", "application/json")
+            .bearer_auth(app.token(who))
+            .send()
+    };
+    let r = ask_json("dana@dl.example", "DL1").await.unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "cache-control").as_deref()), (200, Some("no-store")));
+    let link: serde_json::Value = r.json().await.unwrap();
+    let url = link["url"].as_str().unwrap_or_default();
+    assert!(url.contains(&format!("/{bucket}/products/dl1.zip?")) && url.contains("X-Amz-Expires=300"), "{link}");
+    assert_eq!(link["expires_in_seconds"], 300, "{link}");
+    let r = ask_json("dana@dl.example", "DL2").await.unwrap();
+    let link: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((link["url"].as_str(), &link["expires_in_seconds"]), (Some("https://downloads.example/dl2"), &serde_json::Value::Null));
+    assert_eq!(ask_json("eve@evil.example", "DL1").await.unwrap().status(), 404);
+    // Each click is in the audit trail, the refused ones too.
     let trail = t.store.entitlement_reads(&abev::domain::Serial::parse("DL1").unwrap()).await.unwrap();
-    assert_eq!(trail.len(), 2, "{trail:?}");
+    assert_eq!(trail.len(), 4, "{trail:?}");
 }
 
 #[tokio::test]

@@ -132,9 +132,9 @@ export async function* pages(path, params, { signal, retries = 3 } = {}) {
 
 /**
  * Asks the API for a short-lived download link (`GET …/download`). The route answers a
- * redirect; a page cannot read a redirect's Location (fetch hides it), so the page asks for
- * JSON (`Accept: application/json` → `{"url"}`). Resolves to the URL, or null when the API
- * has no such route (404) or answered only with a redirect the page cannot follow.
+ * redirect to clients that follow one; a page cannot read a redirect's Location (fetch hides
+ * it), so the page asks for JSON (`Accept: application/json` → `{"url", "expires_in_seconds"}`).
+ * Resolves to the URL, or null when there is no download in the caller's view (404).
  */
 export async function downloadLink(path) {
   const headers = { Accept: 'application/json' };

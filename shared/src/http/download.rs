@@ -45,6 +45,17 @@ impl Downloads {
     }
 }
 
+/// Whether the client asked for the link as JSON (`Accept` names `application/json`)
+/// rather than for a redirect.
+pub fn wants_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| media.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")))
+}
+
 /// The object key a `download_url` names in `bucket` (virtual-hosted S3 URL), if it does.
 pub fn object_key(download_url: &str, bucket: &str) -> Option<String> {
     let url = url::Url::parse(download_url).ok()?;
@@ -68,6 +79,16 @@ mod tests {
         assert_eq!(object_key("https://downloads.example/sep-14-std", "abev-dl"), None);
         assert_eq!(object_key("https://abev-dl.s3.amazonaws.com/", "abev-dl"), None);
         assert_eq!(object_key("http://abev-dl.s3.amazonaws.com/a.zip", "abev-dl"), None);
+    }
+
+    #[test]
+    fn only_an_accept_naming_json_asks_for_the_link_as_json() {
+        let accept = |v: &str| axum::http::HeaderMap::from_iter([(axum::http::header::ACCEPT, v.parse().unwrap())]);
+        assert!(wants_json(&accept("application/json")));
+        assert!(wants_json(&accept("text/html, Application/JSON;q=0.9")));
+        assert!(!wants_json(&accept("*/*")));
+        assert!(!wants_json(&accept("application/jsonx")));
+        assert!(!wants_json(&axum::http::HeaderMap::new()));
     }
 
     #[tokio::test]

@@ -173,6 +173,16 @@ pub struct EntitlementDetail {
     pub download_url: Option<String>,
 }
 
+/// `GET /v1/entitlements/{serial}/download` with `Accept: application/json`: the link a
+/// redirect would name, for a page (fetch cannot read a redirect's `Location`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DownloadLink {
+    /// Where the file is: a presigned link, or the vendor's own link.
+    pub url: String,
+    /// How long a presigned link works; absent for a vendor's link (not ours to sign).
+    pub expires_in_seconds: Option<u64>,
+}
+
 impl EntitlementSummary {
     pub fn of(e: &crate::store::view::VisibleEntitlement) -> EntitlementSummary {
         let l = &e.line.line;

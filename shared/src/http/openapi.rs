@@ -40,7 +40,7 @@ Errors are RFC 9457 problem details (`application/problem+json`). Lists take `li
         Problem, SiteRef, Me, MeSite, ViewSummary, ViewPage, ViewSite, EntitlementSummary, SiteEntitlementsPage, EntitlementDetail,
         SitesPage, MySite, MembersPage, MembersSite, Member, HistoryPage, HistoryItem, CreateAccessRequest, ApproveAccessRequest,
         RejectAccessRequest, AccessRequestView, RequestsPage, Email, SupportId, Serial, Day, Role, Access, EntitlementStatus,
-        RequestKind, RequestStatus, EscalationReason, MeRollout, RolloutPage, EnabledSiteView, SetRollout, RolloutChangeView
+        RequestKind, RequestStatus, EscalationReason, MeRollout, RolloutPage, EnabledSiteView, SetRollout, RolloutChangeView, DownloadLink
     )),
     tags(
         (name = "view", description = "What the caller may see (spec §4)"),

@@ -1,7 +1,7 @@
 //! The view function's routes (spec §4).
 
 use super::dto::{
-    EntitlementDetail, EntitlementSummary, Me, MeRollout, MeSite, Problem, SiteEntitlementsPage, SiteRef, ViewPage, ViewSummary,
+    DownloadLink, EntitlementDetail, EntitlementSummary, Me, MeRollout, MeSite, Problem, SiteEntitlementsPage, SiteRef, ViewPage, ViewSummary,
 };
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, EntitlementQuery, ListId, ListQuery, MAX_LIMIT};
@@ -188,15 +188,23 @@ async fn entitlement(
 /// Checked against the caller's view at the moment of the click and audited like a licence
 /// key read. A file in the stack's downloads bucket is answered with an S3 presigned link
 /// (valid 5 minutes); any other `download_url` is the vendor's own link, answered as it is.
+/// A client that asks for `application/json` (a page: fetch hides a redirect's `Location`)
+/// gets the same link in the body.
 #[utoipa::path(get, path = "/v1/entitlements/{serial}/download", tag = "view", operation_id = "download_entitlement",
     params(("serial" = String, Path, description = "The entitlement's serial", example = "S1")),
     responses(
+        (status = 200, description = "Asked with `Accept: application/json`: the link in the body", body = DownloadLink),
         (status = 302, description = "Go to the file: `Location` is a link that expires within minutes (or the vendor's own link)",
             headers(("Location" = String, description = "Where the file is"))),
         (status = 400, description = "A path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entitlement in the caller's view, or it has no download", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn download(State(state): State<ViewState>, caller: Caller, Path(raw_serial): Path<String>) -> Result<Response, ApiError> {
+async fn download(
+    State(state): State<ViewState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(raw_serial): Path<String>,
+) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("no download for {raw_serial} in your view"));
     let Ok(serial) = Serial::parse(&raw_serial) else { return Err(not_found()) };
     let found = state.store.entitlement(&caller.email, &serial, Day::today(), state.settings.rollout).await?;
@@ -205,18 +213,21 @@ async fn download(State(state): State<ViewState>, caller: Caller, Path(raw_seria
     state.store.record_entitlement_read(&caller.email, &serial, rules, &caller.request_id, state.settings.limits.history_retention).await?;
     let (e, _) = found.ok_or_else(not_found)?;
     let url = e.line.line.download_url.clone().ok_or_else(not_found)?;
-    let target = match state.settings.downloads.as_ref().and_then(|d| super::download::object_key(&url, &d.bucket).map(|k| (d, k))) {
-        Some((downloads, key)) => downloads.presign(&key).await.map_err(|reason| {
-            tracing::error!(%reason, "presigning failed");
-            ApiError::Store(crate::store::StoreError::Unavailable { op: "presign", code: String::new(), message: reason })
-        })?,
-        None => url,
+    let link = match state.settings.downloads.as_ref().and_then(|d| super::download::object_key(&url, &d.bucket).map(|k| (d, k))) {
+        Some((downloads, key)) => DownloadLink {
+            url: downloads.presign(&key).await.map_err(|reason| {
+                tracing::error!(%reason, "presigning failed");
+                ApiError::Store(crate::store::StoreError::Unavailable { op: "presign", code: String::new(), message: reason })
+            })?,
+            expires_in_seconds: Some(super::download::LINK_LIFETIME.as_secs()),
+        },
+        None => DownloadLink { url, expires_in_seconds: None },
     };
     tracing::info!(caller = %caller.email, serial = %serial, outcome = "download", "entitlement download answered");
-    let location = header::HeaderValue::from_str(&target).map_err(|_| not_found())?;
-    Ok((
-        axum::http::StatusCode::FOUND,
-        [(header::LOCATION, location), (header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"))],
-    )
-        .into_response())
+    let no_store = (header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    if super::download::wants_json(&headers) {
+        return Ok(([no_store], Json(link)).into_response());
+    }
+    let location = header::HeaderValue::from_str(&link.url).map_err(|_| not_found())?;
+    Ok((axum::http::StatusCode::FOUND, [(header::LOCATION, location), no_store]).into_response())
 }

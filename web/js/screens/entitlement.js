@@ -1,6 +1,6 @@
 // One entitlement: details, licence keys with Copy, and Download (a short-lived link from
-// GET /v1/entitlements/{serial}/download; the entitlement's own download_url while the API
-// has no such route).
+// GET /v1/entitlements/{serial}/download, asked for as JSON: checked and audited by the API
+// at the click; the page never goes to a download_url the API did not hand out).
 
 import { h, replace, count } from '../dom.js';
 import { api, downloadLink } from '../api.js';
@@ -8,12 +8,11 @@ import { date, endsHint } from '../format.js';
 import { main, setTitle, crumbs, siteHash, accessList, showNotice, showFailure, STATUS_WORDS } from '../ui.js';
 
 function downloadButton(e) {
-  const safeFallback = typeof e.download_url === 'string' && /^https?:\/\//i.test(e.download_url) ? e.download_url : null;
   const button = h('button', { type: 'button', id: 'download' }, `Download ${e.product}`);
   button.addEventListener('click', async () => {
     button.disabled = true;
     try {
-      const url = (await downloadLink(`/v1/entitlements/${encodeURIComponent(e.serial)}/download`)) || safeFallback;
+      const url = await downloadLink(`/v1/entitlements/${encodeURIComponent(e.serial)}/download`);
       if (url) {
         showNotice(`Your download of ${e.product} is starting.`);
         window.location.assign(url);

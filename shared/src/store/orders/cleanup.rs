@@ -69,21 +69,33 @@ impl Store {
 
     /// Finishes up to `limit` orders of the settle work list (their indexes lagged when their
     /// own cleanup asked): each is cleaned and settled again from its head as it is now, and
-    /// leaves the list once settled. Returns how many are still waiting among those tried.
+    /// leaves the list once settled. Returns how many it left on the list: those still waiting
+    /// among the ones tried, plus one if the list goes on past them. A page may come back
+    /// short of `limit` with more to follow (DynamoDB's 1 MB cut): the walk goes on from its
+    /// `LastEvaluatedKey` rather than taking a short page for the end of the list.
     pub async fn settle_pending(&self, limit: usize) -> Result<usize, ApplyError> {
-        let q = Query::table("Query settle work list", keys::SETTLE_PENDING_PK, Range::All).limit(limit);
-        let page = self.query_page(&q).await?;
+        let mut start = None;
+        let mut tried = 0;
         let mut waiting = 0;
-        for item in page.items {
-            let Some(order_id) = get_s(&item, "order_id").and_then(|o| OrderId::parse(o).ok()) else { continue };
-            let head = self.order_head(&order_id, true).await?;
-            if self.finish(&order_id, head.map(|h| h.current_version), &ApplyOptions::default()).await? {
-                self.delete("DeleteItem settled from work list", &keys::settle_pending(&order_id), None).await?;
-            } else {
-                waiting += 1;
+        loop {
+            let q = Query::table("Query settle work list", keys::SETTLE_PENDING_PK, Range::All).limit(limit - tried).start(start);
+            let page = self.query_page(&q).await?;
+            for item in page.items {
+                tried += 1;
+                let Some(order_id) = get_s(&item, "order_id").and_then(|o| OrderId::parse(o).ok()) else { continue };
+                let head = self.order_head(&order_id, true).await?;
+                if self.finish(&order_id, head.map(|h| h.current_version), &ApplyOptions::default()).await? {
+                    self.delete("DeleteItem settled from work list", &keys::settle_pending(&order_id), None).await?;
+                } else {
+                    waiting += 1;
+                }
+            }
+            match page.last_key {
+                Some(_) if tried >= limit => return Ok(waiting + 1),
+                Some(next) => start = Some(next),
+                None => return Ok(waiting),
             }
         }
-        Ok(waiting)
     }
 
     /// Each doomed version's serials: those whose lines are stored (the lines and their copies

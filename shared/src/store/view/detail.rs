@@ -12,10 +12,24 @@ use crate::store::table::{Query, Range};
 use crate::store::{from_item, s, Store, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
+/// How many times a detail read starts again when the order's head moved under it.
+const DETAIL_ATTEMPTS: usize = 3;
+
+/// One attempt at a detail read: an answer, or the head moved during the read.
+enum DetailRead {
+    Stable(Option<(VisibleEntitlement, SiteRef)>),
+    Moved,
+}
+
 impl Store {
     /// One entitlement if `email` may see it (`None` exactly as if it did not exist).
     /// Rounds: (1) the serial's claim, (2) the order head, (3) the line, its site, and the
-    /// caller's membership of the site, grant on the order and reseller marker.
+    /// caller's membership of the site, grant on the order and reseller marker, (4) the head
+    /// again. Versions only grow, so a head that reads the same in (2) and (4) was current
+    /// when each standing of (3) was read: the keys are shown only for a standing and a
+    /// version that held at one moment (a contact provisioned by a version after the next
+    /// one switched never sees the older version's keys). A head that moved meanwhile
+    /// starts the read again, a few times at most.
     pub async fn entitlement(
         &self,
         email: &Email,
@@ -23,11 +37,23 @@ impl Store {
         today: Day,
         rollout: Rollout,
     ) -> Result<Option<(VisibleEntitlement, SiteRef)>, StoreError> {
-        let Some(claim) = self.get("GetItem serial claim", &keys::serial_claim(serial), false).await? else { return Ok(None) };
+        for _ in 0..DETAIL_ATTEMPTS {
+            if let DetailRead::Stable(found) = self.entitlement_once(email, serial, today, rollout).await? {
+                return Ok(found);
+            }
+        }
+        // The order kept changing under the read: show nothing rather than guess.
+        Ok(None)
+    }
+
+    async fn entitlement_once(&self, email: &Email, serial: &Serial, today: Day, rollout: Rollout) -> Result<DetailRead, StoreError> {
+        let Some(claim) = self.get("GetItem serial claim", &keys::serial_claim(serial), false).await? else {
+            return Ok(DetailRead::Stable(None));
+        };
         let order_id = from_item::<SerialClaim>(claim)?.order_id;
-        let Some(head) = self.order_head(&order_id, true).await? else { return Ok(None) };
+        let Some(head) = self.order_head(&order_id, true).await? else { return Ok(DetailRead::Stable(None)) };
         if !head.is_active() {
-            return Ok(None);
+            return Ok(DetailRead::Stable(None));
         }
         let line_key = keys::order_line(&order_id, head.current_version, serial);
         let reseller_marker = async {
@@ -44,10 +70,10 @@ impl Store {
             self.get("GetItem ship-to grant", &grant_key, true),
             reseller_marker,
         )?;
-        let Some(item) = item else { return Ok(None) };
+        let Some(item) = item else { return Ok(DetailRead::Stable(None)) };
         // A site not (yet) in views hides its keys too.
         if site.is_none() && !rollout.shows(false) {
-            return Ok(None);
+            return Ok(DetailRead::Stable(None));
         }
         let line: LineItem = from_item(item)?;
         let granted = grant.map(from_item::<ShipToGrant>).transpose()?.is_some_and(|g| g.versions.contains(&head.current_version));
@@ -65,11 +91,15 @@ impl Store {
         let at = Placement { owner: &head.end_customer, order_id: &order_id, reseller: head.reseller.as_ref() };
         let rules = access(&reach, at);
         if rules.is_empty() {
-            return Ok(None);
+            return Ok(DetailRead::Stable(None));
+        }
+        let again = self.order_head(&order_id, true).await?;
+        if again.as_ref().map(|h| (h.current_version, h.is_active())) != Some((head.current_version, true)) {
+            return Ok(DetailRead::Moved);
         }
         let site = site.unwrap_or(SiteRef { support_id: line.site.clone(), name: line.site.to_string() });
         let status = EntitlementStatus::on(today, line.line.starts_on, line.line.ends_on);
-        Ok(Some((VisibleEntitlement { line, status, access: rules }, site)))
+        Ok(DetailRead::Stable(Some((VisibleEntitlement { line, status, access: rules }, site))))
     }
 
     /// Appends to the audit trail of an entitlement's detail reads: who asked, and whether

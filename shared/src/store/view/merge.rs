@@ -117,6 +117,29 @@ pub(crate) fn current_during_read(v: u64, before: Option<&Unsettled>, after: Opt
     }
 }
 
+/// The current version of each order a page's read asked about, from its head read
+/// (consistently) in the page's last round: `None` when the order is not active (or has no
+/// head).
+pub(crate) type CurrentVersions = HashMap<OrderId, Option<u64>>;
+
+/// The orders of a page's lines that no unsettled item of the first read covers: their
+/// listed entries are current unless an index lists an entry late — one whose write reached
+/// the index after its order was settled and forgotten here (an index applies each write
+/// after its own delay) — so their heads are read to check, not assumed.
+pub(crate) fn orders_to_verify(sorted: &Sorted, before: &UnsettledOrders) -> BTreeSet<OrderId> {
+    sorted.current.values().map(|(line, _)| &line.order_id).filter(|o| !before.contains_key(*o)).cloned().collect()
+}
+
+/// Whether a line was its order's current version at the site at some moment of the read:
+/// by the site's unsettled items where either read found one (written in the same
+/// transactions as the heads), else by the order's head as read in the last round.
+pub(crate) fn current_at_read(line: &LineItem, before: &UnsettledOrders, after: &UnsettledOrders, heads: &CurrentVersions) -> bool {
+    match (before.get(&line.order_id), after.get(&line.order_id)) {
+        (None, None) => heads.get(&line.order_id).is_some_and(|current| *current == Some(line.version)),
+        (before, after) => current_during_read(line.version, before, after),
+    }
+}
+
 /// What a page needs besides its lines.
 pub(crate) struct PageRules<'a> {
     pub site: &'a SupportId,
@@ -134,6 +157,7 @@ pub(crate) fn page(
     sorted: Sorted,
     before: &UnsettledOrders,
     after: &UnsettledOrders,
+    heads: &CurrentVersions,
     rules: &PageRules<'_>,
 ) -> Page<VisibleEntitlement, String> {
     let frontier = sorted.frontier;
@@ -147,7 +171,7 @@ pub(crate) fn page(
         .into_values()
         // A line fetched by key sorts at its serial, whichever version's entry led to it.
         .filter(|(line, _)| frontier.as_deref().is_none_or(|f| line.line.serial.as_str() <= keys::parse_position(f).0))
-        .filter(|(line, _)| current_during_read(line.version, before.get(&line.order_id), after.get(&line.order_id)))
+        .filter(|(line, _)| current_at_read(line, before, after, heads))
         .filter_map(|(line, shipped)| {
             let mut reach = reach.clone();
             if shipped {
@@ -228,7 +252,7 @@ mod tests {
         add_fetched(&mut sorted, &site, vec![(line("O-1", 2, "ACME-1", "S1", None), false)]);
         let none = BTreeSet::new();
         let filter = EntitlementFilter::default();
-        let page = page(sorted, &before, &before, &rules(&site, true, &none, &filter));
+        let page = page(sorted, &before, &before, &CurrentVersions::new(), &rules(&site, true, &none, &filter));
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.items[0].access, vec![Access::Member]);
     }
@@ -243,7 +267,35 @@ mod tests {
         let after = unsettled(&[("O-1", Some(1), true)]);
         let none = BTreeSet::new();
         let filter = EntitlementFilter::default();
-        assert!(page(sorted, &before, &after, &rules(&site, true, &none, &filter)).items.is_empty());
+        assert!(page(sorted, &before, &after, &CurrentVersions::new(), &rules(&site, true, &none, &filter)).items.is_empty());
+    }
+
+    fn current(pairs: &[(&str, Option<u64>)]) -> CurrentVersions {
+        pairs.iter().map(|(o, v)| (OrderId::parse(o).unwrap(), *v)).collect()
+    }
+
+    #[test]
+    fn an_entry_of_a_settled_order_is_shown_only_if_its_head_says_it_is_current() {
+        // Simulation seed 3503: a version's index entry arrived after the order had been
+        // settled and forgotten at the site; no unsettled item covers it, the head does.
+        let (email, site) = (Email::parse("m@a.example").unwrap(), sid("ACME-1"));
+        let lines = vec![line("O-1", 1, "ACME-1", "S1", None), line("O-2", 3, "ACME-1", "S2", None), line("O-3", 1, "ACME-1", "S3", None)];
+        let none = UnsettledOrders::new();
+        let sorted = sort_listings(&email, &site, vec![Listed { source: Source::Index, lines, more: false }], &none);
+        let to_verify: Vec<String> = orders_to_verify(&sorted, &none).iter().map(|o| o.to_string()).collect();
+        assert_eq!(to_verify, ["O-1", "O-2", "O-3"]);
+        let resellers = BTreeSet::new();
+        let filter = EntitlementFilter::default();
+        // O-1 moved on to version 2, O-3 was cancelled; only O-2's entry is current.
+        let heads = current(&[("O-1", Some(2)), ("O-2", Some(3)), ("O-3", None)]);
+        let shown = page(sorted, &none, &none, &heads, &rules(&site, true, &resellers, &filter));
+        let serials: Vec<&str> = shown.items.iter().map(|e| e.line.line.serial.as_str()).collect();
+        assert_eq!(serials, vec!["S2"]);
+        // An order the first read found unsettled is judged by its unsettled items, not its head.
+        let before = unsettled(&[("O-9", Some(1), true)]);
+        let sorted = sort_listings(&email, &site, vec![Listed { source: Source::Index, lines: vec![line("O-9", 1, "ACME-1", "S9", None)], more: false }], &before);
+        assert!(orders_to_verify(&sorted, &before).is_empty());
+        assert_eq!(page(sorted, &before, &before, &CurrentVersions::new(), &rules(&site, true, &resellers, &filter)).items.len(), 1);
     }
 
     #[test]
@@ -267,7 +319,8 @@ mod tests {
         let resellers = BTreeSet::from([sid("SKY-1")]);
         let filter = EntitlementFilter::default();
         let none = UnsettledOrders::new();
-        let page = page(sorted, &none, &none, &rules(&site, false, &resellers, &filter));
+        let heads = current(&[("O-1", Some(1)), ("O-2", Some(1))]);
+        let page = page(sorted, &none, &none, &heads, &rules(&site, false, &resellers, &filter));
         let serials: Vec<(&str, Vec<Access>)> = page.items.iter().map(|e| (e.line.line.serial.as_str(), e.access.clone())).collect();
         assert_eq!(serials, vec![("S1", vec![Access::Reseller])], "another reseller's sale is not R3 for this caller");
     }

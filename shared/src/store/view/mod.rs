@@ -33,8 +33,9 @@ use super::table::{Query, Range};
 use super::{from_item, get_n, get_s, Store, StoreError};
 use crate::domain::access::Rollout;
 pub use crate::domain::entitlement::{EntitlementFilter, EntitlementStatus, Page, SiteRef, ViewSite, VisibleEntitlement};
+use crate::domain::entitlement::OrderHead;
 use crate::domain::{Access, Day, Email, OrderId, Role, SupportId};
-use merge::{min_opt, Listed, Source, Unsettled, UnsettledOrders};
+use merge::{min_opt, CurrentVersions, Listed, Source, Unsettled, UnsettledOrders};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One index/partition listing: what it returned and whether it stopped early.
@@ -85,6 +86,21 @@ impl Store {
                 Some((order, Unsettled { current, active }))
             })
             .collect())
+    }
+
+    /// The current version of each order (`None`: not active), from its head read
+    /// consistently — one BatchGet of up to 100 heads a call, all in one round.
+    async fn current_versions(&self, orders: BTreeSet<OrderId>) -> Result<CurrentVersions, StoreError> {
+        if orders.is_empty() {
+            return Ok(CurrentVersions::new());
+        }
+        let heads = self.batch_get("BatchGetItem order heads of a page", orders.iter().map(keys::order_head).collect(), true).await?;
+        let mut current: CurrentVersions = orders.into_iter().map(|o| (o, None)).collect();
+        for item in heads {
+            let head: OrderHead = from_item(item)?;
+            current.insert(head.order_id.clone(), head.is_active().then_some(head.current_version));
+        }
+        Ok(current)
     }
 
     /// A contact's memberships, read consistently (for `/v1/me` and tests).
@@ -293,10 +309,11 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         };
-        let (after_listing, fetched) = futures::try_join!(self.unsettled_orders(site), fetched)?;
+        let heads = self.current_versions(merge::orders_to_verify(&sorted, &before));
+        let (after_listing, fetched, heads) = futures::try_join!(self.unsettled_orders(site), fetched, heads)?;
         merge::add_fetched(&mut sorted, site, fetched);
         let rules = merge::PageRules { site, member, resellers: &resellers, filter, today, limit };
-        Ok(Some((site_ref, merge::page(sorted, &before, &after_listing, &rules))))
+        Ok(Some((site_ref, merge::page(sorted, &before, &after_listing, &heads, &rules))))
     }
 
     /// Round 2 of an entitlements page: the site's index for a member (else each reseller's
