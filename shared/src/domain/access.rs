@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use time::OffsetDateTime;
 
+/// The default name of the Customer Care group (`ABEV_CARE_GROUP`): the API and the Care
+/// CLI both know it.
+pub const CARE_GROUP: &str = "customer-care";
+
 /// An access request's id: a UUID, lower-case hyphenated (as generated and as stored).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

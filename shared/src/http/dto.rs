@@ -2,10 +2,11 @@
 //! answer these, clients (the Care CLI, the tests) read them, and the OpenAPI document is
 //! derived from them. Field names are the contract's (spec §4, §5): never rename one.
 
-use crate::access::{AccessRequest, EscalationReason, HistoryEntry, RequestKind, RequestStatus};
-use crate::domain::access::Rollout;
+#[cfg(feature = "service")]
+use crate::access::{AccessRequest, HistoryEntry};
+use crate::domain::access::{EscalationReason, RequestKind, RequestStatus, Rollout};
+use crate::domain::entitlement::{EntitlementStatus, VisibleEntitlement};
 use crate::domain::{Access, Day, Email, Role, Serial, SupportId};
-use crate::store::view::EntitlementStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -125,8 +126,8 @@ pub struct ViewSite {
     pub access: Vec<Access>,
 }
 
-impl From<crate::store::view::ViewSite> for ViewSite {
-    fn from(s: crate::store::view::ViewSite) -> ViewSite {
+impl From<crate::domain::entitlement::ViewSite> for ViewSite {
+    fn from(s: crate::domain::entitlement::ViewSite) -> ViewSite {
         ViewSite { support_id: s.support_id, name: s.name, entitlement_count: s.entitlement_count, access: s.access }
     }
 }
@@ -184,7 +185,7 @@ pub struct DownloadLink {
 }
 
 impl EntitlementSummary {
-    pub fn of(e: &crate::store::view::VisibleEntitlement) -> EntitlementSummary {
+    pub fn of(e: &VisibleEntitlement) -> EntitlementSummary {
         let l = &e.line.line;
         EntitlementSummary {
             serial: l.serial.clone(),
@@ -201,7 +202,7 @@ impl EntitlementSummary {
 }
 
 impl EntitlementDetail {
-    pub fn of(e: &crate::store::view::VisibleEntitlement, site: SiteRef) -> EntitlementDetail {
+    pub fn of(e: &VisibleEntitlement, site: SiteRef) -> EntitlementDetail {
         let s = EntitlementSummary::of(e);
         EntitlementDetail {
             serial: s.serial,
@@ -292,6 +293,7 @@ pub struct HistoryItem {
     pub reason: Option<String>,
 }
 
+#[cfg(feature = "service")]
 impl From<HistoryEntry> for HistoryItem {
     fn from(h: HistoryEntry) -> HistoryItem {
         HistoryItem {
@@ -361,6 +363,7 @@ pub struct AccessRequestView {
     pub escalation_reason: Option<EscalationReason>,
 }
 
+#[cfg(feature = "service")]
 impl From<AccessRequest> for AccessRequestView {
     fn from(r: AccessRequest) -> AccessRequestView {
         AccessRequestView {

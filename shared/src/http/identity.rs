@@ -9,8 +9,7 @@ use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
 use std::collections::HashMap;
 
-/// The default name of the Customer Care group (`ABEV_CARE_GROUP`).
-pub const CARE_GROUP: &str = "customer-care";
+pub use crate::domain::access::CARE_GROUP;
 /// The default claim that lists the caller's groups (`ABEV_GROUPS_CLAIM`).
 pub const GROUPS_CLAIM: &str = "groups";
 

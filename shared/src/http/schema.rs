@@ -2,9 +2,9 @@
 //! their own serde (parse, never merely validate); this module only describes what they
 //! put on the wire, with the same limits their parsers enforce.
 
-use crate::access::{EscalationReason, RequestKind, RequestStatus};
+use crate::domain::access::{EscalationReason, RequestKind, RequestStatus};
+use crate::domain::entitlement::EntitlementStatus;
 use crate::domain::{Access, Day, Email, Role, Serial, SupportId};
-use crate::store::view::EntitlementStatus;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};

@@ -1,7 +1,8 @@
 //! The view function's routes (spec §4).
 
 use super::dto::{
-    DownloadLink, EntitlementDetail, EntitlementSummary, Me, MeRollout, MeSite, Problem, SiteEntitlementsPage, SiteRef, ViewPage, ViewSummary,
+    DownloadLink, EntitlementDetail, EntitlementSummary, Me, MeRollout, MeSite, Problem, SiteEntitlementsPage, SiteRef, ViewPage,
+    ViewSummary,
 };
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, EntitlementQuery, ListId, ListQuery, MAX_LIMIT};

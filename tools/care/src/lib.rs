@@ -282,6 +282,17 @@ fn is_local(url: &str) -> bool {
     url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") || url.starts_with("http://[::1]")
 }
 
+/// An SQS client of the local emulator (moto): dummy credentials, its endpoint.
+fn local_sqs(endpoint: &str) -> aws_sdk_sqs::Client {
+    let conf = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("local", "local", None, None, "abev-care"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
 impl Care {
     pub fn new(api: &str, token: &str, sqs: aws_sdk_sqs::Client, queue_url: &str) -> Care {
         Care {
@@ -302,8 +313,7 @@ impl Care {
         let token = token_for(cli, &profile, input).await?;
         let queue_url = profile.queue_url.clone().unwrap_or_else(|| LOCAL_QUEUE_URL.into());
         let sqs = if is_local(&queue_url) {
-            let endpoint = endpoint_of(&queue_url);
-            abev::aws::local_clients("http://127.0.0.1:8000", &endpoint).1
+            local_sqs(&endpoint_of(&queue_url))
         } else {
             let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             aws_sdk_sqs::Client::new(&config)

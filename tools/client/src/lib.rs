@@ -3,9 +3,9 @@
 //! from). Every error answer must be `application/problem+json`; anything else is reported
 //! as a broken contract, not papered over.
 
+use abev::domain::entitlement::EntitlementStatus;
 use abev::domain::Role;
 use abev::http::dto::*;
-use abev::store::view::EntitlementStatus;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 const DETAIL_ATTEMPTS: usize = 3;
 
 /// One attempt at a detail read: an answer, or the head moved during the read.
+#[allow(clippy::large_enum_variant)] // one value per request, returned at once
 enum DetailRead {
     Stable(Option<(VisibleEntitlement, SiteRef)>),
     Moved,

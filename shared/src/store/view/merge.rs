@@ -293,7 +293,12 @@ mod tests {
         assert_eq!(serials, vec!["S2"]);
         // An order the first read found unsettled is judged by its unsettled items, not its head.
         let before = unsettled(&[("O-9", Some(1), true)]);
-        let sorted = sort_listings(&email, &site, vec![Listed { source: Source::Index, lines: vec![line("O-9", 1, "ACME-1", "S9", None)], more: false }], &before);
+        let sorted = sort_listings(
+            &email,
+            &site,
+            vec![Listed { source: Source::Index, lines: vec![line("O-9", 1, "ACME-1", "S9", None)], more: false }],
+            &before,
+        );
         assert!(orders_to_verify(&sorted, &before).is_empty());
         assert_eq!(page(sorted, &before, &before, &CurrentVersions::new(), &rules(&site, true, &resellers, &filter)).items.len(), 1);
     }
