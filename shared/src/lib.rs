@@ -11,3 +11,5 @@ pub mod ingest;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+// Issue 20: change events from the table's stream.
+pub mod events;
