@@ -146,3 +146,88 @@ impl Publisher for EventBridgePublisher {
         Ok(answer.entries().iter().map(|entry| entry.error_code().map(str::to_string)).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{event_id, EventData, EventKind, MembershipData};
+    use crate::domain::{Email, Role, SupportId};
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    fn event(i: usize) -> ChangeEvent {
+        let data = MembershipData {
+            email: Email::parse(&format!("c{i}@acme.example")).unwrap(),
+            support_id: SupportId::parse("ACME-1").unwrap(),
+            role: Role::User,
+            previous_role: None,
+        };
+        ChangeEvent::new(event_id(EventKind::MembershipAdded, &[&i.to_string()]), EventKind::MembershipAdded, "2026-04-01T10:00:00Z".into(), EventData::Membership(data))
+    }
+
+    /// Fails the listed ids' entries on their first `failures` calls; fails whole calls first
+    /// when `throttle_calls` is set.
+    #[derive(Default)]
+    struct FakeBus {
+        failing: BTreeMap<String, u32>,
+        throttle_calls: Mutex<u32>,
+        calls: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl Publisher for FakeBus {
+        async fn put(&self, events: &[&ChangeEvent]) -> Result<Vec<Option<String>>, PublishError> {
+            assert!(events.len() <= MAX_ENTRIES, "PutEvents takes at most 10 entries");
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(events.iter().map(|e| e.id.clone()).collect());
+            {
+                let mut throttle = self.throttle_calls.lock().unwrap();
+                if *throttle > 0 {
+                    *throttle -= 1;
+                    return Err(PublishError { code: "ThrottlingException".into(), message: "slow down".into() });
+                }
+            }
+            Ok(events
+                .iter()
+                .map(|e| {
+                    let seen = calls.iter().filter(|c| c.contains(&e.id)).count() as u32;
+                    self.failing.get(&e.id).filter(|n| seen <= **n).map(|_| "ThrottlingException".to_string())
+                })
+                .collect())
+        }
+    }
+
+    fn fast() -> PublishPolicy {
+        PublishPolicy { attempts: 4, base: Duration::from_millis(1), cap: Duration::from_millis(2) }
+    }
+
+    #[tokio::test]
+    async fn only_the_failed_entries_are_sent_again() {
+        let events: Vec<ChangeEvent> = (0..23).map(event).collect();
+        let bus = FakeBus { failing: BTreeMap::from([(events[3].id.clone(), 1), (events[17].id.clone(), 2)]), ..FakeBus::default() };
+        let unpublished = publish_all(&bus, &events, &fast()).await;
+        assert!(unpublished.is_empty());
+        let calls = bus.calls.lock().unwrap().clone();
+        // 23 entries: 3 calls, then [3, 17], then [17].
+        assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), vec![10, 10, 3, 2, 1]);
+        assert_eq!(calls[3], vec![events[3].id.clone(), events[17].id.clone()]);
+        assert_eq!(calls[4], vec![events[17].id.clone()]);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_call_is_retried_whole_and_what_never_succeeds_is_reported() {
+        let events: Vec<ChangeEvent> = (0..3).map(event).collect();
+        let bus = FakeBus { throttle_calls: Mutex::new(1), ..FakeBus::default() };
+        assert!(publish_all(&bus, &events, &fast()).await.is_empty());
+        assert_eq!(bus.calls.lock().unwrap().len(), 2);
+        let stuck = FakeBus { failing: BTreeMap::from([(events[1].id.clone(), 99)]), ..FakeBus::default() };
+        assert_eq!(publish_all(&stuck, &events, &fast()).await, vec![events[1].id.clone()]);
+        assert_eq!(stuck.calls.lock().unwrap().len(), 4, "the policy's attempts, then it gives up");
+    }
+
+    #[test]
+    fn calls_keep_under_the_entry_and_size_limits() {
+        let events: Vec<ChangeEvent> = (0..25).map(event).collect();
+        let refs: Vec<&ChangeEvent> = events.iter().collect();
+        assert_eq!(calls(&refs).iter().map(Vec::len).collect::<Vec<_>>(), vec![10, 10, 5]);
+    }
+}
