@@ -806,7 +806,8 @@ fn the_events_function_reads_the_table_stream_with_partial_failures_and_a_dead_l
     assert_eq!(tagged(&t["Resources"]["EventBus"]["Properties"]["Name"], "!Ref"), Some("AWS::StackName"));
     assert_eq!(abev::events::DEFAULT_BUS, "abev");
     // Alarms: given-up batches, errors, lag.
-    assert!(alarm_on(&t, "AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", "!GetAtt", "EventsDeadLetterQueue.QueueName")).is_some());
+    assert!(alarm_on(&t, "AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", "!GetAtt", "EventsDeadLetterQueue.QueueName"))
+        .is_some());
     assert!(alarm_on(&t, "AWS/Lambda", "Errors", ("FunctionName", "!Ref", "EventsFunction")).is_some());
     assert!(alarm_on(&t, "AWS/Lambda", "IteratorAge", ("FunctionName", "!Ref", "EventsFunction")).is_some());
     only_these_send(&t, "EventsDeadLetterQueue", &["EventsRole"]);
@@ -818,7 +819,9 @@ fn the_events_role_reads_order_partitions_publishes_to_its_bus_and_writes_nothin
     let t = template();
     let statements = statements(&t, "EventsRole");
     let actions: BTreeSet<String> = statements.iter().flat_map(|s| strings(&s["Action"])).collect();
-    for write in ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:TransactWriteItems"] {
+    for write in
+        ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:TransactWriteItems"]
+    {
         assert!(!actions.contains(write), "the events function writes nothing: {write}");
     }
     let read = statements.iter().find(|s| strings(&s["Action"]).contains(&"dynamodb:Query".to_string())).expect("a read statement");

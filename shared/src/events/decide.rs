@@ -495,13 +495,14 @@ mod tests {
     fn requests_announce_creation_escalation_and_decision_once_each() {
         let (pk, sk) = ("REQUEST#R1", "REQUEST");
         let kinds_of = |c: Change| plan(&c, None).unwrap().into_iter().map(|e| e.kind).collect::<Vec<_>>();
-        assert_eq!(kinds_of(change(ChangeKind::Insert, pk, sk, None, Some(request_item("pending_admin")), "1")), vec![
-            EventKind::AccessRequestCreated
-        ]);
-        assert_eq!(kinds_of(change(ChangeKind::Insert, pk, sk, None, Some(request_item("escalated")), "1")), vec![
-            EventKind::AccessRequestCreated,
-            EventKind::AccessRequestEscalated
-        ]);
+        assert_eq!(
+            kinds_of(change(ChangeKind::Insert, pk, sk, None, Some(request_item("pending_admin")), "1")),
+            vec![EventKind::AccessRequestCreated]
+        );
+        assert_eq!(
+            kinds_of(change(ChangeKind::Insert, pk, sk, None, Some(request_item("escalated")), "1")),
+            vec![EventKind::AccessRequestCreated, EventKind::AccessRequestEscalated]
+        );
         let escalate = change(ChangeKind::Modify, pk, sk, Some(request_item("pending_admin")), Some(request_item("escalated")), "2");
         assert_eq!(kinds_of(escalate), vec![EventKind::AccessRequestEscalated]);
         let decide = change(ChangeKind::Modify, pk, sk, Some(request_item("escalated")), Some(request_item("approved")), "3");

@@ -84,7 +84,13 @@ pub(crate) mod tests {
     use serde_json::json;
 
     /// A Lambda stream record as JSON, the way Lambda delivers it.
-    pub(crate) fn record(name: &str, seq: &str, keys: serde_json::Value, old: Option<serde_json::Value>, new: Option<serde_json::Value>) -> EventRecord {
+    pub(crate) fn record(
+        name: &str,
+        seq: &str,
+        keys: serde_json::Value,
+        old: Option<serde_json::Value>,
+        new: Option<serde_json::Value>,
+    ) -> EventRecord {
         let mut dynamodb = json!({
             "ApproximateCreationDateTime": 1_796_000_000.0,
             "Keys": keys,

@@ -150,8 +150,8 @@ impl Publisher for EventBridgePublisher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{event_id, EventData, EventKind, MembershipData};
     use crate::domain::{Email, Role, SupportId};
+    use crate::events::{event_id, EventData, EventKind, MembershipData};
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
@@ -162,7 +162,12 @@ mod tests {
             role: Role::User,
             previous_role: None,
         };
-        ChangeEvent::new(event_id(EventKind::MembershipAdded, &[&i.to_string()]), EventKind::MembershipAdded, "2026-04-01T10:00:00Z".into(), EventData::Membership(data))
+        ChangeEvent::new(
+            event_id(EventKind::MembershipAdded, &[&i.to_string()]),
+            EventKind::MembershipAdded,
+            "2026-04-01T10:00:00Z".into(),
+            EventData::Membership(data),
+        )
     }
 
     /// Fails the listed ids' entries on their first `failures` calls; fails whole calls first

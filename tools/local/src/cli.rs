@@ -166,11 +166,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let server = tokio::spawn(crate::server::serve(app, listener, stopped(stop_rx.clone())));
             let sweeper = tokio::spawn(crate::sweep::run_every(state, Duration::from_secs(sweep_every), stopped(stop_rx.clone())));
             // The change-events function on the table's stream (issue 20).
-            let (events_handler, mut stream) =
-                crate::events::local(ddb, sqs, &cli.dynamodb_url, &cli.sqs_url, &stack.table).await?;
+            let (events_handler, mut stream) = crate::events::local(ddb, sqs, &cli.dynamodb_url, &cli.sqs_url, &stack.table).await?;
             let events_stop = stopped(stop_rx.clone());
-            let events =
-                tokio::spawn(async move { stream.run(&events_handler, Duration::from_millis(500), events_stop).await });
+            let events = tokio::spawn(async move { stream.run(&events_handler, Duration::from_millis(500), events_stop).await });
             println!("ABEV local stack: API on http://127.0.0.1:{port}, table {}, orders queue {}", stack.table, stack.orders_queue());
             if web_dir.join("index.html").is_file() {
                 println!("Web page on http://127.0.0.1:{port}/ (local sign-in: type any e-mail, e.g. mary@skynet.example)");

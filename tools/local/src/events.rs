@@ -185,8 +185,10 @@ impl StreamSource {
     async fn discover(&mut self) -> Result<String, String> {
         let arn = self.arn().await?;
         let described = self.streams.describe_stream().stream_arn(&arn).send().await.map_err(sdk_err)?;
-        let shards: Vec<String> =
-            described.stream_description().map(|d| d.shards().iter().filter_map(|s| s.shard_id().map(str::to_string)).collect()).unwrap_or_default();
+        let shards: Vec<String> = described
+            .stream_description()
+            .map(|d| d.shards().iter().filter_map(|s| s.shard_id().map(str::to_string)).collect())
+            .unwrap_or_default();
         for shard in shards {
             if !self.positions.contains_key(&shard) {
                 let it = self.iterator(&arn, &shard, ShardIteratorType::TrimHorizon, None).await?;
@@ -207,6 +209,11 @@ impl StreamSource {
             out.push((shard, records, got.next_shard_iterator));
         }
         Ok(out)
+    }
+
+    /// Moves a shard on after a [`StreamSource::read`] (`next`: its next iterator).
+    pub fn advance(&mut self, shard: &str, next: Option<String>) {
+        self.positions.insert(shard.to_string(), next);
     }
 
     /// One round: each shard's next batch goes to `handler`; a reported failure makes the
