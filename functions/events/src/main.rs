@@ -1,6 +1,8 @@
 //! Change events Lambda: DynamoDB Stream batch in, events to EventBridge, partial batch
 //! response out. Logic: `abev::events`.
 
+#![recursion_limit = "256"]
+
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
