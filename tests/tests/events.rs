@@ -212,8 +212,13 @@ async fn replaying_the_same_stream_records_gives_the_same_event_ids() {
     batch.records = records;
     let response = handler.handle_batch(batch).await;
     assert!(response.batch_item_failures.is_empty());
-    let republished: BTreeSet<String> = published(&t, &handler).await.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
-    assert_eq!(republished, first);
+    let republished = published(&t, &handler).await;
+    assert_eq!(republished.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect::<BTreeSet<_>>(), first);
+    // Cleanup removed version 1's lines from the table, but the batch holds their images: a
+    // grant of a replaced version still says what the line was.
+    for e in republished.iter().filter(|e| e["type"] == "entitlement.granted" || e["type"] == "entitlement.changed") {
+        assert_eq!(e["data"]["sku"], "SKU-1", "{e}");
+    }
 }
 
 /// Takes every entry except those of one event, forever.

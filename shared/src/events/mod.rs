@@ -17,6 +17,7 @@ pub mod decide;
 pub mod decode;
 pub mod publish;
 
+use crate::domain::entitlement::LineItem;
 use crate::domain::{Day, Email, OrderId, Role, Serial, SupportId};
 use crate::store::Store;
 use aws_lambda_events::event::dynamodb::Event;
@@ -207,6 +208,16 @@ pub fn event_id(kind: EventKind, parts: &[&str]) -> String {
     format!("ev_{hex}")
 }
 
+/// The lines a batch's records staged (line items inserted), as their images say.
+fn staged_lines(records: &[aws_lambda_events::event::dynamodb::EventRecord]) -> Vec<LineItem> {
+    records
+        .iter()
+        .filter_map(|r| decode::decode(r).ok())
+        .filter(|c| c.kind == decode::ChangeKind::Insert && c.pk.starts_with("ORDER#") && c.sk.starts_with(crate::store::keys::LINE_PREFIX))
+        .filter_map(|c| crate::store::from_item::<LineItem>(c.new?).ok())
+        .collect()
+}
+
 /// The events function: `ABEV_TABLE` (default `abev`), `ABEV_EVENT_BUS` (default `abev`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventsSettings {
@@ -257,16 +268,35 @@ pub async fn handler_from_aws(settings: &EventsSettings) -> EventsHandler<publis
 impl<P: Publisher> EventsHandler<P> {
     /// The events of one record: decode, read what a head move needs, decide.
     pub async fn events_of(&self, record: &aws_lambda_events::event::dynamodb::EventRecord) -> Result<Vec<ChangeEvent>, EventsError> {
+        self.events_with(record, &[]).await
+    }
+
+    /// As [`EventsHandler::events_of`], with the lines the same batch staged: when the version a
+    /// head moved to was already replaced and its lines cleaned, the batch's own images of them
+    /// still give the line's fields.
+    async fn events_with(
+        &self,
+        record: &aws_lambda_events::event::dynamodb::EventRecord,
+        staged: &[LineItem],
+    ) -> Result<Vec<ChangeEvent>, EventsError> {
         let change = decode::decode(record)?;
         let seq = change.sequence_number.clone();
         let needed = decide::transition_needed(&change).map_err(|e| EventsError::Malformed(seq.clone(), e))?;
         let transition = match needed {
-            Some(n) => Some(
-                self.store
+            Some(n) => {
+                let mut t = self
+                    .store
                     .version_transition(&n.order_id, n.old, n.new, n.new_lines)
                     .await
-                    .map_err(|e| EventsError::Store(seq.clone(), e))?,
-            ),
+                    .map_err(|e| EventsError::Store(seq.clone(), e))?;
+                if n.new_lines && t.new_lines.len() < t.new_serials.len() {
+                    let read: std::collections::BTreeSet<Serial> = t.new_lines.iter().map(|l| l.line.serial.clone()).collect();
+                    t.new_lines.extend(
+                        staged.iter().filter(|l| l.order_id == n.order_id && l.version == n.new && !read.contains(&l.line.serial)).cloned(),
+                    );
+                }
+                Some(t)
+            }
             None => None,
         };
         decide::plan(&change, transition.as_ref()).map_err(|e| EventsError::Malformed(seq, e))
@@ -277,10 +307,11 @@ impl<P: Publisher> EventsHandler<P> {
     /// its events) is reported, and Lambda retries the batch from it (records after it are
     /// retried too: their events may be published twice, with the same ids).
     pub async fn handle_batch(&self, event: Event) -> DynamoDbEventResponse {
+        let staged = staged_lines(&event.records);
         let mut decided: Vec<(String, Vec<ChangeEvent>)> = Vec::new();
         let mut first_failed: Option<(usize, EventsError)> = None;
         for (i, record) in event.records.iter().enumerate() {
-            match self.events_of(record).await {
+            match self.events_with(record, &staged).await {
                 Ok(events) => decided.push((record.change.sequence_number.clone().unwrap_or_default(), events)),
                 Err(e) => {
                     first_failed = Some((i, e));
