@@ -261,3 +261,25 @@ async fn an_event_that_cannot_be_published_fails_its_record_and_the_batch_resume
     let failed: Vec<Option<String>> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, vec![records[head_index].change.sequence_number.clone()], "the first record with an unpublished event");
 }
+
+#[test]
+fn the_schema_names_exactly_the_kinds_the_code_publishes_and_refuses_licence_keys() {
+    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+    let named: BTreeSet<&str> = schema["properties"]["type"]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let code: BTreeSet<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(named, code);
+    let v = validator();
+    let granted = serde_json::json!({
+        "schema": "abev.event.v1", "id": format!("ev_{}", "0".repeat(32)), "type": "entitlement.granted",
+        "time": "2026-04-01T10:00:00Z",
+        "data": {"serial": "S1", "order_id": "O-1", "version": 1, "site": "ACME-1", "reseller": null,
+                 "access": [{"rule": "member", "support_id": "ACME-1"}]}
+    });
+    assert_eq!(errors(&v, &granted), Vec::<String>::new());
+    let mut leaking = granted.clone();
+    leaking["data"]["license_keys"] = serde_json::json!(["XXXX-YYYY"]);
+    assert!(!errors(&v, &leaking).is_empty(), "a licence key is not part of any event");
+    let mut revoked_without_reason = granted.clone();
+    revoked_without_reason["type"] = "entitlement.revoked".into();
+    assert!(!errors(&v, &revoked_without_reason).is_empty(), "each type has its own data shape");
+}
