@@ -16,6 +16,9 @@ pub mod app;
 pub mod aws;
 #[cfg(feature = "service")]
 pub mod config;
+/// Change events from the table's stream (issue 20).
+#[cfg(feature = "service")]
+pub mod events;
 #[cfg(feature = "service")]
 pub mod http;
 #[cfg(feature = "service")]

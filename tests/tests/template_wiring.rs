@@ -775,3 +775,66 @@ fn deploys_ship_the_one_workspace_build_of_make_package() {
     }
     assert!(include_str!("../../mk/deploy.mk").contains("\ndeploy:"), "make deploy");
 }
+
+// ---- change events (issue 20 part 3) ------------------------------------------------------
+
+#[test]
+fn the_events_function_reads_the_table_stream_with_partial_failures_and_a_dead_letter_queue() {
+    let t = template();
+    let table = &t["Resources"]["Table"]["Properties"];
+    assert_eq!(table["StreamSpecification"]["StreamViewType"].as_str(), Some("NEW_AND_OLD_IMAGES"), "images before and after");
+    let f = function(&t, "EventsFunction");
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"].as_str(), Some("abev-events"));
+    let manifest = std::fs::read_to_string(format!("{}/../functions/events/Cargo.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(manifest.contains("name = \"abev-events\"") && manifest.contains("[[bin]]"));
+    let workspace = std::fs::read_to_string(format!("{}/../Cargo.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(workspace.contains("\"functions/events\""), "a workspace member");
+    let streams: Vec<&Value> =
+        f["Properties"]["Events"].as_mapping().unwrap().values().filter(|e| e["Type"].as_str() == Some("DynamoDB")).collect();
+    assert_eq!(streams.len(), 1);
+    let p = &streams[0]["Properties"];
+    assert_eq!(tagged(&p["Stream"], "!GetAtt"), Some("Table.StreamArn"));
+    assert_eq!(p["FunctionResponseTypes"].as_sequence().unwrap(), &vec![Value::String("ReportBatchItemFailures".into())]);
+    assert_eq!(p["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert!(p["MaximumRetryAttempts"].as_u64().is_some_and(|n| (1..=100).contains(&n)), "retries are bounded");
+    assert_eq!(p["DestinationConfig"]["OnFailure"]["Type"].as_str(), Some("SQS"));
+    assert_eq!(tagged(&p["DestinationConfig"]["OnFailure"]["Destination"], "!GetAtt"), Some("EventsDeadLetterQueue.Arn"));
+    // Its environment names the bus its code reads (`EventsSettings`), and the bus is `abev`
+    // for the stack named abev.
+    assert!(env_of(&t, f).contains("ABEV_EVENT_BUS") && env_of(&t, f).contains("ABEV_TABLE"));
+    assert_eq!(t["Resources"]["EventBus"]["Type"].as_str(), Some("AWS::Events::EventBus"));
+    assert_eq!(tagged(&t["Resources"]["EventBus"]["Properties"]["Name"], "!Ref"), Some("AWS::StackName"));
+    assert_eq!(abev::events::DEFAULT_BUS, "abev");
+    // Alarms: given-up batches, errors, lag.
+    assert!(alarm_on(&t, "AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", "!GetAtt", "EventsDeadLetterQueue.QueueName"))
+        .is_some());
+    assert!(alarm_on(&t, "AWS/Lambda", "Errors", ("FunctionName", "!Ref", "EventsFunction")).is_some());
+    assert!(alarm_on(&t, "AWS/Lambda", "IteratorAge", ("FunctionName", "!Ref", "EventsFunction")).is_some());
+    only_these_send(&t, "EventsDeadLetterQueue", &["EventsRole"]);
+    assert_eq!(tagged(&f["Properties"]["ReservedConcurrentExecutions"], "!Ref"), Some("EventsReservedConcurrency"));
+}
+
+#[test]
+fn the_events_role_reads_order_partitions_publishes_to_its_bus_and_writes_nothing() {
+    let t = template();
+    let statements = statements(&t, "EventsRole");
+    let actions: BTreeSet<String> = statements.iter().flat_map(|s| strings(&s["Action"])).collect();
+    for write in
+        ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:TransactWriteItems"]
+    {
+        assert!(!actions.contains(write), "the events function writes nothing: {write}");
+    }
+    let read = statements.iter().find(|s| strings(&s["Action"]).contains(&"dynamodb:Query".to_string())).expect("a read statement");
+    assert_eq!(strings(&read["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]), vec!["ORDER#*".to_string()]);
+    let publish = statements.iter().find(|s| strings(&s["Action"]).contains(&"events:PutEvents".to_string())).expect("PutEvents");
+    assert_eq!(tagged(&publish["Resource"], "!GetAtt"), Some("EventBus.Arn"), "its own bus only");
+    for s in &statements {
+        assert_ne!(s["Resource"].as_str(), Some("*"), "no wildcard resource");
+    }
+    // The webhook is off unless its URL is given, and its key is a NoEcho parameter.
+    assert_eq!(t["Parameters"]["EventsWebhookUrl"]["Default"].as_str(), Some(""));
+    assert_eq!(t["Parameters"]["EventsWebhookApiKey"]["NoEcho"].as_bool(), Some(true));
+    for r in ["EventsWebhookConnection", "EventsWebhookDestination", "EventsWebhookRole", "EventsWebhookRule"] {
+        assert_eq!(t["Resources"][r]["Condition"].as_str(), Some("HasEventsWebhook"), "{r}");
+    }
+}

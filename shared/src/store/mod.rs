@@ -14,6 +14,8 @@ pub mod orders;
 pub mod table;
 pub mod tx;
 pub mod view;
+// Issue 20: the change-events function's reads.
+pub mod stream;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;

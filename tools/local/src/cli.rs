@@ -66,6 +66,12 @@ pub enum Command {
     Openapi,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+    /// Print the change events published on the local bus (one JSON object a line), from
+    /// the local tap queue; `make dev` runs the events function. --follow keeps waiting.
+    Events {
+        #[arg(long)]
+        follow: bool,
+    },
     /// Print a local bearer token for EMAIL (HS256, signed with ABEV_LOCAL_JWT_SECRET).
     Token {
         email: String,
@@ -121,6 +127,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Events { follow } => {
+            let (_, eventbridge) = crate::events::clients(&cli.dynamodb_url, &cli.sqs_url);
+            let tap = crate::events::prepare(ddb, sqs, &eventbridge, &stack.table, &stack.table).await?;
+            crate::events::follow(sqs, &tap, follow).await.map(|_| ())
+        }
         Command::Seed => {
             let n = crate::seed::send_worked_example(sqs, stack.orders_queue()).await?;
             println!("sent {n} order messages to {}", stack.orders_queue());
@@ -154,6 +165,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             };
             let server = tokio::spawn(crate::server::serve(app, listener, stopped(stop_rx.clone())));
             let sweeper = tokio::spawn(crate::sweep::run_every(state, Duration::from_secs(sweep_every), stopped(stop_rx.clone())));
+            // The change-events function on the table's stream (issue 20).
+            let (events_handler, mut stream) = crate::events::local(ddb, sqs, &cli.dynamodb_url, &cli.sqs_url, &stack.table).await?;
+            let events_stop = stopped(stop_rx.clone());
+            let events = tokio::spawn(async move { stream.run(&events_handler, Duration::from_millis(500), events_stop).await });
             println!("ABEV local stack: API on http://127.0.0.1:{port}, table {}, orders queue {}", stack.table, stack.orders_queue());
             if web_dir.join("index.html").is_file() {
                 println!("Web page on http://127.0.0.1:{port}/ (local sign-in: type any e-mail, e.g. mary@skynet.example)");
@@ -161,6 +176,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 println!("No web page: {} has no index.html (see --web-dir)", web_dir.display());
             }
             println!("Send orders with `make seed`; mint tokens with `target/debug/abev-local token EMAIL [--care]`. Ctrl-C stops.");
+            println!("Change events: `target/debug/abev-local events --follow` prints them as they are published.");
             tracing::info!(table = %stack.table, orders_queue = %stack.orders_queue(), port, "local stack up");
             source
                 .run(&ingestor, async {
@@ -170,6 +186,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let _ = stop_tx.send(true);
             let _ = server.await;
             let _ = sweeper.await;
+            let _ = events.await;
             Ok(())
         }
     }

@@ -165,6 +165,15 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, logical: &str, props: &Val
                 .map_err(|e| template_err(e.to_string()))?,
         );
     }
+    // Issue 20: the change-events function reads the table's stream.
+    if let Some(view) = props.get("StreamSpecification").and_then(|s| s.get("StreamViewType")).and_then(Value::as_str) {
+        let spec = aws_sdk_dynamodb::types::StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(view))
+            .build()
+            .map_err(|e| template_err(e.to_string()))?;
+        request = request.stream_specification(spec);
+    }
     match request.send().await {
         Ok(_) => Ok(name),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(name),

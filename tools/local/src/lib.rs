@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod event_source;
+pub mod events;
 pub mod infra;
 pub mod jwt;
 pub mod local_auth;
