@@ -115,7 +115,15 @@ async fn view_in_window(t: &TestStack, email: &str, window: RenewalWindow) -> Ve
             loop {
                 let (_, page) = t
                     .store
-                    .site_entitlements(&email, Rollout::Everyone, &site.support_id, position.as_deref(), 100, &EntitlementFilter::default(), today())
+                    .site_entitlements(
+                        &email,
+                        Rollout::Everyone,
+                        &site.support_id,
+                        position.as_deref(),
+                        100,
+                        &EntitlementFilter::default(),
+                        today(),
+                    )
                     .await
                     .unwrap()
                     .expect("a site in the view is visible");
@@ -195,19 +203,24 @@ async fn a_radar_walk_is_the_view_ending_in_the_window_for_every_contact_and_pag
 #[tokio::test]
 async fn a_version_staged_or_replaced_never_shows_its_entries_and_a_moved_order_shows_at_its_new_site() {
     let t = TestStack::new().await;
-    let v1 = order("O-M", 1, "active", ("GLOBEX-1", &["gary@globex.example"]), None, Some(("DATA-1", &["ted@data.example"])), &[
-        ("M1", 20),
-        ("M2", 25),
-    ]);
+    let v1 = order(
+        "O-M",
+        1,
+        "active",
+        ("GLOBEX-1", &["gary@globex.example"]),
+        None,
+        Some(("DATA-1", &["ted@data.example"])),
+        &[("M1", 20), ("M2", 25)],
+    );
     // fiona is a member of FARM-1 already (its own order ends outside the window).
     let farm = order("O-F", 1, "active", ("FARM-1", &["fiona@farm.example"]), None, None, &[("F1", 200)]);
     t.ingest(&[&v1, &farm]).await;
     let window = RenewalWindow::days_from(today(), 90);
     let entries = |e: Vec<Entry>| e.into_iter().map(|(d, s, site, _)| (d, s, site)).collect::<Vec<_>>();
-    assert_eq!(entries(radar(&t, "ted@data.example", window, 1).await), [
-        (in_days(20), "M1".into(), "GLOBEX-1".into()),
-        (in_days(25), "M2".into(), "GLOBEX-1".into())
-    ]);
+    assert_eq!(
+        entries(radar(&t, "ted@data.example", window, 1).await),
+        [(in_days(20), "M1".into(), "GLOBEX-1".into()), (in_days(25), "M2".into(), "GLOBEX-1".into())]
+    );
 
     // Version 2 moves the order to FARM-1, moves M1's end date and drops ted. Staged only
     // (the function dies before the switch): its entries are in the indexes, and not current.
@@ -223,7 +236,8 @@ async fn a_version_staged_or_replaced_never_shows_its_entries_and_a_moved_order_
     // entries all remain, and none of them may show.
     let switching = abev::ingest::Ingestor { options: crash_after(Step::Switched), ..t.ingestor.clone() };
     assert!(!switching.handle_message("m2", &v2).await.acknowledged());
-    let v1_line = abev::store::keys::order_line(&abev::domain::OrderId::parse("O-M").unwrap(), 1, &abev::domain::Serial::parse("M1").unwrap());
+    let v1_line =
+        abev::store::keys::order_line(&abev::domain::OrderId::parse("O-M").unwrap(), 1, &abev::domain::Serial::parse("M1").unwrap());
     let stored = t.ddb.get_item().table_name(&t.stack.table).set_key(Some(v1_line.to_item())).consistent_read(true).send().await.unwrap();
     assert!(stored.item.is_some(), "version 1's lines are still stored");
     for limit in [1, 2, 100] {
@@ -245,10 +259,15 @@ async fn a_version_staged_or_replaced_never_shows_its_entries_and_a_moved_order_
 #[tokio::test]
 async fn a_cancelled_order_and_a_dropped_line_disappear_from_the_radar() {
     let t = TestStack::new().await;
-    let v1 = order("O-R", 1, "active", ("ACME-1", &["bill@acme.example"]), Some(("SKY-1", &["mary@skynet.example"])), None, &[
-        ("R1", 3),
-        ("R2", 4),
-    ]);
+    let v1 = order(
+        "O-R",
+        1,
+        "active",
+        ("ACME-1", &["bill@acme.example"]),
+        Some(("SKY-1", &["mary@skynet.example"])),
+        None,
+        &[("R1", 3), ("R2", 4)],
+    );
     t.ingest(&[&v1]).await;
     let window = RenewalWindow::days_from(today(), 90);
     let serials = |e: Vec<Entry>| e.into_iter().map(|e| e.1).collect::<Vec<_>>();
@@ -258,9 +277,8 @@ async fn a_cancelled_order_and_a_dropped_line_disappear_from_the_radar() {
     for email in ["mary@skynet.example", "bill@acme.example"] {
         assert_eq!(serials(radar(&t, email, window, 1).await), ["R2"], "{email}: the revoked line is gone");
     }
-    let v3 = order("O-R", 3, "cancelled", ("ACME-1", &["bill@acme.example"]), Some(("SKY-1", &["mary@skynet.example"])), None, &[(
-        "R2", 4,
-    )]);
+    let v3 =
+        order("O-R", 3, "cancelled", ("ACME-1", &["bill@acme.example"]), Some(("SKY-1", &["mary@skynet.example"])), None, &[("R2", 4)]);
     t.ingest(&[&v3]).await;
     for email in ["mary@skynet.example", "bill@acme.example"] {
         assert!(radar(&t, email, window, 1).await.is_empty(), "{email}: a cancelled order shows nothing");
@@ -296,7 +314,15 @@ async fn a_radar_page_costs_the_same_whatever_the_caller_holds_in_three_rounds()
     for i in 0..40 {
         let serials: Vec<(String, i64)> = (0..5).map(|j| (format!("B{i:02}-{j}"), (i * 5 + j) % 80)).collect();
         let lines: Vec<(&str, i64)> = serials.iter().map(|(s, d)| (s.as_str(), *d)).collect();
-        orders.push(order(&format!("OB-{i}"), 1, "active", (&format!("CUST-{:02}", i % 20), &[]), Some(("BIG-R", &["big@r.example"])), None, &lines));
+        orders.push(order(
+            &format!("OB-{i}"),
+            1,
+            "active",
+            (&format!("CUST-{:02}", i % 20), &[]),
+            Some(("BIG-R", &["big@r.example"])),
+            None,
+            &lines,
+        ));
     }
     orders.push(order("OS-1", 1, "active", ("CUST-00", &[]), Some(("SMALL-R", &["small@r.example"])), None, &[("X1", 5)]));
     // A ship-to contact on 30 one-line orders over 3 sites, and one on a single order.
@@ -373,7 +399,12 @@ async fn the_http_radar_groups_per_site_with_counts_and_refuses_bad_parameters()
                 let days_left = e["days_left"].as_i64().unwrap();
                 assert_eq!(in_days(days_left), e["ends_on"].as_str().unwrap());
                 let access = e["access"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
-                let entry = (e["ends_on"].as_str().unwrap().into(), e["serial"].as_str().unwrap().into(), site["support_id"].as_str().unwrap().into(), access);
+                let entry = (
+                    e["ends_on"].as_str().unwrap().into(),
+                    e["serial"].as_str().unwrap().into(),
+                    site["support_id"].as_str().unwrap().into(),
+                    access,
+                );
                 walked.push(entry);
                 on_page += 1;
             }

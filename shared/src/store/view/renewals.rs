@@ -330,8 +330,11 @@ impl Store {
     }
 }
 
-/// The order heads and the sites (as the view names them under `rollout`) of one BatchGet.
-fn heads_and_sites(items: Vec<Item>, rollout: Rollout) -> Result<(HashMap<OrderId, OrderHead>, HashMap<SupportId, SiteRef>), StoreError> {
+/// What round 3 read: the order heads, and the sites as the view names them.
+type HeadsAndSites = (HashMap<OrderId, OrderHead>, HashMap<SupportId, SiteRef>);
+
+/// The order heads and the sites (shown under `rollout`) of one BatchGet.
+fn heads_and_sites(items: Vec<Item>, rollout: Rollout) -> Result<HeadsAndSites, StoreError> {
     let mut heads = HashMap::new();
     let mut sites = HashMap::new();
     for item in items {
