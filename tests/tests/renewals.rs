@@ -105,11 +105,15 @@ fn rules(access: &[abev::domain::Access]) -> Vec<String> {
 /// The reference: the caller's whole view through the entitlement lists, filtered to the
 /// window, soonest first (ties by serial).
 async fn view_in_window(t: &TestStack, email: &str, window: RenewalWindow) -> Vec<Entry> {
+    view_in_window_under(t, email, window, Rollout::Everyone).await
+}
+
+async fn view_in_window_under(t: &TestStack, email: &str, window: RenewalWindow, rollout: Rollout) -> Vec<Entry> {
     let email = Email::parse(email).unwrap();
     let mut out = Vec::new();
     let mut after: Option<SupportId> = None;
     loop {
-        let sites = t.store.view_sites(&email, Rollout::Everyone, after.as_ref(), 100).await.unwrap();
+        let sites = t.store.view_sites(&email, rollout, after.as_ref(), 100).await.unwrap();
         for site in &sites.items {
             let mut position: Option<String> = None;
             loop {
@@ -150,11 +154,15 @@ async fn view_in_window(t: &TestStack, email: &str, window: RenewalWindow) -> Ve
 
 /// A whole radar walk through the store, `limit` at a time.
 async fn radar(t: &TestStack, email: &str, window: RenewalWindow, limit: usize) -> Vec<Entry> {
+    radar_under(t, email, window, limit, Rollout::Everyone).await
+}
+
+async fn radar_under(t: &TestStack, email: &str, window: RenewalWindow, limit: usize, rollout: Rollout) -> Vec<Entry> {
     let email = Email::parse(email).unwrap();
     let mut out: Vec<Entry> = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..1000 {
-        let page = t.store.renewals(&email, Rollout::Everyone, window, after.as_deref(), limit, today()).await.unwrap();
+        let page = t.store.renewals(&email, rollout, window, after.as_deref(), limit, today()).await.unwrap();
         assert!(page.items.len() <= limit, "a page holds at most {limit}");
         for r in page.items {
             let l = &r.entitlement.line;
@@ -447,4 +455,29 @@ async fn the_http_radar_groups_per_site_with_counts_and_refuses_bad_parameters()
     let replayed = bill.raw(reqwest::Method::GET, &format!("/v1/renewals?limit=1&cursor={cursor}"), &[], None).await.unwrap();
     assert_eq!(replayed.into_result::<Value>().unwrap_err().status(), Some(400), "another caller's cursor");
     assert!(get(format!("/v1/renewals?limit=1&cursor={cursor}")).await.is_ok());
+}
+
+#[tokio::test]
+async fn in_rollout_waves_the_radar_shows_only_the_sites_care_enabled_as_the_view_does() {
+    let t = TestStack::new().await;
+    let orders = world();
+    t.ingest(&orders.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let app = TestApp::spawn_with(&t, abev::http::Settings { rollout: Rollout::Waves, ..Default::default() }).await;
+    let window = RenewalWindow::days_from(today(), 90);
+    assert!(radar_under(&t, "mary@skynet.example", window, 3, Rollout::Waves).await.is_empty(), "nothing enabled yet");
+    let care = app.care_client("carla@care.example");
+    for site in ["SKY-1", "CUST-2", "ACME-1"] {
+        assert!(care.set_rollout(site, true).await.unwrap().changed);
+    }
+    for email in ["mary@skynet.example", "ted@data.example", "bill@acme.example"] {
+        let shown = radar_under(&t, email, window, 3, Rollout::Waves).await;
+        assert!(!shown.is_empty(), "{email} has renewals at the enabled sites");
+        assert!(shown.iter().all(|e| ["SKY-1", "CUST-2", "ACME-1"].contains(&e.2.as_str())), "{email}: {shown:?}");
+        assert_eq!(shown, view_in_window_under(&t, email, window, Rollout::Waves).await, "{email}");
+    }
+    // Over HTTP too (the app's rollout setting).
+    let page = app.client("mary@skynet.example").raw(reqwest::Method::GET, "/v1/renewals", &[], None).await.unwrap();
+    let page = page.into_result::<Value>().unwrap();
+    let sites: BTreeSet<&str> = page["sites"].as_array().unwrap().iter().map(|s| s["support_id"].as_str().unwrap()).collect();
+    assert_eq!(sites, BTreeSet::from(["SKY-1", "CUST-2", "ACME-1"]));
 }
