@@ -481,3 +481,20 @@ async fn in_rollout_waves_the_radar_shows_only_the_sites_care_enabled_as_the_vie
     let sites: BTreeSet<&str> = page["sites"].as_array().unwrap().iter().map(|s| s["support_id"].as_str().unwrap()).collect();
     assert_eq!(sites, BTreeSet::from(["SKY-1", "CUST-2", "ACME-1"]));
 }
+
+#[tokio::test]
+async fn a_removed_member_sees_none_of_the_sites_renewals_at_once() {
+    let t = TestStack::new().await;
+    let orders = world();
+    t.ingest(&orders.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let app = TestApp::spawn(&t).await;
+    let window = RenewalWindow::days_from(today(), 90);
+    let serials = |e: Vec<Entry>| e.into_iter().map(|e| e.1).collect::<Vec<_>>();
+    assert_eq!(serials(radar(&t, "bill@acme.example", window, 2).await), ["S1", "S2", "S10", "S9"]);
+    app.care_client("carla@care.example").remove_member("ACME-1", "bill@acme.example").await.unwrap();
+    assert!(radar(&t, "bill@acme.example", window, 2).await.is_empty(), "the membership is read consistently");
+    // mary's reseller marker goes with her SKY-1 membership: its customers' renewals too.
+    app.care_client("carla@care.example").remove_member("SKY-1", "mary@skynet.example").await.unwrap();
+    assert!(radar(&t, "mary@skynet.example", window, 5).await.is_empty());
+    assert_eq!(serials(radar(&t, "ted@data.example", window, 1).await), ["S1", "S2", "S10"], "others are untouched");
+}

@@ -382,8 +382,8 @@ pub fn rate_bucket(subject_digest: &str) -> Key {
 // ---- renewal radar (issue 20): entitlements by end date --------------------------------
 //
 // Partitions are one end month of one source the view already lists by serial (a site, a
-// reseller, a ship-to contact), so a window of N days is at most N/28 + 2 queries per source
-// whatever the source holds; sort keys put the soonest end first, ties by serial, then
+// reseller, a ship-to contact), so a 90-day window is at most 5 queries per source whatever
+// the source holds; sort keys put the soonest end first, ties by serial, then
 // version, exactly like the serial listings' positions (`{serial}#{v}` / `{serial}#~`).
 
 /// The end month (`YYYY-MM`) an index partition of the radar holds.
