@@ -26,6 +26,7 @@
 mod detail;
 mod merge;
 mod renewals;
+pub use renewals::{Renewal, RenewalWindow, DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS};
 
 use super::items::{ShipToReach, SoldCounter};
 use super::keys::{self, Item, Key};
@@ -36,7 +37,6 @@ use crate::domain::access::Rollout;
 pub use crate::domain::entitlement::{EntitlementFilter, EntitlementStatus, Page, SiteRef, ViewSite, VisibleEntitlement};
 use crate::domain::{Access, Day, Email, OrderId, Role, SupportId};
 use merge::{min_opt, Listed, Source, Unsettled, UnsettledOrders};
-pub use renewals::{Renewal, RenewalWindow, DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One index/partition listing: what it returned and whether it stopped early.
