@@ -498,3 +498,60 @@ async fn a_removed_member_sees_none_of_the_sites_renewals_at_once() {
     assert!(radar(&t, "mary@skynet.example", window, 5).await.is_empty());
     assert_eq!(serials(radar(&t, "ted@data.example", window, 1).await), ["S1", "S2", "S10"], "others are untouched");
 }
+
+/// Days from today to a line's end in a random world: spread over -10..120 by serial and
+/// version, so a new version moves some end dates (and ties on a day happen).
+fn world_offset(serial: &str, version: u64) -> i64 {
+    let h = serial.bytes().fold(version * 7919, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    (h % 130) as i64 - 10
+}
+
+#[tokio::test]
+async fn random_worlds_radar_walks_equal_the_brute_force_reference_filtered_by_end_date() {
+    use abev_integration_tests::world::{message, oracle, world_from_seed, CONTACTS as WORLD_CONTACTS};
+    let window = RenewalWindow::days_from(today(), 90);
+    let mut nonempty = 0;
+    for seed in 1..=8u64 {
+        let (orders, deliveries) = world_from_seed(seed);
+        let t = TestStack::new().await;
+        let mut current: std::collections::BTreeMap<usize, u64> = Default::default();
+        for &(o, v) in &deliveries {
+            let mut body: Value = serde_json::from_str(&message(o, v, &orders[o][v])).unwrap();
+            let version = body["version"].as_u64().unwrap();
+            for line in body["lines"].as_array_mut().unwrap() {
+                let offset = world_offset(line["serial"].as_str().unwrap(), version);
+                line["ends_on"] = json!(in_days(offset));
+            }
+            t.ingest(&[&body.to_string()]).await;
+            let entry = current.entry(o).or_insert(version);
+            *entry = (*entry).max(version);
+        }
+        // Spec §2 by brute force, with each serial's end date in its current version.
+        let ends: std::collections::BTreeMap<String, String> = current
+            .iter()
+            .flat_map(|(&o, &v)| {
+                orders[o][v as usize - 1].lines.iter().map(move |l| abev_integration_tests::world::serial(o, *l)).map(move |s| (s, v))
+            })
+            .map(|(s, v)| (s.clone(), in_days(world_offset(&s, v))))
+            .collect();
+        let expected = oracle(&orders, &deliveries);
+        for email in WORLD_CONTACTS {
+            let mut want: Vec<Entry> = Vec::new();
+            for (site, serials) in expected.get(email).cloned().unwrap_or_default() {
+                for (serial, rules) in serials {
+                    let ends_on = ends[&serial].clone();
+                    if ends_on >= window.from.to_string() && ends_on <= window.until.to_string() {
+                        want.push((ends_on, serial, site.clone(), rules));
+                    }
+                }
+            }
+            want.sort();
+            nonempty += usize::from(!want.is_empty());
+            assert_eq!(view_in_window(&t, email, window).await, want, "seed {seed}: the view of {email}");
+            for limit in [1, 3, 100] {
+                assert_eq!(radar(&t, email, window, limit).await, want, "seed {seed}: {email}, pages of {limit}");
+            }
+        }
+    }
+    assert!(nonempty > 10, "the worlds give contacts renewals to compare ({nonempty})");
+}
