@@ -7,6 +7,7 @@
 //   #/entitlements/SERIAL           one entitlement with its keys      screens/entitlement.js
 //   #/manage                        my sites, requests and approvals   screens/manage.js
 //   #/manage/SITE/members           a site's members                   screens/members.js
+//   #/renewals?within_days=N        what ends soon, with counts        screens/renewals.js
 // This module starts the page, keeps the session and routes.
 
 import { h, replace } from './dom.js';
@@ -19,6 +20,7 @@ import { siteView } from './screens/site.js';
 import { entitlementView } from './screens/entitlement.js';
 import { manageView } from './screens/manage.js';
 import { membersView } from './screens/members.js';
+import { renewalsView } from './screens/renewals.js';
 
 export { ACCESS_WORDS } from './ui.js';
 
@@ -100,6 +102,7 @@ function route(segments) {
   if (first === 'entitlements' && segments.length === 2) return { tab: 'products', view: entitlementView, serial: second };
   if (first === 'manage' && segments.length === 1) return { tab: 'manage', view: manageView };
   if (first === 'manage' && third === 'members' && segments.length === 3) return { tab: 'manage', view: membersView, site: second };
+  if (first === 'renewals' && segments.length === 1) return { tab: 'renewals', view: renewalsView };
   return { tab: null, view: unknownView };
 }
 
@@ -157,7 +160,7 @@ function focusHeading() {
 function updateHeader(session, tab) {
   const nav = document.getElementById('nav');
   nav.hidden = !session;
-  for (const [id, name] of [['nav-products', 'products'], ['nav-manage', 'manage']]) {
+  for (const [id, name] of [['nav-products', 'products'], ['nav-manage', 'manage'], ['nav-renewals', 'renewals']]) {
     const link = document.getElementById(id);
     if (tab === name) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');

@@ -12,6 +12,7 @@ pub mod list;
 pub mod openapi;
 pub mod problem;
 pub mod ratelimit;
+pub mod renewals;
 pub mod routes;
 mod schema;
 pub mod view;

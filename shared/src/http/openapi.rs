@@ -138,6 +138,8 @@ pub fn document() -> OpenApi {
         utoipa::openapi::ServerBuilder::new().url("http://127.0.0.1:3000").description(Some("make dev")).build(),
     ]);
     if let Some(components) = doc.components.as_mut() {
+        // The renewal radar's wire types (issue 20).
+        super::renewals::add_schemas(components);
         components.add_security_scheme(
             BEARER,
             SecurityScheme::Http(

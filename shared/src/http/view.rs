@@ -7,6 +7,7 @@ use super::dto::{
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, EntitlementQuery, ListId, ListQuery, MAX_LIMIT};
 use super::problem::ApiError;
+use super::renewals::{__path_renewals, renewals};
 use super::routes::route_table;
 use super::ViewState;
 use crate::domain::{Day, Serial, SupportId};
@@ -32,6 +33,7 @@ route_table! {
     GET "/v1/view/sites/{support_id}/entitlements" => site_entitlements (__path_site_entitlements),
     GET "/v1/entitlements/{serial}" => entitlement (__path_entitlement),
     GET "/v1/entitlements/{serial}/download" => download (__path_download),
+    GET "/v1/renewals" => renewals (__path_renewals),
 }
 
 /// Routes the view function serves without a token: in template.yaml each needs

@@ -20,9 +20,19 @@
 //! | pending-admin marker | `PENDING#{day}` | `{at}#{id}` | | |
 //! | entitlement read audit | `AUDIT#{serial}` | `{at}#{id}` | | |
 //!
+//! The renewal radar's indexes (issue 20), sparse: only line items and ship-to copies carry
+//! them, written by the same transactions that stage the line (one writer,
+//! `store/orders/entities.rs`), deleted with it. `{m}` is the end month (`YYYY-MM`) of
+//! `ends_on`, `{d}` the `ends_on` day:
+//!
+//! | item | gsi3 (pk / sk) | gsi4 (pk / sk) |
+//! |---|---|---|
+//! | entitlement line of a version | `ENDS#SITE#{s}#{m}` / `{d}#{serial}#{v}` | `ENDS#SOLD#{r}#{m}` / `{d}#{serial}#{v}` (resold lines) |
+//! | a ship-to contact's copy of a line | `ENDS#SHIPPED#{e}#{m}` / `{d}#{serial}#{v}` | |
+//!
 //! Versions are zero-padded to 10 digits so they sort numerically.
 
-use crate::domain::{Email, OrderId, Role, Serial, SupportId};
+use crate::domain::{Day, Email, OrderId, Role, Serial, SupportId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -34,6 +44,14 @@ pub const GSI1_SK: &str = "gsi1sk";
 pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 pub const GSI2_SK: &str = "gsi2sk";
+/// The renewal radar's index by end month: a site's lines and a ship-to contact's copies.
+pub const GSI3: &str = "gsi3";
+pub const GSI3_PK: &str = "gsi3pk";
+pub const GSI3_SK: &str = "gsi3sk";
+/// The renewal radar's index by end month: a reseller's lines, across every customer site.
+pub const GSI4: &str = "gsi4";
+pub const GSI4_PK: &str = "gsi4pk";
+pub const GSI4_SK: &str = "gsi4sk";
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -46,6 +64,8 @@ pub fn key_attributes(index: Option<&str>) -> (&'static str, &'static str) {
     match index {
         Some(GSI1) => (GSI1_PK, GSI1_SK),
         Some(GSI2) => (GSI2_PK, GSI2_SK),
+        Some(GSI3) => (GSI3_PK, GSI3_SK),
+        Some(GSI4) => (GSI4_PK, GSI4_SK),
         _ => (PK, SK),
     }
 }
@@ -357,6 +377,46 @@ pub fn rollout_enabled(s: &SupportId) -> Key {
 /// e-mail address in a key), written by both HTTP functions.
 pub fn rate_bucket(subject_digest: &str) -> Key {
     Key::new(format!("RATE#{subject_digest}"), "BUCKET")
+}
+
+// ---- renewal radar (issue 20): entitlements by end date --------------------------------
+//
+// Partitions are one end month of one source the view already lists by serial (a site, a
+// reseller, a ship-to contact), so a 90-day window is at most 5 queries per source whatever
+// the source holds; sort keys put the soonest end first, ties by serial, then
+// version, exactly like the serial listings' positions (`{serial}#{v}` / `{serial}#~`).
+
+/// The end month (`YYYY-MM`) an index partition of the radar holds.
+pub fn end_month(day: Day) -> String {
+    format!("{:04}-{:02}", day.0.year(), u8::from(day.0.month()))
+}
+pub fn renewals_site_gsi3pk(s: &SupportId, month: &str) -> String {
+    format!("ENDS#SITE#{s}#{month}")
+}
+pub fn renewals_shipped_gsi3pk(e: &Email, month: &str) -> String {
+    format!("ENDS#SHIPPED#{e}#{month}")
+}
+pub fn renewals_sold_gsi4pk(r: &SupportId, month: &str) -> String {
+    format!("ENDS#SOLD#{r}#{month}")
+}
+/// A line's radar sort key: its end day, then its listing position (`{d}#{serial}#{v}`).
+pub fn renewal_sk(ends_on: Day, serial: &Serial, v: u64) -> String {
+    format!("{ends_on}#{}", line_index_sk(serial, v))
+}
+/// A radar position: `{d}#{serial}#{v}` (after one entry) or `{d}#{serial}#~` (after every
+/// version of the serial at that end day).
+pub fn renewal_position(ends_on: Day, position: &str) -> String {
+    format!("{ends_on}#{position}")
+}
+/// Reads a radar position back into its end day and its serial position.
+pub fn parse_renewal_position(raw: &str) -> Option<(Day, &str)> {
+    let (day, position) = raw.split_once('#')?;
+    (!position.is_empty()).then_some(())?;
+    Some((Day::parse(day)?, position))
+}
+/// The upper bound of a radar window: every entry ending on `last` or earlier.
+pub fn renewals_until(last: Day) -> String {
+    format!("{last}#~")
 }
 
 /// The partition-key patterns each function (`ingest`, `access`, `view`) writes, as IAM

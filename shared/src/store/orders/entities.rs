@@ -186,6 +186,14 @@ pub(crate) fn line_item(order: &Order, line: &Line) -> Result<Item, StoreError> 
         item.insert(keys::GSI2_PK.into(), s(keys::sold_to_gsi2pk(r, site)));
         item.insert(keys::GSI2_SK.into(), s(keys::line_index_sk(&line.serial, v)));
     }
+    // The renewal radar: by end month, per site (gsi3) and per reseller (gsi4).
+    let month = keys::end_month(line.ends_on);
+    item.insert(keys::GSI3_PK.into(), s(keys::renewals_site_gsi3pk(site, &month)));
+    item.insert(keys::GSI3_SK.into(), s(keys::renewal_sk(line.ends_on, &line.serial, v)));
+    if let Some(r) = order.reseller.as_ref().map(|r| &r.site.support_id) {
+        item.insert(keys::GSI4_PK.into(), s(keys::renewals_sold_gsi4pk(r, &month)));
+        item.insert(keys::GSI4_SK.into(), s(keys::renewal_sk(line.ends_on, &line.serial, v)));
+    }
     Ok(item)
 }
 
@@ -193,6 +201,9 @@ pub(crate) fn line_item(order: &Order, line: &Line) -> Result<Item, StoreError> 
 pub(crate) fn shipped_item(email: &Email, order: &Order, line: &Line) -> Result<Item, StoreError> {
     let mut item = line_record(&order.order_id, order.version, order, line)?;
     item.extend(keys::shipped_line(email, &order.end_customer.site.support_id, &line.serial, order.version).to_item());
+    // The renewal radar of the contact's ship-to copies, by end month (gsi3).
+    item.insert(keys::GSI3_PK.into(), s(keys::renewals_shipped_gsi3pk(email, &keys::end_month(line.ends_on))));
+    item.insert(keys::GSI3_SK.into(), s(keys::renewal_sk(line.ends_on, &line.serial, order.version)));
     Ok(item)
 }
 

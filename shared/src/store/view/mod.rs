@@ -25,6 +25,8 @@
 
 mod detail;
 mod merge;
+mod renewals;
+pub use renewals::{Renewal, RenewalWindow, DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS};
 
 use super::items::{ShipToReach, SoldCounter};
 use super::keys::{self, Item, Key};
