@@ -39,6 +39,8 @@
 //! the plan in one transaction, re-reading only when a condition failed (contention is
 //! retried inside `store::table`).
 
+pub mod claim_rules;
+pub mod claims;
 pub mod rules;
 
 use crate::domain::access::{day_of, parse_day};
@@ -92,6 +94,8 @@ pub struct Limits {
     /// How long site history entries are kept (`ABEV_AUDIT_RETENTION_DAYS`; the table's TTL
     /// deletes them after that). `None`: kept for ever.
     pub history_retention: Option<time::Duration>,
+    /// Claims by proof of purchase: the bounds on guessing and the default revocation window.
+    pub claims: claim_rules::ClaimLimits,
 }
 
 impl Default for Limits {
@@ -101,6 +105,7 @@ impl Default for Limits {
             rejection_cooldown: time::Duration::hours(24),
             open_retry_after: time::Duration::hours(1),
             history_retention: None,
+            claims: claim_rules::ClaimLimits::default(),
         }
     }
 }
@@ -569,7 +574,11 @@ pub async fn flush_outbox(wf: &Workflow, now: OffsetDateTime) -> Result<usize, A
             continue;
         }
         let sk = get_s(&item, keys::SK).unwrap_or_default();
-        if sk.starts_with(keys::OUTBOX_ESCALATION_PREFIX) {
+        if sk.starts_with(keys::OUTBOX_NOTICE_PREFIX) {
+            if let (Some(id), Some(body)) = (get_s(&item, "notice_id"), get_s(&item, "body")) {
+                claims::resend_notice(wf, id, body).await;
+            }
+        } else if sk.starts_with(keys::OUTBOX_ESCALATION_PREFIX) {
             if let (Some(id), Some(body)) = (get_s(&item, "request_id"), get_s(&item, "body")) {
                 deliver(wf, &RequestId::stored(id), body).await;
             }

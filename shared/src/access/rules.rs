@@ -474,7 +474,14 @@ mod tests {
         Actor { email: email("carla@care.example"), care: true }
     }
     fn site(admins: i64) -> Option<SiteMeta> {
-        Some(SiteMeta { support_id: sid("FARM-1"), name: "Farm Foods".into(), admin_count: admins, view_enabled: false, resells: false })
+        Some(SiteMeta {
+            support_id: sid("FARM-1"),
+            name: "Farm Foods".into(),
+            admin_count: admins,
+            view_enabled: false,
+            resells: false,
+            claim_revocation_days: None,
+        })
     }
     fn limits() -> Limits {
         Limits::default()

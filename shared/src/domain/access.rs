@@ -149,6 +149,12 @@ pub enum HistoryAction {
     ViewEnabled,
     /// The view was disabled for the site again.
     ViewDisabled,
+    /// A contact became a member by proof of purchase (serial + order number).
+    Claimed,
+    /// An admin (or Care) revoked a claim within the site's window.
+    ClaimRevoked,
+    /// The site's claim-revocation window was changed.
+    ClaimWindowChanged,
 }
 
 impl HistoryAction {
@@ -163,6 +169,9 @@ impl HistoryAction {
             HistoryAction::LastAdminLost => "last_admin_lost",
             HistoryAction::ViewEnabled => "view_enabled",
             HistoryAction::ViewDisabled => "view_disabled",
+            HistoryAction::Claimed => "claimed",
+            HistoryAction::ClaimRevoked => "claim_revoked",
+            HistoryAction::ClaimWindowChanged => "claim_window_changed",
         }
     }
 }

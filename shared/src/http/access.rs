@@ -2,6 +2,10 @@
 //! The rules live in `crate::access`; this module parses, authorises by identity only
 //! (the workflow checks roles), pages and renders.
 
+use super::claims::{
+    __path_create_claim, __path_revoke_claim, __path_set_claim_window, __path_site_claims, create_claim, revoke_claim, set_claim_window,
+    site_claims,
+};
 use super::dto::{
     AccessRequestView, ApproveAccessRequest, CreateAccessRequest, EnabledSiteView, HistoryPage, Member, MembersPage, MembersSite, MySite,
     Problem, RejectAccessRequest, RequestsPage, RolloutChangeView, RolloutPage, SetRollout, SitesPage,
@@ -35,6 +39,11 @@ route_table! {
     PUT "/v1/rollout/sites/{support_id}" => set_rollout (__path_set_rollout),
     POST "/v1/access-requests/{id}/approve" => approve (__path_approve),
     POST "/v1/access-requests/{id}/reject" => reject (__path_reject),
+    // Claims by proof of purchase (issue 21): handlers in `http::claims`.
+    POST "/v1/claims" => create_claim (__path_create_claim),
+    GET "/v1/sites/{support_id}/claims" => site_claims (__path_site_claims),
+    DELETE "/v1/sites/{support_id}/claims/{email}" => revoke_claim (__path_revoke_claim),
+    PUT "/v1/sites/{support_id}/claim-window" => set_claim_window (__path_set_claim_window),
 }
 
 /// The access function's whole service.

@@ -3,6 +3,7 @@
 //! its tokens are in `tools/local`: they are not deployed.)
 
 pub mod access;
+pub mod claims;
 pub mod cursor;
 pub mod download;
 pub mod dto;

@@ -15,11 +15,12 @@
 //! Every state change of a request moves all of these in one transaction, together with
 //! its history entries, so the work lists never disagree with the requests.
 
+use super::access_claims::{ClaimAttempts, ClaimRecord, ClaimStatus};
 use super::keys::{self, Item, Key};
 use super::table::{Query, Range};
 pub use super::tx::{tx_check, tx_delete, tx_put, tx_update, Cond};
 use super::{from_item, get_n, get_s, req_s, s, to_item, Store, StoreError};
-use crate::domain::{Email, Role, SupportId};
+use crate::domain::{Email, OrderId, Role, Serial, SupportId};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -102,6 +103,20 @@ pub struct SiteMeta {
     pub view_enabled: bool,
     /// The site has resold: its members carry reseller markers (R3).
     pub resells: bool,
+    /// The site's claim-revocation window in days, if it set one (issue 21; default 7).
+    pub claim_revocation_days: Option<i64>,
+}
+
+/// A site record as the access workflow reads it.
+pub(crate) fn site_meta_of(site: &SupportId, i: &Item) -> SiteMeta {
+    SiteMeta {
+        support_id: site.clone(),
+        name: get_s(i, "name").unwrap_or(site.as_str()).to_string(),
+        admin_count: get_n(i, "admin_count").unwrap_or(0),
+        view_enabled: i.get(VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        resells: super::items::site_resells(i),
+        claim_revocation_days: super::access_claims::revocation_days(i),
+    }
 }
 
 /// One membership (the item ingestion provisions and this workflow changes).
@@ -291,13 +306,7 @@ fn page_key(item: &Item, index: Option<&str>) -> PageKey {
 impl Store {
     /// The site record, read consistently (`None`: no such site).
     pub async fn site_meta(&self, site: &SupportId) -> Result<Option<SiteMeta>, StoreError> {
-        Ok(self.get("GetItem site", &keys::site_meta(site), true).await?.map(|i| SiteMeta {
-            support_id: site.clone(),
-            name: get_s(&i, "name").unwrap_or(site.as_str()).to_string(),
-            admin_count: get_n(&i, "admin_count").unwrap_or(0),
-            view_enabled: i.get(VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
-            resells: super::items::site_resells(&i),
-        }))
+        Ok(self.get("GetItem site", &keys::site_meta(site), true).await?.map(|i| site_meta_of(site, &i)))
     }
 
     /// A contact's role at a site, read consistently.
@@ -597,6 +606,41 @@ pub enum Write {
         at: Stamp,
         by: Email,
     },
+    // ---- claims by proof of purchase (issue 21) ----
+    /// The order's head still has `version` current and is active (a claim's proof holds).
+    OrderCurrent {
+        order: OrderId,
+        version: u64,
+    },
+    /// The line `serial` of `version` still exists.
+    LineExists {
+        order: OrderId,
+        version: u64,
+        serial: Serial,
+    },
+    /// The claim record, new (`expected: None`: it must not exist) or replacing the one read
+    /// (its `claimed_at` and status as read).
+    Claim {
+        claim: ClaimRecord,
+        expected: Option<(Stamp, ClaimStatus)>,
+    },
+    /// A contact's wrong claim attempts, replacing the item as read (`seen`: its revision; `None`: absent).
+    ClaimAttempts {
+        email: Email,
+        attempts: ClaimAttempts,
+        seen: Option<i64>,
+    },
+    /// A Care notice (not an escalation: nothing to decide), kept until it is sent.
+    Notice {
+        id: String,
+        at: Stamp,
+        body: String,
+    },
+    /// Sets the site's claim-revocation window (the site must exist).
+    ClaimWindow {
+        site: SupportId,
+        days: i64,
+    },
 }
 
 /// The transaction items of a plan's writes, in order.
@@ -721,6 +765,46 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
             item.insert("cooldown_until".into(), s(until.as_str()));
             tx_put(table, item, None)
         }
+        Write::OrderCurrent { order, version } => tx_check(
+            table,
+            &keys::order_head(order),
+            Cond::new("current_version = :claimed_version AND #status = :claimed_status")
+                .value(":claimed_version", super::n(*version))
+                .value(":claimed_status", s("active")),
+        ),
+        Write::LineExists { order, version, serial } => {
+            tx_check(table, &keys::order_line(order, *version, serial), Cond::new("attribute_exists(#pk)"))
+        }
+        Write::Claim { claim, expected } => {
+            let cond = match expected {
+                None => Cond::absent(),
+                Some((at, status)) => Cond::new("claimed_at = :seen_claimed_at AND #status = :seen_claim_status")
+                    .value(":seen_claimed_at", s(at.as_str()))
+                    .value(":seen_claim_status", s(status.as_str())),
+            };
+            tx_put(table, claim.to_item()?, Some(cond))
+        }
+        Write::ClaimAttempts { email, attempts, seen } => {
+            let cond = match seen {
+                None => Cond::absent(),
+                Some(rev) => Cond::new("revision = :seen_revision").value(":seen_revision", super::n(*rev)),
+            };
+            tx_put(table, attempts.to_item(email)?, Some(cond))
+        }
+        Write::Notice { id, at, body } => {
+            let mut item = keys::outbox_notice(id).to_item();
+            item.insert("notice_id".into(), s(id.as_str()));
+            item.insert("at".into(), s(at.as_str()));
+            item.insert("body".into(), s(body.clone()));
+            tx_put(table, item, None)
+        }
+        Write::ClaimWindow { site, days } => tx_update(
+            table,
+            &keys::site_meta(site),
+            &format!("SET {} = :claim_days", super::access_claims::CLAIM_REVOCATION_DAYS),
+            vec![(":claim_days", super::n(*days))],
+            Some(Cond::new("attribute_exists(#pk)")),
+        ),
         Write::ViewEnabled { site, enabled, was, .. } => {
             let cond = if *was {
                 Cond::new("view_enabled = :was_enabled").value(":was_enabled", AttributeValue::Bool(true))

@@ -19,6 +19,9 @@
 //! | access request | `REQUEST#{id}` | `REQUEST` | `SITE#{s}#REQUESTS` / `{at}#{id}` | `CONTACT#{e}#REQUESTS` / `{at}#{id}` |
 //! | pending-admin marker | `PENDING#{day}` | `{at}#{id}` | | |
 //! | entitlement read audit | `AUDIT#{serial}` | `{at}#{id}` | | |
+//! | claim by proof of purchase (one per claimant and site) | `SITE#{s}` | `CLAIM#{e}` | | |
+//! | a caller's wrong claim attempts and lock-out | `CONTACT#{e}` | `CLAIM_ATTEMPTS` | | |
+//! | Care-queue outbox: a notice (a claim at a site with no admin) not yet sent | `OUTBOX#CARE` | `NOTICE#{id}` | | |
 //!
 //! Versions are zero-padded to 10 digits so they sort numerically.
 
@@ -347,6 +350,28 @@ pub fn rollout_enabled(s: &SupportId) -> Key {
     Key::new(ROLLOUT_ENABLED_PK.to_string(), s.to_string())
 }
 
+// ---- claims by proof of purchase (issue 21) ----------------------------------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a claim of a site by a contact (serial + order), revocable within the site's window | `SITE#{s}` | `CLAIM#{e}` |
+// | a contact's wrong claim attempts (by digest of the pair) and lock-out | `CONTACT#{e}` | `CLAIM_ATTEMPTS` |
+// | Care-queue outbox: a notice not yet sent (a claim at a site with no admin) | `OUTBOX#CARE` | `NOTICE#{id}` |
+//
+// A site's claims are a main-table partition range (consistent: the admins' list is exact).
+
+pub const CLAIM_PREFIX: &str = "CLAIM#";
+pub fn site_claim(s: &SupportId, e: &Email) -> Key {
+    Key::new(site_pk(s), format!("{CLAIM_PREFIX}{e}"))
+}
+pub fn claim_attempts(e: &Email) -> Key {
+    Key::new(contact_pk(e), "CLAIM_ATTEMPTS")
+}
+pub const OUTBOX_NOTICE_PREFIX: &str = "NOTICE#";
+pub fn outbox_notice(id: &str) -> Key {
+    Key::new(OUTBOX_PK.to_string(), format!("{OUTBOX_NOTICE_PREFIX}{id}"))
+}
+
 // ---- per-caller request limits, and who writes which partitions (issue 18) ---------------
 //
 // | item | pk | sk |
@@ -402,6 +427,9 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
         |_, s, _, _, _| site_meta(s),
         |_, s, _, _, x| site_history(s, x, x),
         |_, _, _, _, x| rate_bucket(x),
+        |e, s, _, _, _| site_claim(s, e),
+        |e, _, _, _, _| claim_attempts(e),
+        |_, _, _, _, x| outbox_notice(x),
     ];
     let view: &[Build] = &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x)];
     let samples = |n: &str| {

@@ -6,6 +6,7 @@
 //! fail like AWS, for tests and `make dev`.
 
 pub mod access;
+pub mod access_claims;
 pub mod faults;
 mod items;
 pub mod keys;
