@@ -53,6 +53,10 @@ async fn my_sites(app: &TestApp, email: &str) -> Vec<(String, String)> {
     sites.into_iter().map(|s| (s.support_id.to_string(), s.role.to_string())).collect()
 }
 
+async fn sites_of(app: &TestApp, email: &str) -> Vec<String> {
+    my_sites(app, email).await.into_iter().map(|(s, _)| s).collect()
+}
+
 /// (action, subject) of a site's history, oldest first.
 async fn history(app: &TestApp, site: &str) -> Vec<(String, String)> {
     let mut entries = app.care_client(CARE).history_page(site, &PageRequest::limit(500)).await.unwrap().entries;
@@ -220,4 +224,93 @@ async fn a_claim_reads_in_two_rounds_and_a_sites_claims_page_in_two() {
     .await;
     assert_eq!(page.unwrap().0.len(), 1);
     assert!(cost.sequential_rounds <= 2, "{cost:?}");
+}
+
+// ---- memberships that expire -------------------------------------------------------------
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+async fn set_end(app: &TestApp, token: &str, site: &str, member: &str, ends_at: Option<time::OffsetDateTime>) -> (u16, Value) {
+    let body = json!({"ends_at": ends_at.map(rfc3339)});
+    call(app, Method::PUT, token, &format!("/v1/sites/{site}/members/{member}/end-date"), body).await
+}
+
+#[tokio::test]
+async fn an_ended_membership_shows_nothing_from_its_end_and_the_sweep_removes_it() {
+    let (t, app) = seeded().await;
+    make_admin(&app, "bill@acme.example", "ACME-1").await;
+    let bill = app.token("bill@acme.example");
+    let now = time::OffsetDateTime::now_utc();
+
+    // An end in a month: nothing changes yet; the members list shows it.
+    let (status, set) = set_end(&app, &bill, "ACME-1", "alice@acme.example", Some(now + time::Duration::days(30))).await;
+    assert_eq!(status, 200, "{set}");
+    assert!(set["ends_at"].as_str().is_some_and(|e| e.starts_with(&rfc3339(now + time::Duration::days(30))[..10])), "{set}");
+    let members = app.care_client(CARE).all_members("ACME-1").await.unwrap();
+    assert!(members.iter().any(|m| m.email.as_str() == "alice@acme.example" && m.ends_at.is_some()));
+    assert_eq!(t.view("alice@acme.example", 100).await.keys().collect::<Vec<_>>(), ["ACME-1"]);
+    // Not for a plain member to set.
+    assert_eq!(set_end(&app, &app.token("alice@acme.example"), "ACME-1", "bill@acme.example", Some(now)).await.0, 404);
+
+    // An end just past: from then on alice sees nothing of ACME-1, before any sweep.
+    let (status, _) = set_end(&app, &bill, "ACME-1", "alice@acme.example", Some(now - time::Duration::seconds(1))).await;
+    assert_eq!(status, 200);
+    assert!(t.view("alice@acme.example", 100).await.is_empty());
+    assert!(sites_of(&app, "alice@acme.example").await.is_empty());
+    let (status, _, _) = app.get(&app.token("alice@acme.example"), "/v1/entitlements/S9").await;
+    assert_eq!(status, 404, "no licence keys either");
+
+    // A reseller's membership ending ends R3 with it.
+    let (status, _) = set_end(&app, &app.care_token(CARE), "SKY-1", "mary@skynet.example", Some(now - time::Duration::seconds(1))).await;
+    assert_eq!(status, 200);
+    assert!(t.view("mary@skynet.example", 100).await.is_empty(), "nothing through SKY-1, as member or reseller");
+
+    // The sweep removes what ended, once, and the history says so.
+    let wf = app.state.workflow();
+    access::sweep(&wf, access::now()).await.unwrap();
+    let members = app.care_client(CARE).all_members("ACME-1").await.unwrap();
+    assert!(!members.iter().any(|m| m.email.as_str() == "alice@acme.example"), "{members:?}");
+    access::sweep(&wf, access::now()).await.unwrap();
+    let audited: Vec<_> = history(&app, "ACME-1").await.into_iter().filter(|(a, _)| a.starts_with("membership")).collect();
+    let alice = "alice@acme.example".to_string();
+    assert_eq!(
+        audited,
+        [
+            ("membership_end_set".to_string(), alice.clone()),
+            ("membership_end_set".to_string(), alice.clone()),
+            ("membership_expired".to_string(), alice)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_last_admin_expiring_escalates_the_sites_pending_requests_to_care() {
+    let (t, app) = seeded().await;
+    make_admin(&app, "bill@acme.example", "ACME-1").await;
+    let (status, asked) =
+        call(&app, Method::POST, &app.token("zed@acme.example"), "/v1/access-requests", json!({"support_id": "ACME-1"})).await;
+    assert_eq!((status, asked["status"].as_str()), (201, Some("pending_admin")), "{asked}");
+    care_bodies(&t).await; // bill's own escalation
+
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    assert_eq!(set_end(&app, &app.care_token(CARE), "ACME-1", "bill@acme.example", Some(past)).await.0, 200);
+    // An ended admin may no longer act, swept or not.
+    let (status, _) = call(&app, Method::GET, &app.token("bill@acme.example"), "/v1/sites/ACME-1/members", json!(null)).await;
+    assert_eq!(status, 404);
+
+    access::sweep(&app.state.workflow(), access::now()).await.unwrap();
+    let escalations = care_bodies(&t).await;
+    assert_eq!(escalations.len(), 1, "{escalations:?}");
+    assert_eq!(
+        (escalations[0]["request_id"].as_str(), escalations[0]["reason"].as_str()),
+        (asked["request_id"].as_str(), Some("no_site_administrator"))
+    );
+    let actions: Vec<String> = history(&app, "ACME-1").await.into_iter().map(|(a, _)| a).collect();
+    let tail: Vec<&str> = actions.iter().rev().take(3).rev().map(String::as_str).collect();
+    assert!(
+        tail.contains(&"membership_expired") && tail.contains(&"last_admin_lost") && tail.contains(&"escalated_to_care"),
+        "{actions:?}"
+    );
 }

@@ -75,7 +75,7 @@ pub async fn revoke(
                 if actor.care {
                     Ok(None)
                 } else {
-                    store.membership_role(&actor.email, site).await
+                    store.acting_role(&actor.email, site).await
                 }
             },
             store.site_claim(site, claimant),
@@ -97,7 +97,7 @@ pub async fn set_claim_window(wf: &Workflow, actor: &Actor, site: &SupportId, da
             if actor.care {
                 Ok(None)
             } else {
-                store.membership_role(&actor.email, site).await
+                store.acting_role(&actor.email, site).await
             }
         })?;
         Ok::<_, AccessError>((meta, role))

@@ -41,6 +41,7 @@
 
 pub mod claim_rules;
 pub mod claims;
+pub mod expiry;
 pub mod rules;
 
 use crate::domain::access::{day_of, parse_day};
@@ -323,7 +324,7 @@ pub async fn decide(
         let Some(request) = store.access_request(id).await? else { return Ok(rules::DecideSnapshot::default()) };
         let site = request.support_id.clone();
         let (actor_role, requester_role, meta, (requester_open_count, _)) = futures::try_join!(
-            store.membership_role(&actor.email, &site),
+            store.acting_role(&actor.email, &site),
             store.membership_role(&request.requester_email, &site),
             store.site_meta(&site),
             store.request_limits(&request.requester_email, &site),
@@ -345,7 +346,7 @@ pub async fn require_site_manager(wf: &Workflow, actor: &Actor, site: &SupportId
         if actor.care {
             Ok(None)
         } else {
-            wf.store.membership_role(&actor.email, site).await
+            wf.store.acting_role(&actor.email, site).await
         }
     })?;
     rules::may_manage(site, meta, actor, role)
@@ -367,7 +368,7 @@ pub async fn remove_member(
                 if actor.care {
                     Ok(None)
                 } else {
-                    store.membership_role(&actor.email, site).await
+                    store.acting_role(&actor.email, site).await
                 }
             },
             store.membership_role(member, site),
@@ -458,6 +459,7 @@ pub async fn approvals_page(
     let mut admin_sites: Vec<SupportId> = memberships
         .iter()
         .filter(|m| get_s(m, "role") == Some(Role::Admin.as_str()))
+        .filter(|m| rules_in_force(m))
         .filter_map(|m| SupportId::parse(get_s(m, "support_id")?).ok())
         .collect();
     admin_sites.sort();
@@ -509,13 +511,18 @@ pub async fn request_for(wf: &Workflow, actor: &Actor, id: &RequestId) -> Result
     let role = if actor.care || request.requester_email == actor.email {
         None
     } else {
-        wf.store.membership_role(&actor.email, &request.support_id).await?
+        wf.store.acting_role(&actor.email, &request.support_id).await?
     };
     if rules::may_see(&request, actor, role) {
         Ok(request)
     } else {
         Err(not_found())
     }
+}
+
+/// A membership item still in force now (an ended admin lists no work).
+fn rules_in_force(item: &crate::store::keys::Item) -> bool {
+    crate::domain::rules::membership_in_force(crate::store::access_expiry::ends_at_of(item), &stamp(now()))
 }
 
 // ---- escalation, outbox, sweep --------------------------------------------------------
@@ -593,6 +600,11 @@ pub async fn flush_outbox(wf: &Workflow, now: OffsetDateTime) -> Result<usize, A
 /// Also finishes what the outbox holds (unsent messages, orphaned sites).
 pub async fn sweep(wf: &Workflow, now: OffsetDateTime) -> Result<usize, AccessError> {
     let mut escalated = flush_outbox(wf, now).await?;
+    // Memberships past their end go first: a last admin expiring escalates the site's requests.
+    let expired = expiry::sweep_memberships(wf, now).await?;
+    if expired > 0 {
+        tracing::info!(expired, "membership sweep removed ended memberships");
+    }
     let deadline = now - time::Duration::days(wf.admin_sla_days as i64);
     let deadline_stamp = Stamp::of(deadline);
     let deadline_day = deadline.to_offset(time::UtcOffset::UTC).date();

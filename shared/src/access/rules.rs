@@ -146,7 +146,7 @@ fn escalation(r: &AccessRequest, reason: EscalationReason, at: &Stamp) -> Result
 /// most one admin means some `pending_admin` request may have no admin but its requester
 /// left to decide it, so an `ORPHANED#` outbox item has them re-routed; none at all is
 /// also the history's `last_admin_lost`.
-fn admin_loss(site: &SupportId, left: i64, actor: &Actor, at: &Stamp) -> (Vec<Write>, Option<SupportId>) {
+pub(crate) fn admin_loss(site: &SupportId, left: i64, actor: &Actor, at: &Stamp) -> (Vec<Write>, Option<SupportId>) {
     let mut writes = Vec::new();
     if left <= 1 {
         writes.push(Write::Orphaned { site: site.clone(), at: at.clone() });
@@ -376,7 +376,7 @@ pub fn plan_remove(
     entry.subject = Some(member.clone());
     entry.role = Some(role);
     writes.push(Write::History(entry));
-    let removed = Membership { email: member.clone(), support_id: site_id.clone(), role, since: None };
+    let removed = Membership { email: member.clone(), support_id: site_id.clone(), role, since: None, ends_at: None };
     Ok(Plan { writes, messages: Vec::new(), orphaned, outcome: removed })
 }
 

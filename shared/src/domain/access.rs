@@ -155,6 +155,10 @@ pub enum HistoryAction {
     ClaimRevoked,
     /// The site's claim-revocation window was changed.
     ClaimWindowChanged,
+    /// A membership's end date was set or cleared.
+    MembershipEndSet,
+    /// A membership reached its end date and the sweep removed it.
+    MembershipExpired,
 }
 
 impl HistoryAction {
@@ -172,6 +176,8 @@ impl HistoryAction {
             HistoryAction::Claimed => "claimed",
             HistoryAction::ClaimRevoked => "claim_revoked",
             HistoryAction::ClaimWindowChanged => "claim_window_changed",
+            HistoryAction::MembershipEndSet => "membership_end_set",
+            HistoryAction::MembershipExpired => "membership_expired",
         }
     }
 }

@@ -12,6 +12,7 @@ use super::dto::{
 };
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, ListId, ListQuery};
+use super::memberships::{__path_set_membership_end, set_membership_end};
 use super::problem::{from_rejection, ApiError};
 use super::routes::route_table;
 use super::AppState;
@@ -44,6 +45,8 @@ route_table! {
     GET "/v1/sites/{support_id}/claims" => site_claims (__path_site_claims),
     DELETE "/v1/sites/{support_id}/claims/{email}" => revoke_claim (__path_revoke_claim),
     PUT "/v1/sites/{support_id}/claim-window" => set_claim_window (__path_set_claim_window),
+    // Memberships that expire (issue 21): handler in `http::memberships`.
+    PUT "/v1/sites/{support_id}/members/{email}/end-date" => set_membership_end (__path_set_membership_end),
 }
 
 /// The access function's whole service.
@@ -120,7 +123,7 @@ async fn members(
     let (members, next) = state.store.site_members_page(&site, start.as_ref(), q.limit.get()).await?;
     Ok(Json(MembersPage {
         site: MembersSite { support_id: site, name: meta.name, admin_count: meta.admin_count },
-        members: members.into_iter().map(|m| Member { email: m.email, role: m.role, since: m.since }).collect(),
+        members: members.into_iter().map(|m| Member { email: m.email, role: m.role, since: m.since, ends_at: m.ends_at }).collect(),
         next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
     }))
 }

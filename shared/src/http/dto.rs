@@ -249,6 +249,9 @@ pub struct Member {
     pub email: Email,
     pub role: Role,
     pub since: Option<String>,
+    /// When the membership ends (issue 21); from then on the member sees nothing of the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
 }
 
 /// `GET /v1/sites/{support_id}/history`: one page of who did what at a site, newest first.

@@ -10,6 +10,7 @@ pub mod dto;
 pub mod etag;
 pub mod identity;
 pub mod list;
+pub mod memberships;
 pub mod openapi;
 pub mod problem;
 pub mod ratelimit;

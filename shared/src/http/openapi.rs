@@ -41,7 +41,8 @@ Errors are RFC 9457 problem details (`application/problem+json`). Lists take `li
         SitesPage, MySite, MembersPage, MembersSite, Member, HistoryPage, HistoryItem, CreateAccessRequest, ApproveAccessRequest,
         RejectAccessRequest, AccessRequestView, RequestsPage, Email, SupportId, Serial, Day, Role, Access, EntitlementStatus,
         RequestKind, RequestStatus, EscalationReason, MeRollout, RolloutPage, EnabledSiteView, SetRollout, RolloutChangeView,
-        super::claims::CreateClaim, super::claims::ClaimView, super::claims::ClaimsPage, super::claims::ClaimWindow
+        super::claims::CreateClaim, super::claims::ClaimView, super::claims::ClaimsPage, super::claims::ClaimWindow,
+        super::memberships::MembershipEnd
     )),
     tags(
         (name = "view", description = "What the caller may see (spec §4)"),

@@ -126,6 +126,8 @@ pub struct Membership {
     pub support_id: SupportId,
     pub role: Role,
     pub since: Option<String>,
+    /// When the membership ends (issue 21): from then on it shows nothing.
+    pub ends_at: Option<String>,
 }
 
 impl Membership {
@@ -135,7 +137,13 @@ impl Membership {
             support_id: SupportId::parse(get_s(item, "support_id")?).ok()?,
             role: Role::parse(get_s(item, "role")?).ok()?,
             since: get_s(item, "since").map(str::to_string),
+            ends_at: super::access_expiry::ends_at_of(item).map(str::to_string),
         })
+    }
+
+    /// Still in force at `now` (see `domain::rules::membership_in_force`).
+    pub fn in_force(&self, now: &Stamp) -> bool {
+        crate::domain::rules::membership_in_force(self.ends_at.as_deref(), now.as_str())
     }
 }
 
@@ -315,6 +323,18 @@ impl Store {
         Ok(item.as_ref().and_then(|i| get_s(i, "role")).and_then(|r| Role::parse(r).ok()))
     }
 
+    /// A contact's role at a site as a right to act: `None` once the membership has ended
+    /// (issue 21), even before the sweep removes it. Read consistently.
+    pub async fn acting_role(&self, email: &Email, site: &SupportId) -> Result<Option<Role>, StoreError> {
+        let now = Stamp::of(time::OffsetDateTime::now_utc());
+        let item = self.get("GetItem membership", &keys::membership(email, site), true).await?;
+        Ok(item
+            .as_ref()
+            .filter(|i| crate::domain::rules::membership_in_force(super::access_expiry::ends_at_of(i), now.as_str()))
+            .and_then(|i| get_s(i, "role"))
+            .and_then(|r| Role::parse(r).ok()))
+    }
+
     /// The id of a contact's open request for a site (the `OPEN#` marker), read consistently.
     pub async fn open_request_id(&self, email: &Email, site: &SupportId) -> Result<Option<RequestId>, StoreError> {
         let item = self.get("GetItem open-request marker", &keys::open_request(email, site), true).await?;
@@ -403,7 +423,8 @@ impl Store {
         let pk = keys::contact_pk(email);
         let listing = Listing { op: "Query memberships", index: None, pk, prefix: Some(keys::MEMBER_PREFIX), forward: true };
         let page = self.page(&listing, start, limit, false).await?;
-        Ok((page.items.iter().filter_map(Membership::from_item).collect(), page.next))
+        let now = Stamp::of(time::OffsetDateTime::now_utc());
+        Ok((page.items.iter().filter_map(Membership::from_item).filter(|m| m.in_force(&now)).collect(), page.next))
     }
 
     /// A page of a site's members: admins first, then by e-mail.
@@ -641,6 +662,24 @@ pub enum Write {
         site: SupportId,
         days: i64,
     },
+    // ---- memberships that expire (issue 21) ----
+    /// Sets (or clears) a membership's end, on the membership (conditioned on `role` and the
+    /// end as read, `was`), its reseller marker (`resells`) and the sweep's day index.
+    SetMembershipEnd {
+        email: Email,
+        site: SupportId,
+        role: Role,
+        ends_at: Option<Stamp>,
+        was: Option<Stamp>,
+        resells: bool,
+    },
+    /// The sweep removes a membership that still has `role` and ends at `ends_at`.
+    ExpireMembership {
+        email: Email,
+        site: SupportId,
+        role: Role,
+        ends_at: Stamp,
+    },
 }
 
 /// The transaction items of a plan's writes, in order.
@@ -666,6 +705,10 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
                 site,
                 &super::tx::SiteRecordChange { admin_count: Some((*seen, *new)), unsold: true, ..Default::default() },
             )?,
+            Write::SetMembershipEnd { email, site, role, ends_at, was, resells } => {
+                items.extend(super::access_expiry::tx_set_end(table, email, site, *role, ends_at.as_ref(), was.as_ref(), *resells)?);
+                continue;
+            }
             _ => tx_item(table, w)?,
         };
         items.push(item);
@@ -686,7 +729,9 @@ fn reseller_marker_write(table: &str, write: &Write) -> Result<Option<TransactWr
         Write::SetMembership { email, site, resells: true, .. } => {
             Some(tx_put(table, super::orders::reseller_marker_item(email, site), None)?)
         }
-        Write::RemoveMembership { email, site, .. } => Some(tx_delete(table, &keys::reseller_marker(email, site), None)?),
+        Write::RemoveMembership { email, site, .. } | Write::ExpireMembership { email, site, .. } => {
+            Some(tx_delete(table, &keys::reseller_marker(email, site), None)?)
+        }
         _ => None,
     })
 }
@@ -695,7 +740,9 @@ fn reseller_marker_write(table: &str, write: &Write) -> Result<Option<TransactWr
 fn roster_write(table: &str, write: &Write) -> Result<Option<TransactWriteItem>, StoreError> {
     Ok(match write {
         Write::SetMembership { email, site, .. } => Some(tx_put(table, roster_item(email, site), None)?),
-        Write::RemoveMembership { email, site, .. } => Some(tx_delete(table, &keys::site_roster(site, email), None)?),
+        Write::RemoveMembership { email, site, .. } | Write::ExpireMembership { email, site, .. } => {
+            Some(tx_delete(table, &keys::site_roster(site, email), None)?)
+        }
         _ => None,
     })
 }
@@ -805,6 +852,9 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
             vec![(":claim_days", super::n(*days))],
             Some(Cond::new("attribute_exists(#pk)")),
         ),
+        Write::ExpireMembership { email, site, role, ends_at } => super::access_expiry::tx_expire(table, email, site, *role, ends_at),
+        // Several items: `tx_items` adds them.
+        Write::SetMembershipEnd { .. } => Err(StoreError::Corrupt("a membership end is several items".into())),
         Write::ViewEnabled { site, enabled, was, .. } => {
             let cond = if *was {
                 Cond::new("view_enabled = :was_enabled").value(":was_enabled", AttributeValue::Bool(true))

@@ -22,6 +22,8 @@
 //! | claim by proof of purchase (one per claimant and site) | `SITE#{s}` | `CLAIM#{e}` | | |
 //! | a caller's wrong claim attempts and lock-out | `CONTACT#{e}` | `CLAIM_ATTEMPTS` | | |
 //! | Care-queue outbox: a notice (a claim at a site with no admin) not yet sent | `OUTBOX#CARE` | `NOTICE#{id}` | | |
+//! | a membership's end, by day (the expiry sweep's index) | `MEMBER_ENDS#{day}` | `{ends_at}#{s}#{e}` | | |
+//! | membership expiry sweep watermark | `SWEEP#MEMBER_ENDS` | `WATERMARK` | | |
 //!
 //! Versions are zero-padded to 10 digits so they sort numerically.
 
@@ -372,6 +374,23 @@ pub fn outbox_notice(id: &str) -> Key {
     Key::new(OUTBOX_PK.to_string(), format!("{OUTBOX_NOTICE_PREFIX}{id}"))
 }
 
+// ---- memberships that expire (issue 21) --------------------------------------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a membership's end (`ends_at` on the membership and its reseller marker), by day | `MEMBER_ENDS#{day}` | `{ends_at}#{s}#{e}` |
+// | the expiry sweep's watermark (first day not fully swept) | `SWEEP#MEMBER_ENDS` | `WATERMARK` |
+
+pub fn membership_ends_pk(day: &str) -> String {
+    format!("MEMBER_ENDS#{day}")
+}
+pub fn membership_end(day: &str, ends_at: &str, s: &SupportId, e: &Email) -> Key {
+    Key::new(membership_ends_pk(day), format!("{ends_at}#{s}#{e}"))
+}
+pub fn membership_sweep_watermark() -> Key {
+    Key::new("SWEEP#MEMBER_ENDS".to_string(), "WATERMARK")
+}
+
 // ---- per-caller request limits, and who writes which partitions (issue 18) ---------------
 //
 // | item | pk | sk |
@@ -430,6 +449,8 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
         |e, s, _, _, _| site_claim(s, e),
         |e, _, _, _, _| claim_attempts(e),
         |_, _, _, _, x| outbox_notice(x),
+        |e, s, _, _, x| membership_end(x, x, s, e),
+        |_, _, _, _, _| membership_sweep_watermark(),
     ];
     let view: &[Build] = &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x)];
     let samples = |n: &str| {

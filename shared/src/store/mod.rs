@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod access_claims;
+pub mod access_expiry;
 pub mod faults;
 mod items;
 pub mod keys;
