@@ -314,3 +314,27 @@ async fn the_last_admin_expiring_escalates_the_sites_pending_requests_to_care() 
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn a_request_nobody_decides_within_ninety_days_expires_and_frees_its_slot() {
+    let (_t, app) = seeded().await;
+    let ted = app.token("ted@data.example");
+    let (status, asked) = call(&app, Method::POST, &ted, "/v1/access-requests", json!({"support_id": "FARM-1"})).await;
+    assert_eq!((status, asked["status"].as_str()), (201, Some("escalated")), "{asked}");
+    let id = asked["request_id"].as_str().unwrap().to_string();
+    let wf = app.state.workflow();
+
+    access::sweep(&wf, access::now() + time::Duration::days(89)).await.unwrap();
+    let still = app.client("ted@data.example").access_request(&id).await.unwrap();
+    assert_eq!(still.status.as_str(), "escalated", "not yet");
+
+    access::sweep(&wf, access::now() + time::Duration::days(91)).await.unwrap();
+    let expired = app.client("ted@data.example").access_request(&id).await.unwrap();
+    assert_eq!(expired.status.as_str(), "expired");
+    assert!(app.care_client(CARE).all_approvals().await.unwrap().is_empty(), "gone from Care's work list");
+    assert!(history(&app, "FARM-1").await.contains(&("request_expired".to_string(), "ted@data.example".to_string())));
+    // The one-open-request rule no longer holds him to it: a new request is a new one.
+    let (status, again) = call(&app, Method::POST, &ted, "/v1/access-requests", json!({"support_id": "FARM-1"})).await;
+    assert_eq!(status, 201, "{again}");
+    assert_ne!(again["request_id"].as_str(), Some(id.as_str()));
+}

@@ -42,6 +42,7 @@
 pub mod claim_rules;
 pub mod claims;
 pub mod expiry;
+pub mod request_expiry;
 pub mod rules;
 
 use crate::domain::access::{day_of, parse_day};
@@ -604,6 +605,10 @@ pub async fn sweep(wf: &Workflow, now: OffsetDateTime) -> Result<usize, AccessEr
     let expired = expiry::sweep_memberships(wf, now).await?;
     if expired > 0 {
         tracing::info!(expired, "membership sweep removed ended memberships");
+    }
+    let closed = request_expiry::sweep_requests(wf, now).await?;
+    if closed > 0 {
+        tracing::info!(closed, "requests nobody decided within their lifetime expired");
     }
     let deadline = now - time::Duration::days(wf.admin_sla_days as i64);
     let deadline_stamp = Stamp::of(deadline);

@@ -101,6 +101,8 @@ pub enum RequestStatus {
     Escalated,
     Approved,
     Rejected,
+    /// Nobody decided it within 90 days (issue 21): closed by the sweep.
+    Expired,
 }
 
 impl RequestStatus {
@@ -110,6 +112,7 @@ impl RequestStatus {
             RequestStatus::Escalated => "escalated",
             RequestStatus::Approved => "approved",
             RequestStatus::Rejected => "rejected",
+            RequestStatus::Expired => "expired",
         }
     }
     pub fn is_open(self) -> bool {
@@ -159,6 +162,8 @@ pub enum HistoryAction {
     MembershipEndSet,
     /// A membership reached its end date and the sweep removed it.
     MembershipExpired,
+    /// An open request nobody decided within 90 days was closed by the sweep.
+    RequestExpired,
 }
 
 impl HistoryAction {
@@ -178,6 +183,7 @@ impl HistoryAction {
             HistoryAction::ClaimWindowChanged => "claim_window_changed",
             HistoryAction::MembershipEndSet => "membership_end_set",
             HistoryAction::MembershipExpired => "membership_expired",
+            HistoryAction::RequestExpired => "request_expired",
         }
     }
 }

@@ -486,6 +486,15 @@ impl Store {
         items.iter().map(|i| Ok((Stamp::stored(req_s(i, "created_at")?), RequestId::stored(req_s(i, "request_id")?)))).collect()
     }
 
+    /// The ids of Care's open (`escalated`) requests created before `cutoff`, oldest first:
+    /// one consistent range of Care's work list (its sort key starts with `created_at`).
+    pub async fn escalated_created_before(&self, cutoff: &Stamp) -> Result<Vec<RequestId>, StoreError> {
+        let q =
+            Query::table("Query care work list before", keys::CARE_ESCALATED_PK, Range::Between("0".into(), cutoff.as_str().to_string()));
+        let items = self.query_all(q).await?;
+        items.iter().map(|i| req_s(i, "request_id").map(RequestId::stored)).collect()
+    }
+
     /// Every item of the Care outbox.
     pub async fn outbox(&self) -> Result<Vec<Item>, StoreError> {
         self.all_items("Query care outbox", keys::OUTBOX_PK, None).await
