@@ -338,3 +338,27 @@ async fn a_request_nobody_decides_within_ninety_days_expires_and_frees_its_slot(
     assert_eq!(status, 201, "{again}");
     assert_ne!(again["request_id"].as_str(), Some(id.as_str()));
 }
+
+#[tokio::test]
+async fn an_approval_may_give_the_membership_an_end() {
+    let (t, app) = seeded().await;
+    let ted = app.token("ted@data.example");
+    let (_, asked) = call(&app, Method::POST, &ted, "/v1/access-requests", json!({"support_id": "FARM-1"})).await;
+    let id = asked["request_id"].as_str().unwrap();
+    let care = app.care_token(CARE);
+    let path = format!("/v1/access-requests/{id}/approve");
+    let approve = |body: Value| call(&app, Method::POST, &care, &path, body);
+    assert_eq!(approve(json!({"ends_at": "tomorrow"})).await.0, 400);
+    assert_eq!(approve(json!({"ends_at": rfc3339(time::OffsetDateTime::now_utc() - time::Duration::days(1))})).await.0, 400, "in the past");
+    let end = time::OffsetDateTime::now_utc() + time::Duration::seconds(30);
+    let (status, decided) = approve(json!({"ends_at": rfc3339(end)})).await;
+    assert_eq!(status, 200, "{decided}");
+    let members = app.care_client(CARE).all_members("FARM-1").await.unwrap();
+    assert!(members.iter().any(|m| m.email.as_str() == "ted@data.example" && m.ends_at.is_some()), "{members:?}");
+    assert_eq!(t.view("ted@data.example", 100).await.keys().cloned().collect::<Vec<_>>(), ["ACME-1", "FARM-1"]);
+    // Past the end (the sweep's clock moved on): removed, and the history says why.
+    access::sweep(&app.state.workflow(), access::now() + time::Duration::minutes(1)).await.unwrap();
+    let members = app.care_client(CARE).all_members("FARM-1").await.unwrap();
+    assert!(!members.iter().any(|m| m.email.as_str() == "ted@data.example"), "{members:?}");
+    assert!(history(&app, "FARM-1").await.contains(&("membership_expired".to_string(), "ted@data.example".to_string())));
+}

@@ -211,6 +211,7 @@ pub fn plan_claim(
             previous: None,
             at: at.clone(),
             resells: site.resells,
+            ends_at: None,
         },
         // A claim record left by a removed membership is replaced only as read.
         Write::Claim { claim: claim.clone(), expected: snap.claim.as_ref().map(|c| (c.claimed_at.clone(), c.status)) },

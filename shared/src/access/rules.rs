@@ -44,6 +44,8 @@ pub enum Decision {
     /// `role`: only Care may grant another role than requested.
     Approve {
         role: Option<Role>,
+        /// When the granted membership ends (issue 21; contractors).
+        ends_at: Option<Stamp>,
     },
     Reject {
         reason: String,
@@ -285,7 +287,10 @@ pub fn plan_decide(
     let mut writes = Vec::new();
     let mut orphaned = None;
     match decision {
-        Decision::Approve { role } => {
+        Decision::Approve { role, ends_at } => {
+            if ends_at.as_ref().is_some_and(|end| *end <= at) {
+                return Err(AccessError::BadInput("ends_at must be in the future".into()));
+            }
             if role.is_some_and(|r| r != request.requested_role) && !actor.care {
                 return Err(AccessError::Forbidden("only Customer Care may approve with another role than requested".into()));
             }
@@ -300,6 +305,7 @@ pub fn plan_decide(
                 previous,
                 at: at.clone(),
                 resells: snap.site.as_ref().is_some_and(|m| m.resells),
+                ends_at: ends_at.clone(),
             });
             let (was_admin, is_admin) = (previous == Some(Role::Admin), granted == Role::Admin);
             if was_admin != is_admin {
@@ -314,6 +320,7 @@ pub fn plan_decide(
             }
             entry.role = Some(granted);
             entry.previous_role = previous;
+            entry.reason = ends_at.as_ref().map(|end| format!("membership ends at {end}"));
         }
         Decision::Reject { reason } => {
             let reason = check_reason(reason)?;
@@ -554,7 +561,7 @@ mod tests {
             ..Default::default()
         };
         let fiona = actor("fiona@farm.example");
-        let approve = Decision::Approve { role: None };
+        let approve = Decision::Approve { role: None, ends_at: None };
         let plan = plan_decide(snap(0), &fiona, &RequestId::new(), &approve, &limits(), NOW).unwrap();
         assert!(!has(&plan.writes, |w| matches!(w, Write::UncountOpenRequest { .. })), "a counter at 0 is left alone");
         let plan = plan_decide(snap(2), &fiona, &RequestId::new(), &approve, &limits(), NOW).unwrap();
@@ -627,7 +634,7 @@ mod tests {
     #[test]
     fn only_admins_of_the_site_or_care_decide_and_never_their_own() {
         let r = pending(RequestStatus::PendingAdmin);
-        let approve = Decision::Approve { role: None };
+        let approve = Decision::Approve { role: None, ends_at: None };
         let decide = |snap: DecideSnapshot, who: &Actor| plan_decide(snap, who, &r.request_id, &approve, &limits(), NOW);
         let snap = |actor_role| DecideSnapshot { request: Some(r.clone()), actor_role, ..Default::default() };
         assert!(matches!(decide(snap(Some(Role::User)), &actor("bill@acme.example")), Err(AccessError::Forbidden(_))));
@@ -644,7 +651,7 @@ mod tests {
         let escalated =
             DecideSnapshot { request: Some(pending(RequestStatus::Escalated)), actor_role: Some(Role::Admin), ..Default::default() };
         assert!(matches!(decide(escalated.clone(), &actor("fiona@farm.example")), Err(AccessError::Forbidden(_))));
-        let as_admin = Decision::Approve { role: Some(Role::Admin) };
+        let as_admin = Decision::Approve { role: Some(Role::Admin), ends_at: None };
         assert!(matches!(
             plan_decide(snap(Some(Role::Admin)), &actor("fiona@farm.example"), &r.request_id, &as_admin, &limits(), NOW),
             Err(AccessError::Forbidden(_))
@@ -661,7 +668,7 @@ mod tests {
         r.decided_at = Some(Stamp::of(NOW));
         let snap = DecideSnapshot { request: Some(r.clone()), actor_role: Some(Role::Admin), ..Default::default() };
         let fiona = actor("fiona@farm.example");
-        let approve = Decision::Approve { role: None };
+        let approve = Decision::Approve { role: None, ends_at: None };
         let plan = plan_decide(snap.clone(), &fiona, &r.request_id, &approve, &limits(), NOW).unwrap();
         assert!(plan.writes.is_empty(), "a retry of a committed decision answers it");
         let later = NOW + time::Duration::seconds(1);

@@ -364,8 +364,16 @@ async fn approve(
 ) -> Result<Json<AccessRequestView>, ApiError> {
     let body = approve_body(&body.map_err(from_rejection)?)?;
     let id = request_id_param(&raw_id)?;
+    let ends_at = match body.ends_at.as_deref() {
+        None => None,
+        Some(raw) => Some(crate::domain::access::Stamp::of(
+            time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
+                .map_err(|_| ApiError::BadRequest(format!("ends_at {raw:?} is not an RFC 3339 instant")))?,
+        )),
+    };
     let decided =
-        access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Approve { role: body.role }, access::now()).await?;
+        access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Approve { role: body.role, ends_at }, access::now())
+            .await?;
     Ok(Json(decided.into()))
 }
 

@@ -575,6 +575,8 @@ pub enum Write {
         at: Stamp,
         /// The site resells (as read): the member gets a reseller marker too.
         resells: bool,
+        /// When the membership ends (issue 21: set when approving); `None` leaves any end as it is.
+        ends_at: Option<Stamp>,
     },
     /// Removes a membership that still has `role`.
     RemoveMembership {
@@ -724,6 +726,7 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
         items.extend(rollout_listing_item(table, w)?);
         items.extend(reseller_marker_write(table, w)?);
         items.extend(roster_write(table, w)?);
+        items.extend(super::access_expiry::end_index_write(table, w)?);
     }
     for site in unsold {
         items.push(tx_check(table, &keys::site_meta(site), Cond::site_unsold())?);
@@ -735,8 +738,12 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
 /// (what the view reads to find R3); it comes and goes with the membership.
 fn reseller_marker_write(table: &str, write: &Write) -> Result<Option<TransactWriteItem>, StoreError> {
     Ok(match write {
-        Write::SetMembership { email, site, resells: true, .. } => {
-            Some(tx_put(table, super::orders::reseller_marker_item(email, site), None)?)
+        Write::SetMembership { email, site, resells: true, ends_at, .. } => {
+            let mut marker = super::orders::reseller_marker_item(email, site);
+            if let Some(end) = ends_at {
+                marker.insert(super::access_expiry::ENDS_AT.into(), s(end.as_str()));
+            }
+            Some(tx_put(table, marker, None)?)
         }
         Write::RemoveMembership { email, site, .. } | Write::ExpireMembership { email, site, .. } => {
             Some(tx_delete(table, &keys::reseller_marker(email, site), None)?)
@@ -775,9 +782,24 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
         Write::Marker { key, request, exclusive } => tx_put(table, request.marker_item(key), exclusive.then(Cond::absent)),
         Write::Delete(key) => tx_delete(table, key, None),
         Write::MembershipIs { email, site, role } => tx_check(table, &keys::membership(email, site), Cond::membership_is(*role)),
-        Write::SetMembership { email, site, role, previous, at, .. } => {
+        Write::SetMembership { email, site, role, previous, at, ends_at: None, .. } => {
             tx_set_membership(table, email, site, *role, at.as_str(), Cond::membership_is(*previous))
         }
+        Write::SetMembership { email, site, role, previous, at, ends_at: Some(end), .. } => tx_update(
+            table,
+            &keys::membership(email, site),
+            "SET #role = :role, email = :email, support_id = :sid, gsi1pk = :gpk, gsi1sk = :gsk, since = if_not_exists(since, :now), ends_at = :ends_at",
+            vec![
+                (":role", s(role.as_str())),
+                (":email", s(email.as_str())),
+                (":sid", s(site.as_str())),
+                (":gpk", s(keys::site_members_gsi1pk(site))),
+                (":gsk", s(keys::member_gsi1sk(*role, email))),
+                (":now", s(at.as_str())),
+                (":ends_at", s(end.as_str())),
+            ],
+            Some(Cond::membership_is(*previous)),
+        ),
         Write::RemoveMembership { email, site, role } => tx_delete(table, &keys::membership(email, site), Some(Cond::role_is(*role))),
         Write::AdminCountIs { site, seen } => tx_check(table, &keys::site_meta(site), Cond::admin_count_is(*seen)),
         Write::SetAdminCount { site, seen, new } => tx_set_admin_count(table, site, *seen, *new),
@@ -935,6 +957,7 @@ mod tests {
             previous: None,
             at: Stamp::stored("2026-11-28T00:00:00.000000Z"),
             resells,
+            ends_at: None,
         };
         // Alone: a check of the site record. With the admin count moving: one write carrying both.
         assert_eq!(conditions_on_site_record(&tx_items("t", &[set(false)]).unwrap()), ["attribute_not_exists(resells)"]);

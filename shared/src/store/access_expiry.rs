@@ -100,6 +100,17 @@ pub(crate) fn tx_set_end(
     Ok(items)
 }
 
+/// A membership approved with an end gets its entry in the sweep's index in the same transaction.
+pub(crate) fn end_index_write(table: &str, write: &super::access::Write) -> Result<Option<TransactWriteItem>, StoreError> {
+    Ok(match write {
+        super::access::Write::SetMembership { email, site, ends_at: Some(end), .. } => {
+            let entry = EndingMembership { email: email.clone(), support_id: site.clone(), ends_at: end.clone() };
+            Some(tx_put(table, entry.to_item(), None)?)
+        }
+        _ => None,
+    })
+}
+
 /// The membership's deletion by the sweep: only while it still has `role` and ends at `ends_at`.
 pub(crate) fn tx_expire(
     table: &str,
