@@ -362,3 +362,23 @@ async fn an_approval_may_give_the_membership_an_end() {
     assert!(!members.iter().any(|m| m.email.as_str() == "ted@data.example"), "{members:?}");
     assert!(history(&app, "FARM-1").await.contains(&("membership_expired".to_string(), "ted@data.example".to_string())));
 }
+
+#[tokio::test]
+async fn care_sees_a_claims_notice_dismisses_it_and_sets_a_membership_end_with_abev_care() {
+    let (t, app) = seeded().await;
+    let care = abev_care::Care::new(&app.base, &app.care_token(CARE), t.sqs.clone(), t.stack.care_queue());
+    assert_eq!(claim(&app, "zed@acme.example", "S1", "O-1").await.0, 201);
+    let queued = care.list().await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let notice_id = queued[0].notice_id.clone().expect("a notice, not an unreadable message");
+    assert_eq!(queued[0].message["email"], "zed@acme.example");
+    assert_eq!(care.acknowledge(&notice_id).await.unwrap(), 1);
+    assert!(care.list().await.unwrap().is_empty());
+
+    let end = rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(10));
+    let member = care.set_membership_end("ACME-1", "zed@acme.example", Some(&end)).await.unwrap();
+    assert!(member.ends_at.is_some());
+    let revoked = care.revoke_claim("ACME-1", "zed@acme.example").await.unwrap();
+    assert_eq!(revoked["status"], "revoked");
+    assert!(sites_of(&app, "zed@acme.example").await.is_empty());
+}
