@@ -84,7 +84,7 @@ pub struct CareNotice {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClaimOutcome {
     /// A new membership by claim (201); `notice`: Care is told (no admin at the site).
-    New { claim: Box<ClaimRecord>, notice: Option<Box<CareNotice>> },
+    New { claim: ClaimRecord, notice: Option<Box<CareNotice>> },
     /// This caller's claim with this pair, already made (200).
     Existing(ClaimRecord),
     /// Not a claimable pair (the attempt is recorded, or was already).
@@ -238,7 +238,7 @@ pub fn plan_claim(
         writes.push(Write::AdminCountIs { site: site.support_id.clone(), seen: site.admin_count });
         None
     };
-    Ok(Plan { writes, messages: Vec::new(), orphaned: None, outcome: ClaimOutcome::New { claim: Box::new(claim), notice } })
+    Ok(Plan { writes, messages: Vec::new(), orphaned: None, outcome: ClaimOutcome::New { claim, notice } })
 }
 
 /// What a revocation read.
@@ -465,7 +465,7 @@ mod tests {
     #[test]
     fn a_retried_claim_answers_as_made_without_writing() {
         let made = match claim(matching(1), NOW).unwrap().outcome {
-            ClaimOutcome::New { claim, .. } => *claim,
+            ClaimOutcome::New { claim, .. } => claim,
             other => panic!("{other:?}"),
         };
         let snap = ClaimSnapshot { membership: Some(Role::User), claim: Some(made.clone()), ..matching(1) };
@@ -479,7 +479,7 @@ mod tests {
         let member = ClaimSnapshot { membership: Some(Role::Admin), ..matching(1) };
         assert!(matches!(claim(member, NOW), Err(AccessError::Conflict(_))));
         let made = match claim(matching(1), NOW).unwrap().outcome {
-            ClaimOutcome::New { claim, .. } => *claim,
+            ClaimOutcome::New { claim, .. } => claim,
             other => panic!("{other:?}"),
         };
         let revoked = ClaimRecord { status: ClaimStatus::Revoked, ..made };
@@ -489,7 +489,7 @@ mod tests {
     #[test]
     fn revocation_only_within_the_window_and_only_by_a_manager() {
         let made = match claim(matching(1), NOW).unwrap().outcome {
-            ClaimOutcome::New { claim, .. } => *claim,
+            ClaimOutcome::New { claim, .. } => claim,
             other => panic!("{other:?}"),
         };
         let snap =

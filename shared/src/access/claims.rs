@@ -54,7 +54,7 @@ pub async fn claim(wf: &Workflow, actor: &Actor, order: &OrderId, serial: &Seria
             if let Some(notice) = notice {
                 deliver_notice(wf, &notice).await;
             }
-            Ok(Claimed::New(*claim))
+            Ok(Claimed::New(claim))
         }
     }
 }
