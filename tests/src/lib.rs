@@ -339,6 +339,9 @@ impl Checkpoints for CrashAfter {
 /// barrier twice, once to say it got there and once to be let go. A wait that runs out fails
 /// the test (panics): another interleaving than the one the test asked for must never pass
 /// silently.
+/// How long a paused delivery waits for the test's other side before failing the test.
+const PAUSE_LIMIT: Duration = Duration::from_secs(120);
+
 #[derive(Debug)]
 struct PauseAfter(Step, Arc<tokio::sync::Barrier>, std::sync::atomic::AtomicBool);
 
@@ -346,9 +349,11 @@ impl Checkpoints for PauseAfter {
     fn reached(&self, step: Step) -> Pin<Box<dyn Future<Output = Result<(), ApplyError>> + Send + '_>> {
         Box::pin(async move {
             if step == self.0 && !self.2.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                // Generous: on a loaded 2-core machine the other side's ingestion can take tens
+                // of seconds; only an interleaving that never happens should fail here.
                 for which in ["to arrive", "to be let go"] {
-                    if tokio::time::timeout(Duration::from_secs(30), self.1.wait()).await.is_err() {
-                        panic!("the delivery paused after {step:?} waited 30 s {which}: the interleaving under test did not happen");
+                    if tokio::time::timeout(PAUSE_LIMIT, self.1.wait()).await.is_err() {
+                        panic!("the delivery paused after {step:?} waited {PAUSE_LIMIT:?} {which}: the interleaving under test did not happen");
                     }
                 }
             }

@@ -39,6 +39,10 @@
 //! the plan in one transaction, re-reading only when a condition failed (contention is
 //! retried inside `store::table`).
 
+pub mod claim_rules;
+pub mod claims;
+pub mod expiry;
+pub mod request_expiry;
 pub mod rules;
 
 use crate::domain::access::{day_of, parse_day};
@@ -92,6 +96,8 @@ pub struct Limits {
     /// How long site history entries are kept (`ABEV_AUDIT_RETENTION_DAYS`; the table's TTL
     /// deletes them after that). `None`: kept for ever.
     pub history_retention: Option<time::Duration>,
+    /// Claims by proof of purchase: the bounds on guessing and the default revocation window.
+    pub claims: claim_rules::ClaimLimits,
 }
 
 impl Default for Limits {
@@ -101,6 +107,7 @@ impl Default for Limits {
             rejection_cooldown: time::Duration::hours(24),
             open_retry_after: time::Duration::hours(1),
             history_retention: None,
+            claims: claim_rules::ClaimLimits::default(),
         }
     }
 }
@@ -318,7 +325,7 @@ pub async fn decide(
         let Some(request) = store.access_request(id).await? else { return Ok(rules::DecideSnapshot::default()) };
         let site = request.support_id.clone();
         let (actor_role, requester_role, meta, (requester_open_count, _)) = futures::try_join!(
-            store.membership_role(&actor.email, &site),
+            store.acting_role(&actor.email, &site),
             store.membership_role(&request.requester_email, &site),
             store.site_meta(&site),
             store.request_limits(&request.requester_email, &site),
@@ -340,7 +347,7 @@ pub async fn require_site_manager(wf: &Workflow, actor: &Actor, site: &SupportId
         if actor.care {
             Ok(None)
         } else {
-            wf.store.membership_role(&actor.email, site).await
+            wf.store.acting_role(&actor.email, site).await
         }
     })?;
     rules::may_manage(site, meta, actor, role)
@@ -362,7 +369,7 @@ pub async fn remove_member(
                 if actor.care {
                     Ok(None)
                 } else {
-                    store.membership_role(&actor.email, site).await
+                    store.acting_role(&actor.email, site).await
                 }
             },
             store.membership_role(member, site),
@@ -453,6 +460,7 @@ pub async fn approvals_page(
     let mut admin_sites: Vec<SupportId> = memberships
         .iter()
         .filter(|m| get_s(m, "role") == Some(Role::Admin.as_str()))
+        .filter(|m| rules_in_force(m))
         .filter_map(|m| SupportId::parse(get_s(m, "support_id")?).ok())
         .collect();
     admin_sites.sort();
@@ -504,13 +512,18 @@ pub async fn request_for(wf: &Workflow, actor: &Actor, id: &RequestId) -> Result
     let role = if actor.care || request.requester_email == actor.email {
         None
     } else {
-        wf.store.membership_role(&actor.email, &request.support_id).await?
+        wf.store.acting_role(&actor.email, &request.support_id).await?
     };
     if rules::may_see(&request, actor, role) {
         Ok(request)
     } else {
         Err(not_found())
     }
+}
+
+/// A membership item still in force now (an ended admin lists no work).
+fn rules_in_force(item: &crate::store::keys::Item) -> bool {
+    crate::domain::rules::membership_in_force(crate::store::access_expiry::ends_at_of(item), &stamp(now()))
 }
 
 // ---- escalation, outbox, sweep --------------------------------------------------------
@@ -569,7 +582,11 @@ pub async fn flush_outbox(wf: &Workflow, now: OffsetDateTime) -> Result<usize, A
             continue;
         }
         let sk = get_s(&item, keys::SK).unwrap_or_default();
-        if sk.starts_with(keys::OUTBOX_ESCALATION_PREFIX) {
+        if sk.starts_with(keys::OUTBOX_NOTICE_PREFIX) {
+            if let (Some(id), Some(body)) = (get_s(&item, "notice_id"), get_s(&item, "body")) {
+                claims::resend_notice(wf, id, body).await;
+            }
+        } else if sk.starts_with(keys::OUTBOX_ESCALATION_PREFIX) {
             if let (Some(id), Some(body)) = (get_s(&item, "request_id"), get_s(&item, "body")) {
                 deliver(wf, &RequestId::stored(id), body).await;
             }
@@ -584,6 +601,15 @@ pub async fn flush_outbox(wf: &Workflow, now: OffsetDateTime) -> Result<usize, A
 /// Also finishes what the outbox holds (unsent messages, orphaned sites).
 pub async fn sweep(wf: &Workflow, now: OffsetDateTime) -> Result<usize, AccessError> {
     let mut escalated = flush_outbox(wf, now).await?;
+    // Memberships past their end go first: a last admin expiring escalates the site's requests.
+    let expired = expiry::sweep_memberships(wf, now).await?;
+    if expired > 0 {
+        tracing::info!(expired, "membership sweep removed ended memberships");
+    }
+    let closed = request_expiry::sweep_requests(wf, now).await?;
+    if closed > 0 {
+        tracing::info!(closed, "requests nobody decided within their lifetime expired");
+    }
     let deadline = now - time::Duration::days(wf.admin_sla_days as i64);
     let deadline_stamp = Stamp::of(deadline);
     let deadline_day = deadline.to_offset(time::UtcOffset::UTC).date();

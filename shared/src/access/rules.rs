@@ -44,6 +44,8 @@ pub enum Decision {
     /// `role`: only Care may grant another role than requested.
     Approve {
         role: Option<Role>,
+        /// When the granted membership ends (issue 21; contractors).
+        ends_at: Option<Stamp>,
     },
     Reject {
         reason: String,
@@ -146,7 +148,7 @@ fn escalation(r: &AccessRequest, reason: EscalationReason, at: &Stamp) -> Result
 /// most one admin means some `pending_admin` request may have no admin but its requester
 /// left to decide it, so an `ORPHANED#` outbox item has them re-routed; none at all is
 /// also the history's `last_admin_lost`.
-fn admin_loss(site: &SupportId, left: i64, actor: &Actor, at: &Stamp) -> (Vec<Write>, Option<SupportId>) {
+pub(crate) fn admin_loss(site: &SupportId, left: i64, actor: &Actor, at: &Stamp) -> (Vec<Write>, Option<SupportId>) {
     let mut writes = Vec::new();
     if left <= 1 {
         writes.push(Write::Orphaned { site: site.clone(), at: at.clone() });
@@ -285,7 +287,10 @@ pub fn plan_decide(
     let mut writes = Vec::new();
     let mut orphaned = None;
     match decision {
-        Decision::Approve { role } => {
+        Decision::Approve { role, ends_at } => {
+            if ends_at.as_ref().is_some_and(|end| *end <= at) {
+                return Err(AccessError::BadInput("ends_at must be in the future".into()));
+            }
             if role.is_some_and(|r| r != request.requested_role) && !actor.care {
                 return Err(AccessError::Forbidden("only Customer Care may approve with another role than requested".into()));
             }
@@ -300,6 +305,7 @@ pub fn plan_decide(
                 previous,
                 at: at.clone(),
                 resells: snap.site.as_ref().is_some_and(|m| m.resells),
+                ends_at: ends_at.clone(),
             });
             let (was_admin, is_admin) = (previous == Some(Role::Admin), granted == Role::Admin);
             if was_admin != is_admin {
@@ -314,6 +320,7 @@ pub fn plan_decide(
             }
             entry.role = Some(granted);
             entry.previous_role = previous;
+            entry.reason = ends_at.as_ref().map(|end| format!("membership ends at {end}"));
         }
         Decision::Reject { reason } => {
             let reason = check_reason(reason)?;
@@ -376,7 +383,7 @@ pub fn plan_remove(
     entry.subject = Some(member.clone());
     entry.role = Some(role);
     writes.push(Write::History(entry));
-    let removed = Membership { email: member.clone(), support_id: site_id.clone(), role, since: None };
+    let removed = Membership { email: member.clone(), support_id: site_id.clone(), role, since: None, ends_at: None };
     Ok(Plan { writes, messages: Vec::new(), orphaned, outcome: removed })
 }
 
@@ -474,7 +481,14 @@ mod tests {
         Actor { email: email("carla@care.example"), care: true }
     }
     fn site(admins: i64) -> Option<SiteMeta> {
-        Some(SiteMeta { support_id: sid("FARM-1"), name: "Farm Foods".into(), admin_count: admins, view_enabled: false, resells: false })
+        Some(SiteMeta {
+            support_id: sid("FARM-1"),
+            name: "Farm Foods".into(),
+            admin_count: admins,
+            view_enabled: false,
+            resells: false,
+            claim_revocation_days: None,
+        })
     }
     fn limits() -> Limits {
         Limits::default()
@@ -547,7 +561,7 @@ mod tests {
             ..Default::default()
         };
         let fiona = actor("fiona@farm.example");
-        let approve = Decision::Approve { role: None };
+        let approve = Decision::Approve { role: None, ends_at: None };
         let plan = plan_decide(snap(0), &fiona, &RequestId::new(), &approve, &limits(), NOW).unwrap();
         assert!(!has(&plan.writes, |w| matches!(w, Write::UncountOpenRequest { .. })), "a counter at 0 is left alone");
         let plan = plan_decide(snap(2), &fiona, &RequestId::new(), &approve, &limits(), NOW).unwrap();
@@ -620,7 +634,7 @@ mod tests {
     #[test]
     fn only_admins_of_the_site_or_care_decide_and_never_their_own() {
         let r = pending(RequestStatus::PendingAdmin);
-        let approve = Decision::Approve { role: None };
+        let approve = Decision::Approve { role: None, ends_at: None };
         let decide = |snap: DecideSnapshot, who: &Actor| plan_decide(snap, who, &r.request_id, &approve, &limits(), NOW);
         let snap = |actor_role| DecideSnapshot { request: Some(r.clone()), actor_role, ..Default::default() };
         assert!(matches!(decide(snap(Some(Role::User)), &actor("bill@acme.example")), Err(AccessError::Forbidden(_))));
@@ -637,7 +651,7 @@ mod tests {
         let escalated =
             DecideSnapshot { request: Some(pending(RequestStatus::Escalated)), actor_role: Some(Role::Admin), ..Default::default() };
         assert!(matches!(decide(escalated.clone(), &actor("fiona@farm.example")), Err(AccessError::Forbidden(_))));
-        let as_admin = Decision::Approve { role: Some(Role::Admin) };
+        let as_admin = Decision::Approve { role: Some(Role::Admin), ends_at: None };
         assert!(matches!(
             plan_decide(snap(Some(Role::Admin)), &actor("fiona@farm.example"), &r.request_id, &as_admin, &limits(), NOW),
             Err(AccessError::Forbidden(_))
@@ -654,7 +668,7 @@ mod tests {
         r.decided_at = Some(Stamp::of(NOW));
         let snap = DecideSnapshot { request: Some(r.clone()), actor_role: Some(Role::Admin), ..Default::default() };
         let fiona = actor("fiona@farm.example");
-        let approve = Decision::Approve { role: None };
+        let approve = Decision::Approve { role: None, ends_at: None };
         let plan = plan_decide(snap.clone(), &fiona, &r.request_id, &approve, &limits(), NOW).unwrap();
         assert!(plan.writes.is_empty(), "a retry of a committed decision answers it");
         let later = NOW + time::Duration::seconds(1);

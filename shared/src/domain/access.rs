@@ -105,6 +105,8 @@ pub enum RequestStatus {
     Escalated,
     Approved,
     Rejected,
+    /// Nobody decided it within 90 days (issue 21): closed by the sweep.
+    Expired,
 }
 
 impl RequestStatus {
@@ -114,6 +116,7 @@ impl RequestStatus {
             RequestStatus::Escalated => "escalated",
             RequestStatus::Approved => "approved",
             RequestStatus::Rejected => "rejected",
+            RequestStatus::Expired => "expired",
         }
     }
     pub fn is_open(self) -> bool {
@@ -153,6 +156,18 @@ pub enum HistoryAction {
     ViewEnabled,
     /// The view was disabled for the site again.
     ViewDisabled,
+    /// A contact became a member by proof of purchase (serial + order number).
+    Claimed,
+    /// An admin (or Care) revoked a claim within the site's window.
+    ClaimRevoked,
+    /// The site's claim-revocation window was changed.
+    ClaimWindowChanged,
+    /// A membership's end date was set or cleared.
+    MembershipEndSet,
+    /// A membership reached its end date and the sweep removed it.
+    MembershipExpired,
+    /// An open request nobody decided within 90 days was closed by the sweep.
+    RequestExpired,
 }
 
 impl HistoryAction {
@@ -167,6 +182,12 @@ impl HistoryAction {
             HistoryAction::LastAdminLost => "last_admin_lost",
             HistoryAction::ViewEnabled => "view_enabled",
             HistoryAction::ViewDisabled => "view_disabled",
+            HistoryAction::Claimed => "claimed",
+            HistoryAction::ClaimRevoked => "claim_revoked",
+            HistoryAction::ClaimWindowChanged => "claim_window_changed",
+            HistoryAction::MembershipEndSet => "membership_end_set",
+            HistoryAction::MembershipExpired => "membership_expired",
+            HistoryAction::RequestExpired => "request_expired",
         }
     }
 }

@@ -70,6 +70,13 @@ pub fn access(reach: &Reach, at: Placement<'_>) -> Vec<Access> {
     rules
 }
 
+/// A membership with an end date is in force strictly before it: from that instant its
+/// member sees nothing of the site, whether or not the sweep has removed it yet (issue 21).
+/// `ends_at` and `now` are fixed-width UTC stamps (`domain::access::Stamp`), which sort as text.
+pub fn membership_in_force(ends_at: Option<&str>, now: &str) -> bool {
+    ends_at.is_none_or(|end| now < end)
+}
+
 /// A contact's whole view: owning site → serial → rules.
 pub type View = BTreeMap<SupportId, BTreeMap<Serial, Vec<Access>>>;
 
@@ -97,6 +104,15 @@ pub fn view_of(reach: &Reach, current_orders: &[Order]) -> View {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_membership_ends_at_its_end_date_not_after() {
+        let end = "2026-12-04T10:00:00.000000Z";
+        assert!(membership_in_force(None, end));
+        assert!(membership_in_force(Some(end), "2026-12-04T09:59:59.999999Z"));
+        assert!(!membership_in_force(Some(end), end));
+        assert!(!membership_in_force(Some(end), "2027-01-01T00:00:00.000000Z"));
+    }
     use crate::domain::order::Order;
 
     const ORDERS: [&str; 5] = [

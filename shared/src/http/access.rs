@@ -2,12 +2,17 @@
 //! The rules live in `crate::access`; this module parses, authorises by identity only
 //! (the workflow checks roles), pages and renders.
 
+use super::claims::{
+    __path_create_claim, __path_revoke_claim, __path_set_claim_window, __path_site_claims, create_claim, revoke_claim, set_claim_window,
+    site_claims,
+};
 use super::dto::{
     AccessRequestView, ApproveAccessRequest, CreateAccessRequest, EnabledSiteView, HistoryPage, Member, MembersPage, MembersSite, MySite,
     Problem, RejectAccessRequest, RequestsPage, RolloutChangeView, RolloutPage, SetRollout, SitesPage,
 };
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, ListId, ListQuery};
+use super::memberships::{__path_set_membership_end, set_membership_end};
 use super::problem::{from_rejection, ApiError};
 use super::routes::route_table;
 use super::AppState;
@@ -35,6 +40,13 @@ route_table! {
     PUT "/v1/rollout/sites/{support_id}" => set_rollout (__path_set_rollout),
     POST "/v1/access-requests/{id}/approve" => approve (__path_approve),
     POST "/v1/access-requests/{id}/reject" => reject (__path_reject),
+    // Claims by proof of purchase (issue 21): handlers in `http::claims`.
+    POST "/v1/claims" => create_claim (__path_create_claim),
+    GET "/v1/sites/{support_id}/claims" => site_claims (__path_site_claims),
+    DELETE "/v1/sites/{support_id}/claims/{email}" => revoke_claim (__path_revoke_claim),
+    PUT "/v1/sites/{support_id}/claim-window" => set_claim_window (__path_set_claim_window),
+    // Memberships that expire (issue 21): handler in `http::memberships`.
+    PUT "/v1/sites/{support_id}/members/{email}/end-date" => set_membership_end (__path_set_membership_end),
 }
 
 /// The access function's whole service.
@@ -111,7 +123,7 @@ async fn members(
     let (members, next) = state.store.site_members_page(&site, start.as_ref(), q.limit.get()).await?;
     Ok(Json(MembersPage {
         site: MembersSite { support_id: site, name: meta.name, admin_count: meta.admin_count },
-        members: members.into_iter().map(|m| Member { email: m.email, role: m.role, since: m.since }).collect(),
+        members: members.into_iter().map(|m| Member { email: m.email, role: m.role, since: m.since, ends_at: m.ends_at }).collect(),
         next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
     }))
 }
@@ -352,8 +364,16 @@ async fn approve(
 ) -> Result<Json<AccessRequestView>, ApiError> {
     let body = approve_body(&body.map_err(from_rejection)?)?;
     let id = request_id_param(&raw_id)?;
+    let ends_at = match body.ends_at.as_deref() {
+        None => None,
+        Some(raw) => Some(crate::domain::access::Stamp::of(
+            time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
+                .map_err(|_| ApiError::BadRequest(format!("ends_at {raw:?} is not an RFC 3339 instant")))?,
+        )),
+    };
     let decided =
-        access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Approve { role: body.role }, access::now()).await?;
+        access::decide(&state.workflow(), &Actor::from(&caller), &id, Decision::Approve { role: body.role, ends_at }, access::now())
+            .await?;
     Ok(Json(decided.into()))
 }
 

@@ -260,6 +260,9 @@ pub struct Member {
     pub email: Email,
     pub role: Role,
     pub since: Option<String>,
+    /// When the membership ends (issue 21); from then on the member sees nothing of the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
 }
 
 /// `GET /v1/sites/{support_id}/history`: one page of who did what at a site, newest first.
@@ -330,6 +333,11 @@ pub struct ApproveAccessRequest {
     /// Care only: grant another role than requested (e.g. make the first member of an admin-less site its `admin`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// When the granted membership ends (RFC 3339, in the future; issue 21): from then on the
+    /// member sees nothing of the site. Absent: no end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "2027-03-31T00:00:00Z")]
+    pub ends_at: Option<String>,
 }
 
 /// `POST /v1/access-requests/{id}/reject`.

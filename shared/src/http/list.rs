@@ -189,6 +189,8 @@ pub enum ListId {
     Approvals,
     /// `GET /v1/rollout`
     Rollout,
+    /// `GET /v1/sites/{s}/claims`
+    Claims(SupportId),
 }
 
 impl ListId {
@@ -208,6 +210,7 @@ impl ListId {
             ListId::Requests => "requests".into(),
             ListId::Approvals => "approvals".into(),
             ListId::Rollout => "rollout".into(),
+            ListId::Claims(site) => format!("claims:{site}"),
         }
     }
 

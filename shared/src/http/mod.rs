@@ -3,12 +3,14 @@
 //! its tokens are in `tools/local`: they are not deployed.)
 
 pub mod access;
+pub mod claims;
 pub mod cursor;
 pub mod download;
 pub mod dto;
 pub mod etag;
 pub mod identity;
 pub mod list;
+pub mod memberships;
 pub mod openapi;
 pub mod problem;
 pub mod ratelimit;

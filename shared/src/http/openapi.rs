@@ -40,13 +40,16 @@ Errors are RFC 9457 problem details (`application/problem+json`). Lists take `li
         Problem, SiteRef, Me, MeSite, ViewSummary, ViewPage, ViewSite, EntitlementSummary, SiteEntitlementsPage, EntitlementDetail,
         SitesPage, MySite, MembersPage, MembersSite, Member, HistoryPage, HistoryItem, CreateAccessRequest, ApproveAccessRequest,
         RejectAccessRequest, AccessRequestView, RequestsPage, Email, SupportId, Serial, Day, Role, Access, EntitlementStatus,
-        RequestKind, RequestStatus, EscalationReason, MeRollout, RolloutPage, EnabledSiteView, SetRollout, RolloutChangeView, DownloadLink
+        RequestKind, RequestStatus, EscalationReason, MeRollout, RolloutPage, EnabledSiteView, SetRollout, RolloutChangeView, DownloadLink,
+        super::claims::CreateClaim, super::claims::ClaimView, super::claims::ClaimsPage, super::claims::ClaimWindow,
+        super::memberships::MembershipEnd
     )),
     tags(
         (name = "view", description = "What the caller may see (spec §4)"),
         (name = "sites", description = "Memberships, members and site history (spec §5)"),
         (name = "access-requests", description = "Join and role-change requests, approvals, Care escalation (spec §5)"),
         (name = "rollout", description = "Rollout waves: which account sites the view is enabled for (Customer Care)"),
+        (name = "claims", description = "Claims by proof of purchase: serial + order number make the caller a member at once (issue 21)"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -99,8 +99,8 @@ schema!(
     "RequestStatus",
     enumeration(
         "`pending_admin`: waiting for a site administrator (Care may decide too); `escalated`: only Customer Care decides; \
-         `approved` and `rejected` are final.",
-        &["pending_admin", "escalated", "approved", "rejected"]
+         `approved`, `rejected` and `expired` (nobody decided it within 90 days) are final.",
+        &["pending_admin", "escalated", "approved", "rejected", "expired"]
     )
 );
 
@@ -135,8 +135,14 @@ mod tests {
         assert_eq!(values::<RequestKind>(), [RequestKind::Join, RequestKind::RoleChange].map(|a| serde_json::to_value(a).unwrap()));
         assert_eq!(
             values::<RequestStatus>(),
-            [RequestStatus::PendingAdmin, RequestStatus::Escalated, RequestStatus::Approved, RequestStatus::Rejected]
-                .map(|a| serde_json::to_value(a).unwrap())
+            [
+                RequestStatus::PendingAdmin,
+                RequestStatus::Escalated,
+                RequestStatus::Approved,
+                RequestStatus::Rejected,
+                RequestStatus::Expired
+            ]
+            .map(|a| serde_json::to_value(a).unwrap())
         );
         assert_eq!(
             values::<EscalationReason>(),

@@ -15,11 +15,12 @@
 //! Every state change of a request moves all of these in one transaction, together with
 //! its history entries, so the work lists never disagree with the requests.
 
+use super::access_claims::{ClaimAttempts, ClaimRecord, ClaimStatus};
 use super::keys::{self, Item, Key};
 use super::table::{Query, Range};
 pub use super::tx::{tx_check, tx_delete, tx_put, tx_update, Cond};
 use super::{from_item, get_n, get_s, req_s, s, to_item, Store, StoreError};
-use crate::domain::{Email, Role, SupportId};
+use crate::domain::{Email, OrderId, Role, Serial, SupportId};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -102,6 +103,20 @@ pub struct SiteMeta {
     pub view_enabled: bool,
     /// The site has resold: its members carry reseller markers (R3).
     pub resells: bool,
+    /// The site's claim-revocation window in days, if it set one (issue 21; default 7).
+    pub claim_revocation_days: Option<i64>,
+}
+
+/// A site record as the access workflow reads it.
+pub(crate) fn site_meta_of(site: &SupportId, i: &Item) -> SiteMeta {
+    SiteMeta {
+        support_id: site.clone(),
+        name: get_s(i, "name").unwrap_or(site.as_str()).to_string(),
+        admin_count: get_n(i, "admin_count").unwrap_or(0),
+        view_enabled: i.get(VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        resells: super::items::site_resells(i),
+        claim_revocation_days: super::access_claims::revocation_days(i),
+    }
 }
 
 /// One membership (the item ingestion provisions and this workflow changes).
@@ -111,6 +126,8 @@ pub struct Membership {
     pub support_id: SupportId,
     pub role: Role,
     pub since: Option<String>,
+    /// When the membership ends (issue 21): from then on it shows nothing.
+    pub ends_at: Option<String>,
 }
 
 impl Membership {
@@ -120,7 +137,13 @@ impl Membership {
             support_id: SupportId::parse(get_s(item, "support_id")?).ok()?,
             role: Role::parse(get_s(item, "role")?).ok()?,
             since: get_s(item, "since").map(str::to_string),
+            ends_at: super::access_expiry::ends_at_of(item).map(str::to_string),
         })
+    }
+
+    /// Still in force at `now` (see `domain::rules::membership_in_force`).
+    pub fn in_force(&self, now: &Stamp) -> bool {
+        crate::domain::rules::membership_in_force(self.ends_at.as_deref(), now.as_str())
     }
 }
 
@@ -291,19 +314,25 @@ fn page_key(item: &Item, index: Option<&str>) -> PageKey {
 impl Store {
     /// The site record, read consistently (`None`: no such site).
     pub async fn site_meta(&self, site: &SupportId) -> Result<Option<SiteMeta>, StoreError> {
-        Ok(self.get("GetItem site", &keys::site_meta(site), true).await?.map(|i| SiteMeta {
-            support_id: site.clone(),
-            name: get_s(&i, "name").unwrap_or(site.as_str()).to_string(),
-            admin_count: get_n(&i, "admin_count").unwrap_or(0),
-            view_enabled: i.get(VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
-            resells: super::items::site_resells(&i),
-        }))
+        Ok(self.get("GetItem site", &keys::site_meta(site), true).await?.map(|i| site_meta_of(site, &i)))
     }
 
     /// A contact's role at a site, read consistently.
     pub async fn membership_role(&self, email: &Email, site: &SupportId) -> Result<Option<Role>, StoreError> {
         let item = self.get("GetItem membership", &keys::membership(email, site), true).await?;
         Ok(item.as_ref().and_then(|i| get_s(i, "role")).and_then(|r| Role::parse(r).ok()))
+    }
+
+    /// A contact's role at a site as a right to act: `None` once the membership has ended
+    /// (issue 21), even before the sweep removes it. Read consistently.
+    pub async fn acting_role(&self, email: &Email, site: &SupportId) -> Result<Option<Role>, StoreError> {
+        let now = Stamp::of(time::OffsetDateTime::now_utc());
+        let item = self.get("GetItem membership", &keys::membership(email, site), true).await?;
+        Ok(item
+            .as_ref()
+            .filter(|i| crate::domain::rules::membership_in_force(super::access_expiry::ends_at_of(i), now.as_str()))
+            .and_then(|i| get_s(i, "role"))
+            .and_then(|r| Role::parse(r).ok()))
     }
 
     /// The id of a contact's open request for a site (the `OPEN#` marker), read consistently.
@@ -394,7 +423,8 @@ impl Store {
         let pk = keys::contact_pk(email);
         let listing = Listing { op: "Query memberships", index: None, pk, prefix: Some(keys::MEMBER_PREFIX), forward: true };
         let page = self.page(&listing, start, limit, false).await?;
-        Ok((page.items.iter().filter_map(Membership::from_item).collect(), page.next))
+        let now = Stamp::of(time::OffsetDateTime::now_utc());
+        Ok((page.items.iter().filter_map(Membership::from_item).filter(|m| m.in_force(&now)).collect(), page.next))
     }
 
     /// A page of a site's members: admins first, then by e-mail.
@@ -454,6 +484,15 @@ impl Store {
     pub async fn pending_on_day(&self, day: &str) -> Result<Vec<(Stamp, RequestId)>, StoreError> {
         let items = self.all_items("Query pending-admin day", &keys::pending_day_pk(day), None).await?;
         items.iter().map(|i| Ok((Stamp::stored(req_s(i, "created_at")?), RequestId::stored(req_s(i, "request_id")?)))).collect()
+    }
+
+    /// The ids of Care's open (`escalated`) requests created before `cutoff`, oldest first:
+    /// one consistent range of Care's work list (its sort key starts with `created_at`).
+    pub async fn escalated_created_before(&self, cutoff: &Stamp) -> Result<Vec<RequestId>, StoreError> {
+        let q =
+            Query::table("Query care work list before", keys::CARE_ESCALATED_PK, Range::Between("0".into(), cutoff.as_str().to_string()));
+        let items = self.query_all(q).await?;
+        items.iter().map(|i| req_s(i, "request_id").map(RequestId::stored)).collect()
     }
 
     /// Every item of the Care outbox.
@@ -536,6 +575,8 @@ pub enum Write {
         at: Stamp,
         /// The site resells (as read): the member gets a reseller marker too.
         resells: bool,
+        /// When the membership ends (issue 21: set when approving); `None` leaves any end as it is.
+        ends_at: Option<Stamp>,
     },
     /// Removes a membership that still has `role`.
     RemoveMembership {
@@ -597,6 +638,59 @@ pub enum Write {
         at: Stamp,
         by: Email,
     },
+    // ---- claims by proof of purchase (issue 21) ----
+    /// The order's head still has `version` current and is active (a claim's proof holds).
+    OrderCurrent {
+        order: OrderId,
+        version: u64,
+    },
+    /// The line `serial` of `version` still exists.
+    LineExists {
+        order: OrderId,
+        version: u64,
+        serial: Serial,
+    },
+    /// The claim record, new (`expected: None`: it must not exist) or replacing the one read
+    /// (its `claimed_at` and status as read).
+    Claim {
+        claim: ClaimRecord,
+        expected: Option<(Stamp, ClaimStatus)>,
+    },
+    /// A contact's wrong claim attempts, replacing the item as read (`seen`: its revision; `None`: absent).
+    ClaimAttempts {
+        email: Email,
+        attempts: ClaimAttempts,
+        seen: Option<i64>,
+    },
+    /// A Care notice (not an escalation: nothing to decide), kept until it is sent.
+    Notice {
+        id: String,
+        at: Stamp,
+        body: String,
+    },
+    /// Sets the site's claim-revocation window (the site must exist).
+    ClaimWindow {
+        site: SupportId,
+        days: i64,
+    },
+    // ---- memberships that expire (issue 21) ----
+    /// Sets (or clears) a membership's end, on the membership (conditioned on `role` and the
+    /// end as read, `was`), its reseller marker (`resells`) and the sweep's day index.
+    SetMembershipEnd {
+        email: Email,
+        site: SupportId,
+        role: Role,
+        ends_at: Option<Stamp>,
+        was: Option<Stamp>,
+        resells: bool,
+    },
+    /// The sweep removes a membership that still has `role` and ends at `ends_at`.
+    ExpireMembership {
+        email: Email,
+        site: SupportId,
+        role: Role,
+        ends_at: Stamp,
+    },
 }
 
 /// The transaction items of a plan's writes, in order.
@@ -622,12 +716,17 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
                 site,
                 &super::tx::SiteRecordChange { admin_count: Some((*seen, *new)), unsold: true, ..Default::default() },
             )?,
+            Write::SetMembershipEnd { email, site, role, ends_at, was, resells } => {
+                items.extend(super::access_expiry::tx_set_end(table, email, site, *role, ends_at.as_ref(), was.as_ref(), *resells)?);
+                continue;
+            }
             _ => tx_item(table, w)?,
         };
         items.push(item);
         items.extend(rollout_listing_item(table, w)?);
         items.extend(reseller_marker_write(table, w)?);
         items.extend(roster_write(table, w)?);
+        items.extend(super::access_expiry::end_index_write(table, w)?);
     }
     for site in unsold {
         items.push(tx_check(table, &keys::site_meta(site), Cond::site_unsold())?);
@@ -639,10 +738,16 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
 /// (what the view reads to find R3); it comes and goes with the membership.
 fn reseller_marker_write(table: &str, write: &Write) -> Result<Option<TransactWriteItem>, StoreError> {
     Ok(match write {
-        Write::SetMembership { email, site, resells: true, .. } => {
-            Some(tx_put(table, super::orders::reseller_marker_item(email, site), None)?)
+        Write::SetMembership { email, site, resells: true, ends_at, .. } => {
+            let mut marker = super::orders::reseller_marker_item(email, site);
+            if let Some(end) = ends_at {
+                marker.insert(super::access_expiry::ENDS_AT.into(), s(end.as_str()));
+            }
+            Some(tx_put(table, marker, None)?)
         }
-        Write::RemoveMembership { email, site, .. } => Some(tx_delete(table, &keys::reseller_marker(email, site), None)?),
+        Write::RemoveMembership { email, site, .. } | Write::ExpireMembership { email, site, .. } => {
+            Some(tx_delete(table, &keys::reseller_marker(email, site), None)?)
+        }
         _ => None,
     })
 }
@@ -651,7 +756,9 @@ fn reseller_marker_write(table: &str, write: &Write) -> Result<Option<TransactWr
 fn roster_write(table: &str, write: &Write) -> Result<Option<TransactWriteItem>, StoreError> {
     Ok(match write {
         Write::SetMembership { email, site, .. } => Some(tx_put(table, roster_item(email, site), None)?),
-        Write::RemoveMembership { email, site, .. } => Some(tx_delete(table, &keys::site_roster(site, email), None)?),
+        Write::RemoveMembership { email, site, .. } | Write::ExpireMembership { email, site, .. } => {
+            Some(tx_delete(table, &keys::site_roster(site, email), None)?)
+        }
         _ => None,
     })
 }
@@ -675,9 +782,24 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
         Write::Marker { key, request, exclusive } => tx_put(table, request.marker_item(key), exclusive.then(Cond::absent)),
         Write::Delete(key) => tx_delete(table, key, None),
         Write::MembershipIs { email, site, role } => tx_check(table, &keys::membership(email, site), Cond::membership_is(*role)),
-        Write::SetMembership { email, site, role, previous, at, .. } => {
+        Write::SetMembership { email, site, role, previous, at, ends_at: None, .. } => {
             tx_set_membership(table, email, site, *role, at.as_str(), Cond::membership_is(*previous))
         }
+        Write::SetMembership { email, site, role, previous, at, ends_at: Some(end), .. } => tx_update(
+            table,
+            &keys::membership(email, site),
+            "SET #role = :role, email = :email, support_id = :sid, gsi1pk = :gpk, gsi1sk = :gsk, since = if_not_exists(since, :now), ends_at = :ends_at",
+            vec![
+                (":role", s(role.as_str())),
+                (":email", s(email.as_str())),
+                (":sid", s(site.as_str())),
+                (":gpk", s(keys::site_members_gsi1pk(site))),
+                (":gsk", s(keys::member_gsi1sk(*role, email))),
+                (":now", s(at.as_str())),
+                (":ends_at", s(end.as_str())),
+            ],
+            Some(Cond::membership_is(*previous)),
+        ),
         Write::RemoveMembership { email, site, role } => tx_delete(table, &keys::membership(email, site), Some(Cond::role_is(*role))),
         Write::AdminCountIs { site, seen } => tx_check(table, &keys::site_meta(site), Cond::admin_count_is(*seen)),
         Write::SetAdminCount { site, seen, new } => tx_set_admin_count(table, site, *seen, *new),
@@ -721,6 +843,49 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
             item.insert("cooldown_until".into(), s(until.as_str()));
             tx_put(table, item, None)
         }
+        Write::OrderCurrent { order, version } => tx_check(
+            table,
+            &keys::order_head(order),
+            Cond::new("current_version = :claimed_version AND #status = :claimed_status")
+                .value(":claimed_version", super::n(*version))
+                .value(":claimed_status", s("active")),
+        ),
+        Write::LineExists { order, version, serial } => {
+            tx_check(table, &keys::order_line(order, *version, serial), Cond::new("attribute_exists(#pk)"))
+        }
+        Write::Claim { claim, expected } => {
+            let cond = match expected {
+                None => Cond::absent(),
+                Some((at, status)) => Cond::new("claimed_at = :seen_claimed_at AND #status = :seen_claim_status")
+                    .value(":seen_claimed_at", s(at.as_str()))
+                    .value(":seen_claim_status", s(status.as_str())),
+            };
+            tx_put(table, claim.to_item()?, Some(cond))
+        }
+        Write::ClaimAttempts { email, attempts, seen } => {
+            let cond = match seen {
+                None => Cond::absent(),
+                Some(rev) => Cond::new("revision = :seen_revision").value(":seen_revision", super::n(*rev)),
+            };
+            tx_put(table, attempts.to_item(email)?, Some(cond))
+        }
+        Write::Notice { id, at, body } => {
+            let mut item = keys::outbox_notice(id).to_item();
+            item.insert("notice_id".into(), s(id.as_str()));
+            item.insert("at".into(), s(at.as_str()));
+            item.insert("body".into(), s(body.clone()));
+            tx_put(table, item, None)
+        }
+        Write::ClaimWindow { site, days } => tx_update(
+            table,
+            &keys::site_meta(site),
+            &format!("SET {} = :claim_days", super::access_claims::CLAIM_REVOCATION_DAYS),
+            vec![(":claim_days", super::n(*days))],
+            Some(Cond::new("attribute_exists(#pk)")),
+        ),
+        Write::ExpireMembership { email, site, role, ends_at } => super::access_expiry::tx_expire(table, email, site, *role, ends_at),
+        // Several items: `tx_items` adds them.
+        Write::SetMembershipEnd { .. } => Err(StoreError::Corrupt("a membership end is several items".into())),
         Write::ViewEnabled { site, enabled, was, .. } => {
             let cond = if *was {
                 Cond::new("view_enabled = :was_enabled").value(":was_enabled", AttributeValue::Bool(true))
@@ -792,6 +957,7 @@ mod tests {
             previous: None,
             at: Stamp::stored("2026-11-28T00:00:00.000000Z"),
             resells,
+            ends_at: None,
         };
         // Alone: a check of the site record. With the admin count moving: one write carrying both.
         assert_eq!(conditions_on_site_record(&tx_items("t", &[set(false)]).unwrap()), ["attribute_not_exists(resells)"]);

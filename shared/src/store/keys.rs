@@ -19,6 +19,11 @@
 //! | access request | `REQUEST#{id}` | `REQUEST` | `SITE#{s}#REQUESTS` / `{at}#{id}` | `CONTACT#{e}#REQUESTS` / `{at}#{id}` |
 //! | pending-admin marker | `PENDING#{day}` | `{at}#{id}` | | |
 //! | entitlement read audit | `AUDIT#{serial}` | `{at}#{id}` | | |
+//! | claim by proof of purchase (one per claimant and site) | `SITE#{s}` | `CLAIM#{e}` | | |
+//! | a caller's wrong claim attempts and lock-out | `CONTACT#{e}` | `CLAIM_ATTEMPTS` | | |
+//! | Care-queue outbox: a notice (a claim at a site with no admin) not yet sent | `OUTBOX#CARE` | `NOTICE#{id}` | | |
+//! | a membership's end, by day (the expiry sweep's index) | `MEMBER_ENDS#{day}` | `{ends_at}#{s}#{e}` | | |
+//! | membership expiry sweep watermark | `SWEEP#MEMBER_ENDS` | `WATERMARK` | | |
 //!
 //! The renewal radar's indexes (issue 20), sparse: only line items and ship-to copies carry
 //! them, written by the same transactions that stage the line (one writer,
@@ -367,6 +372,45 @@ pub fn rollout_enabled(s: &SupportId) -> Key {
     Key::new(ROLLOUT_ENABLED_PK.to_string(), s.to_string())
 }
 
+// ---- claims by proof of purchase (issue 21) ----------------------------------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a claim of a site by a contact (serial + order), revocable within the site's window | `SITE#{s}` | `CLAIM#{e}` |
+// | a contact's wrong claim attempts (by digest of the pair) and lock-out | `CONTACT#{e}` | `CLAIM_ATTEMPTS` |
+// | Care-queue outbox: a notice not yet sent (a claim at a site with no admin) | `OUTBOX#CARE` | `NOTICE#{id}` |
+//
+// A site's claims are a main-table partition range (consistent: the admins' list is exact).
+
+pub const CLAIM_PREFIX: &str = "CLAIM#";
+pub fn site_claim(s: &SupportId, e: &Email) -> Key {
+    Key::new(site_pk(s), format!("{CLAIM_PREFIX}{e}"))
+}
+pub fn claim_attempts(e: &Email) -> Key {
+    Key::new(contact_pk(e), "CLAIM_ATTEMPTS")
+}
+pub const OUTBOX_NOTICE_PREFIX: &str = "NOTICE#";
+pub fn outbox_notice(id: &str) -> Key {
+    Key::new(OUTBOX_PK.to_string(), format!("{OUTBOX_NOTICE_PREFIX}{id}"))
+}
+
+// ---- memberships that expire (issue 21) --------------------------------------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a membership's end (`ends_at` on the membership and its reseller marker), by day | `MEMBER_ENDS#{day}` | `{ends_at}#{s}#{e}` |
+// | the expiry sweep's watermark (first day not fully swept) | `SWEEP#MEMBER_ENDS` | `WATERMARK` |
+
+pub fn membership_ends_pk(day: &str) -> String {
+    format!("MEMBER_ENDS#{day}")
+}
+pub fn membership_end(day: &str, ends_at: &str, s: &SupportId, e: &Email) -> Key {
+    Key::new(membership_ends_pk(day), format!("{ends_at}#{s}#{e}"))
+}
+pub fn membership_sweep_watermark() -> Key {
+    Key::new("SWEEP#MEMBER_ENDS".to_string(), "WATERMARK")
+}
+
 // ---- per-caller request limits, and who writes which partitions (issue 18) ---------------
 //
 // | item | pk | sk |
@@ -462,6 +506,11 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
         |_, s, _, _, _| site_meta(s),
         |_, s, _, _, x| site_history(s, x, x),
         |_, _, _, _, x| rate_bucket(x),
+        |e, s, _, _, _| site_claim(s, e),
+        |e, _, _, _, _| claim_attempts(e),
+        |_, _, _, _, x| outbox_notice(x),
+        |e, s, _, _, x| membership_end(x, x, s, e),
+        |_, _, _, _, _| membership_sweep_watermark(),
     ];
     let view: &[Build] = &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x)];
     let samples = |n: &str| {

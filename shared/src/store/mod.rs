@@ -6,6 +6,8 @@
 //! fail like AWS, for tests and `make dev`.
 
 pub mod access;
+pub mod access_claims;
+pub mod access_expiry;
 pub mod faults;
 mod items;
 pub mod keys;

@@ -170,8 +170,21 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
-    /// List the escalation messages on the Care queue (the alert feed).
+    /// List the escalation messages on the Care queue (the alert feed), notices included.
     Queue,
+    /// Remove a notice (`abev.care-notice.v1`, e.g. a claim at a site with no admin) from the queue.
+    Dismiss { notice_id: String },
+    /// Set when a membership ends (RFC 3339), or clear it with `--clear`.
+    Expire {
+        support_id: String,
+        email: String,
+        #[arg(required_unless_present = "clear")]
+        at: Option<String>,
+        #[arg(long, conflicts_with = "at")]
+        clear: bool,
+    },
+    /// Revoke a claim by proof of purchase within the site's window.
+    RevokeClaim { support_id: String, email: String },
     /// Rollout waves: enable or disable the view for account sites, or see which are enabled.
     Rollout {
         #[command(subcommand)]
@@ -244,6 +257,9 @@ pub struct Escalation {
     /// The message body (the §5 care-escalation JSON, or whatever the queue held).
     pub message: Value,
     pub request_id: Option<String>,
+    /// A Care notice's id (`abev.care-notice.v1`: nothing to decide; `dismiss` removes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice_id: Option<String>,
     pub copies: usize,
     /// Found on the dead-letter queue (received too often by listings).
     pub dead_lettered: bool,
@@ -386,34 +402,39 @@ impl Care {
         for (_, dead, m) in &messages {
             let body: Value = serde_json::from_str(m.body().unwrap_or_default())
                 .unwrap_or_else(|_| Value::String(m.body().unwrap_or_default().to_string()));
-            match body.get("request_id").and_then(Value::as_str).map(str::to_string) {
-                Some(id) => {
-                    let e = by_request.entry(id.clone()).or_insert(Escalation {
-                        message: body,
-                        request_id: Some(id),
-                        copies: 0,
-                        dead_lettered: false,
-                    });
-                    e.copies += 1;
-                    e.dead_lettered |= *dead;
+            let request_id = body.get("request_id").and_then(Value::as_str).map(str::to_string);
+            let notice_id = body.get("notice_id").and_then(Value::as_str).map(str::to_string);
+            let key = match (&request_id, &notice_id) {
+                (Some(id), _) => id.clone(),
+                (None, Some(id)) => format!("notice:{id}"),
+                (None, None) => {
+                    unreadable.push(Escalation { message: body, request_id: None, notice_id: None, copies: 1, dead_lettered: *dead });
+                    continue;
                 }
-                None => unreadable.push(Escalation { message: body, request_id: None, copies: 1, dead_lettered: *dead }),
-            }
+            };
+            let e = by_request.entry(key).or_insert(Escalation { message: body, request_id, notice_id, copies: 0, dead_lettered: false });
+            e.copies += 1;
+            e.dead_lettered |= *dead;
         }
         let mut list: Vec<Escalation> = by_request.into_values().collect();
-        list.sort_by(|a, b| a.message["created_at"].as_str().cmp(&b.message["created_at"].as_str()));
+        // Escalations by `created_at`, notices by `at`: both when it happened.
+        let when = |e: &Escalation| e.message["created_at"].as_str().or(e.message["at"].as_str()).map(str::to_string);
+        list.sort_by_key(when);
         list.extend(unreadable);
         Ok(list)
     }
 
-    /// Deletes every queue message carrying `request_id` (dead-letter queue included);
-    /// returns how many.
+    /// Deletes every queue message carrying `request_id` (or, a notice, that `notice_id`;
+    /// dead-letter queue included); returns how many.
     pub async fn acknowledge(&self, request_id: &str) -> Result<usize, CareError> {
         let messages = self.receive_everywhere().await?;
         let (mine, others): (Vec<_>, Vec<_>) = messages.into_iter().partition(|(_, _, m)| {
             serde_json::from_str::<Value>(m.body().unwrap_or_default())
                 .ok()
-                .and_then(|v| v.get("request_id").and_then(Value::as_str).map(|id| id == request_id))
+                .and_then(|v| {
+                    let id = v.get("request_id").or_else(|| v.get("notice_id"))?;
+                    id.as_str().map(|id| id == request_id)
+                })
                 .unwrap_or(false)
         });
         self.release(&others).await;
@@ -434,6 +455,19 @@ impl Care {
     }
 
     // ---- the API ----------------------------------------------------------------------
+
+    /// Sets (or, `None`, clears) when a membership ends (issue 21).
+    pub async fn set_membership_end(&self, site: &str, email: &str, ends_at: Option<&str>) -> Result<Member, CareError> {
+        let body = serde_json::json!({ "ends_at": ends_at }).to_string();
+        let path = format!("/v1/sites/{}/members/{}/end-date", path_segment(site), path_segment(email));
+        self.api.raw(reqwest::Method::PUT, &path, &[], Some(&body)).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// Revokes a claim by proof of purchase within the site's window (issue 21).
+    pub async fn revoke_claim(&self, site: &str, email: &str) -> Result<Value, CareError> {
+        let path = format!("/v1/sites/{}/claims/{}", path_segment(site), path_segment(email));
+        self.api.raw(reqwest::Method::DELETE, &path, &[], None).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
 
     /// The requests waiting for this agent (`GET /v1/approvals`), oldest first.
     pub async fn pending(&self) -> Result<Vec<AccessRequestView>, CareError> {
@@ -522,6 +556,16 @@ pub async fn token_for(cli: &Cli, profile: &Profile, input: &mut impl BufRead) -
     Ok(renewed.bearer())
 }
 
+/// A path segment, percent-encoded (e-mails may carry `+`).
+fn path_segment(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 fn api_error(e: ClientError) -> CareError {
     match e {
         ClientError::Problem(p) => CareError::Api { status: p.status, detail: p.detail },
@@ -564,6 +608,18 @@ fn escalation_rows(list: &[Escalation]) -> Vec<Vec<String>> {
     list.iter()
         .map(|e| {
             let s = |k: &str| e.message[k].as_str().unwrap_or("").to_string();
+            if let Some(id) = &e.notice_id {
+                return vec![
+                    format!("notice:{id}"),
+                    s("support_id"),
+                    s("email"),
+                    format!("{} {} of {}", s("kind"), s("serial"), s("order_id")),
+                    format!("revocable until {}", s("revocable_until")),
+                    s("at"),
+                    e.copies.to_string(),
+                    if e.dead_lettered { "dead-letter queue".into() } else { "queue".into() },
+                ];
+            }
             vec![
                 e.request_id.clone().unwrap_or_else(|| "(unreadable)".into()),
                 s("support_id"),
@@ -684,6 +740,37 @@ pub async fn run_opening(
             let list = care.list().await?;
             let header = &["REQUEST", "SITE", "REQUESTER", "ASKS", "REASON", "CREATED", "COPIES", "ON"];
             output::print(out, format, header, &escalation_rows(&list), &list).map_err(io)?;
+        }
+        Command::Dismiss { notice_id } => {
+            let removed = care.acknowledge(notice_id).await?;
+            match format {
+                Output::Json => print_json(out, &serde_json::json!({"notice_id": notice_id, "removed": removed})).map_err(io)?,
+                _ => {
+                    writeln!(out, "dismissed notice {} ({removed} cop{})", output::clean(notice_id), if removed == 1 { "y" } else { "ies" })
+                        .map_err(io)?
+                }
+            }
+        }
+        Command::Expire { support_id, email, at, .. } => {
+            let member = care.set_membership_end(support_id, email, at.as_deref()).await?;
+            match format {
+                Output::Json => print_json(out, &member).map_err(io)?,
+                _ => writeln!(
+                    out,
+                    "{} at {}: {}",
+                    member.email,
+                    output::clean(support_id),
+                    member.ends_at.as_deref().map_or("no end date".to_string(), |e| format!("ends at {e}"))
+                )
+                .map_err(io)?,
+            }
+        }
+        Command::RevokeClaim { support_id, email } => {
+            let revoked = care.revoke_claim(support_id, email).await?;
+            match format {
+                Output::Json => print_json(out, &revoked).map_err(io)?,
+                _ => writeln!(out, "revoked the claim of {} at {}", output::clean(email), output::clean(support_id)).map_err(io)?,
+            }
         }
         Command::Rollout { command } => rollout(&care, command, format, out).await?,
         Command::Completions { .. } | Command::Login { .. } | Command::Logout | Command::Status => {}

@@ -327,7 +327,7 @@ impl ApiClient {
     }
 
     pub async fn approve(&self, request_id: &str, role: Option<Role>) -> ApiResult<AccessRequestView> {
-        self.post(&format!("/v1/access-requests/{}/approve", segment(request_id)), &ApproveAccessRequest { role }).await
+        self.post(&format!("/v1/access-requests/{}/approve", segment(request_id)), &ApproveAccessRequest { role, ends_at: None }).await
     }
 
     pub async fn reject(&self, request_id: &str, reason: &str) -> ApiResult<AccessRequestView> {

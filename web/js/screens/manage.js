@@ -12,6 +12,7 @@ const REQUEST_STATE_WORDS = {
   escalated: 'Waiting for Customer Care',
   approved: 'Approved',
   rejected: 'Rejected',
+  expired: 'Expired: nobody decided it within 90 days',
 };
 const KIND_WORDS = { join: 'Join the site', role_change: 'Change of role' };
 

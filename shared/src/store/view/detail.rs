@@ -80,6 +80,8 @@ impl Store {
         let granted = grant.map(from_item::<ShipToGrant>).transpose()?.is_some_and(|g| g.versions.contains(&head.current_version));
         // The caller's reach as read, and the §2 rules (`domain::rules::access`) over it.
         let mut reach = Reach::default();
+        let now = super::now_stamp();
+        let (membership, marker) = (membership.filter(|i| super::in_force(i, &now)), marker.filter(|i| super::in_force(i, &now)));
         if membership.is_some() {
             reach.member_of.insert(head.end_customer.clone());
         }

@@ -108,14 +108,22 @@ impl Store {
     /// A contact's memberships, read consistently (for `/v1/me` and tests).
     pub async fn memberships(&self, email: &Email) -> Result<BTreeMap<SupportId, Role>, StoreError> {
         let q = Query::table("Query memberships", keys::contact_pk(email), Range::Prefix(keys::MEMBER_PREFIX.into()));
-        Ok(self.query_all(q).await?.iter().filter_map(membership_of).collect())
+        let now = now_stamp();
+        Ok(self.query_all(q).await?.iter().filter(|i| in_force(i, &now)).filter_map(membership_of).collect())
     }
 
     /// The sites whose markers say the contact reaches their customers (R3), consistently:
     /// a member removed with a 204 loses its marker in the same transaction.
     async fn reseller_memberships(&self, email: &Email) -> Result<BTreeSet<SupportId>, StoreError> {
         let q = Query::table("Query reseller markers", keys::contact_pk(email), Range::Prefix(keys::RESELLER_PREFIX.into()));
-        Ok(self.query_all(q).await?.iter().filter_map(|i| SupportId::parse(get_s(i, "support_id")?).ok()).collect())
+        let now = now_stamp();
+        Ok(self
+            .query_all(q)
+            .await?
+            .iter()
+            .filter(|i| in_force(i, &now))
+            .filter_map(|i| SupportId::parse(get_s(i, "support_id")?).ok())
+            .collect())
     }
 
     /// Name, exact entitlement count and rollout flag of each site record.
@@ -164,7 +172,8 @@ impl Store {
             self.list(Query::table("Query ship-to reach", pk.clone(), range(keys::SHIP_TO_REACH_PREFIX)).limit(limit)),
             self.reseller_memberships(email),
         )?;
-        let memberships: BTreeMap<SupportId, Role> = members.items.iter().filter_map(membership_of).collect();
+        let now = now_stamp();
+        let memberships: BTreeMap<SupportId, Role> = members.items.iter().filter(|i| in_force(i, &now)).filter_map(membership_of).collect();
         let reaches: BTreeMap<SupportId, ShipToReach> =
             ship_to.items.iter().map(ShipToReach::from_item).filter_map(|r| Some((r.support_id.clone()?, r))).collect();
 
@@ -284,7 +293,7 @@ impl Store {
             standing.iter().find(|i| get_s(i, keys::SK) == Some(key.sk.as_str()) && get_s(i, keys::PK) == Some(key.pk.as_str()))
         };
         let Some(site_ref) = find(&site_key).and_then(|i| shown(site, i, rollout)) else { return Ok(None) };
-        let member = find(&membership_key).is_some();
+        let member = find(&membership_key).is_some_and(|i| in_force(i, &now_stamp()));
         let reach = find(&reach_key).map(ShipToReach::from_item).unwrap_or_default();
 
         // Round 2: one listing per source.
@@ -377,6 +386,18 @@ pub(crate) fn shown(site: &SupportId, record: &Item, rollout: Rollout) -> Option
 /// The rollout flag of a site record.
 fn view_enabled(site_record: &Item) -> bool {
     site_record.get(super::access::VIEW_ENABLED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+}
+
+/// Is a membership (or reseller marker) item still in force now? An ended membership shows
+/// nothing from its end on, whether or not the sweep has removed it yet (issue 21); the
+/// decision is `domain::rules::membership_in_force`.
+pub(crate) fn in_force(item: &Item, now: &str) -> bool {
+    crate::domain::rules::membership_in_force(super::access_expiry::ends_at_of(item), now)
+}
+
+/// Now, as a stamp (what `ends_at` is compared with).
+pub(crate) fn now_stamp() -> String {
+    crate::domain::access::Stamp::of(time::OffsetDateTime::now_utc()).as_str().to_string()
 }
 
 /// A membership item as (site, role).
