@@ -382,3 +382,21 @@ async fn care_sees_a_claims_notice_dismisses_it_and_sets_a_membership_end_with_a
     assert_eq!(revoked["status"], "revoked");
     assert!(sites_of(&app, "zed@acme.example").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_member_whose_membership_ended_reaches_no_customer_when_the_site_first_resells() {
+    let t = TestStack::new().await;
+    t.ingest(&[&order_json("O-N1", 1, "active", ("NEW-R", &["pat@newr.example"]), None, None, &["N1"])]).await;
+    let app = TestApp::spawn(&t).await;
+    let ended = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let (status, body) = set_end(&app, &app.care_token(CARE), "NEW-R", "pat@newr.example", Some(ended)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(t.view("pat@newr.example", 100).await.is_empty());
+    // NEW-R sells for the first time: its members get reseller markers (the fan-out), and
+    // pat's carries the end of the membership it copies — no R3 reach from it, sweep or not.
+    t.ingest(&[&order_json("O-N2", 1, "active", ("BUYER-1", &[]), Some(("NEW-R", &[])), None, &["N2"])]).await;
+    assert!(t.view("pat@newr.example", 100).await.is_empty(), "an ended member sees a customer of NEW-R");
+    // A member whose membership goes on gets the reach (the check above is not vacuous).
+    t.ingest(&[&order_json("O-N3", 1, "active", ("NEW-R", &["quinn@newr.example"]), None, None, &["N3"])]).await;
+    assert_eq!(t.view("quinn@newr.example", 100).await.keys().cloned().collect::<Vec<_>>(), ["BUYER-1", "NEW-R"]);
+}

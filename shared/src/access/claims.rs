@@ -10,7 +10,7 @@
 //! sent after the commit, and the sweep re-sends it if the send failed.
 
 use super::claim_rules::{self, CareNotice, ClaimOutcome, ClaimSnapshot, RevokeSnapshot};
-use super::{run, AccessError, Actor, Workflow};
+use super::{acting_role_of, run, AccessError, Actor, Workflow};
 use crate::domain::{Email, OrderId, Serial, SupportId};
 use crate::store::access_claims::ClaimRecord;
 use crate::store::keys;
@@ -71,13 +71,7 @@ pub async fn revoke(
     let read = || async {
         let (meta, actor_role, claim, member_role) = futures::try_join!(
             store.site_meta(site),
-            async {
-                if actor.care {
-                    Ok(None)
-                } else {
-                    store.acting_role(&actor.email, site).await
-                }
-            },
+            acting_role_of(store, actor, site),
             store.site_claim(site, claimant),
             store.membership_role(claimant, site),
         )?;
@@ -93,13 +87,7 @@ pub async fn revoke(
 pub async fn set_claim_window(wf: &Workflow, actor: &Actor, site: &SupportId, days: i64, now: OffsetDateTime) -> Result<i64, AccessError> {
     let (store, limits) = (&wf.store, &wf.limits.claims);
     let read = || async {
-        let (meta, role) = futures::try_join!(store.site_meta(site), async {
-            if actor.care {
-                Ok(None)
-            } else {
-                store.acting_role(&actor.email, site).await
-            }
-        })?;
+        let (meta, role) = futures::try_join!(store.site_meta(site), acting_role_of(store, actor, site))?;
         Ok::<_, AccessError>((meta, role))
     };
     run(wf, "TransactWriteItems claim window", now, read, |(meta, role)| {

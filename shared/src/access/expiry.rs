@@ -8,7 +8,7 @@
 //! the end date, in the same transaction), from its watermark to today: no Scan.
 
 use super::rules::{self, Plan};
-use super::{run, AccessError, Actor, Workflow};
+use super::{acting_role_of, run, AccessError, Actor, Workflow};
 use crate::domain::access::{day_of, parse_day, HistoryAction, Stamp};
 use crate::domain::{Email, Role, SupportId};
 use crate::store::access::{HistoryEntry, Membership, SiteMeta, Write};
@@ -128,17 +128,8 @@ pub async fn set_end(
 ) -> Result<Membership, AccessError> {
     let store = &wf.store;
     let read = || async {
-        let (meta, actor_role, standing) = futures::try_join!(
-            store.site_meta(site),
-            async {
-                if actor.care {
-                    Ok(None)
-                } else {
-                    store.acting_role(&actor.email, site).await
-                }
-            },
-            store.membership_standing(member, site),
-        )?;
+        let (meta, actor_role, standing) =
+            futures::try_join!(store.site_meta(site), acting_role_of(store, actor, site), store.membership_standing(member, site),)?;
         Ok::<_, AccessError>(EndSnapshot { site: meta, actor_role, member: standing })
     };
     let set = run(wf, "TransactWriteItems membership end", now, read, |snap| plan_set_end(snap, actor, site, member, ends_at.clone(), now))

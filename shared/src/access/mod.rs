@@ -343,14 +343,17 @@ pub async fn decide(
 /// The site, if `actor` may manage it (an admin of it, or Care); one 404 for a site that
 /// does not exist and one the actor does not administer.
 pub async fn require_site_manager(wf: &Workflow, actor: &Actor, site: &SupportId) -> Result<SiteMeta, AccessError> {
-    let (meta, role) = futures::try_join!(wf.store.site_meta(site), async {
-        if actor.care {
-            Ok(None)
-        } else {
-            wf.store.acting_role(&actor.email, site).await
-        }
-    })?;
+    let (meta, role) = futures::try_join!(wf.store.site_meta(site), acting_role_of(&wf.store, actor, site))?;
     rules::may_manage(site, meta, actor, role)
+}
+
+/// The actor's role at the site as it acts: Care acts by its group, not by a membership.
+pub(crate) async fn acting_role_of(store: &Store, actor: &Actor, site: &SupportId) -> Result<Option<Role>, StoreError> {
+    if actor.care {
+        Ok(None)
+    } else {
+        store.acting_role(&actor.email, site).await
+    }
 }
 
 /// `DELETE /v1/sites/{s}/members/{e}`: removes a membership; returns the removed one.
@@ -363,17 +366,8 @@ pub async fn remove_member(
 ) -> Result<Membership, AccessError> {
     let store = &wf.store;
     let read = || async {
-        let (meta, actor_role, member_role) = futures::try_join!(
-            store.site_meta(site),
-            async {
-                if actor.care {
-                    Ok(None)
-                } else {
-                    store.acting_role(&actor.email, site).await
-                }
-            },
-            store.membership_role(member, site),
-        )?;
+        let (meta, actor_role, member_role) =
+            futures::try_join!(store.site_meta(site), acting_role_of(store, actor, site), store.membership_role(member, site),)?;
         Ok(rules::RemoveSnapshot { site: meta, actor_role, member_role })
     };
     let removed = run(wf, "TransactWriteItems remove member", now, read, |snap| rules::plan_remove(snap, actor, site, member, now)).await?;

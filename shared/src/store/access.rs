@@ -739,11 +739,7 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
 fn reseller_marker_write(table: &str, write: &Write) -> Result<Option<TransactWriteItem>, StoreError> {
     Ok(match write {
         Write::SetMembership { email, site, resells: true, ends_at, .. } => {
-            let mut marker = super::orders::reseller_marker_item(email, site);
-            if let Some(end) = ends_at {
-                marker.insert(super::access_expiry::ENDS_AT.into(), s(end.as_str()));
-            }
-            Some(tx_put(table, marker, None)?)
+            Some(tx_put(table, super::orders::reseller_marker_item(email, site, ends_at.as_ref().map(|e| e.as_str())), None)?)
         }
         Write::RemoveMembership { email, site, .. } | Write::ExpireMembership { email, site, .. } => {
             Some(tx_delete(table, &keys::reseller_marker(email, site), None)?)

@@ -208,11 +208,25 @@ pub(crate) fn shipped_item(email: &Email, order: &Order, line: &Line) -> Result<
 }
 
 /// The reseller marker of a member of a site that resells.
-pub(crate) fn reseller_marker_item(email: &Email, reseller: &SupportId) -> Item {
+/// A reseller marker carries its membership's end (`ends_at`), so a read that finds the
+/// marker knows when it stops counting without reading the membership too.
+pub(crate) fn reseller_marker_item(email: &Email, reseller: &SupportId, ends_at: Option<&str>) -> Item {
     let mut item = keys::reseller_marker(email, reseller).to_item();
     item.insert("email".into(), s(email.as_str()));
     item.insert("support_id".into(), s(reseller.as_str()));
+    if let Some(end) = ends_at {
+        item.insert(crate::store::access_expiry::ENDS_AT.into(), s(end));
+    }
     item
+}
+
+/// The condition a marker write puts on its membership: it exists with the end as read
+/// (or still none), so a marker never outlives, or outlasts, the membership it copies.
+pub(crate) fn membership_as_read(ends_at: Option<&str>) -> crate::store::tx::Cond {
+    match ends_at {
+        None => crate::store::tx::Cond::new("attribute_exists(#pk) AND attribute_not_exists(ends_at)"),
+        Some(end) => crate::store::tx::Cond::new("ends_at = :ends_at").value(":ends_at", s(end)),
+    }
 }
 
 #[cfg(test)]

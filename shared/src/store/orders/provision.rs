@@ -1,16 +1,18 @@
 //! Step 5: P1/P2 for a switched version, exactly once (spec §3), and the reseller markers
 //! of a site's members at its first resale.
 
-use super::entities::{reseller_marker_item, VersionRecord};
+use super::entities::{membership_as_read, reseller_marker_item, VersionRecord};
 use super::switch::ProvisioningState;
 use super::{now_rfc3339, ApplyError, ApplyOptions, Step};
 use crate::domain::{provisioning, Email, Order, SupportId};
+use crate::store::access_expiry::ends_at_of;
 use crate::store::keys;
+use crate::store::keys::Item;
 use crate::store::table::{Query, Range, TxError};
 use crate::store::tx::{tx_check, tx_put, tx_update, Cond};
 use crate::store::{from_item, get_s, n, Store, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Memberships per provisioning transaction: three items each at most (membership, roster
 /// entry, reseller marker), with the version record and a site check under the 100-item limit.
@@ -18,6 +20,8 @@ const MEMBERSHIPS_PER_CHUNK: usize = 32;
 /// Members per page of a first resale's fan-out.
 const FAN_OUT_PAGE: usize = 50;
 const SITE_ATTEMPTS: usize = 3;
+/// How many times a chunk of reseller markers is tried again after memberships changed under it.
+const MARKER_ATTEMPTS: usize = 5;
 
 impl Store {
     /// P1/P2 for a switched version, exactly once: each chunk of memberships (with the reseller
@@ -87,7 +91,8 @@ impl Store {
                 )?];
                 let mut writes_end_member = false;
                 for (email, site) in chunk {
-                    if !held.contains(&keys::membership(email, site)) {
+                    let membership = held.get(&keys::membership(email, site));
+                    if membership.is_none() {
                         items.push(crate::store::access::tx_membership(
                             &self.table,
                             email,
@@ -100,8 +105,14 @@ impl Store {
                         writes_end_member |= site == end && Some(site) != reseller;
                     }
                     let needs_marker = Some(site) == reseller || (site == end && end_resells);
-                    if needs_marker && !held.contains(&keys::reseller_marker(email, site)) {
-                        items.push(tx_put(&self.table, reseller_marker_item(email, site), None)?);
+                    if needs_marker && !held.contains_key(&keys::reseller_marker(email, site)) {
+                        // A membership held already may end: its marker carries the end, and
+                        // is written only if the membership still reads as it did.
+                        let ends_at = membership.and_then(ends_at_of);
+                        if membership.is_some() {
+                            items.push(tx_check(&self.table, &keys::membership(email, site), membership_as_read(ends_at))?);
+                        }
+                        items.push(tx_put(&self.table, reseller_marker_item(email, site, ends_at), None)?);
                     }
                 }
                 // The end customer must still not resell, as read (else its members need markers).
@@ -128,15 +139,18 @@ impl Store {
             .into())
     }
 
-    /// Which of these memberships and reseller markers exist (read consistently).
-    async fn held_items(&self, memberships: &[&(Email, SupportId)]) -> Result<BTreeSet<keys::Key>, StoreError> {
+    /// Which of these memberships and reseller markers exist, by key (read consistently).
+    async fn held_items(&self, memberships: &[&(Email, SupportId)]) -> Result<BTreeMap<keys::Key, Item>, StoreError> {
         if memberships.is_empty() {
-            return Ok(BTreeSet::new());
+            return Ok(BTreeMap::new());
         }
         let wanted: Vec<keys::Key> =
             memberships.iter().flat_map(|(email, site)| [keys::membership(email, site), keys::reseller_marker(email, site)]).collect();
         let found = self.batch_get("BatchGetItem provisioned already", wanted, true).await?;
-        Ok(found.iter().filter_map(|i| Some(keys::Key { pk: get_s(i, keys::PK)?.into(), sk: get_s(i, keys::SK)?.into() })).collect())
+        Ok(found
+            .into_iter()
+            .filter_map(|i| Some((keys::Key { pk: get_s(&i, keys::PK)?.into(), sk: get_s(&i, keys::SK)?.into() }, i)))
+            .collect())
     }
 
     /// A site that resells for the first time: every member gets a reseller marker
@@ -177,30 +191,55 @@ impl Store {
         self.give_markers(reseller, &emails).await
     }
 
-    /// Reseller markers for these members of `reseller`, 50 to a transaction; members removed
-    /// meanwhile get none.
+    /// Reseller markers for these members of `reseller`, 50 to a transaction, each conditional
+    /// on its membership as read: members removed meanwhile get none, and a membership with an
+    /// end gives its marker the same end (read consistently after the first refusal).
     async fn give_markers(&self, reseller: &SupportId, emails: &[Email]) -> Result<(), StoreError> {
         for chunk in emails.chunks(50) {
-            let mut pending: Vec<&Email> = chunk.iter().collect();
+            let mut pending: Vec<(&Email, Option<String>)> = chunk.iter().map(|e| (e, None)).collect();
+            let mut attempts = 0;
             while !pending.is_empty() {
                 let mut items = Vec::new();
-                for email in &pending {
-                    items.push(tx_check(&self.table, &keys::membership(email, reseller), Cond::new("attribute_exists(#pk)"))?);
-                    items.push(tx_put(&self.table, reseller_marker_item(email, reseller), None)?);
+                for (email, ends_at) in &pending {
+                    items.push(tx_check(&self.table, &keys::membership(email, reseller), membership_as_read(ends_at.as_deref()))?);
+                    items.push(tx_put(&self.table, reseller_marker_item(email, reseller, ends_at.as_deref()), None)?);
                 }
                 match self.transact("TransactWriteItems reseller markers", items).await {
                     Ok(()) => break,
-                    Err(TxError::Cancelled(codes)) => {
-                        let gone: BTreeSet<usize> =
+                    Err(TxError::Cancelled(codes)) if attempts < MARKER_ATTEMPTS => {
+                        attempts += 1;
+                        let refused: BTreeSet<usize> =
                             codes.iter().enumerate().filter(|(_, c)| c.as_str() == "ConditionalCheckFailed").map(|(i, _)| i / 2).collect();
-                        if gone.is_empty() {
+                        if refused.is_empty() {
                             return Err(StoreError::Unavailable {
                                 op: "reseller markers",
                                 code: "TransactionCanceled".into(),
                                 message: format!("{codes:?}"),
                             });
                         }
-                        pending = pending.into_iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, e)| e).collect();
+                        // What the refused memberships say now: gone (no marker), or with the end to copy.
+                        let keys = refused.iter().map(|i| keys::membership(pending[*i].0, reseller)).collect();
+                        let now: BTreeMap<String, Item> = self
+                            .batch_get("BatchGetItem memberships for markers", keys, true)
+                            .await?
+                            .into_iter()
+                            .filter_map(|i| Some((get_s(&i, "email")?.to_string(), i)))
+                            .collect();
+                        pending = pending
+                            .into_iter()
+                            .enumerate()
+                            .filter_map(|(i, (email, ends_at))| match refused.contains(&i) {
+                                false => Some((email, ends_at)),
+                                true => now.get(email.as_str()).map(|m| (email, ends_at_of(m).map(str::to_string))),
+                            })
+                            .collect();
+                    }
+                    Err(TxError::Cancelled(codes)) => {
+                        return Err(StoreError::Unavailable {
+                            op: "reseller markers",
+                            code: "TransactionCanceled".into(),
+                            message: format!("memberships kept changing: {codes:?}"),
+                        })
                     }
                     Err(TxError::Store(e)) => return Err(e),
                 }
