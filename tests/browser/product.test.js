@@ -199,7 +199,7 @@ test('rollout waves: an empty view says the sites are waiting for rollout, not "
   });
 });
 
-test('download: the button asks the API for a short-lived link, and tolerates the route missing (404)', async () => {
+test('download: the button asks the API for a short-lived link at the click, and says so when there is none', async () => {
   await withPage(async (page) => {
     await signIn(page, 'mary@skynet.example');
     await go(page, '#/entitlements/S1');
@@ -212,12 +212,24 @@ test('download: the button asks the API for a short-lived link, and tolerates th
     assert.match(asked[0], /^Bearer /);
   });
   await withPage(async (page) => {
+    // The real route: the page goes where the API's answer (asked for as JSON) says.
     await signIn(page, 'mary@skynet.example');
     await go(page, '#/entitlements/S1');
-    const detail = await page.evaluate(async () => (await import('/js/api.js')).api('/v1/entitlements/S1'));
-    // The real route (missing today: 404) → the entitlement's own download_url.
-    await page.route((url) => url.href.startsWith(detail.download_url), (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'file' }));
-    await Promise.all([page.waitForURL((u) => u.href.startsWith(detail.download_url)), page.locator('#download').click()]);
+    const link = await page.evaluate(async () => (await import('/js/api.js')).downloadLink('/v1/entitlements/S1/download'));
+    assert.match(link, /^https?:\/\//);
+    const target = new URL(link);
+    await page.route((url) => url.origin === target.origin && url.pathname === target.pathname, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'file' }));
+    await Promise.all([page.waitForURL((u) => u.origin === target.origin && u.pathname === target.pathname), page.locator('#download').click()]);
+  });
+  await withPage(async (page) => {
+    // No download in the caller's view (404): a notice, and the page stays where it is.
+    await signIn(page, 'mary@skynet.example');
+    await go(page, '#/entitlements/S1');
+    await page.route((url) => url.pathname === '/v1/entitlements/S1/download', (route) =>
+      route.fulfill({ status: 404, contentType: 'application/problem+json', body: JSON.stringify({ title: 'Not Found', status: 404 }) }));
+    await page.locator('#download').click();
+    await page.getByText('No download is available for this entitlement right now.').waitFor();
+    assert.match(page.url(), /#\/entitlements\/S1$/);
   });
 });
 
