@@ -150,7 +150,10 @@ impl Plan {
             Kind::ShipSmall => format!("SS{}", &spec.id[6..]),
             Kind::SmallCustomer => format!("SC-{l}"),
         };
-        let lines: Vec<serde_json::Value> = (0..spec.lines).map(|l| line(&serial(l), l)).collect();
+        // One-line orders would all be line 0 (expired): each order starts its lines at its
+        // own place in the ten-line pattern of `line`.
+        let offset = (mix(spec.id.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))) % 10) as usize;
+        let lines: Vec<serde_json::Value> = (0..spec.lines).map(|l| line(&serial(l), l + offset)).collect();
         let party = |sid: &str, name: &str, contacts: &[&str]| {
             let contacts: Vec<serde_json::Value> = contacts.iter().map(|e| serde_json::json!({"email": e})).collect();
             serde_json::json!({"site": {"support_id": sid, "name": name}, "contacts": contacts})
@@ -189,12 +192,19 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One entitlement line (about the size of a real one; a few expired, a few upcoming).
+/// One entitlement line (about the size of a real one; a few expired, a few upcoming, and
+/// one in five ending within the next 120 days, spread over them, so the renewal radar has
+/// something to list).
 pub fn line(serial: &str, l: usize) -> serde_json::Value {
+    let soon = |l: usize| {
+        let day = abev::domain::Day(abev::domain::Day::today().0 + time::Duration::days(1 + (l * 37 % 120) as i64));
+        day.to_string()
+    };
     let (starts, ends) = match l % 10 {
-        0 => ("2023-01-01", "2024-12-31"),
-        1 => ("2099-01-01", "2099-12-31"),
-        _ => ("2026-01-01", "2028-12-31"),
+        0 => ("2023-01-01".to_string(), "2024-12-31".to_string()),
+        1 => ("2099-01-01".to_string(), "2099-12-31".to_string()),
+        2 | 7 => ("2026-01-01".to_string(), soon(l)),
+        _ => ("2026-01-01".to_string(), "2028-12-31".to_string()),
     };
     serde_json::json!({"serial": serial, "sku": "SEP-14-STD", "product": "Endpoint Protection 14",
         "quantity": 10 + l % 90, "starts_on": starts, "ends_on": ends, "license_keys": [format!("LK-{serial}-A7F3-99QX")],

@@ -380,6 +380,15 @@ async fn bench(
         inst_sites,
         if ok { "" } else { " — **NOT what was sent: the world is incomplete**" }
     );
+    if !ok {
+        return Err(format!(
+            "the world check failed: {} sees {rep_ents} entitlements (sent {n}), {} sees {inst_ents} (sent {}); no figures from a wrong world",
+            world::REP,
+            world::INSTALLER,
+            plan.ship_big
+        )
+        .into());
+    }
 
     // ---- pages -----------------------------------------------------------------------------
     let inst_k = plan.small_installer_site().unwrap_or(0);
@@ -532,6 +541,73 @@ async fn bench(
     }
     println!();
 
+    // ---- the renewal radar ----------------------------------------------------------------
+    progress(started, "renewal radar");
+    println!("## The renewal radar (`GET /v1/renewals?within_days=90`, the view router in-process)\n");
+    println!(
+        "One line in five of the world ends within the next 120 days (spread over them). Each page: {runs} timed runs after one warm-up, \
+         as the pages above; `items` are the page's entitlements; the walk follows `next_cursor` to the end once.\n"
+    );
+    println!(
+        "| contact | limit | page | items | rounds | calls | RCU | RCU floor | RCU ÷ floor | p50 ms | p99 ms | p50 ÷ raw Query | walk: pages, within 30 / 60 / 90 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for w in who.iter().filter(|w| [world::REP, world::INSTALLER, world::SMALL_CUSTOMER].contains(&w.email.as_str())) {
+        progress(started, &format!("radar: {}", w.email));
+        for limit in [50usize, 100, 500] {
+            let base = "/v1/renewals?within_days=90";
+            let page_path = |cursor: Option<&str>| match cursor {
+                Some(c) => format!("{base}&limit={limit}&cursor={}", encode(c)),
+                None => format!("{base}&limit={limit}"),
+            };
+            // The walk: every page once, its counts summed; the 2nd page is timed as the deep one.
+            let (mut pages, mut counts, mut cursor, mut second) = (0usize, [0u64; 3], None::<String>, None::<String>);
+            loop {
+                let path = page_path(cursor.as_deref());
+                let a = api.view(&w.email, &path).await;
+                assert_eq!(a.status, 200, "GET {path} as {}: {}", w.email, a.json);
+                pages += 1;
+                for (i, k) in ["within_30", "within_60", "within_90"].iter().enumerate() {
+                    counts[i] += a.json["counts"][k].as_u64().unwrap_or(0);
+                }
+                if pages == 2 {
+                    second = Some(path);
+                }
+                match a.next_cursor() {
+                    Some(c) if pages < 10_000 => cursor = Some(c),
+                    _ => break,
+                }
+            }
+            let walk = format!("{pages}, {} / {} / {}", thousands(counts[0]), thousands(counts[1]), thousands(counts[2]));
+            for (page, path) in [(1usize, Some(page_path(None))), (2, second)] {
+                let Some(path) = path else { continue };
+                let warm = api.view(&w.email, &path).await;
+                assert_eq!(warm.status, 200, "{}", warm.json);
+                let (mut timings, mut seen, mut last) = (Runs::default(), Seen::default(), warm);
+                for _ in 0..runs {
+                    last = api.view(&w.email, &path).await;
+                    timings.push(last.elapsed);
+                    seen.add(last.cost, last.writes);
+                }
+                let items = last.json["counts"]["total"].as_u64().unwrap_or(0);
+                let floor = rcu_floor(last.bytes);
+                println!(
+                    "| {} | {limit} | {page} | {items} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    w.label,
+                    seen.rounds,
+                    seen.calls,
+                    f(seen.last.read_capacity, 1),
+                    f(floor, 1),
+                    f(seen.last.read_capacity / floor, 1),
+                    f(timings.p50(), 2),
+                    f(timings.p99(), 2),
+                    f(timings.p50() / raw[&limit], 2),
+                    if page == 1 { walk.clone() } else { String::new() }
+                );
+            }
+        }
+    }
+    println!();
+
     // ---- where a page's time goes: the store's part of the request ------------------------
     progress(started, "store part of a page");
     println!("Where a page of 100 spends its time: the store's reads alone (`Store::site_entitlements` / `Store::view_sites`, called directly: the DynamoDB rounds and decoding) beside the whole request (routing, token check, JSON encoding), p50 of {runs} runs each:\n");
@@ -635,7 +711,78 @@ async fn bench(
         "\nEach row: {runs} requests, each by a new contact (escalated: to {runs} different sites without an admin), and the approvals of \
          those requests. Rounds and calls: over the runs; capacity: the last run.\n"
     );
+    events_lag(&clients, &meter, started).await?;
     progress(started, "done");
     println!("Run time: {:.0} s.", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Counts what the events function publishes (to moto's EventBridge).
+struct CountingPublisher {
+    bus: abev::events::publish::EventBridgePublisher,
+    published: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl abev::events::publish::Publisher for CountingPublisher {
+    async fn put(&self, events: &[&abev::events::ChangeEvent]) -> Result<Vec<Option<String>>, abev::events::publish::PublishError> {
+        let outcomes = self.bus.put(events).await?;
+        let taken = outcomes.iter().filter(|o| o.is_none()).count();
+        self.published.fetch_add(taken, std::sync::atomic::Ordering::Relaxed);
+        Ok(outcomes)
+    }
+}
+
+/// The change-events function's lag behind one 1,000-line order (then its version 2, which
+/// changes every line), on a table of its own: its stream holds only these writes. The
+/// stream is read as the event source mapping reads it (`abev_local::events::StreamSource`,
+/// batches of 100) and published to moto's EventBridge.
+async fn events_lag(clients: &abev::app::Clients, meter: &WriteMeter, started: Instant) -> Result<(), BoxError> {
+    progress(started, "change events behind a 1,000-line order");
+    let ddb_url = std::env::var("ABEV_DYNAMODB_URL").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
+    let moto_url = std::env::var("ABEV_SQS_URL").unwrap_or_else(|_| "http://127.0.0.1:9324".into());
+    let (ddb, sqs) = (&clients.dynamodb, &clients.sqs);
+    let template = std::fs::read_to_string("template.yaml")?;
+    let stack = abev_local::infra::create(ddb, sqs, &template, &format!("benchev{}", std::process::id())).await?;
+    let (streams, eventbridge) = abev_local::events::clients(&ddb_url, &moto_url);
+    let tap = abev_local::events::prepare(ddb, sqs, &eventbridge, &stack.table, &stack.table).await?;
+    let published = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handler = abev::events::EventsHandler {
+        store: abev::store::Store::new(ddb.clone(), &stack.table),
+        publisher: CountingPublisher {
+            bus: abev::events::publish::EventBridgePublisher::new(eventbridge, &stack.table),
+            published: published.clone(),
+        },
+        policy: abev::events::publish::PublishPolicy::default(),
+    };
+    let mut source = abev_local::events::StreamSource::new(streams, &stack.table);
+    let ingestor = abev::app::ingestor(clients, &stack.ingest_settings());
+    meter.enable(false);
+    println!("## Change events: the events function behind a 1,000-line order\n");
+    println!("On a table of its own (its stream holds only these writes), read as the event source mapping reads it (batches of 100) and published to moto's EventBridge. `lag` is from the order's message being handled to the last of its events published.\n");
+    println!("| order message | ingestion ms | stream records | events published | lag ms | events/s |\n|---|---|---|---|---|---|");
+    for (label, version, quantity) in [("new order, 1,000 lines", 1u64, 10u64), ("its version 2 (every line changed)", 2, 20)] {
+        let body = world::order_body("EV-1000", version, "EV-CUST", "EV-RES", "EV-", 1000, quantity);
+        let before = published.load(std::sync::atomic::Ordering::Relaxed);
+        let t0 = Instant::now();
+        let outcome = ingestor.handle_message("bench-events", &body).await;
+        assert_eq!(outcome, abev::ingest::MessageOutcome::Applied, "{label}");
+        let ingested = t0.elapsed();
+        let records = source.drain(&handler).await?;
+        let lag = t0.elapsed() - ingested;
+        let events = published.load(std::sync::atomic::Ordering::Relaxed) - before;
+        println!(
+            "| {label} | {} | {} | {} | {} | {} |",
+            f(ingested.as_secs_f64() * 1000.0, 0),
+            thousands(records as u64),
+            thousands(events as u64),
+            f(lag.as_secs_f64() * 1000.0, 0),
+            f(events as f64 / lag.as_secs_f64().max(1e-9), 0)
+        );
+    }
+    println!();
+    let _ = ddb.delete_table().table_name(&stack.table).send().await;
+    for url in stack.queues.values().chain(std::iter::once(&tap)) {
+        let _ = sqs.delete_queue().queue_url(url).send().await;
+    }
     Ok(())
 }
