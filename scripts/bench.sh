@@ -14,7 +14,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 cargo build --quiet --release -p abev-local --bin abev-bench
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-dirty="$(git status --porcelain 2>/dev/null | grep -v '^?? ' | grep -v ' docs/BENCHMARKS.md$' | wc -l)"
+dirty="$( (git status --porcelain 2>/dev/null || true) | { grep -v -e '^?? ' -e ' docs/BENCHMARKS.md$' || true; } | wc -l)"
 [ "$dirty" -eq 0 ] || commit="$commit + $dirty uncommitted changes"
 # A failed run (a world that is not what was sent included) leaves the old figures in place.
 out="$(scripts/with-services.sh "${CARGO_TARGET_DIR:-target}/release/abev-bench")" || { echo "bench: failed, docs/BENCHMARKS.md left as it was" >&2; exit 1; }
