@@ -10,6 +10,9 @@ use super::dto::{
     AccessRequestView, ApproveAccessRequest, CreateAccessRequest, EnabledSiteView, HistoryPage, Member, MembersPage, MembersSite, MySite,
     Problem, RejectAccessRequest, RequestsPage, RolloutChangeView, RolloutPage, SetRollout, SitesPage,
 };
+use super::domain_rules::{
+    __path_add_domain_rule, __path_list_domain_rules, __path_remove_domain_rule, add_domain_rule, list_domain_rules, remove_domain_rule,
+};
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, ListId, ListQuery};
 use super::memberships::{__path_set_membership_end, set_membership_end};
@@ -47,6 +50,10 @@ route_table! {
     PUT "/v1/sites/{support_id}/claim-window" => set_claim_window (__path_set_claim_window),
     // Memberships that expire (issue 21): handler in `http::memberships`.
     PUT "/v1/sites/{support_id}/members/{email}/end-date" => set_membership_end (__path_set_membership_end),
+    // Domain rules (issue 21 part 2): handlers in `http::domain_rules`.
+    GET "/v1/sites/{support_id}/domain-rules" => list_domain_rules (__path_list_domain_rules),
+    POST "/v1/sites/{support_id}/domain-rules" => add_domain_rule (__path_add_domain_rule),
+    DELETE "/v1/sites/{support_id}/domain-rules/{domain}" => remove_domain_rule (__path_remove_domain_rule),
 }
 
 /// The access function's whole service.
@@ -204,7 +211,7 @@ async fn create_request(
     let Json(body) = body.map_err(json_rejection)?;
     let site = SupportId::parse(&body.support_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let role = body.role.unwrap_or(Role::User);
-    Ok(match access::create_request(&state.workflow(), &Actor::from(&caller), &site, role, access::now()).await? {
+    Ok(match access::create_request_as(&state.workflow(), &Actor::from(&caller), caller.email_verified, &site, role, access::now()).await? {
         Created::New(r) => (StatusCode::CREATED, Json(as_seen_by(r, &caller))).into_response(),
         Created::Existing(r) => (StatusCode::OK, Json(as_seen_by(r, &caller))).into_response(),
     })
