@@ -43,6 +43,8 @@ pub mod claim_rules;
 pub mod claims;
 pub mod domain_rules;
 pub mod domains;
+pub mod invitation_rules;
+pub mod invitations;
 pub mod expiry;
 pub mod request_expiry;
 pub mod rules;

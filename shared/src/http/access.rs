@@ -14,6 +14,9 @@ use super::domain_rules::{
     __path_add_domain_rule, __path_list_domain_rules, __path_remove_domain_rule, add_domain_rule, list_domain_rules, remove_domain_rule,
 };
 use super::identity::Caller;
+use super::invitations::{
+    __path_create_invitation, __path_list_invitations, __path_withdraw_invitation, create_invitation, list_invitations, withdraw_invitation,
+};
 use super::list::{ApiQuery, Cursor, ListId, ListQuery};
 use super::memberships::{__path_set_membership_end, set_membership_end};
 use super::problem::{from_rejection, ApiError};
@@ -54,6 +57,10 @@ route_table! {
     GET "/v1/sites/{support_id}/domain-rules" => list_domain_rules (__path_list_domain_rules),
     POST "/v1/sites/{support_id}/domain-rules" => add_domain_rule (__path_add_domain_rule),
     DELETE "/v1/sites/{support_id}/domain-rules/{domain}" => remove_domain_rule (__path_remove_domain_rule),
+    // Invitations (issue 21 part 3): handlers in `http::invitations`; accepted in `my_sites`.
+    GET "/v1/sites/{support_id}/invitations" => list_invitations (__path_list_invitations),
+    POST "/v1/sites/{support_id}/invitations" => create_invitation (__path_create_invitation),
+    DELETE "/v1/sites/{support_id}/invitations/{email}" => withdraw_invitation (__path_withdraw_invitation),
 }
 
 /// The access function's whole service.
@@ -95,7 +102,21 @@ fn request_id_param(raw: &str) -> Result<access::RequestId, ApiError> {
 async fn my_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<SitesPage>, ApiError> {
     let list = ListId::Sites;
     let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
-    let (memberships, next) = state.store.memberships_page(&caller.email, start.as_ref(), q.limit.get()).await?;
+    let store = &state.store;
+    // Issue 21: the first page of a caller signed in with a verified address also reads the
+    // invitations waiting for it (same round) and accepts them, then lists again.
+    let (page, pending) = futures::try_join!(store.memberships_page(&caller.email, start.as_ref(), q.limit.get()), async {
+        match start.is_none() && caller.email_verified {
+            true => store.invitations_for(&caller.email).await,
+            false => Ok(Vec::new()),
+        }
+    })?;
+    let (memberships, next) = if pending.is_empty() {
+        page
+    } else {
+        access::invitations::accept_all(&state.workflow(), &caller.email, &pending, access::now()).await?;
+        store.memberships_page(&caller.email, None, q.limit.get()).await?
+    };
     let records = state.store.site_records(memberships.iter().map(|m| &m.support_id)).await?;
     let sites = memberships
         .into_iter()

@@ -20,6 +20,7 @@ mod schema;
 pub mod view;
 // Issue 21 parts 2-4: domain rules, invitations, access reviews.
 pub mod domain_rules;
+pub mod invitations;
 
 use crate::store::metrics::measured;
 use crate::store::Store;
