@@ -45,6 +45,8 @@ pub mod domain_rules;
 pub mod domains;
 pub mod invitation_rules;
 pub mod invitations;
+pub mod review_rules;
+pub mod reviews;
 pub mod expiry;
 pub mod request_expiry;
 pub mod rules;
@@ -658,6 +660,11 @@ pub async fn sweep(wf: &Workflow, now: OffsetDateTime) -> Result<usize, AccessEr
     let expired = expiry::sweep_memberships(wf, now).await?;
     if expired > 0 {
         tracing::info!(expired, "membership sweep removed ended memberships");
+    }
+    // Access reviews past their deadline give unconfirmed members an end (removed by a later expiry sweep).
+    let lapsed = reviews::sweep_reviews(wf, now).await?;
+    if lapsed > 0 {
+        tracing::info!(lapsed, "access review sweep set end dates of unconfirmed members");
     }
     let closed = request_expiry::sweep_requests(wf, now).await?;
     if closed > 0 {

@@ -20,6 +20,7 @@ use super::invitations::{
 use super::list::{ApiQuery, Cursor, ListId, ListQuery};
 use super::memberships::{__path_set_membership_end, set_membership_end};
 use super::problem::{from_rejection, ApiError};
+use super::reviews::{__path_decide_review, __path_get_review, __path_set_review_schedule, decide_review, get_review, set_review_schedule};
 use super::routes::route_table;
 use super::AppState;
 use crate::access::{self, Actor, ApprovalsPos, Created, Decision, PageKey};
@@ -61,6 +62,10 @@ route_table! {
     GET "/v1/sites/{support_id}/invitations" => list_invitations (__path_list_invitations),
     POST "/v1/sites/{support_id}/invitations" => create_invitation (__path_create_invitation),
     DELETE "/v1/sites/{support_id}/invitations/{email}" => withdraw_invitation (__path_withdraw_invitation),
+    // Access reviews (issue 21 part 4): handlers in `http::reviews`.
+    GET "/v1/sites/{support_id}/review" => get_review (__path_get_review),
+    POST "/v1/sites/{support_id}/review/{email}" => decide_review (__path_decide_review),
+    PUT "/v1/sites/{support_id}/review-schedule" => set_review_schedule (__path_set_review_schedule),
 }
 
 /// The access function's whole service.

@@ -717,6 +717,22 @@ pub enum Write {
         email: Email,
         invited_at: Stamp,
     },
+    /// Sets a site's access-review schedule on its record (`every_days: None` turns it off),
+    /// conditioned on the due instant as read (`seen_due`), with the sweep's index entry.
+    ReviewSchedule {
+        site: SupportId,
+        every_days: Option<i64>,
+        due_at: Option<Stamp>,
+        seen_due: Option<Stamp>,
+    },
+    /// A member's confirmation in the review due at `due_at` (only while it is the site's review).
+    ReviewConfirmation {
+        site: SupportId,
+        email: Email,
+        due_at: Stamp,
+        by: String,
+        at: Stamp,
+    },
 }
 
 /// The transaction items of a plan's writes, in order.
@@ -752,6 +768,14 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
             }
             Write::RemoveInvitation { site, email, invited_at } => {
                 items.extend(super::access_invites::tx_remove_invitation(table, site, email, invited_at)?);
+                continue;
+            }
+            Write::ReviewSchedule { site, every_days, due_at, seen_due } => {
+                items.extend(super::access_reviews::tx_review_schedule(table, site, *every_days, due_at.as_ref(), seen_due.as_ref())?);
+                continue;
+            }
+            Write::ReviewConfirmation { site, email, due_at, by, at } => {
+                items.extend(super::access_reviews::tx_confirmation(table, site, email, due_at, by, at)?);
                 continue;
             }
             _ => tx_item(table, w)?,
@@ -917,6 +941,7 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
         // Several items: `tx_items` adds them.
         Write::SetMembershipEnd { .. } => Err(StoreError::Corrupt("a membership end is several items".into())),
         Write::Invitation { .. } | Write::RemoveInvitation { .. } => Err(StoreError::Corrupt("an invitation is two items".into())),
+        Write::ReviewSchedule { .. } | Write::ReviewConfirmation { .. } => Err(StoreError::Corrupt("a review write is several items".into())),
         Write::Absent(key) => tx_check(table, key, Cond::absent()),
         Write::DomainRule(rule) => tx_put(table, rule.to_item()?, Some(Cond::absent())),
         Write::RemoveDomainRule { site, domain } => {

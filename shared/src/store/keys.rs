@@ -26,6 +26,9 @@
 //! | membership expiry sweep watermark | `SWEEP#MEMBER_ENDS` | `WATERMARK` | | |
 //! | a site's domain rule (verified e-mail at `{d}` approved as `user`) | `SITE#{s}` | `DOMAIN_RULE#{d}` | | |
 //! | an invitation (the site's list; the invitee's copy) | `SITE#{s}` / `CONTACT#{e}` | `INVITE#{e}` / `INVITED#{s}` | | |
+//! | a member confirmed in an access review due at `{due}` | `SITE#{s}` | `REVIEW#{due}#{e}` | | |
+//! | a site's access review due, by day (the review sweep's index) | `REVIEW_DUE#{day}` | `{due}#{s}` | | |
+//! | the review sweep's watermark | `SWEEP#REVIEW_DUE` | `WATERMARK` | | |
 //!
 //! The renewal radar's indexes (issue 20), sparse: only line items and ship-to copies carry
 //! them, written by the same transactions that stage the line (one writer,
@@ -437,6 +440,33 @@ pub fn contact_invitation(e: &Email, s: &SupportId) -> Key {
     Key::new(contact_pk(e), format!("{INVITED_PREFIX}{s}"))
 }
 
+// ---- access reviews (issue 21) ------------------------------------------------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a member confirmed in the review due at `{due}` | `SITE#{s}` | `REVIEW#{due}#{e}` |
+// | a site's review due at `{due}`, by day (the review sweep's index) | `REVIEW_DUE#{day}` | `{due}#{s}` |
+// | the review sweep's watermark (first day not fully swept) | `SWEEP#REVIEW_DUE` | `WATERMARK` |
+//
+// The schedule itself (`review_every_days`, `review_due_at`) is on the site record.
+
+pub const REVIEW_PREFIX: &str = "REVIEW#";
+pub fn review_round_prefix(due: &str) -> String {
+    format!("{REVIEW_PREFIX}{due}#")
+}
+pub fn review_confirmation(s: &SupportId, due: &str, e: &Email) -> Key {
+    Key::new(site_pk(s), format!("{}{e}", review_round_prefix(due)))
+}
+pub fn review_due_pk(day: &str) -> String {
+    format!("REVIEW_DUE#{day}")
+}
+pub fn review_due(day: &str, due: &str, s: &SupportId) -> Key {
+    Key::new(review_due_pk(day), format!("{due}#{s}"))
+}
+pub fn review_sweep_watermark() -> Key {
+    Key::new("SWEEP#REVIEW_DUE".to_string(), "WATERMARK")
+}
+
 // ---- per-caller request limits, and who writes which partitions (issue 18) ---------------
 //
 // | item | pk | sk |
@@ -540,6 +570,9 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
         |_, s, _, _, x| site_domain_rule(s, x),
         |e, s, _, _, _| site_invitation(s, e),
         |e, s, _, _, _| contact_invitation(e, s),
+        |e, s, _, _, x| review_confirmation(s, x, e),
+        |_, s, _, _, x| review_due(x, x, s),
+        |_, _, _, _, _| review_sweep_watermark(),
     ];
     let view: &[Build] = &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x)];
     let samples = |n: &str| {

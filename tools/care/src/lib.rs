@@ -185,6 +185,26 @@ pub enum Command {
     },
     /// Revoke a claim by proof of purchase within the site's window.
     RevokeClaim { support_id: String, email: String },
+    /// A site's domain rules: verified e-mail at a domain approved at once as `user`.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Invite an e-mail address to a site with a role (or `--withdraw` the invitation; `--list` a site's).
+    Invite {
+        support_id: String,
+        #[arg(required_unless_present = "list")]
+        email: Option<String>,
+        #[arg(long, value_parser = parse_role, default_value = "user")]
+        role: Role,
+        /// When the membership it grants ends (RFC 3339).
+        #[arg(long)]
+        ends_at: Option<String>,
+        #[arg(long, conflicts_with_all = ["list", "ends_at"])]
+        withdraw: bool,
+        #[arg(long, conflicts_with = "email")]
+        list: bool,
+    },
     /// Rollout waves: enable or disable the view for account sites, or see which are enabled.
     Rollout {
         #[command(subcommand)]
@@ -192,6 +212,16 @@ pub enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// The site's rules.
+    List { support_id: String },
+    /// Add a rule (never a public mail provider's domain).
+    Add { support_id: String, domain: String },
+    /// Remove a rule.
+    Remove { support_id: String, domain: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -467,6 +497,42 @@ impl Care {
     pub async fn revoke_claim(&self, site: &str, email: &str) -> Result<Value, CareError> {
         let path = format!("/v1/sites/{}/claims/{}", path_segment(site), path_segment(email));
         self.api.raw(reqwest::Method::DELETE, &path, &[], None).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// `GET|POST|DELETE /v1/sites/{s}/domain-rules` (issue 21).
+    pub async fn domain_rules(&self, command: &RulesCommand) -> Result<Value, CareError> {
+        let (method, site, domain, body) = match command {
+            RulesCommand::List { support_id } => (reqwest::Method::GET, support_id, None, None),
+            RulesCommand::Add { support_id, domain } => {
+                (reqwest::Method::POST, support_id, None, Some(serde_json::json!({ "domain": domain }).to_string()))
+            }
+            RulesCommand::Remove { support_id, domain } => (reqwest::Method::DELETE, support_id, Some(domain), None),
+        };
+        let mut path = format!("/v1/sites/{}/domain-rules", path_segment(site));
+        if let Some(domain) = domain {
+            path.push('/');
+            path.push_str(&path_segment(domain));
+        }
+        self.api.raw(method, &path, &[], body.as_deref()).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// `POST /v1/sites/{s}/invitations` (issue 21).
+    pub async fn invite(&self, site: &str, email: &str, role: Role, ends_at: Option<&str>) -> Result<Value, CareError> {
+        let body = serde_json::json!({ "email": email, "role": role, "ends_at": ends_at }).to_string();
+        let path = format!("/v1/sites/{}/invitations", path_segment(site));
+        self.api.raw(reqwest::Method::POST, &path, &[], Some(&body)).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// `DELETE /v1/sites/{s}/invitations/{email}` (issue 21).
+    pub async fn withdraw_invitation(&self, site: &str, email: &str) -> Result<Value, CareError> {
+        let path = format!("/v1/sites/{}/invitations/{}", path_segment(site), path_segment(email));
+        self.api.raw(reqwest::Method::DELETE, &path, &[], None).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// `GET /v1/sites/{s}/invitations` (first 500).
+    pub async fn invitations(&self, site: &str) -> Result<Value, CareError> {
+        let path = format!("/v1/sites/{}/invitations", path_segment(site));
+        self.api.raw(reqwest::Method::GET, &path, &[("limit", "500".to_string())], None).await.and_then(|a| a.into_result()).map_err(api_error)
     }
 
     /// The requests waiting for this agent (`GET /v1/approvals`), oldest first.
@@ -771,6 +837,45 @@ pub async fn run_opening(
                 Output::Json => print_json(out, &revoked).map_err(io)?,
                 _ => writeln!(out, "revoked the claim of {} at {}", output::clean(email), output::clean(support_id)).map_err(io)?,
             }
+        }
+        Command::Rules { command } => {
+            let answer = care.domain_rules(command).await?;
+            let rules: Vec<Value> = match command {
+                RulesCommand::List { .. } => answer["rules"].as_array().cloned().unwrap_or_default(),
+                _ => vec![answer.clone()],
+            };
+            let rows: Vec<Vec<String>> = rules
+                .iter()
+                .map(|r| ["support_id", "domain", "role", "added_by", "added_at"].iter().map(|k| r[*k].as_str().unwrap_or("").to_string()).collect())
+                .collect();
+            if format == Output::Table {
+                if let RulesCommand::Remove { domain, .. } = command {
+                    writeln!(out, "removed the rule for {}", output::clean(domain)).map_err(io)?;
+                }
+            }
+            output::print(out, format, &["SITE", "DOMAIN", "ROLE", "ADDED BY", "ADDED"], &rows, &answer).map_err(io)?;
+        }
+        Command::Invite { support_id, email, role, ends_at, withdraw, list } => {
+            let answer = match (email, *list, *withdraw) {
+                (_, true, _) => care.invitations(support_id).await?,
+                (Some(email), _, true) => care.withdraw_invitation(support_id, email).await?,
+                (Some(email), _, false) => care.invite(support_id, email, *role, ends_at.as_deref()).await?,
+                (None, false, _) => return Err(CareError::Usage("an e-mail address, or --list".into())),
+            };
+            let invitations: Vec<Value> = if *list { answer["invitations"].as_array().cloned().unwrap_or_default() } else { vec![answer.clone()] };
+            let rows: Vec<Vec<String>> = invitations
+                .iter()
+                .map(|i| {
+                    let mut row: Vec<String> =
+                        ["support_id", "email", "role", "invited_by", "expires_at"].iter().map(|k| i[*k].as_str().unwrap_or("").to_string()).collect();
+                    row.push(if i["expired"].as_bool() == Some(true) { "expired".into() } else { "waiting".into() });
+                    row
+                })
+                .collect();
+            if format == Output::Table && *withdraw {
+                writeln!(out, "withdrew the invitation of {}", output::clean(email.as_deref().unwrap_or(""))).map_err(io)?;
+            }
+            output::print(out, format, &["SITE", "E-MAIL", "ROLE", "INVITED BY", "EXPIRES", "STATE"], &rows, &answer).map_err(io)?;
         }
         Command::Rollout { command } => rollout(&care, command, format, out).await?,
         Command::Completions { .. } | Command::Login { .. } | Command::Logout | Command::Status => {}
