@@ -301,3 +301,86 @@ async fn the_sites_page_reads_its_invitations_in_the_same_round() {
     assert!(accepting.sequential_rounds > plain.sequential_rounds, "{accepting:?}");
     eprintln!("plain {plain:?} accepting {accepting:?}");
 }
+
+// ---- access reviews -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn members_nobody_confirms_by_the_review_deadline_lose_access_a_week_later_and_a_lost_last_admin_goes_to_care() {
+    let (t, app) = seeded().await;
+    make_admin(&app, "bill@acme.example", "ACME-1").await;
+    let _ = care_bodies(&t).await;
+    let bill = app.token("bill@acme.example");
+    // Off by default; a review has nothing to confirm in.
+    let (status, review) = call(&app, Method::GET, &bill, "/v1/sites/ACME-1/review", json!(null)).await;
+    assert_eq!((status, review["every_days"].clone(), review["due_at"].clone()), (200, Value::Null, Value::Null), "{review}");
+    let confirm = |who: &'static str| {
+        let bill = bill.clone();
+        let app = &app;
+        async move { call(app, Method::POST, &bill, &format!("/v1/sites/ACME-1/review/{who}"), json!({"action": "confirm"})).await }
+    };
+    assert_eq!(confirm("alice@acme.example").await.0, 409, "no review under way");
+    assert_eq!(call(&app, Method::GET, &app.token("alice@acme.example"), "/v1/sites/ACME-1/review", json!(null)).await.0, 404);
+    assert_eq!(call(&app, Method::PUT, &bill, "/v1/sites/ACME-1/review-schedule", json!({"every_days": 0})).await.0, 400);
+    let (status, schedule) = call(&app, Method::PUT, &bill, "/v1/sites/ACME-1/review-schedule", json!({"every_days": 30})).await;
+    assert_eq!((status, schedule["every_days"].as_i64()), (200, Some(30)), "{schedule}");
+
+    // bill confirms alice; nobody confirms himself; he confirms... nobody else.
+    let (status, confirmed) = confirm("alice@acme.example").await;
+    assert_eq!((status, confirmed["outcome"].as_str()), (200, Some("confirmed")), "{confirmed}");
+    assert_eq!(confirm("nobody@acme.example").await.0, 404);
+    let (_, review) = call(&app, Method::GET, &bill, "/v1/sites/ACME-1/review", json!(null)).await;
+    let state: Vec<(String, bool)> = review["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap().to_string(), m["confirmed_by"].as_str() == Some("bill@acme.example")))
+        .collect();
+    assert_eq!(state, [("bill@acme.example".to_string(), false), ("alice@acme.example".to_string(), true)], "admins first");
+
+    // The deadline passes (the sweep's clock 31 days on): bill and ... everyone unconfirmed gets an end a week later.
+    let wf = app.state.workflow();
+    access::sweep(&wf, access::now() + time::Duration::days(31)).await.unwrap();
+    let members = app.care_client(CARE).all_members("ACME-1").await.unwrap();
+    let ends: Vec<(String, bool)> = members.iter().map(|m| (m.email.to_string(), m.ends_at.is_some())).collect();
+    assert_eq!(ends, [("bill@acme.example".to_string(), true), ("alice@acme.example".to_string(), false)], "the notice: an end, not yet a loss");
+    assert!(history(&app, "ACME-1").await.contains(&("review_lapsed".into(), "system".into(), "bill@acme.example".into())));
+    assert!(t.view("bill@acme.example", 100).await.contains_key("ACME-1"), "still sees it during the week's notice");
+    let (_, review) = call(&app, Method::GET, &app.care_token(CARE), "/v1/sites/ACME-1/review", json!(null)).await;
+    assert!(review["due_at"].as_str() > schedule["due_at"].as_str(), "the next round started: {review}");
+
+    // A week later still unconfirmed: the expiry sweep removes bill, the last admin — Care takes over.
+    let (_, ted) = ask(&app, &app.token("ted@data.example"), "ACME-1").await;
+    assert_eq!(ted["status"], "pending_admin");
+    access::sweep(&wf, access::now() + time::Duration::days(39)).await.unwrap();
+    let members = app.care_client(CARE).all_members("ACME-1").await.unwrap();
+    assert_eq!(members.iter().map(|m| m.email.to_string()).collect::<Vec<_>>(), ["alice@acme.example"]);
+    assert_eq!(admin_count(&app, "ACME-1").await, 0);
+    let escalations = care_bodies(&t).await;
+    assert!(escalations.iter().any(|m| m["request_id"] == ted["request_id"] && m["reason"] == "no_site_administrator"), "{escalations:?}");
+}
+
+#[tokio::test]
+async fn confirming_during_the_notice_week_keeps_the_member_and_remove_removes_at_once() {
+    let (_t, app) = seeded().await;
+    let care = app.care_token(CARE);
+    let (status, _) = call(&app, Method::PUT, &care, "/v1/sites/ACME-1/review-schedule", json!({"every_days": 10})).await;
+    assert_eq!(status, 200);
+    let wf = app.state.workflow();
+    access::sweep(&wf, access::now() + time::Duration::days(11)).await.unwrap();
+    let members = app.care_client(CARE).all_members("ACME-1").await.unwrap();
+    assert!(members.iter().all(|m| m.ends_at.is_some()), "{members:?}");
+    // Care confirms bill in the notice week (the new round): the review's end goes.
+    let (status, _) = call(&app, Method::POST, &care, "/v1/sites/ACME-1/review/bill@acme.example", json!({"action": "confirm"})).await;
+    assert_eq!(status, 200);
+    let (status, removed) = call(&app, Method::POST, &care, "/v1/sites/ACME-1/review/alice@acme.example", json!({"action": "remove"})).await;
+    assert_eq!((status, removed["outcome"].as_str()), (200, Some("removed")));
+    assert_eq!(call(&app, Method::POST, &care, "/v1/sites/ACME-1/review/bill@acme.example", json!({"action": "maybe"})).await.0, 400);
+    let members = app.care_client(CARE).all_members("ACME-1").await.unwrap();
+    assert_eq!(members.iter().map(|m| (m.email.to_string(), m.ends_at.is_some())).collect::<Vec<_>>(), [("bill@acme.example".to_string(), false)]);
+    // Turning reviews off: no round, nothing due.
+    let (_, off) = call(&app, Method::PUT, &care, "/v1/sites/ACME-1/review-schedule", json!({"every_days": null})).await;
+    assert_eq!((off["every_days"].clone(), off["due_at"].clone()), (Value::Null, Value::Null));
+    let (review, cost) = measured(access::reviews::review_page(&wf, &Actor { email: Email::parse(CARE).unwrap(), care: true }, &SupportId::parse("ACME-1").unwrap())).await;
+    assert_eq!(review.unwrap().members.len(), 1);
+    assert_eq!(cost.sequential_rounds, 1, "the review page is one round: {cost:?}");
+}
