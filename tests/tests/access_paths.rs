@@ -58,7 +58,12 @@ async fn ask(app: &TestApp, token: &str, site: &str) -> (u16, Value) {
 async fn my_sites(app: &TestApp, token: &str) -> Vec<(String, String)> {
     let (status, body) = call(app, Method::GET, token, "/v1/sites?limit=500", json!(null)).await;
     assert_eq!(status, 200, "{body}");
-    body["sites"].as_array().unwrap().iter().map(|s| (s["support_id"].as_str().unwrap().into(), s["role"].as_str().unwrap().into())).collect()
+    body["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["support_id"].as_str().unwrap().into(), s["role"].as_str().unwrap().into()))
+        .collect()
 }
 
 /// (action, actor, subject) of a site's history, oldest first.
@@ -126,7 +131,8 @@ async fn a_verified_address_at_the_sites_domain_is_approved_at_once_and_audited_
     let (_, unverified) = ask(&app, &unverified_token(&app, "una@acme.example"), "ACME-1").await;
     assert_eq!(unverified["status"], "pending_admin", "{unverified}");
     let (_, promote) =
-        call(&app, Method::POST, &app.token("zed@acme.example"), "/v1/access-requests", json!({"support_id": "ACME-1", "role": "admin"})).await;
+        call(&app, Method::POST, &app.token("zed@acme.example"), "/v1/access-requests", json!({"support_id": "ACME-1", "role": "admin"}))
+            .await;
     assert_eq!(promote["status"], "pending_admin", "{promote}");
     // una's request is open: asking again verified returns it (one open request per contact and site).
     let (status, same) = ask(&app, &app.token("una@acme.example"), "ACME-1").await;
@@ -149,7 +155,8 @@ async fn a_verified_address_at_the_sites_domain_is_approved_at_once_and_audited_
 async fn a_rule_at_a_site_without_admins_has_care_told_through_its_queue() {
     let (t, app) = seeded().await;
     // FARM-1 has no admin: Care sets the rule, and is told of each approval it makes.
-    let (status, _) = call(&app, Method::POST, &app.care_token(CARE), "/v1/sites/FARM-1/domain-rules", json!({"domain": "farm.example"})).await;
+    let (status, _) =
+        call(&app, Method::POST, &app.care_token(CARE), "/v1/sites/FARM-1/domain-rules", json!({"domain": "farm.example"})).await;
     assert_eq!(status, 201);
     let (status, approved) = ask(&app, &app.token("gus@farm.example"), "FARM-1").await;
     assert_eq!((status, approved["status"].as_str()), (201, Some("approved")), "{approved}");
@@ -197,7 +204,10 @@ async fn an_invitee_signed_in_with_the_verified_address_becomes_a_member_and_an_
     assert_eq!(call(&app, Method::POST, &care, invitations, json!({"email": "not-an-address"})).await.0, 400);
     let (status, invited) = call(&app, Method::POST, &care, invitations, json!({"email": "Ivy@Farm.example", "role": "admin"})).await;
     assert_eq!(status, 201, "{invited}");
-    assert_eq!((invited["email"].as_str(), invited["role"].as_str(), invited["expired"].as_bool()), (Some("ivy@farm.example"), Some("admin"), Some(false)));
+    assert_eq!(
+        (invited["email"].as_str(), invited["role"].as_str(), invited["expired"].as_bool()),
+        (Some("ivy@farm.example"), Some("admin"), Some(false))
+    );
     let (status, listed) = call(&app, Method::GET, &care, invitations, json!(null)).await;
     assert_eq!((status, listed["invitations"].as_array().map(Vec::len)), (200, Some(1)), "{listed}");
 
@@ -283,15 +293,25 @@ async fn the_sites_page_reads_its_invitations_in_the_same_round() {
             "isBase64Encoded": false
         })
     };
-    let invoke = |payload: Value| abev::http::access::handle_event(&app.state, router.clone(), lambda_http::LambdaEvent::new(payload, Default::default()));
+    let invoke = |payload: Value| {
+        abev::http::access::handle_event(&app.state, router.clone(), lambda_http::LambdaEvent::new(payload, Default::default()))
+    };
     let (response, plain) = measured(invoke(event("fiona@farm.example"))).await;
     assert_eq!(response.unwrap()["statusCode"], 200);
     // Without the invitation read the page is the same number of rounds.
     let care = Actor { email: Email::parse(CARE).unwrap(), care: true };
     let site = SupportId::parse("GLOBEX-1").unwrap();
-    access::invitations::invite(&app.state.workflow(), &care, &site, &Email::parse("fiona@farm.example").unwrap(), Role::User, None, access::now())
-        .await
-        .unwrap();
+    access::invitations::invite(
+        &app.state.workflow(),
+        &care,
+        &site,
+        &Email::parse("fiona@farm.example").unwrap(),
+        Role::User,
+        None,
+        access::now(),
+    )
+    .await
+    .unwrap();
     let (response, accepting) = measured(invoke(event("fiona@farm.example"))).await;
     let response = response.unwrap();
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
@@ -342,7 +362,11 @@ async fn members_nobody_confirms_by_the_review_deadline_lose_access_a_week_later
     access::sweep(&wf, access::now() + time::Duration::days(31)).await.unwrap();
     let members = app.care_client(CARE).all_members("ACME-1").await.unwrap();
     let ends: Vec<(String, bool)> = members.iter().map(|m| (m.email.to_string(), m.ends_at.is_some())).collect();
-    assert_eq!(ends, [("bill@acme.example".to_string(), true), ("alice@acme.example".to_string(), false)], "the notice: an end, not yet a loss");
+    assert_eq!(
+        ends,
+        [("bill@acme.example".to_string(), true), ("alice@acme.example".to_string(), false)],
+        "the notice: an end, not yet a loss"
+    );
     assert!(history(&app, "ACME-1").await.contains(&("review_lapsed".into(), "system".into(), "bill@acme.example".into())));
     assert!(t.view("bill@acme.example", 100).await.contains_key("ACME-1"), "still sees it during the week's notice");
     let (_, review) = call(&app, Method::GET, &app.care_token(CARE), "/v1/sites/ACME-1/review", json!(null)).await;
@@ -372,15 +396,24 @@ async fn confirming_during_the_notice_week_keeps_the_member_and_remove_removes_a
     // Care confirms bill in the notice week (the new round): the review's end goes.
     let (status, _) = call(&app, Method::POST, &care, "/v1/sites/ACME-1/review/bill@acme.example", json!({"action": "confirm"})).await;
     assert_eq!(status, 200);
-    let (status, removed) = call(&app, Method::POST, &care, "/v1/sites/ACME-1/review/alice@acme.example", json!({"action": "remove"})).await;
+    let (status, removed) =
+        call(&app, Method::POST, &care, "/v1/sites/ACME-1/review/alice@acme.example", json!({"action": "remove"})).await;
     assert_eq!((status, removed["outcome"].as_str()), (200, Some("removed")));
     assert_eq!(call(&app, Method::POST, &care, "/v1/sites/ACME-1/review/bill@acme.example", json!({"action": "maybe"})).await.0, 400);
     let members = app.care_client(CARE).all_members("ACME-1").await.unwrap();
-    assert_eq!(members.iter().map(|m| (m.email.to_string(), m.ends_at.is_some())).collect::<Vec<_>>(), [("bill@acme.example".to_string(), false)]);
+    assert_eq!(
+        members.iter().map(|m| (m.email.to_string(), m.ends_at.is_some())).collect::<Vec<_>>(),
+        [("bill@acme.example".to_string(), false)]
+    );
     // Turning reviews off: no round, nothing due.
     let (_, off) = call(&app, Method::PUT, &care, "/v1/sites/ACME-1/review-schedule", json!({"every_days": null})).await;
     assert_eq!((off["every_days"].clone(), off["due_at"].clone()), (Value::Null, Value::Null));
-    let (review, cost) = measured(access::reviews::review_page(&wf, &Actor { email: Email::parse(CARE).unwrap(), care: true }, &SupportId::parse("ACME-1").unwrap())).await;
+    let (review, cost) = measured(access::reviews::review_page(
+        &wf,
+        &Actor { email: Email::parse(CARE).unwrap(), care: true },
+        &SupportId::parse("ACME-1").unwrap(),
+    ))
+    .await;
     assert_eq!(review.unwrap().members.len(), 1);
     assert_eq!(cost.sequential_rounds, 1, "the review page is one round: {cost:?}");
 }

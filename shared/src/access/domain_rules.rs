@@ -163,7 +163,8 @@ pub fn plan_add_rule(
         return Err(AccessError::Conflict(format!("{site_id} has {} domain rules, the most allowed", limits.max_per_site)));
     }
     let at = Stamp::of(now);
-    let rule = DomainRule { support_id: site_id.clone(), domain: domain.clone(), role, added_by: actor.email.to_string(), added_at: at.clone() };
+    let rule =
+        DomainRule { support_id: site_id.clone(), domain: domain.clone(), role, added_by: actor.email.to_string(), added_at: at.clone() };
     let mut entry = HistoryEntry::new(site_id, &at, 0, actor.email.as_str(), HistoryAction::DomainRuleAdded);
     entry.role = Some(role);
     entry.reason = Some(format!("verified e-mail at @{domain} is approved as {role}"));
@@ -351,7 +352,9 @@ mod tests {
     fn domains_parse_to_one_lower_case_spelling() {
         assert_eq!(parse_domain(" @Acme.Example ").unwrap(), "acme.example");
         assert_eq!(parse_domain("eu.acme-corp.example").unwrap(), "eu.acme-corp.example");
-        for bad in ["", "@", "acme", "acme..example", "-acme.example", "acme-.example", "ac me.example", "ann@acme.example", "acme.example."] {
+        for bad in
+            ["", "@", "acme", "acme..example", "-acme.example", "acme-.example", "ac me.example", "ann@acme.example", "acme.example."]
+        {
             assert!(parse_domain(bad).is_err(), "{bad:?}");
         }
     }
@@ -381,7 +384,15 @@ mod tests {
     fn public_mail_providers_and_their_subdomains_are_never_a_rule() {
         let limits = DomainRuleLimits::default();
         for public in ["gmail.com", "GMAIL.com", "@outlook.com", "mx.gmail.com"] {
-            let err = plan_add_rule(snap(true, vec![]), &actor("bill@acme.example", false), &site(1).support_id, public, Role::User, &limits, t0());
+            let err = plan_add_rule(
+                snap(true, vec![]),
+                &actor("bill@acme.example", false),
+                &site(1).support_id,
+                public,
+                Role::User,
+                &limits,
+                t0(),
+            );
             assert!(matches!(err, Err(AccessError::BadInput(_))), "{public}");
         }
         assert!(!limits.is_public("notgmail.com"));
@@ -395,13 +406,14 @@ mod tests {
     fn only_site_admins_and_care_add_rules_and_only_as_user() {
         let limits = DomainRuleLimits::default();
         let id = site(1).support_id;
-        let stranger = plan_add_rule(snap(false, vec![]), &actor("zed@acme.example", false), &id, "acme.example", Role::User, &limits, t0());
+        let stranger =
+            plan_add_rule(snap(false, vec![]), &actor("zed@acme.example", false), &id, "acme.example", Role::User, &limits, t0());
         assert!(matches!(stranger, Err(AccessError::NotYourSite(_))));
         let admin_role =
             plan_add_rule(snap(true, vec![]), &actor("bill@acme.example", false), &id, "acme.example", Role::Admin, &limits, t0());
         assert!(matches!(admin_role, Err(AccessError::BadInput(_))));
-        let care = plan_add_rule(snap(false, vec![]), &actor("carla@care.example", true), &id, "Acme.Example", Role::User, &limits, t0())
-            .unwrap();
+        let care =
+            plan_add_rule(snap(false, vec![]), &actor("carla@care.example", true), &id, "Acme.Example", Role::User, &limits, t0()).unwrap();
         let RuleAdded::New(added) = &care.outcome else { panic!("new") };
         assert_eq!(added.domain, "acme.example");
         assert!(!care.writes.iter().any(|w| matches!(w, Write::MembershipIs { .. })), "Care acts by its group");
@@ -410,8 +422,16 @@ mod tests {
         assert!(admin.writes.iter().any(|w| matches!(w, Write::MembershipIs { role: Some(Role::Admin), .. })), "re-checked at commit");
         assert!(admin.writes.iter().any(|w| matches!(w, Write::History(h) if h.action == HistoryAction::DomainRuleAdded)));
         // The same rule again: answered as it is, nothing written.
-        let again = plan_add_rule(snap(true, vec![rule("acme.example")]), &actor("bill@acme.example", false), &id, "ACME.example", Role::User, &limits, t0())
-            .unwrap();
+        let again = plan_add_rule(
+            snap(true, vec![rule("acme.example")]),
+            &actor("bill@acme.example", false),
+            &id,
+            "ACME.example",
+            Role::User,
+            &limits,
+            t0(),
+        )
+        .unwrap();
         assert!(again.writes.is_empty() && matches!(again.outcome, RuleAdded::Existing(_)));
         let full: Vec<DomainRule> = (0..limits.max_per_site).map(|i| rule(&format!("d{i}.example"))).collect();
         let over = plan_add_rule(snap(true, full), &actor("bill@acme.example", false), &id, "acme.example", Role::User, &limits, t0());
@@ -423,8 +443,9 @@ mod tests {
         let id = site(1).support_id;
         let gone = plan_remove_rule(snap(true, vec![]), &actor("bill@acme.example", false), &id, "acme.example", t0());
         assert!(matches!(gone, Err(AccessError::NotFound(_))));
-        let removed = plan_remove_rule(snap(false, vec![rule("acme.example")]), &actor("carla@care.example", true), &id, "@ACME.example", t0())
-            .unwrap();
+        let removed =
+            plan_remove_rule(snap(false, vec![rule("acme.example")]), &actor("carla@care.example", true), &id, "@ACME.example", t0())
+                .unwrap();
         assert_eq!(removed.outcome.domain, "acme.example");
         assert!(removed.writes.iter().any(|w| matches!(w, Write::RemoveDomainRule { domain, .. } if domain == "acme.example")));
     }
@@ -441,9 +462,14 @@ mod tests {
         assert!(w.iter().any(|w| matches!(w, Write::Request { expected: None, .. })));
         assert!(w.iter().any(|w| matches!(w, Write::Absent(k) if *k == req.open_marker())), "one open request per contact and site");
         assert!(w.iter().any(|w| matches!(w, Write::SetMembership { previous: None, role: Role::User, .. })));
-        assert!(w.iter().any(|w| matches!(w, Write::DomainRuleIs { domain, .. } if domain == "acme.example")), "a rule removed meanwhile decides nothing");
+        assert!(
+            w.iter().any(|w| matches!(w, Write::DomainRuleIs { domain, .. } if domain == "acme.example")),
+            "a rule removed meanwhile decides nothing"
+        );
         assert!(w.iter().any(|w| matches!(w, Write::NoCooldown { .. })));
-        assert!(w.iter().any(|w| matches!(w, Write::History(h) if h.action == HistoryAction::ApprovedByRule && h.actor == "rule:acme.example")));
+        assert!(w
+            .iter()
+            .any(|w| matches!(w, Write::History(h) if h.action == HistoryAction::ApprovedByRule && h.actor == "rule:acme.example")));
         assert!(w.iter().any(|w| matches!(w, Write::AdminCountIs { seen: 2, .. })));
         assert!(!w.iter().any(|w| matches!(w, Write::Notice { .. } | Write::CountOpenRequest { .. })));
         let no_admin = plan_approve_by_rule(&site(0), &r, &ann, Role::User, t0(), RequestId::new(), "n1").unwrap();
@@ -452,6 +478,9 @@ mod tests {
             _ => None,
         });
         let notice: serde_json::Value = serde_json::from_str(&body.expect("Care is told")).unwrap();
-        assert_eq!((notice["schema"].as_str(), notice["kind"].as_str(), notice["domain"].as_str()), (Some(NOTICE_SCHEMA), Some("domain_rule"), Some("acme.example")));
+        assert_eq!(
+            (notice["schema"].as_str(), notice["kind"].as_str(), notice["domain"].as_str()),
+            (Some(NOTICE_SCHEMA), Some("domain_rule"), Some("acme.example"))
+        );
     }
 }

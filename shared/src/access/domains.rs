@@ -16,7 +16,8 @@ use time::OffsetDateTime;
 
 async fn snapshot(wf: &Workflow, actor: &Actor, site: &SupportId) -> Result<RulesSnapshot, AccessError> {
     let store = &wf.store;
-    let (meta, actor_role, rules) = futures::try_join!(store.site_meta(site), acting_role_of(store, actor, site), store.domain_rules(site))?;
+    let (meta, actor_role, rules) =
+        futures::try_join!(store.site_meta(site), acting_role_of(store, actor, site), store.domain_rules(site))?;
     Ok(RulesSnapshot { site: meta, actor_role, rules })
 }
 
@@ -30,9 +31,13 @@ pub async fn add_rule(
     now: OffsetDateTime,
 ) -> Result<RuleAdded, AccessError> {
     let limits = &wf.limits.domain_rules;
-    let added = run(wf, "TransactWriteItems add domain rule", now, || snapshot(wf, actor, site), |snap| {
-        domain_rules::plan_add_rule(snap, actor, site, domain, role, limits, now)
-    })
+    let added = run(
+        wf,
+        "TransactWriteItems add domain rule",
+        now,
+        || snapshot(wf, actor, site),
+        |snap| domain_rules::plan_add_rule(snap, actor, site, domain, role, limits, now),
+    )
     .await?;
     if let RuleAdded::New(rule) = &added {
         tracing::info!(site = %site, domain = %rule.domain, by = %actor.email, "domain rule added");
@@ -41,10 +46,20 @@ pub async fn add_rule(
 }
 
 /// `DELETE /v1/sites/{s}/domain-rules/{domain}`.
-pub async fn remove_rule(wf: &Workflow, actor: &Actor, site: &SupportId, domain: &str, now: OffsetDateTime) -> Result<DomainRule, AccessError> {
-    let removed = run(wf, "TransactWriteItems remove domain rule", now, || snapshot(wf, actor, site), |snap| {
-        domain_rules::plan_remove_rule(snap, actor, site, domain, now)
-    })
+pub async fn remove_rule(
+    wf: &Workflow,
+    actor: &Actor,
+    site: &SupportId,
+    domain: &str,
+    now: OffsetDateTime,
+) -> Result<DomainRule, AccessError> {
+    let removed = run(
+        wf,
+        "TransactWriteItems remove domain rule",
+        now,
+        || snapshot(wf, actor, site),
+        |snap| domain_rules::plan_remove_rule(snap, actor, site, domain, now),
+    )
     .await?;
     tracing::info!(site = %site, domain = %removed.domain, by = %actor.email, "domain rule removed");
     Ok(removed)

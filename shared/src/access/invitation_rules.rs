@@ -152,7 +152,12 @@ pub fn plan_accept(snap: AcceptSnapshot, invitee: &Email, now: OffsetDateTime) -
     if expired(&inv, &at) {
         let mut history = entry(&site_id, &at, 0, "system", HistoryAction::InvitationExpired, &inv);
         history.reason = Some(format!("expired at {}", inv.expires_at));
-        return Ok(Plan { writes: vec![remove, Write::History(history)], messages: Vec::new(), orphaned: None, outcome: Accepted::Expired { site: site_id } });
+        return Ok(Plan {
+            writes: vec![remove, Write::History(history)],
+            messages: Vec::new(),
+            orphaned: None,
+            outcome: Accepted::Expired { site: site_id },
+        });
     }
     let Some(meta) = snap.site else {
         return Ok(Plan { writes: vec![remove], messages: Vec::new(), orphaned: None, outcome: Accepted::Gone });
@@ -235,18 +240,36 @@ mod tests {
         assert!(matches!(stranger, Err(AccessError::NotYourSite(_))));
         let user = plan_invite(snap(Some(Role::User), None), &actor("zed@farm.example", false), &id, &ivy, Role::User, None, DAYS14, t0());
         assert!(matches!(user, Err(AccessError::NotYourSite(_))));
-        let member = plan_invite(snap(Some(Role::Admin), Some(Role::User)), &actor("fiona@farm.example", false), &id, &ivy, Role::Admin, None, DAYS14, t0());
+        let member = plan_invite(
+            snap(Some(Role::Admin), Some(Role::User)),
+            &actor("fiona@farm.example", false),
+            &id,
+            &ivy,
+            Role::Admin,
+            None,
+            DAYS14,
+            t0(),
+        );
         assert!(matches!(member, Err(AccessError::Conflict(_))));
         let past = Some(Stamp::of(t0() - time::Duration::hours(1)));
-        let bad_end = plan_invite(snap(Some(Role::Admin), None), &actor("fiona@farm.example", false), &id, &ivy, Role::User, past, DAYS14, t0());
+        let bad_end =
+            plan_invite(snap(Some(Role::Admin), None), &actor("fiona@farm.example", false), &id, &ivy, Role::User, past, DAYS14, t0());
         assert!(matches!(bad_end, Err(AccessError::BadInput(_))));
-        let ok = plan_invite(snap(Some(Role::Admin), None), &actor("fiona@farm.example", false), &id, &ivy, Role::Admin, None, DAYS14, t0()).unwrap();
+        let ok =
+            plan_invite(snap(Some(Role::Admin), None), &actor("fiona@farm.example", false), &id, &ivy, Role::Admin, None, DAYS14, t0())
+                .unwrap();
         let Invited::New(inv) = &ok.outcome else { panic!("new") };
         assert_eq!(inv.expires_at, Stamp::of(t0() + DAYS14), "14 days");
         assert!(ok.writes.iter().any(|w| matches!(w, Write::Invitation { seen: None, .. })));
         assert!(ok.writes.iter().any(|w| matches!(w, Write::MembershipIs { role: None, email, .. } if *email == ivy)));
-        assert!(ok.writes.iter().any(|w| matches!(w, Write::MembershipIs { role: Some(Role::Admin), .. })), "the inviter's right at commit");
-        assert!(!ok.writes.iter().any(|w| matches!(w, Write::SetAdminCount { .. } | Write::SetMembership { .. })), "an invitation is no admin yet");
+        assert!(
+            ok.writes.iter().any(|w| matches!(w, Write::MembershipIs { role: Some(Role::Admin), .. })),
+            "the inviter's right at commit"
+        );
+        assert!(
+            !ok.writes.iter().any(|w| matches!(w, Write::SetAdminCount { .. } | Write::SetMembership { .. })),
+            "an invitation is no admin yet"
+        );
         // Inviting again renews, conditioned on the invitation read.
         let again = InviteSnapshot { existing: Some(invitation(Role::User, t0() - time::Duration::days(3))), ..snap(None, None) };
         let renewed = plan_invite(again, &actor("carla@care.example", true), &id, &ivy, Role::User, None, DAYS14, t0()).unwrap();
@@ -276,10 +299,13 @@ mod tests {
     fn an_admin_invitation_counts_only_once_accepted_and_accepting_never_demotes() {
         let ivy = email("ivy@farm.example");
         let admin_inv = invitation(Role::Admin, t0());
-        let accepted = plan_accept(AcceptSnapshot { invitation: Some(admin_inv.clone()), site: Some(site(0)), member_role: None }, &ivy, t0()).unwrap();
+        let accepted =
+            plan_accept(AcceptSnapshot { invitation: Some(admin_inv.clone()), site: Some(site(0)), member_role: None }, &ivy, t0())
+                .unwrap();
         assert!(accepted.writes.iter().any(|w| matches!(w, Write::SetAdminCount { seen: 0, new: 1, .. })));
         let promoted =
-            plan_accept(AcceptSnapshot { invitation: Some(admin_inv), site: Some(site(2)), member_role: Some(Role::User) }, &ivy, t0()).unwrap();
+            plan_accept(AcceptSnapshot { invitation: Some(admin_inv), site: Some(site(2)), member_role: Some(Role::User) }, &ivy, t0())
+                .unwrap();
         assert!(promoted.writes.iter().any(|w| matches!(w, Write::SetMembership { previous: Some(Role::User), role: Role::Admin, .. })));
         assert!(promoted.writes.iter().any(|w| matches!(w, Write::SetAdminCount { seen: 2, new: 3, .. })));
         let admin_as_user = plan_accept(

@@ -39,19 +39,33 @@ pub async fn invite(
     now: OffsetDateTime,
 ) -> Result<Invited, AccessError> {
     let lifetime = wf.limits.invitation_lifetime;
-    let invited = run(wf, "TransactWriteItems invite", now, || snapshot(wf, actor, site, invitee), |snap| {
-        invitation_rules::plan_invite(snap, actor, site, invitee, role, ends_at.clone(), lifetime, now)
-    })
+    let invited = run(
+        wf,
+        "TransactWriteItems invite",
+        now,
+        || snapshot(wf, actor, site, invitee),
+        |snap| invitation_rules::plan_invite(snap, actor, site, invitee, role, ends_at.clone(), lifetime, now),
+    )
     .await?;
     tracing::info!(site = %site, invitee = %invitee, role = role.as_str(), by = %actor.email, "invited");
     Ok(invited)
 }
 
 /// `DELETE /v1/sites/{s}/invitations/{email}`.
-pub async fn withdraw(wf: &Workflow, actor: &Actor, site: &SupportId, invitee: &Email, now: OffsetDateTime) -> Result<Invitation, AccessError> {
-    let withdrawn = run(wf, "TransactWriteItems withdraw invitation", now, || snapshot(wf, actor, site, invitee), |snap| {
-        invitation_rules::plan_withdraw(snap, actor, site, invitee, now)
-    })
+pub async fn withdraw(
+    wf: &Workflow,
+    actor: &Actor,
+    site: &SupportId,
+    invitee: &Email,
+    now: OffsetDateTime,
+) -> Result<Invitation, AccessError> {
+    let withdrawn = run(
+        wf,
+        "TransactWriteItems withdraw invitation",
+        now,
+        || snapshot(wf, actor, site, invitee),
+        |snap| invitation_rules::plan_withdraw(snap, actor, site, invitee, now),
+    )
     .await?;
     tracing::info!(site = %site, invitee = %invitee, by = %actor.email, "invitation withdrawn");
     Ok(withdrawn)
@@ -69,9 +83,12 @@ pub async fn accept_all(wf: &Workflow, invitee: &Email, pending: &[Invitation], 
                 futures::try_join!(store.invitation(site, invitee), store.site_meta(site), store.membership_role(invitee, site))?;
             Ok::<_, AccessError>(AcceptSnapshot { invitation, site: meta, member_role })
         };
-        let accepted = run(wf, "TransactWriteItems accept invitation", now, read, |snap| invitation_rules::plan_accept(snap, invitee, now)).await?;
+        let accepted =
+            run(wf, "TransactWriteItems accept invitation", now, read, |snap| invitation_rules::plan_accept(snap, invitee, now)).await?;
         match &accepted {
-            Accepted::Member { site, role } => tracing::info!(site = %site, invitee = %invitee, role = role.as_str(), "invitation accepted"),
+            Accepted::Member { site, role } => {
+                tracing::info!(site = %site, invitee = %invitee, role = role.as_str(), "invitation accepted")
+            }
             Accepted::Expired { site } => tracing::info!(site = %site, invitee = %invitee, "invitation expired unaccepted"),
             _ => {}
         }

@@ -43,12 +43,12 @@ pub mod claim_rules;
 pub mod claims;
 pub mod domain_rules;
 pub mod domains;
+pub mod expiry;
 pub mod invitation_rules;
 pub mod invitations;
+pub mod request_expiry;
 pub mod review_rules;
 pub mod reviews;
-pub mod expiry;
-pub mod request_expiry;
 pub mod rules;
 
 use crate::domain::access::{day_of, parse_day};
@@ -134,7 +134,10 @@ impl Limits {
             history_retention: (retention_days > 0).then(|| time::Duration::days(i64::try_from(retention_days).unwrap_or(36_500))),
             max_open_requests: u32::try_from(max).unwrap_or(u32::MAX).max(1),
             rejection_cooldown: time::Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 3600)),
-            domain_rules: domain_rules::DomainRuleLimits::with_public_domains(Some(&crate::config::optional("ABEV_PUBLIC_MAIL_DOMAINS", ""))),
+            domain_rules: domain_rules::DomainRuleLimits::with_public_domains(Some(&crate::config::optional(
+                "ABEV_PUBLIC_MAIL_DOMAINS",
+                "",
+            ))),
             ..Limits::default()
         })
     }

@@ -121,7 +121,8 @@ pub fn plan_confirm(
     let mut entry = HistoryEntry::new(site_id, &at, 0, actor.email.as_str(), HistoryAction::ReviewConfirmed);
     entry.subject = Some(member.clone());
     entry.role = Some(standing.role);
-    entry.reason = Some(if clears { format!("review due at {due}; the end the last review set is cleared") } else { format!("review due at {due}") });
+    entry.reason =
+        Some(if clears { format!("review due at {due}; the end the last review set is cleared") } else { format!("review due at {due}") });
     writes.push(Write::History(entry));
     Ok(Plan { writes, messages: Vec::new(), orphaned: None, outcome: due })
 }
@@ -163,7 +164,12 @@ pub fn plan_lapse_member(
 
 /// The next round after the one due at `due`: N days after that deadline (or after `now`,
 /// when the sweep comes so late that the next deadline has passed too).
-pub fn plan_next_round(schedule: &ReviewSchedule, site: &SupportId, due: &Stamp, now: OffsetDateTime) -> Result<Plan<Option<Stamp>>, AccessError> {
+pub fn plan_next_round(
+    schedule: &ReviewSchedule,
+    site: &SupportId,
+    due: &Stamp,
+    now: OffsetDateTime,
+) -> Result<Plan<Option<Stamp>>, AccessError> {
     let (Some(days), Some(current)) = (schedule.every_days, schedule.due_at.as_ref()) else { return Ok(Plan::answer(None)) };
     if current != due {
         return Ok(Plan::answer(None));
@@ -202,16 +208,28 @@ mod tests {
         Some(MembershipStanding { role: Role::User, since: None, ends_at })
     }
     fn member() -> Membership {
-        Membership { email: Email::parse("zed@acme.example").unwrap(), support_id: site().support_id, role: Role::User, since: None, ends_at: None }
+        Membership {
+            email: Email::parse("zed@acme.example").unwrap(),
+            support_id: site().support_id,
+            role: Role::User,
+            since: None,
+            ends_at: None,
+        }
     }
 
     #[test]
     fn a_schedule_starts_a_round_and_only_managers_set_it() {
         let snap = |admin: bool| ReviewSnapshot { site: Some(site()), actor_role: admin.then_some(Role::Admin), ..Default::default() };
         let id = site().support_id;
-        assert!(matches!(plan_schedule(snap(false), &actor("zed@acme.example", false), &id, Some(90), t0()), Err(AccessError::NotYourSite(_))));
+        assert!(matches!(
+            plan_schedule(snap(false), &actor("zed@acme.example", false), &id, Some(90), t0()),
+            Err(AccessError::NotYourSite(_))
+        ));
         for bad in [0, -1, MAX_EVERY_DAYS + 1] {
-            assert!(matches!(plan_schedule(snap(true), &actor("bill@acme.example", false), &id, Some(bad), t0()), Err(AccessError::BadInput(_))));
+            assert!(matches!(
+                plan_schedule(snap(true), &actor("bill@acme.example", false), &id, Some(bad), t0()),
+                Err(AccessError::BadInput(_))
+            ));
         }
         let on = plan_schedule(snap(true), &actor("bill@acme.example", false), &id, Some(90), t0()).unwrap();
         assert_eq!(on.outcome.due_at, Some(Stamp::of(t0() + Duration::days(90))));
@@ -228,8 +246,14 @@ mod tests {
         let due = Stamp::of(t0());
         let lapse = plan_lapse_member(&site(), &due, &member(), standing(None), false, DEFAULT_GRACE, t0()).unwrap();
         assert!(lapse.outcome);
-        assert!(lapse.writes.iter().any(|w| matches!(w, Write::SetMembershipEnd { ends_at: Some(e), .. } if *e == Stamp::of(t0() + DEFAULT_GRACE))));
-        assert!(lapse.writes.iter().any(|w| matches!(w, Write::History(h) if h.action == HistoryAction::ReviewLapsed && h.actor == "system")));
+        assert!(lapse
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::SetMembershipEnd { ends_at: Some(e), .. } if *e == Stamp::of(t0() + DEFAULT_GRACE))));
+        assert!(lapse
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::History(h) if h.action == HistoryAction::ReviewLapsed && h.actor == "system")));
         assert!(!plan_lapse_member(&site(), &due, &member(), standing(None), true, DEFAULT_GRACE, t0()).unwrap().outcome);
         let sooner = standing(Some(Stamp::of(t0() + Duration::days(1))));
         assert!(!plan_lapse_member(&site(), &due, &member(), sooner, false, DEFAULT_GRACE, t0()).unwrap().outcome, "ends sooner anyway");
@@ -242,10 +266,20 @@ mod tests {
         let zed = Email::parse("zed@acme.example").unwrap();
         let (every, previous_due) = (30, Stamp::of(t0()));
         let schedule = ReviewSchedule { every_days: Some(every), due_at: Some(Stamp::of(t0() + Duration::days(every))) };
-        let snap = |ends_at| ReviewSnapshot { site: Some(site()), actor_role: Some(Role::Admin), schedule: schedule.clone(), member: standing(ends_at) };
+        let snap = |ends_at| ReviewSnapshot {
+            site: Some(site()),
+            actor_role: Some(Role::Admin),
+            schedule: schedule.clone(),
+            member: standing(ends_at),
+        };
         let none = ReviewSnapshot { schedule: ReviewSchedule::default(), ..snap(None) };
-        assert!(matches!(plan_confirm(none, &actor("bill@acme.example", false), &id, &zed, DEFAULT_GRACE, t0()), Err(AccessError::Conflict(_))));
-        let lapsed = plan_confirm(snap(lapse_end(&previous_due, DEFAULT_GRACE)), &actor("bill@acme.example", false), &id, &zed, DEFAULT_GRACE, t0()).unwrap();
+        assert!(matches!(
+            plan_confirm(none, &actor("bill@acme.example", false), &id, &zed, DEFAULT_GRACE, t0()),
+            Err(AccessError::Conflict(_))
+        ));
+        let lapsed =
+            plan_confirm(snap(lapse_end(&previous_due, DEFAULT_GRACE)), &actor("bill@acme.example", false), &id, &zed, DEFAULT_GRACE, t0())
+                .unwrap();
         assert!(lapsed.writes.iter().any(|w| matches!(w, Write::SetMembershipEnd { ends_at: None, .. })));
         let contractor = Some(Stamp::of(t0() + Duration::days(3)));
         let kept = plan_confirm(snap(contractor), &actor("bill@acme.example", false), &id, &zed, DEFAULT_GRACE, t0()).unwrap();

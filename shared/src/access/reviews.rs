@@ -48,9 +48,13 @@ pub async fn set_schedule(
     every_days: Option<i64>,
     now: OffsetDateTime,
 ) -> Result<ReviewSchedule, AccessError> {
-    let schedule = run(wf, "TransactWriteItems review schedule", now, || snapshot(wf, actor, site, None), |snap| {
-        review_rules::plan_schedule(snap, actor, site, every_days, now)
-    })
+    let schedule = run(
+        wf,
+        "TransactWriteItems review schedule",
+        now,
+        || snapshot(wf, actor, site, None),
+        |snap| review_rules::plan_schedule(snap, actor, site, every_days, now),
+    )
     .await?;
     tracing::info!(site = %site, every_days = ?schedule.every_days, by = %actor.email, "access review schedule set");
     Ok(schedule)
@@ -82,9 +86,13 @@ pub async fn review_page(wf: &Workflow, actor: &Actor, site: &SupportId) -> Resu
 
 /// `POST /v1/sites/{s}/review/{email} {action: "confirm"}`: the round's deadline.
 pub async fn confirm(wf: &Workflow, actor: &Actor, site: &SupportId, member: &Email, now: OffsetDateTime) -> Result<Stamp, AccessError> {
-    let due = run(wf, "TransactWriteItems review confirm", now, || snapshot(wf, actor, site, Some(member)), |snap| {
-        review_rules::plan_confirm(snap, actor, site, member, DEFAULT_GRACE, now)
-    })
+    let due = run(
+        wf,
+        "TransactWriteItems review confirm",
+        now,
+        || snapshot(wf, actor, site, Some(member)),
+        |snap| review_rules::plan_confirm(snap, actor, site, member, DEFAULT_GRACE, now),
+    )
     .await?;
     tracing::info!(site = %site, member = %member, by = %actor.email, "member confirmed in access review");
     Ok(due)
@@ -120,8 +128,12 @@ pub async fn sweep_reviews(wf: &Workflow, now: OffsetDateTime) -> Result<usize, 
 
 async fn lapse_round(wf: &Workflow, site: &SupportId, due: &Stamp, now: OffsetDateTime) -> Result<usize, AccessError> {
     let store = &wf.store;
-    let (meta, schedule, members, confirmations) =
-        futures::try_join!(store.site_meta(site), store.review_schedule(site), store.all_site_members(site), store.review_confirmations(site))?;
+    let (meta, schedule, members, confirmations) = futures::try_join!(
+        store.site_meta(site),
+        store.review_schedule(site),
+        store.all_site_members(site),
+        store.review_confirmations(site)
+    )?;
     let entry = keys::review_due(due.day(), due.as_str(), site);
     let (Some(meta), true) = (meta, schedule.due_at.as_ref() == Some(due)) else {
         // The schedule moved (or the site is gone): the entry no longer means anything.

@@ -6,12 +6,12 @@ use super::claims::{
     __path_create_claim, __path_revoke_claim, __path_set_claim_window, __path_site_claims, create_claim, revoke_claim, set_claim_window,
     site_claims,
 };
+use super::domain_rules::{
+    __path_add_domain_rule, __path_list_domain_rules, __path_remove_domain_rule, add_domain_rule, list_domain_rules, remove_domain_rule,
+};
 use super::dto::{
     AccessRequestView, ApproveAccessRequest, CreateAccessRequest, EnabledSiteView, HistoryPage, Member, MembersPage, MembersSite, MySite,
     Problem, RejectAccessRequest, RequestsPage, RolloutChangeView, RolloutPage, SetRollout, SitesPage,
-};
-use super::domain_rules::{
-    __path_add_domain_rule, __path_list_domain_rules, __path_remove_domain_rule, add_domain_rule, list_domain_rules, remove_domain_rule,
 };
 use super::identity::Caller;
 use super::invitations::{
@@ -237,10 +237,13 @@ async fn create_request(
     let Json(body) = body.map_err(json_rejection)?;
     let site = SupportId::parse(&body.support_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let role = body.role.unwrap_or(Role::User);
-    Ok(match access::create_request_as(&state.workflow(), &Actor::from(&caller), caller.email_verified, &site, role, access::now()).await? {
-        Created::New(r) => (StatusCode::CREATED, Json(as_seen_by(r, &caller))).into_response(),
-        Created::Existing(r) => (StatusCode::OK, Json(as_seen_by(r, &caller))).into_response(),
-    })
+    Ok(
+        match access::create_request_as(&state.workflow(), &Actor::from(&caller), caller.email_verified, &site, role, access::now()).await?
+        {
+            Created::New(r) => (StatusCode::CREATED, Json(as_seen_by(r, &caller))).into_response(),
+            Created::Existing(r) => (StatusCode::OK, Json(as_seen_by(r, &caller))).into_response(),
+        },
+    )
 }
 
 /// The caller's own requests and their state, newest first.

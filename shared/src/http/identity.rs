@@ -228,7 +228,10 @@ mod tests {
     fn unverified_or_missing_email_is_refused() {
         let mut claims = HashMap::from([("email".to_string(), "A@B.example".to_string())]);
         assert_eq!(Caller::from_claims(Some(&claims), "r".into(), &IdentityConfig::default()).unwrap().email.as_str(), "a@b.example");
-        assert!(!Caller::from_claims(Some(&claims), "r".into(), &IdentityConfig::default()).unwrap().email_verified, "absent is not verified");
+        assert!(
+            !Caller::from_claims(Some(&claims), "r".into(), &IdentityConfig::default()).unwrap().email_verified,
+            "absent is not verified"
+        );
         claims.insert("email_verified".into(), " TRUE".into());
         assert!(Caller::from_claims(Some(&claims), "r".into(), &IdentityConfig::default()).unwrap().email_verified);
         claims.insert("email_verified".into(), "false".into());

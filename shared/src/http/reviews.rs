@@ -84,7 +84,11 @@ fn site_param(raw: &str) -> Result<SupportId, ApiError> {
         (status = 200, description = "The schedule and the members", body = ReviewView),
         (status = 404, description = "No such site that the caller administers", body = Problem, content_type = "application/problem+json"),
     ))]
-pub(crate) async fn get_review(State(state): State<AppState>, caller: Caller, Path(raw_site): Path<String>) -> Result<Json<ReviewView>, ApiError> {
+pub(crate) async fn get_review(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_site): Path<String>,
+) -> Result<Json<ReviewView>, ApiError> {
     let site = site_param(&raw_site)?;
     let page = reviews::review_page(&state.workflow(), &Actor::from(&caller), &site).await?;
     Ok(Json(ReviewView {

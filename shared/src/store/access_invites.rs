@@ -96,7 +96,13 @@ impl Store {
         start: Option<&PageKey>,
         limit: usize,
     ) -> Result<(Vec<Invitation>, Option<PageKey>), StoreError> {
-        let listing = Listing { op: "Query site invitations", index: None, pk: keys::site_pk(site), prefix: Some(keys::INVITE_PREFIX), forward: true };
+        let listing = Listing {
+            op: "Query site invitations",
+            index: None,
+            pk: keys::site_pk(site),
+            prefix: Some(keys::INVITE_PREFIX),
+            forward: true,
+        };
         let page = self.page(&listing, start, limit, true).await?;
         let invitations = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok((invitations, page.next))

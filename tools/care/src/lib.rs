@@ -532,7 +532,11 @@ impl Care {
     /// `GET /v1/sites/{s}/invitations` (first 500).
     pub async fn invitations(&self, site: &str) -> Result<Value, CareError> {
         let path = format!("/v1/sites/{}/invitations", path_segment(site));
-        self.api.raw(reqwest::Method::GET, &path, &[("limit", "500".to_string())], None).await.and_then(|a| a.into_result()).map_err(api_error)
+        self.api
+            .raw(reqwest::Method::GET, &path, &[("limit", "500".to_string())], None)
+            .await
+            .and_then(|a| a.into_result())
+            .map_err(api_error)
     }
 
     /// The requests waiting for this agent (`GET /v1/approvals`), oldest first.
@@ -846,7 +850,12 @@ pub async fn run_opening(
             };
             let rows: Vec<Vec<String>> = rules
                 .iter()
-                .map(|r| ["support_id", "domain", "role", "added_by", "added_at"].iter().map(|k| r[*k].as_str().unwrap_or("").to_string()).collect())
+                .map(|r| {
+                    ["support_id", "domain", "role", "added_by", "added_at"]
+                        .iter()
+                        .map(|k| r[*k].as_str().unwrap_or("").to_string())
+                        .collect()
+                })
                 .collect();
             if format == Output::Table {
                 if let RulesCommand::Remove { domain, .. } = command {
@@ -862,12 +871,15 @@ pub async fn run_opening(
                 (Some(email), _, false) => care.invite(support_id, email, *role, ends_at.as_deref()).await?,
                 (None, false, _) => return Err(CareError::Usage("an e-mail address, or --list".into())),
             };
-            let invitations: Vec<Value> = if *list { answer["invitations"].as_array().cloned().unwrap_or_default() } else { vec![answer.clone()] };
+            let invitations: Vec<Value> =
+                if *list { answer["invitations"].as_array().cloned().unwrap_or_default() } else { vec![answer.clone()] };
             let rows: Vec<Vec<String>> = invitations
                 .iter()
                 .map(|i| {
-                    let mut row: Vec<String> =
-                        ["support_id", "email", "role", "invited_by", "expires_at"].iter().map(|k| i[*k].as_str().unwrap_or("").to_string()).collect();
+                    let mut row: Vec<String> = ["support_id", "email", "role", "invited_by", "expires_at"]
+                        .iter()
+                        .map(|k| i[*k].as_str().unwrap_or("").to_string())
+                        .collect();
                     row.push(if i["expired"].as_bool() == Some(true) { "expired".into() } else { "waiting".into() });
                     row
                 })
