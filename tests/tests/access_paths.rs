@@ -417,3 +417,49 @@ async fn confirming_during_the_notice_week_keeps_the_member_and_remove_removes_a
     assert_eq!(review.unwrap().members.len(), 1);
     assert_eq!(cost.sequential_rounds, 1, "the review page is one round: {cost:?}");
 }
+
+// ---- the Care CLI ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn care_manages_rules_invitations_and_reviews_with_abev_care() {
+    use abev_care::{Cli, Parser, Token};
+    let (t, app) = seeded().await;
+    let token = app.care_token(CARE);
+    let run = |args: Vec<&str>| {
+        let mut argv = vec!["abev-care", "--api", &app.base, "--queue-url", t.stack.care_queue()];
+        argv.extend(args);
+        let mut cli = Cli::try_parse_from(argv).unwrap();
+        cli.token = Some(Token::new(token.clone()));
+        cli
+    };
+    let out = |args: Vec<&str>| {
+        let cli = run(args);
+        async move {
+            let mut out = Vec::new();
+            abev_care::run(cli, &mut out).await.map(|_| String::from_utf8(out).unwrap())
+        }
+    };
+    let added = out(vec!["rules", "add", "FARM-1", "farm.example"]).await.unwrap();
+    assert!(added.contains("FARM-1") && added.contains("farm.example") && added.contains(CARE), "{added}");
+    let refused = out(vec!["rules", "add", "FARM-1", "gmail.com"]).await.unwrap_err();
+    assert_eq!(refused.exit_code(), 1, "{refused}");
+    let listed: Value = serde_json::from_str(&out(vec!["--json", "rules", "list", "FARM-1"]).await.unwrap()).unwrap();
+    assert_eq!(listed["rules"][0]["domain"], "farm.example");
+    assert!(out(vec!["rules", "remove", "FARM-1", "farm.example"]).await.unwrap().contains("removed the rule for farm.example"));
+    assert_eq!(out(vec!["rules", "remove", "FARM-1", "farm.example"]).await.unwrap_err().exit_code(), 4);
+
+    let invited = out(vec!["invite", "FARM-1", "ivy@farm.example", "--role", "admin"]).await.unwrap();
+    assert!(invited.contains("ivy@farm.example") && invited.contains("admin") && invited.contains("waiting"), "{invited}");
+    assert!(out(vec!["invite", "FARM-1", "--list"]).await.unwrap().contains("ivy@farm.example"));
+    assert!(out(vec!["invite", "FARM-1", "ivy@farm.example", "--withdraw"]).await.unwrap().contains("withdrew the invitation of ivy@farm.example"));
+    assert!(!out(vec!["invite", "FARM-1", "--list"]).await.unwrap().contains("ivy@farm.example"));
+
+    let set = out(vec!["review", "FARM-1", "--every", "90"]).await.unwrap();
+    assert!(set.contains("review every 90 days"), "{set}");
+    let confirmed = out(vec!["review", "FARM-1", "fiona@farm.example", "--confirm"]).await.unwrap();
+    assert!(confirmed.contains("fiona@farm.example confirmed"), "{confirmed}");
+    let shown = out(vec!["review", "FARM-1"]).await.unwrap();
+    assert!(shown.contains("fiona@farm.example") && shown.contains(CARE), "{shown}");
+    assert!(out(vec!["review", "FARM-1", "--off"]).await.unwrap().contains("review every - days"));
+    assert_eq!(out(vec!["review", "FARM-1", "fiona@farm.example"]).await.unwrap_err().exit_code(), 2);
+}

@@ -190,6 +190,20 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// A site's access review: show it; `--every N` days (or `--off`) sets the schedule;
+    /// with an e-mail, `--confirm` or `--remove` that member.
+    Review {
+        support_id: String,
+        email: Option<String>,
+        #[arg(long, requires = "email", conflicts_with = "remove")]
+        confirm: bool,
+        #[arg(long, requires = "email")]
+        remove: bool,
+        #[arg(long, conflicts_with_all = ["email", "off"])]
+        every: Option<i64>,
+        #[arg(long, conflicts_with = "email")]
+        off: bool,
+    },
     /// Invite an e-mail address to a site with a role (or `--withdraw` the invitation; `--list` a site's).
     Invite {
         support_id: String,
@@ -513,6 +527,23 @@ impl Care {
             path.push('/');
             path.push_str(&path_segment(domain));
         }
+        self.api.raw(method, &path, &[], body.as_deref()).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// `GET /v1/sites/{s}/review`, `PUT .../review-schedule`, `POST .../review/{email}` (issue 21).
+    pub async fn review(&self, site: &str, email: Option<&str>, action: Option<&str>, every: Option<Option<i64>>) -> Result<Value, CareError> {
+        let base = format!("/v1/sites/{}", path_segment(site));
+        let (method, path, body) = match (email, action, every) {
+            (Some(email), Some(action), _) => (
+                reqwest::Method::POST,
+                format!("{base}/review/{}", path_segment(email)),
+                Some(serde_json::json!({ "action": action }).to_string()),
+            ),
+            (_, _, Some(every)) => {
+                (reqwest::Method::PUT, format!("{base}/review-schedule"), Some(serde_json::json!({ "every_days": every }).to_string()))
+            }
+            _ => (reqwest::Method::GET, format!("{base}/review"), None),
+        };
         self.api.raw(method, &path, &[], body.as_deref()).await.and_then(|a| a.into_result()).map_err(api_error)
     }
 
@@ -863,6 +894,47 @@ pub async fn run_opening(
                 }
             }
             output::print(out, format, &["SITE", "DOMAIN", "ROLE", "ADDED BY", "ADDED"], &rows, &answer).map_err(io)?;
+        }
+        Command::Review { support_id, email, confirm, remove, every, off } => {
+            let action = if *confirm {
+                Some("confirm")
+            } else if *remove {
+                Some("remove")
+            } else {
+                None
+            };
+            if email.is_some() && action.is_none() {
+                return Err(CareError::Usage("with an e-mail, say --confirm or --remove".into()));
+            }
+            let schedule = if *off { Some(None) } else { every.map(Some) };
+            let answer = care.review(support_id, email.as_deref(), action, schedule).await?;
+            let members: Vec<Value> = answer["members"].as_array().cloned().unwrap_or_default();
+            if format == Output::Table {
+                match (action, &schedule) {
+                    (Some(_), _) => writeln!(
+                        out,
+                        "{} {}",
+                        output::clean(answer["email"].as_str().unwrap_or("")),
+                        output::clean(answer["outcome"].as_str().unwrap_or(""))
+                    )
+                    .map_err(io)?,
+                    _ => writeln!(
+                        out,
+                        "review every {} days; due {}",
+                        answer["every_days"].as_i64().map_or("-".to_string(), |d| d.to_string()),
+                        output::clean(answer["due_at"].as_str().unwrap_or("-"))
+                    )
+                    .map_err(io)?,
+                }
+                if members.is_empty() {
+                    return Ok(());
+                }
+            }
+            let rows: Vec<Vec<String>> = members
+                .iter()
+                .map(|m| ["email", "role", "ends_at", "confirmed_by"].iter().map(|k| m[*k].as_str().unwrap_or("").to_string()).collect())
+                .collect();
+            output::print(out, format, &["E-MAIL", "ROLE", "ENDS", "CONFIRMED BY"], &rows, &answer).map_err(io)?;
         }
         Command::Invite { support_id, email, role, ends_at, withdraw, list } => {
             let answer = match (email, *list, *withdraw) {
