@@ -26,6 +26,9 @@ const ACTION_WORDS = {
   invitation_withdrawn: 'Invitation withdrawn',
   invitation_accepted: 'Invitation accepted',
   invitation_expired: 'Invitation expired',
+  review_schedule_changed: 'Review schedule changed',
+  review_confirmed: 'Confirmed in a review',
+  review_lapsed: 'Not confirmed in a review: end date set',
 };
 
 export async function historySection(site) {

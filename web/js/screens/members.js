@@ -1,5 +1,5 @@
 // A site's administration page (site admins, Care): its members with Remove and their end
-// dates, and (issue 21) its domain rules, invitations and history.
+// dates, and (issue 21) its domain rules, invitations, access review and history.
 
 import { h, replace, table, tableRow } from '../dom.js';
 import { api, withQuery } from '../api.js';
@@ -8,13 +8,14 @@ import { main, state, showFailure, setTitle, crumbs, moreButton, ROLE_WORDS } fr
 import { rulesSection } from './rules.js';
 import { invitationsSection } from './invitations.js';
 import { historySection } from './history.js';
+import { reviewSection } from './review.js';
 
 export { membersView };
 
 async function membersView({ site, current }) {
   const path = `/v1/sites/${encodeURIComponent(site)}/members`;
-  const [first, rules, invitations, history] = await Promise.all([
-    api(withQuery(path, { limit: 100 })), rulesSection(site), invitationsSection(site), historySection(site),
+  const [first, rules, invitations, review, history] = await Promise.all([
+    api(withQuery(path, { limit: 100 })), rulesSection(site), invitationsSection(site), reviewSection(site), historySection(site),
   ]);
   if (!current()) return;
   const id = String(site).toUpperCase();
@@ -38,7 +39,7 @@ async function membersView({ site, current }) {
       }));
     }
   }
-  content.push(rules, invitations, history);
+  content.push(rules, invitations, review, history);
   replace(main, ...content);
 }
 
