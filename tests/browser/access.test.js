@@ -15,7 +15,12 @@ after(async () => { await browser?.close(); });
 async function withPage(fn, options) {
   const { context, page, problems } = await openPage(browser, options);
   try {
-    await fn(page, context);
+    await fn(page, context).catch(async (e) => {
+      // What the page showed, and what went wrong in it, beside the failure.
+      const shown = await page.locator('main').textContent().catch(() => '');
+      e.message += `\npage: ${shown.slice(0, 600)}\nproblems: ${JSON.stringify(problems)}`;
+      throw e;
+    });
     assert.deepEqual(problems, [], 'no script errors and no Content-Security-Policy violations');
   } finally {
     await context.close();
@@ -27,11 +32,11 @@ test('a serial and its order number make the claimant a member at once, and one 
     await signIn(page, 'zed@claim.example', { hash: '#/manage' });
     await page.locator('#claim-form').waitFor();
     await assertAccessible(page, 'Site Management with the claim form');
-    await page.getByLabel('Serial number').fill('S5');
-    await page.getByLabel('Order number').fill('O-9');
+    await page.getByLabel('Serial number', { exact: true }).fill('S5');
+    await page.getByLabel('Order number', { exact: true }).fill('O-9');
     await page.getByRole('button', { name: 'Claim' }).click();
     await page.locator('#alert, #notice').getByText(/no claimable entitlement/i).waitFor();
-    await page.getByLabel('Order number').fill('O-3');
+    await page.getByLabel('Order number', { exact: true }).fill('O-3');
     await page.getByRole('button', { name: 'Claim' }).click();
     await page.locator('#notice').getByText(/You are now a member of Globex Corp \(GLOBEX-1\)/).waitFor();
     assert.match(await page.locator('#my-sites tr', { hasText: 'GLOBEX-1' }).textContent(), /User/);

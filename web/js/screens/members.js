@@ -14,9 +14,13 @@ export { membersView };
 
 async function membersView({ site, current }) {
   const path = `/v1/sites/${encodeURIComponent(site)}/members`;
-  const [first, rules, invitations, review, history] = await Promise.all([
-    api(withQuery(path, { limit: 100 })), rulesSection(site), invitationsSection(site), reviewSection(site), historySection(site),
-  ]);
+  // One after another: the API's per-caller bucket refuses a burst of parallel requests that
+  // race for it (ratelimit.rs), and each is a few milliseconds.
+  const first = await api(withQuery(path, { limit: 100 }));
+  const rules = await rulesSection(site);
+  const invitations = await invitationsSection(site);
+  const review = await reviewSection(site);
+  const history = await historySection(site);
   if (!current()) return;
   const id = String(site).toUpperCase();
   setTitle(`Members of ${id} · Site Management`);
