@@ -49,7 +49,8 @@ test('a serial and its order number make the claimant a member at once, and one 
 test('a site page: domain rules, invitations, the review and the history, as the API has them', async () => {
   const care = await tokenFor('care@abev.example', true);
   await withPage(async (page) => {
-    await signIn(page, 'care@abev.example', { care: true, hash: '#/manage/OTHER-1/members' });
+    await signIn(page, 'care@abev.example', { care: true, hash: '#/manage' });
+    await go(page, '#/manage/OTHER-1/members');
     await page.locator('#members').waitFor();
     await assertAccessible(page, 'site page');
 
@@ -101,7 +102,8 @@ test('a site page: domain rules, invitations, the review and the history, as the
 
 test('an end date on a member is set from the site page', async () => {
   await withPage(async (page) => {
-    await signIn(page, 'care@abev.example', { care: true, hash: '#/manage/OTHER-1/members' });
+    await signIn(page, 'care@abev.example', { care: true, hash: '#/manage' });
+    await go(page, '#/manage/OTHER-1/members');
     const form = page.locator('#members form[data-ends="oscar@other.example"]');
     const day = new Date(Date.now() + 60 * 86_400_000).toISOString().slice(0, 10);
     await form.getByLabel('End date of oscar@other.example').fill(day);
@@ -118,9 +120,10 @@ test('an end date on a member is set from the site page', async () => {
 
 test('the site page is usable at 375 px wide', async () => {
   await withPage(async (page) => {
-    await signIn(page, 'care@abev.example', { care: true, hash: '#/manage/OTHER-1/members' });
+    await signIn(page, 'care@abev.example', { care: true, hash: '#/manage' });
+    await go(page, '#/manage/OTHER-1/members');
     await page.locator('#members').waitFor();
-    await page.locator('#history').waitFor();
+    await page.locator('#history-title').waitFor();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `page is ${overflow}px wider than the screen`);
     await assertAccessible(page, 'site page at 375px');
