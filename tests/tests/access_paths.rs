@@ -451,7 +451,10 @@ async fn care_manages_rules_invitations_and_reviews_with_abev_care() {
     let invited = out(vec!["invite", "FARM-1", "ivy@farm.example", "--role", "admin"]).await.unwrap();
     assert!(invited.contains("ivy@farm.example") && invited.contains("admin") && invited.contains("waiting"), "{invited}");
     assert!(out(vec!["invite", "FARM-1", "--list"]).await.unwrap().contains("ivy@farm.example"));
-    assert!(out(vec!["invite", "FARM-1", "ivy@farm.example", "--withdraw"]).await.unwrap().contains("withdrew the invitation of ivy@farm.example"));
+    assert!(out(vec!["invite", "FARM-1", "ivy@farm.example", "--withdraw"])
+        .await
+        .unwrap()
+        .contains("withdrew the invitation of ivy@farm.example"));
     assert!(!out(vec!["invite", "FARM-1", "--list"]).await.unwrap().contains("ivy@farm.example"));
 
     let set = out(vec!["review", "FARM-1", "--every", "90"]).await.unwrap();

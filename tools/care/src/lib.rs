@@ -531,7 +531,13 @@ impl Care {
     }
 
     /// `GET /v1/sites/{s}/review`, `PUT .../review-schedule`, `POST .../review/{email}` (issue 21).
-    pub async fn review(&self, site: &str, email: Option<&str>, action: Option<&str>, every: Option<Option<i64>>) -> Result<Value, CareError> {
+    pub async fn review(
+        &self,
+        site: &str,
+        email: Option<&str>,
+        action: Option<&str>,
+        every: Option<Option<i64>>,
+    ) -> Result<Value, CareError> {
         let base = format!("/v1/sites/{}", path_segment(site));
         let (method, path, body) = match (email, action, every) {
             (Some(email), Some(action), _) => (
