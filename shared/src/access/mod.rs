@@ -41,8 +41,14 @@
 
 pub mod claim_rules;
 pub mod claims;
+pub mod domain_rules;
+pub mod domains;
 pub mod expiry;
+pub mod invitation_rules;
+pub mod invitations;
 pub mod request_expiry;
+pub mod review_rules;
+pub mod reviews;
 pub mod rules;
 
 use crate::domain::access::{day_of, parse_day};
@@ -98,6 +104,10 @@ pub struct Limits {
     pub history_retention: Option<time::Duration>,
     /// Claims by proof of purchase: the bounds on guessing and the default revocation window.
     pub claims: claim_rules::ClaimLimits,
+    /// Domain rules: the public mail providers no rule may name (`ABEV_PUBLIC_MAIL_DOMAINS`).
+    pub domain_rules: domain_rules::DomainRuleLimits,
+    /// How long an invitation may be accepted (14 days).
+    pub invitation_lifetime: time::Duration,
 }
 
 impl Default for Limits {
@@ -108,6 +118,8 @@ impl Default for Limits {
             open_retry_after: time::Duration::hours(1),
             history_retention: None,
             claims: claim_rules::ClaimLimits::default(),
+            domain_rules: domain_rules::DomainRuleLimits::default(),
+            invitation_lifetime: time::Duration::days(14),
         }
     }
 }
@@ -122,6 +134,10 @@ impl Limits {
             history_retention: (retention_days > 0).then(|| time::Duration::days(i64::try_from(retention_days).unwrap_or(36_500))),
             max_open_requests: u32::try_from(max).unwrap_or(u32::MAX).max(1),
             rejection_cooldown: time::Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 3600)),
+            domain_rules: domain_rules::DomainRuleLimits::with_public_domains(Some(&crate::config::optional(
+                "ABEV_PUBLIC_MAIL_DOMAINS",
+                "",
+            ))),
             ..Limits::default()
         })
     }
@@ -276,14 +292,37 @@ pub async fn create_request(
     role: Role,
     now: OffsetDateTime,
 ) -> Result<Created, AccessError> {
+    create_request_as(wf, actor, false, site, role, now).await
+}
+
+/// `POST /v1/access-requests` by a caller whose token says whether their e-mail is verified:
+/// a verified join at a domain the site has a rule for is approved at once by the rule
+/// (issue 21 part 2, [`domain_rules`]); everything else is routed as [`create_request`] says.
+pub async fn create_request_as(
+    wf: &Workflow,
+    actor: &Actor,
+    email_verified: bool,
+    site: &SupportId,
+    role: Role,
+    now: OffsetDateTime,
+) -> Result<Created, AccessError> {
     let store = &wf.store;
+    // The one rule this caller could match, read by key in the same round (only when it could apply).
+    let rule_domain = email_verified.then(|| domain_rules::domain_of(&actor.email));
+    let read_rule = || async {
+        match rule_domain {
+            Some(domain) => store.domain_rule(site, domain).await,
+            None => Ok(None),
+        }
+    };
     let read = || async {
         loop {
-            let (meta, current, open_id, (open_count, cooldown_until)) = futures::try_join!(
+            let (meta, current, open_id, (open_count, cooldown_until), rule) = futures::try_join!(
                 store.site_meta(site),
                 store.membership_role(&actor.email, site),
                 store.open_request_id(&actor.email, site),
                 store.request_limits(&actor.email, site),
+                read_rule(),
             )?;
             let open = match open_id {
                 None => None,
@@ -296,15 +335,40 @@ pub async fn create_request(
                     }
                 },
             };
-            return Ok::<_, AccessError>(rules::CreateSnapshot { site: meta, current, open, open_count, cooldown_until });
+            return Ok::<_, AccessError>((rules::CreateSnapshot { site: meta, current, open, open_count, cooldown_until }, rule));
         }
     };
-    let created = run(wf, "TransactWriteItems create access request", now, read, |snap| {
-        rules::plan_create(snap, actor, site, role, &wf.limits, now, RequestId::new())
+    let notice_id = uuid::Uuid::new_v4().to_string();
+    // The Care notice of the plan that committed (the last one planned), sent after the commit.
+    let notice_body: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let created = run(wf, "TransactWriteItems create access request", now, read, |(snap, rule)| {
+        if let Ok(mut body) = notice_body.lock() {
+            *body = None;
+        }
+        let (meta, current) = (snap.site.clone(), snap.current);
+        let planned = rules::plan_create(snap, actor, site, role, &wf.limits, now, RequestId::new())?;
+        match (&planned.outcome, meta, rule) {
+            // Every answer before routing stands (open request, limits, unknown site, role held, cool-down).
+            (Created::New(r), Some(meta), Some(rule)) if domain_rules::decides(Some(&rule), actor, email_verified, current, role) => {
+                let approved = domain_rules::plan_approve_by_rule(&meta, &rule, actor, role, now, r.request_id.clone(), &notice_id)?;
+                if let (Ok(mut slot), Some(body)) = (notice_body.lock(), domain_rules::notice_body(&approved.writes)) {
+                    *slot = Some(body);
+                }
+                Ok(Plan { writes: approved.writes, messages: approved.messages, orphaned: None, outcome: Created::New(approved.outcome) })
+            }
+            _ => Ok(planned),
+        }
     })
     .await?;
     if let Created::New(r) = &created {
         tracing::info!(request_id = %r.request_id, site = %site, status = r.status.as_str(), "access request created");
+        if r.status == RequestStatus::Approved {
+            tracing::info!(request_id = %r.request_id, site = %site, "access request approved by a domain rule");
+            let body = notice_body.lock().ok().and_then(|mut b| b.take());
+            if let Some(body) = body {
+                claims::resend_notice(wf, &notice_id, &body).await;
+            }
+        }
     }
     Ok(created)
 }
@@ -599,6 +663,11 @@ pub async fn sweep(wf: &Workflow, now: OffsetDateTime) -> Result<usize, AccessEr
     let expired = expiry::sweep_memberships(wf, now).await?;
     if expired > 0 {
         tracing::info!(expired, "membership sweep removed ended memberships");
+    }
+    // Access reviews past their deadline give unconfirmed members an end (removed by a later expiry sweep).
+    let lapsed = reviews::sweep_reviews(wf, now).await?;
+    if lapsed > 0 {
+        tracing::info!(lapsed, "access review sweep set end dates of unconfirmed members");
     }
     let closed = request_expiry::sweep_requests(wf, now).await?;
     if closed > 0 {

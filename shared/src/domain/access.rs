@@ -168,6 +168,26 @@ pub enum HistoryAction {
     MembershipExpired,
     /// An open request nobody decided within 90 days was closed by the sweep.
     RequestExpired,
+    /// A domain rule was added: verified e-mail at the domain is approved as `user`.
+    DomainRuleAdded,
+    /// A domain rule was removed.
+    DomainRuleRemoved,
+    /// A join request was approved at once by a domain rule (actor `rule:{domain}`).
+    ApprovedByRule,
+    /// An e-mail address was invited with a role.
+    Invited,
+    /// An invitation was withdrawn before it was accepted.
+    InvitationWithdrawn,
+    /// The invitee signed in with the invited, verified address: a member now.
+    InvitationAccepted,
+    /// An invitation was found past its 14 days and dropped unaccepted.
+    InvitationExpired,
+    /// The site's access-review period was set (or turned off).
+    ReviewScheduleChanged,
+    /// An admin (or Care) confirmed a member in an access review.
+    ReviewConfirmed,
+    /// A member not confirmed by the review's deadline was given an end date.
+    ReviewLapsed,
 }
 
 impl HistoryAction {
@@ -188,6 +208,16 @@ impl HistoryAction {
             HistoryAction::MembershipEndSet => "membership_end_set",
             HistoryAction::MembershipExpired => "membership_expired",
             HistoryAction::RequestExpired => "request_expired",
+            HistoryAction::DomainRuleAdded => "domain_rule_added",
+            HistoryAction::DomainRuleRemoved => "domain_rule_removed",
+            HistoryAction::ApprovedByRule => "approved_by_rule",
+            HistoryAction::Invited => "invited",
+            HistoryAction::InvitationWithdrawn => "invitation_withdrawn",
+            HistoryAction::InvitationAccepted => "invitation_accepted",
+            HistoryAction::InvitationExpired => "invitation_expired",
+            HistoryAction::ReviewScheduleChanged => "review_schedule_changed",
+            HistoryAction::ReviewConfirmed => "review_confirmed",
+            HistoryAction::ReviewLapsed => "review_lapsed",
         }
     }
 }

@@ -6,14 +6,21 @@ use super::claims::{
     __path_create_claim, __path_revoke_claim, __path_set_claim_window, __path_site_claims, create_claim, revoke_claim, set_claim_window,
     site_claims,
 };
+use super::domain_rules::{
+    __path_add_domain_rule, __path_list_domain_rules, __path_remove_domain_rule, add_domain_rule, list_domain_rules, remove_domain_rule,
+};
 use super::dto::{
     AccessRequestView, ApproveAccessRequest, CreateAccessRequest, EnabledSiteView, HistoryPage, Member, MembersPage, MembersSite, MySite,
     Problem, RejectAccessRequest, RequestsPage, RolloutChangeView, RolloutPage, SetRollout, SitesPage,
 };
 use super::identity::Caller;
+use super::invitations::{
+    __path_create_invitation, __path_list_invitations, __path_withdraw_invitation, create_invitation, list_invitations, withdraw_invitation,
+};
 use super::list::{ApiQuery, Cursor, ListId, ListQuery};
 use super::memberships::{__path_set_membership_end, set_membership_end};
 use super::problem::{from_rejection, ApiError};
+use super::reviews::{__path_decide_review, __path_get_review, __path_set_review_schedule, decide_review, get_review, set_review_schedule};
 use super::routes::route_table;
 use super::AppState;
 use crate::access::{self, Actor, ApprovalsPos, Created, Decision, PageKey};
@@ -47,6 +54,18 @@ route_table! {
     PUT "/v1/sites/{support_id}/claim-window" => set_claim_window (__path_set_claim_window),
     // Memberships that expire (issue 21): handler in `http::memberships`.
     PUT "/v1/sites/{support_id}/members/{email}/end-date" => set_membership_end (__path_set_membership_end),
+    // Domain rules (issue 21 part 2): handlers in `http::domain_rules`.
+    GET "/v1/sites/{support_id}/domain-rules" => list_domain_rules (__path_list_domain_rules),
+    POST "/v1/sites/{support_id}/domain-rules" => add_domain_rule (__path_add_domain_rule),
+    DELETE "/v1/sites/{support_id}/domain-rules/{domain}" => remove_domain_rule (__path_remove_domain_rule),
+    // Invitations (issue 21 part 3): handlers in `http::invitations`; accepted in `my_sites`.
+    GET "/v1/sites/{support_id}/invitations" => list_invitations (__path_list_invitations),
+    POST "/v1/sites/{support_id}/invitations" => create_invitation (__path_create_invitation),
+    DELETE "/v1/sites/{support_id}/invitations/{email}" => withdraw_invitation (__path_withdraw_invitation),
+    // Access reviews (issue 21 part 4): handlers in `http::reviews`.
+    GET "/v1/sites/{support_id}/review" => get_review (__path_get_review),
+    POST "/v1/sites/{support_id}/review/{email}" => decide_review (__path_decide_review),
+    PUT "/v1/sites/{support_id}/review-schedule" => set_review_schedule (__path_set_review_schedule),
 }
 
 /// The access function's whole service.
@@ -88,7 +107,21 @@ fn request_id_param(raw: &str) -> Result<access::RequestId, ApiError> {
 async fn my_sites(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<SitesPage>, ApiError> {
     let list = ListId::Sites;
     let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
-    let (memberships, next) = state.store.memberships_page(&caller.email, start.as_ref(), q.limit.get()).await?;
+    let store = &state.store;
+    // Issue 21: the first page of a caller signed in with a verified address also reads the
+    // invitations waiting for it (same round) and accepts them, then lists again.
+    let (page, pending) = futures::try_join!(store.memberships_page(&caller.email, start.as_ref(), q.limit.get()), async {
+        match start.is_none() && caller.email_verified {
+            true => store.invitations_for(&caller.email).await,
+            false => Ok(Vec::new()),
+        }
+    })?;
+    let (memberships, next) = if pending.is_empty() {
+        page
+    } else {
+        access::invitations::accept_all(&state.workflow(), &caller.email, &pending, access::now()).await?;
+        store.memberships_page(&caller.email, None, q.limit.get()).await?
+    };
     let records = state.store.site_records(memberships.iter().map(|m| &m.support_id)).await?;
     let sites = memberships
         .into_iter()
@@ -204,10 +237,13 @@ async fn create_request(
     let Json(body) = body.map_err(json_rejection)?;
     let site = SupportId::parse(&body.support_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let role = body.role.unwrap_or(Role::User);
-    Ok(match access::create_request(&state.workflow(), &Actor::from(&caller), &site, role, access::now()).await? {
-        Created::New(r) => (StatusCode::CREATED, Json(as_seen_by(r, &caller))).into_response(),
-        Created::Existing(r) => (StatusCode::OK, Json(as_seen_by(r, &caller))).into_response(),
-    })
+    Ok(
+        match access::create_request_as(&state.workflow(), &Actor::from(&caller), caller.email_verified, &site, role, access::now()).await?
+        {
+            Created::New(r) => (StatusCode::CREATED, Json(as_seen_by(r, &caller))).into_response(),
+            Created::Existing(r) => (StatusCode::OK, Json(as_seen_by(r, &caller))).into_response(),
+        },
+    )
 }
 
 /// The caller's own requests and their state, newest first.

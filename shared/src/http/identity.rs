@@ -50,6 +50,9 @@ pub struct Caller {
     /// Customer Care staff (the groups claim names the Care group exactly).
     pub care: bool,
     pub request_id: String,
+    /// The token says the e-mail address is verified (`email_verified` true). Only then do
+    /// domain rules and invitations act on the address (issue 21).
+    pub email_verified: bool,
 }
 
 /// Reads the groups claim exactly as API Gateway hands it over: a JSON array string
@@ -112,7 +115,8 @@ impl Caller {
         let email = claims.get("email").ok_or_else(|| ApiError::Unauthorized("the token carries no email claim".into()))?;
         let email = Email::parse(email).map_err(|_| ApiError::Unauthorized("the token's email claim is not an e-mail address".into()))?;
         let care = claims.get(&config.groups_claim).is_some_and(|g| has_group(g, &config.care_group, config.exact_groups));
-        Ok(Caller { email, care, request_id })
+        let email_verified = claims.get("email_verified").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        Ok(Caller { email, care, request_id, email_verified })
     }
 }
 
@@ -224,6 +228,12 @@ mod tests {
     fn unverified_or_missing_email_is_refused() {
         let mut claims = HashMap::from([("email".to_string(), "A@B.example".to_string())]);
         assert_eq!(Caller::from_claims(Some(&claims), "r".into(), &IdentityConfig::default()).unwrap().email.as_str(), "a@b.example");
+        assert!(
+            !Caller::from_claims(Some(&claims), "r".into(), &IdentityConfig::default()).unwrap().email_verified,
+            "absent is not verified"
+        );
+        claims.insert("email_verified".into(), " TRUE".into());
+        assert!(Caller::from_claims(Some(&claims), "r".into(), &IdentityConfig::default()).unwrap().email_verified);
         claims.insert("email_verified".into(), "false".into());
         assert!(Caller::from_claims(Some(&claims), "r".into(), &IdentityConfig::default()).is_err());
         assert!(Caller::from_claims(Some(&HashMap::new()), "r".into(), &IdentityConfig::default()).is_err());

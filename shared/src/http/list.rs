@@ -191,6 +191,8 @@ pub enum ListId {
     Rollout,
     /// `GET /v1/sites/{s}/claims`
     Claims(SupportId),
+    /// `GET /v1/sites/{s}/invitations`
+    Invitations(SupportId),
 }
 
 impl ListId {
@@ -211,6 +213,7 @@ impl ListId {
             ListId::Approvals => "approvals".into(),
             ListId::Rollout => "rollout".into(),
             ListId::Claims(site) => format!("claims:{site}"),
+            ListId::Invitations(site) => format!("invitations:{site}"),
         }
     }
 

@@ -18,6 +18,10 @@ pub mod renewals;
 pub mod routes;
 mod schema;
 pub mod view;
+// Issue 21 parts 2-4: domain rules, invitations, access reviews.
+pub mod domain_rules;
+pub mod invitations;
+pub mod reviews;
 
 use crate::store::metrics::measured;
 use crate::store::Store;

@@ -42,7 +42,11 @@ Errors are RFC 9457 problem details (`application/problem+json`). Lists take `li
         RejectAccessRequest, AccessRequestView, RequestsPage, Email, SupportId, Serial, Day, Role, Access, EntitlementStatus,
         RequestKind, RequestStatus, EscalationReason, MeRollout, RolloutPage, EnabledSiteView, SetRollout, RolloutChangeView, DownloadLink,
         super::claims::CreateClaim, super::claims::ClaimView, super::claims::ClaimsPage, super::claims::ClaimWindow,
-        super::memberships::MembershipEnd
+        super::memberships::MembershipEnd,
+        super::domain_rules::CreateDomainRule, super::domain_rules::DomainRuleView, super::domain_rules::DomainRulesList,
+        super::invitations::CreateInvitation, super::invitations::InvitationView, super::invitations::InvitationsPage,
+        super::reviews::ReviewScheduleView, super::reviews::ReviewMember, super::reviews::ReviewView, super::reviews::ReviewDecision,
+        super::reviews::ReviewOutcome
     )),
     tags(
         (name = "view", description = "What the caller may see (spec §4)"),
@@ -50,6 +54,9 @@ Errors are RFC 9457 problem details (`application/problem+json`). Lists take `li
         (name = "access-requests", description = "Join and role-change requests, approvals, Care escalation (spec §5)"),
         (name = "rollout", description = "Rollout waves: which account sites the view is enabled for (Customer Care)"),
         (name = "claims", description = "Claims by proof of purchase: serial + order number make the caller a member at once (issue 21)"),
+        (name = "domain-rules", description = "Domain rules: verified e-mail at a site's own domain is approved at once (issue 21)"),
+        (name = "invitations", description = "Invitations: an address invited with a role becomes a member on its next signed-in call (issue 21)"),
+        (name = "reviews", description = "Access reviews: a site's admins confirm or remove each member every N days (issue 21)"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -691,6 +691,48 @@ pub enum Write {
         role: Role,
         ends_at: Stamp,
     },
+    // ---- domain rules, invitations, access reviews (issue 21 parts 2-4) ----
+    /// The item does not exist (e.g. no open request of the contact for the site).
+    Absent(Key),
+    /// A new domain rule (it must not exist yet).
+    DomainRule(super::access_rules::DomainRule),
+    /// Removes a site's rule for `domain` (it must exist).
+    RemoveDomainRule {
+        site: SupportId,
+        domain: String,
+    },
+    /// The site's rule for `domain` still exists (a request approved by it commits only then).
+    DomainRuleIs {
+        site: SupportId,
+        domain: String,
+    },
+    /// An invitation's two items, new (`seen: None`) or replacing the one made at `seen`.
+    Invitation {
+        invitation: super::access_invites::Invitation,
+        seen: Option<Stamp>,
+    },
+    /// Removes the invitation of `email` made at `invited_at` (both items).
+    RemoveInvitation {
+        site: SupportId,
+        email: Email,
+        invited_at: Stamp,
+    },
+    /// Sets a site's access-review schedule on its record (`every_days: None` turns it off),
+    /// conditioned on the due instant as read (`seen_due`), with the sweep's index entry.
+    ReviewSchedule {
+        site: SupportId,
+        every_days: Option<i64>,
+        due_at: Option<Stamp>,
+        seen_due: Option<Stamp>,
+    },
+    /// A member's confirmation in the review due at `due_at` (only while it is the site's review).
+    ReviewConfirmation {
+        site: SupportId,
+        email: Email,
+        due_at: Stamp,
+        by: String,
+        at: Stamp,
+    },
 }
 
 /// The transaction items of a plan's writes, in order.
@@ -718,6 +760,22 @@ pub fn tx_items(table: &str, writes: &[Write]) -> Result<Vec<TransactWriteItem>,
             )?,
             Write::SetMembershipEnd { email, site, role, ends_at, was, resells } => {
                 items.extend(super::access_expiry::tx_set_end(table, email, site, *role, ends_at.as_ref(), was.as_ref(), *resells)?);
+                continue;
+            }
+            Write::Invitation { invitation, seen } => {
+                items.extend(super::access_invites::tx_put_invitation(table, invitation, seen.as_ref())?);
+                continue;
+            }
+            Write::RemoveInvitation { site, email, invited_at } => {
+                items.extend(super::access_invites::tx_remove_invitation(table, site, email, invited_at)?);
+                continue;
+            }
+            Write::ReviewSchedule { site, every_days, due_at, seen_due } => {
+                items.extend(super::access_reviews::tx_review_schedule(table, site, *every_days, due_at.as_ref(), seen_due.as_ref())?);
+                continue;
+            }
+            Write::ReviewConfirmation { site, email, due_at, by, at } => {
+                items.extend(super::access_reviews::tx_confirmation(table, site, email, due_at, by, at)?);
                 continue;
             }
             _ => tx_item(table, w)?,
@@ -882,6 +940,14 @@ fn tx_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> 
         Write::ExpireMembership { email, site, role, ends_at } => super::access_expiry::tx_expire(table, email, site, *role, ends_at),
         // Several items: `tx_items` adds them.
         Write::SetMembershipEnd { .. } => Err(StoreError::Corrupt("a membership end is several items".into())),
+        Write::Invitation { .. } | Write::RemoveInvitation { .. } => Err(StoreError::Corrupt("an invitation is two items".into())),
+        Write::ReviewSchedule { .. } | Write::ReviewConfirmation { .. } => Err(StoreError::Corrupt("a review write is several items".into())),
+        Write::Absent(key) => tx_check(table, key, Cond::absent()),
+        Write::DomainRule(rule) => tx_put(table, rule.to_item()?, Some(Cond::absent())),
+        Write::RemoveDomainRule { site, domain } => {
+            tx_delete(table, &keys::site_domain_rule(site, domain), Some(Cond::new("attribute_exists(#pk)")))
+        }
+        Write::DomainRuleIs { site, domain } => tx_check(table, &keys::site_domain_rule(site, domain), Cond::new("attribute_exists(#pk)")),
         Write::ViewEnabled { site, enabled, was, .. } => {
             let cond = if *was {
                 Cond::new("view_enabled = :was_enabled").value(":was_enabled", AttributeValue::Bool(true))

@@ -24,6 +24,11 @@
 //! | Care-queue outbox: a notice (a claim at a site with no admin) not yet sent | `OUTBOX#CARE` | `NOTICE#{id}` | | |
 //! | a membership's end, by day (the expiry sweep's index) | `MEMBER_ENDS#{day}` | `{ends_at}#{s}#{e}` | | |
 //! | membership expiry sweep watermark | `SWEEP#MEMBER_ENDS` | `WATERMARK` | | |
+//! | a site's domain rule (verified e-mail at `{d}` approved as `user`) | `SITE#{s}` | `DOMAIN_RULE#{d}` | | |
+//! | an invitation (the site's list; the invitee's copy) | `SITE#{s}` / `CONTACT#{e}` | `INVITE#{e}` / `INVITED#{s}` | | |
+//! | a member confirmed in an access review due at `{due}` | `SITE#{s}` | `REVIEW#{due}#{e}` | | |
+//! | a site's access review due, by day (the review sweep's index) | `REVIEW_DUE#{day}` | `{due}#{s}` | | |
+//! | the review sweep's watermark | `SWEEP#REVIEW_DUE` | `WATERMARK` | | |
 //!
 //! The renewal radar's indexes (issue 20), sparse: only line items and ship-to copies carry
 //! them, written by the same transactions that stage the line (one writer,
@@ -411,6 +416,57 @@ pub fn membership_sweep_watermark() -> Key {
     Key::new("SWEEP#MEMBER_ENDS".to_string(), "WATERMARK")
 }
 
+// ---- domain rules and invitations (issue 21) ----------------------------------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a site's domain rule: verified e-mail at `{d}` is approved as `user` | `SITE#{s}` | `DOMAIN_RULE#{d}` |
+// | an invitation of `{e}` to a site (the admins' list) | `SITE#{s}` | `INVITE#{e}` |
+// | the same invitation in the invitee's partition (found by their e-mail, one Query) | `CONTACT#{e}` | `INVITED#{s}` |
+//
+// Both invitation items are written and deleted in one transaction; a rule is one item, so
+// the request that matches it reads it with one GetItem by key (no Query).
+
+pub const DOMAIN_RULE_PREFIX: &str = "DOMAIN_RULE#";
+pub fn site_domain_rule(s: &SupportId, domain: &str) -> Key {
+    Key::new(site_pk(s), format!("{DOMAIN_RULE_PREFIX}{domain}"))
+}
+pub const INVITE_PREFIX: &str = "INVITE#";
+pub fn site_invitation(s: &SupportId, e: &Email) -> Key {
+    Key::new(site_pk(s), format!("{INVITE_PREFIX}{e}"))
+}
+pub const INVITED_PREFIX: &str = "INVITED#";
+pub fn contact_invitation(e: &Email, s: &SupportId) -> Key {
+    Key::new(contact_pk(e), format!("{INVITED_PREFIX}{s}"))
+}
+
+// ---- access reviews (issue 21) ------------------------------------------------------------
+//
+// | item | pk | sk |
+// |---|---|---|
+// | a member confirmed in the review due at `{due}` | `SITE#{s}` | `REVIEW#{due}#{e}` |
+// | a site's review due at `{due}`, by day (the review sweep's index) | `REVIEW_DUE#{day}` | `{due}#{s}` |
+// | the review sweep's watermark (first day not fully swept) | `SWEEP#REVIEW_DUE` | `WATERMARK` |
+//
+// The schedule itself (`review_every_days`, `review_due_at`) is on the site record.
+
+pub const REVIEW_PREFIX: &str = "REVIEW#";
+pub fn review_round_prefix(due: &str) -> String {
+    format!("{REVIEW_PREFIX}{due}#")
+}
+pub fn review_confirmation(s: &SupportId, due: &str, e: &Email) -> Key {
+    Key::new(site_pk(s), format!("{}{e}", review_round_prefix(due)))
+}
+pub fn review_due_pk(day: &str) -> String {
+    format!("REVIEW_DUE#{day}")
+}
+pub fn review_due(day: &str, due: &str, s: &SupportId) -> Key {
+    Key::new(review_due_pk(day), format!("{due}#{s}"))
+}
+pub fn review_sweep_watermark() -> Key {
+    Key::new("SWEEP#REVIEW_DUE".to_string(), "WATERMARK")
+}
+
 // ---- per-caller request limits, and who writes which partitions (issue 18) ---------------
 //
 // | item | pk | sk |
@@ -511,6 +567,12 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
         |_, _, _, _, x| outbox_notice(x),
         |e, s, _, _, x| membership_end(x, x, s, e),
         |_, _, _, _, _| membership_sweep_watermark(),
+        |_, s, _, _, x| site_domain_rule(s, x),
+        |e, s, _, _, _| site_invitation(s, e),
+        |e, s, _, _, _| contact_invitation(e, s),
+        |e, s, _, _, x| review_confirmation(s, x, e),
+        |_, s, _, _, x| review_due(x, x, s),
+        |_, _, _, _, _| review_sweep_watermark(),
     ];
     let view: &[Build] = &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x)];
     let samples = |n: &str| {

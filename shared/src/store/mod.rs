@@ -8,6 +8,10 @@
 pub mod access;
 pub mod access_claims;
 pub mod access_expiry;
+// Issue 21 parts 2-4: domain rules, invitations, access reviews.
+pub mod access_invites;
+pub mod access_reviews;
+pub mod access_rules;
 pub mod faults;
 mod items;
 pub mod keys;

@@ -185,6 +185,40 @@ pub enum Command {
     },
     /// Revoke a claim by proof of purchase within the site's window.
     RevokeClaim { support_id: String, email: String },
+    /// A site's domain rules: verified e-mail at a domain approved at once as `user`.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// A site's access review: show it; `--every N` days (or `--off`) sets the schedule;
+    /// with an e-mail, `--confirm` or `--remove` that member.
+    Review {
+        support_id: String,
+        email: Option<String>,
+        #[arg(long, requires = "email", conflicts_with = "remove")]
+        confirm: bool,
+        #[arg(long, requires = "email")]
+        remove: bool,
+        #[arg(long, conflicts_with_all = ["email", "off"])]
+        every: Option<i64>,
+        #[arg(long, conflicts_with = "email")]
+        off: bool,
+    },
+    /// Invite an e-mail address to a site with a role (or `--withdraw` the invitation; `--list` a site's).
+    Invite {
+        support_id: String,
+        #[arg(required_unless_present = "list")]
+        email: Option<String>,
+        #[arg(long, value_parser = parse_role, default_value = "user")]
+        role: Role,
+        /// When the membership it grants ends (RFC 3339).
+        #[arg(long)]
+        ends_at: Option<String>,
+        #[arg(long, conflicts_with_all = ["list", "ends_at"])]
+        withdraw: bool,
+        #[arg(long, conflicts_with = "email")]
+        list: bool,
+    },
     /// Rollout waves: enable or disable the view for account sites, or see which are enabled.
     Rollout {
         #[command(subcommand)]
@@ -192,6 +226,16 @@ pub enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// The site's rules.
+    List { support_id: String },
+    /// Add a rule (never a public mail provider's domain).
+    Add { support_id: String, domain: String },
+    /// Remove a rule.
+    Remove { support_id: String, domain: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -467,6 +511,69 @@ impl Care {
     pub async fn revoke_claim(&self, site: &str, email: &str) -> Result<Value, CareError> {
         let path = format!("/v1/sites/{}/claims/{}", path_segment(site), path_segment(email));
         self.api.raw(reqwest::Method::DELETE, &path, &[], None).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// `GET|POST|DELETE /v1/sites/{s}/domain-rules` (issue 21).
+    pub async fn domain_rules(&self, command: &RulesCommand) -> Result<Value, CareError> {
+        let (method, site, domain, body) = match command {
+            RulesCommand::List { support_id } => (reqwest::Method::GET, support_id, None, None),
+            RulesCommand::Add { support_id, domain } => {
+                (reqwest::Method::POST, support_id, None, Some(serde_json::json!({ "domain": domain }).to_string()))
+            }
+            RulesCommand::Remove { support_id, domain } => (reqwest::Method::DELETE, support_id, Some(domain), None),
+        };
+        let mut path = format!("/v1/sites/{}/domain-rules", path_segment(site));
+        if let Some(domain) = domain {
+            path.push('/');
+            path.push_str(&path_segment(domain));
+        }
+        self.api.raw(method, &path, &[], body.as_deref()).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// `GET /v1/sites/{s}/review`, `PUT .../review-schedule`, `POST .../review/{email}` (issue 21).
+    pub async fn review(
+        &self,
+        site: &str,
+        email: Option<&str>,
+        action: Option<&str>,
+        every: Option<Option<i64>>,
+    ) -> Result<Value, CareError> {
+        let base = format!("/v1/sites/{}", path_segment(site));
+        let (method, path, body) = match (email, action, every) {
+            (Some(email), Some(action), _) => (
+                reqwest::Method::POST,
+                format!("{base}/review/{}", path_segment(email)),
+                Some(serde_json::json!({ "action": action }).to_string()),
+            ),
+            (_, _, Some(every)) => {
+                (reqwest::Method::PUT, format!("{base}/review-schedule"), Some(serde_json::json!({ "every_days": every }).to_string()))
+            }
+            _ => (reqwest::Method::GET, format!("{base}/review"), None),
+        };
+        self.api.raw(method, &path, &[], body.as_deref()).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// `POST /v1/sites/{s}/invitations` (issue 21).
+    pub async fn invite(&self, site: &str, email: &str, role: Role, ends_at: Option<&str>) -> Result<Value, CareError> {
+        let body = serde_json::json!({ "email": email, "role": role, "ends_at": ends_at }).to_string();
+        let path = format!("/v1/sites/{}/invitations", path_segment(site));
+        self.api.raw(reqwest::Method::POST, &path, &[], Some(&body)).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// `DELETE /v1/sites/{s}/invitations/{email}` (issue 21).
+    pub async fn withdraw_invitation(&self, site: &str, email: &str) -> Result<Value, CareError> {
+        let path = format!("/v1/sites/{}/invitations/{}", path_segment(site), path_segment(email));
+        self.api.raw(reqwest::Method::DELETE, &path, &[], None).await.and_then(|a| a.into_result()).map_err(api_error)
+    }
+
+    /// `GET /v1/sites/{s}/invitations` (first 500).
+    pub async fn invitations(&self, site: &str) -> Result<Value, CareError> {
+        let path = format!("/v1/sites/{}/invitations", path_segment(site));
+        self.api
+            .raw(reqwest::Method::GET, &path, &[("limit", "500".to_string())], None)
+            .await
+            .and_then(|a| a.into_result())
+            .map_err(api_error)
     }
 
     /// The requests waiting for this agent (`GET /v1/approvals`), oldest first.
@@ -771,6 +878,94 @@ pub async fn run_opening(
                 Output::Json => print_json(out, &revoked).map_err(io)?,
                 _ => writeln!(out, "revoked the claim of {} at {}", output::clean(email), output::clean(support_id)).map_err(io)?,
             }
+        }
+        Command::Rules { command } => {
+            let answer = care.domain_rules(command).await?;
+            let rules: Vec<Value> = match command {
+                RulesCommand::List { .. } => answer["rules"].as_array().cloned().unwrap_or_default(),
+                _ => vec![answer.clone()],
+            };
+            let rows: Vec<Vec<String>> = rules
+                .iter()
+                .map(|r| {
+                    ["support_id", "domain", "role", "added_by", "added_at"]
+                        .iter()
+                        .map(|k| r[*k].as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+                .collect();
+            if format == Output::Table {
+                if let RulesCommand::Remove { domain, .. } = command {
+                    writeln!(out, "removed the rule for {}", output::clean(domain)).map_err(io)?;
+                }
+            }
+            output::print(out, format, &["SITE", "DOMAIN", "ROLE", "ADDED BY", "ADDED"], &rows, &answer).map_err(io)?;
+        }
+        Command::Review { support_id, email, confirm, remove, every, off } => {
+            let action = if *confirm {
+                Some("confirm")
+            } else if *remove {
+                Some("remove")
+            } else {
+                None
+            };
+            if email.is_some() && action.is_none() {
+                return Err(CareError::Usage("with an e-mail, say --confirm or --remove".into()));
+            }
+            let schedule = if *off { Some(None) } else { every.map(Some) };
+            let answer = care.review(support_id, email.as_deref(), action, schedule).await?;
+            let members: Vec<Value> = answer["members"].as_array().cloned().unwrap_or_default();
+            if format == Output::Table {
+                match (action, &schedule) {
+                    (Some(_), _) => writeln!(
+                        out,
+                        "{} {}",
+                        output::clean(answer["email"].as_str().unwrap_or("")),
+                        output::clean(answer["outcome"].as_str().unwrap_or(""))
+                    )
+                    .map_err(io)?,
+                    _ => writeln!(
+                        out,
+                        "review every {} days; due {}",
+                        answer["every_days"].as_i64().map_or("-".to_string(), |d| d.to_string()),
+                        output::clean(answer["due_at"].as_str().unwrap_or("-"))
+                    )
+                    .map_err(io)?,
+                }
+                if members.is_empty() {
+                    return Ok(());
+                }
+            }
+            let rows: Vec<Vec<String>> = members
+                .iter()
+                .map(|m| ["email", "role", "ends_at", "confirmed_by"].iter().map(|k| m[*k].as_str().unwrap_or("").to_string()).collect())
+                .collect();
+            output::print(out, format, &["E-MAIL", "ROLE", "ENDS", "CONFIRMED BY"], &rows, &answer).map_err(io)?;
+        }
+        Command::Invite { support_id, email, role, ends_at, withdraw, list } => {
+            let answer = match (email, *list, *withdraw) {
+                (_, true, _) => care.invitations(support_id).await?,
+                (Some(email), _, true) => care.withdraw_invitation(support_id, email).await?,
+                (Some(email), _, false) => care.invite(support_id, email, *role, ends_at.as_deref()).await?,
+                (None, false, _) => return Err(CareError::Usage("an e-mail address, or --list".into())),
+            };
+            let invitations: Vec<Value> =
+                if *list { answer["invitations"].as_array().cloned().unwrap_or_default() } else { vec![answer.clone()] };
+            let rows: Vec<Vec<String>> = invitations
+                .iter()
+                .map(|i| {
+                    let mut row: Vec<String> = ["support_id", "email", "role", "invited_by", "expires_at"]
+                        .iter()
+                        .map(|k| i[*k].as_str().unwrap_or("").to_string())
+                        .collect();
+                    row.push(if i["expired"].as_bool() == Some(true) { "expired".into() } else { "waiting".into() });
+                    row
+                })
+                .collect();
+            if format == Output::Table && *withdraw {
+                writeln!(out, "withdrew the invitation of {}", output::clean(email.as_deref().unwrap_or(""))).map_err(io)?;
+            }
+            output::print(out, format, &["SITE", "E-MAIL", "ROLE", "INVITED BY", "EXPIRES", "STATE"], &rows, &answer).map_err(io)?;
         }
         Command::Rollout { command } => rollout(&care, command, format, out).await?,
         Command::Completions { .. } | Command::Login { .. } | Command::Logout | Command::Status => {}

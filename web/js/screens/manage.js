@@ -6,6 +6,7 @@ import { api, withQuery, pages } from '../api.js';
 import * as auth from '../auth.js';
 import { dateTime } from '../format.js';
 import { main, state, showFailure, navigate, setTitle, moreButton, ROLE_WORDS } from '../ui.js';
+import { claimSection } from './claim.js';
 
 const REQUEST_STATE_WORDS = {
   pending_admin: 'Waiting for a site administrator',
@@ -44,6 +45,7 @@ async function manageView({ current }) {
           { id: 'my-sites', class: 'data' })
         : h('p', { class: 'empty' }, 'You are not a member of any account site yet.')),
     requestForm(),
+    claimSection(),
     myRequestsSection(requests),
   ];
   if (approvals && (approvals.requests.length || isAdmin || session.care)) {

@@ -11,7 +11,14 @@ import { exportPanel } from './export.js';
 /** Sites per page of My Products (the API's largest page: a reseller's 500 sites at once). */
 const SITES_PAGE = 500;
 
+/** Invitations are accepted by the access API's GET /v1/sites (issue 21): once per page load. */
+let invitationsChecked = false;
+
 export async function productsView({ current }) {
+  if (!invitationsChecked) {
+    invitationsChecked = true;
+    await api(withQuery('/v1/sites', { limit: 1 })).catch(() => null);
+  }
   const first = await api(withQuery('/v1/view', { limit: SITES_PAGE }));
   // Only an empty view needs /v1/me: to tell "waiting for rollout" from "no access".
   const me = first.sites.length ? null : await api('/v1/me').catch(() => null);
