@@ -5,7 +5,6 @@
 //! was made for that address, which is all turning notices off needs.
 
 use crate::domain::Email;
-use crate::http::cursor::key_id;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -38,18 +37,14 @@ impl std::fmt::Debug for UnsubscribeKey {
 }
 
 impl UnsubscribeKey {
-    /// From the cursor ring's text form (`ABEV_CURSOR_SECRET`: one key a line, current first).
+    /// From the cursor ring's text form (`ABEV_CURSOR_SECRET`: one key a line, current first),
+    /// read exactly as the cursor ring reads it.
     pub fn new(ring: &str) -> UnsubscribeKey {
-        let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
-        for secret in ring.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let kid = key_id(secret.as_bytes());
-            if !keys.iter().any(|(k, _)| *k == kid) {
-                keys.push((kid, secret.as_bytes().to_vec()));
-            }
-        }
-        if keys.is_empty() {
-            keys.push((key_id(ring.as_bytes()), ring.as_bytes().to_vec()));
-        }
+        crate::http::cursor::CursorKey::new(ring).unsubscribe_key()
+    }
+
+    /// From the cursor ring's (key id, key) pairs, current first.
+    pub(crate) fn from_ring(keys: Vec<(String, Vec<u8>)>) -> UnsubscribeKey {
         UnsubscribeKey { keys }
     }
 
