@@ -190,7 +190,7 @@ impl Notifier {
     /// version that is not its order's current one, or of a cancelled order, lead nowhere.
     pub async fn contacts_to_visit(&self, today: Day) -> Result<BTreeSet<Email>, StoreError> {
         let days: Vec<Day> = (0..=i64::from(plan::WINDOW_DAYS)).map(|d| Day(today.0 + time::Duration::days(d))).collect();
-        let lines: Vec<EndingLine> = futures::stream::iter(days.into_iter().map(|d| self.store.lines_ending_on(d)))
+        let lines: Vec<EndingLine> = futures::stream::iter(days.into_iter().map(|d| async move { self.store.lines_ending_on(d).await }))
             .buffer_unordered(8)
             .collect::<Vec<_>>()
             .await
@@ -209,7 +209,8 @@ impl Notifier {
             sites.extend(head.reseller.clone());
             contacts.extend(head.ship_to_contacts.iter().cloned());
         }
-        let members = futures::stream::iter(sites.iter().map(|s| self.store.site_member_emails(s)))
+        // Owned sites: a stream over borrowed ones is not `Send` for every lifetime (tokio::spawn).
+        let members = futures::stream::iter(sites.into_iter().map(|site| async move { self.store.site_member_emails(&site).await }))
             .buffer_unordered(8)
             .collect::<Vec<_>>()
             .await;

@@ -87,6 +87,7 @@ async fn reqwest_get(url: &str) -> Result<serde_json::Value, String> {
     let host = parsed.host_str().ok_or_else(|| format!("{url}: no host"))?.to_string();
     let port = parsed.port_or_known_default().unwrap_or(80);
     let path = parsed.path().to_string();
+    let asked = path.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<String, String> {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect((host.as_str(), port)).map_err(|e| format!("moto on {host}:{port}: {e}"))?;
@@ -102,7 +103,7 @@ async fn reqwest_get(url: &str) -> Result<serde_json::Value, String> {
     })
     .await
     .map_err(|e| e.to_string())??;
-    serde_json::from_str(&body).map_err(|e| format!("moto's {path} is not JSON: {e}"))
+    serde_json::from_str(&body).map_err(|e| format!("moto's {asked} is not JSON: {e}"))
 }
 
 /// `abev-local mail`: prints what moto's SES accepted from the local sender.
