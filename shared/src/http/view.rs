@@ -6,8 +6,8 @@ use super::dto::{
 };
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, EntitlementQuery, ListId, ListQuery, MAX_LIMIT};
-use super::problem::ApiError;
 use super::notices::{__path_get_notices, __path_set_notices, __path_unsubscribe, get_notices, set_notices, unsubscribe};
+use super::problem::ApiError;
 use super::renewals::{__path_renewals, renewals};
 use super::routes::route_table;
 use super::ViewState;
@@ -42,8 +42,7 @@ route_table! {
 
 /// Routes the view function serves without a token: in template.yaml each needs
 /// `Auth: { Authorizer: NONE }` on its HttpApi event (and the local authorizer lets it through).
-pub const PUBLIC_ROUTES: &[(&str, &str)] =
-    &[("GET", super::openapi::OPENAPI_PATH), ("GET", super::notices::UNSUBSCRIBE_ROUTE)];
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", super::openapi::OPENAPI_PATH), ("GET", super::notices::UNSUBSCRIBE_ROUTE)];
 
 /// The view function's whole service (it also serves the OpenAPI document).
 pub fn router(state: impl Into<ViewState>) -> axum::Router {

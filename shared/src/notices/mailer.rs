@@ -100,7 +100,8 @@ impl SesMailer {
         let refused = |what: &str, e: String| SendError::Refused { code: "BuildError".into(), message: format!("{what}: {e}") };
         let text = Content::builder().data(&mail.text).charset("UTF-8").build().map_err(|e| refused("text", e.to_string()))?;
         let subject = Content::builder().data(&mail.subject).charset("UTF-8").build().map_err(|e| refused("subject", e.to_string()))?;
-        let header = |name: &str, value: &str| MessageHeader::builder().name(name).value(value).build().map_err(|e| refused(name, e.to_string()));
+        let header =
+            |name: &str, value: &str| MessageHeader::builder().name(name).value(value).build().map_err(|e| refused(name, e.to_string()));
         let message = Message::builder()
             .subject(subject)
             .body(Body::builder().text(text).build())

@@ -59,11 +59,12 @@ impl NoticesSettings {
 
     pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<NoticesSettings, crate::config::ConfigError> {
         let var = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
-        let required =
-            |name: &'static str| var(name).ok_or_else(|| crate::config::ConfigError { name, problem: "is not set".into() });
+        let required = |name: &'static str| var(name).ok_or_else(|| crate::config::ConfigError { name, problem: "is not set".into() });
         let raw = var("ABEV_ROLLOUT").unwrap_or_else(|| "everyone".into());
-        let rollout = Rollout::parse(&raw)
-            .ok_or_else(|| crate::config::ConfigError { name: "ABEV_ROLLOUT", problem: format!("{raw:?} is neither everyone nor waves") })?;
+        let rollout = Rollout::parse(&raw).ok_or_else(|| crate::config::ConfigError {
+            name: "ABEV_ROLLOUT",
+            problem: format!("{raw:?} is neither everyone nor waves"),
+        })?;
         Ok(NoticesSettings {
             table: var("ABEV_TABLE").unwrap_or_else(|| crate::settings::DEFAULT_TABLE.into()),
             cursor_secret: required(crate::config::CURSOR_SECRET)?,
@@ -114,7 +115,9 @@ pub struct RunReport {
 /// How one visit ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Visit {
-    Sent { notices: usize },
+    Sent {
+        notices: usize,
+    },
     NothingDue,
     OptedOut,
     Busy,
@@ -238,7 +241,14 @@ impl Notifier {
         outcome
     }
 
-    async fn visit_leased(&self, email: &Email, today: Day, now: time::OffsetDateTime, run: &str, started: Instant) -> Result<Visit, NoticeError> {
+    async fn visit_leased(
+        &self,
+        email: &Email,
+        today: Day,
+        now: time::OffsetDateTime,
+        run: &str,
+        started: Instant,
+    ) -> Result<Visit, NoticeError> {
         let (state, lines) = futures::try_join!(self.store.notice_state(email), self.radar(email, today))?;
         let plan = plan::plan_contact(today, &lines, &state);
         for (claim, digest) in &plan.finish {

@@ -522,11 +522,8 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
     let view: &[Build] =
         &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x), |e, _, _, _, _| notice_settings(e)];
     // Issue 20 part 2: the notices function writes only its own claims, digests and leases.
-    let notices: &[Build] = &[
-        |e, _, _, sn, x| notice_claim(e, sn, x, 7),
-        |e, _, _, _, x| notice_digest(e, x),
-        |e, _, _, _, _| notice_lease(e),
-    ];
+    let notices: &[Build] =
+        &[|e, _, _, sn, x| notice_claim(e, sn, x, 7), |e, _, _, _, x| notice_digest(e, x), |e, _, _, _, _| notice_lease(e)];
     let samples = |n: &str| {
         let parsed = (
             Email::parse(&format!("{n}@{n}.example")),

@@ -16,8 +16,12 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimState {
     /// Written before the send; `digest` names the digest it was reserved for.
-    Pending { digest: String },
-    Sent { digest: String },
+    Pending {
+        digest: String,
+    },
+    Sent {
+        digest: String,
+    },
 }
 
 /// One notice claim: (contact, serial, end day, threshold).
@@ -144,19 +148,29 @@ impl Store {
         item.insert(RUN.into(), s(run));
         item.insert("lease_until".into(), n(until));
         item.insert(TTL.into(), n(until + 86_400));
-        let cond = Cond::new("attribute_not_exists(#pk) OR lease_until < :now OR notice_run = :run").value(":now", n(now)).value(":run", s(run));
+        let cond =
+            Cond::new("attribute_not_exists(#pk) OR lease_until < :now OR notice_run = :run").value(":now", n(now)).value(":run", s(run));
         self.put("PutItem notice lease", item, Some(cond)).await
     }
 
     /// Gives the lease back (only this run's).
     pub async fn release_notice_lease(&self, email: &Email, run: &str) -> Result<(), StoreError> {
-        self.delete("DeleteItem notice lease", &keys::notice_lease(email), Some(Cond::new("notice_run = :run").value(":run", s(run)))).await?;
+        self.delete("DeleteItem notice lease", &keys::notice_lease(email), Some(Cond::new("notice_run = :run").value(":run", s(run))))
+            .await?;
         Ok(())
     }
 
     /// Reserves a notice for `digest` before the send: written if there is no claim yet, or
     /// only a pending one (a run that died before its send). `false`: it was sent already.
-    pub async fn claim_notice(&self, email: &Email, serial: &Serial, ends_on: &str, threshold: u32, digest: &str, run: &str) -> Result<bool, StoreError> {
+    pub async fn claim_notice(
+        &self,
+        email: &Email,
+        serial: &Serial,
+        ends_on: &str,
+        threshold: u32,
+        digest: &str,
+        run: &str,
+    ) -> Result<bool, StoreError> {
         let mut item = keys::notice_claim(email, serial, ends_on, threshold).to_item();
         item.insert(STATE.into(), s(PENDING));
         item.insert(DIGEST.into(), s(digest));
@@ -168,7 +182,14 @@ impl Store {
 
     /// Records that SES accepted `digest`: one item, the commit point of a send (a claim still
     /// pending for a digest recorded here was sent).
-    pub async fn record_digest_sent(&self, email: &Email, digest: &str, message_id: &str, notices: &[String], at: &str) -> Result<(), StoreError> {
+    pub async fn record_digest_sent(
+        &self,
+        email: &Email,
+        digest: &str,
+        message_id: &str,
+        notices: &[String],
+        at: &str,
+    ) -> Result<(), StoreError> {
         let mut item = keys::notice_digest(email, digest).to_item();
         item.insert("message_id".into(), s(message_id));
         item.insert("sent_at".into(), s(at));
@@ -208,7 +229,10 @@ pub struct NoticeClaimKey {
 impl NoticeClaimKey {
     fn key(&self, email: &Email) -> Key {
         // Serials come from stored claims and lines, already valid; the key is built as stored.
-        Key { pk: keys::notice_pk(email), sk: format!("{}{}#{}#{:03}", keys::NOTICE_CLAIM_PREFIX, self.serial, self.ends_on, self.threshold) }
+        Key {
+            pk: keys::notice_pk(email),
+            sk: format!("{}{}#{}#{:03}", keys::NOTICE_CLAIM_PREFIX, self.serial, self.ends_on, self.threshold),
+        }
     }
 }
 

@@ -118,7 +118,12 @@ pub async fn print(sqs_url: &str, all: bool, json: bool) -> Result<(), String> {
         }
     }
     if !json {
-        eprintln!("{} e-mail{} sent through moto's SES{}", mails.len(), if mails.len() == 1 { "" } else { "s" }, if all { "" } else { " by the local notices" });
+        eprintln!(
+            "{} e-mail{} sent through moto's SES{}",
+            mails.len(),
+            if mails.len() == 1 { "" } else { "s" },
+            if all { "" } else { " by the local notices" }
+        );
     }
     Ok(())
 }
