@@ -883,6 +883,8 @@ fn the_notices_function_runs_daily_on_a_scheduler_schedule_with_a_dead_letter_qu
     assert!(alarm_on(&t, "AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", "!GetAtt", "NoticesDeadLetterQueue.QueueName"))
         .is_some());
     assert_eq!(tagged(&f["Properties"]["LoggingConfig"]["LogGroup"], "!Ref"), Some("NoticesLogGroup"));
+    // The DLQ takes only the notices roles' messages (the Scheduler's and Lambda's, with them).
+    only_these_send(&t, "NoticesDeadLetterQueue", &["NoticesRole", "NoticesSchedulerRole"]);
 }
 
 #[test]
