@@ -346,6 +346,41 @@ async fn a_run_killed_between_ses_accepting_and_the_record_resends_only_that_dig
     assert_eq!(once, expected_once(), "and nothing else was missed or repeated");
 }
 
+/// Checked at send time, not at discovery: notices claimed by a run that died before its send
+/// are not sent once their line was revoked or renewed meanwhile (their claims are dropped).
+#[tokio::test]
+async fn notices_pending_from_a_dead_run_are_dropped_when_the_line_was_revoked_or_renewed_meanwhile() {
+    let t = stack_with_world().await;
+    let n = Notices::new(&t, "https://api.example").await;
+    // One contact at a time, in address order: bill is first, and the run dies at his send.
+    let dying = n.one_at_a_time(&t, Arc::new(DiesAt { ses: n.ses.clone(), n: 0, sends: AtomicUsize::new(0), after_ses: false }));
+    let at = now();
+    assert!(tokio::spawn(async move { dying.run(at, None).await }).await.is_err());
+    let bill = Email::parse("bill@acme.example").unwrap();
+    let pending = t.store.notice_state(&bill).await.unwrap();
+    assert_eq!(pending.claims.len(), 3, "bill's notices were claimed before the send: {pending:?}");
+    // Version 2 of O-1 drops S1 and renews S2 beyond the window.
+    t.send(&order(
+        "O-1",
+        2,
+        ("ACME-1", &["bill@acme.example"]),
+        Some(("SKY-1", &["mary@skynet.example"])),
+        Some(("DATA-1", &["ted@data.example"])),
+        &[("S2", 300), ("S3", 80), ("S4", 200)],
+    ))
+    .await;
+    t.drain().await;
+    n.ses(&t).run(at + time::Duration::minutes(6), None).await.unwrap();
+    let got: BTreeMap<String, BTreeMap<String, u32>> = n.sent().await.iter().map(|m| (m.to.clone(), m.notices())).collect();
+    let s3 = BTreeMap::from([("S3".to_string(), 90)]);
+    assert_eq!(got["bill@acme.example"], s3, "S1 revoked and S2 renewed after they were claimed: not sent");
+    assert_eq!(got["ted@data.example"], s3);
+    assert_eq!(got["mary@skynet.example"], BTreeMap::from([("S3".to_string(), 90), ("S5".to_string(), 90)]));
+    let after = t.store.notice_state(&bill).await.unwrap();
+    let left: Vec<(String, u32)> = after.claims.iter().map(|c| (c.serial.clone(), c.threshold)).collect();
+    assert_eq!(left, vec![("S3".to_string(), 90)], "the revoked and renewed lines' pending claims were dropped");
+}
+
 #[tokio::test]
 async fn a_throttled_send_is_sent_by_the_next_run() {
     let t = stack_with_world().await;

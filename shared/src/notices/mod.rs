@@ -142,6 +142,7 @@ impl Notifier {
     pub async fn run(&self, now: time::OffsetDateTime, deadline: Option<Instant>) -> Result<RunReport, StoreError> {
         let today = Day(now.date());
         let run_id = uuid::Uuid::new_v4().to_string();
+        let run_started = Instant::now();
         let contacts = self.contacts_to_visit(today).await?;
         let mut report = RunReport { contacts: contacts.len(), ..RunReport::default() };
         let visits = futures::stream::iter(contacts)
@@ -151,7 +152,9 @@ impl Notifier {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         return (email, None);
                     }
-                    let outcome = self.visit(&email, today, now, &run_id).await;
+                    // The run's clock moves on: a lease taken late in a long run lasts from then.
+                    let at = now + run_started.elapsed();
+                    let outcome = self.visit(&email, today, at, &run_id).await;
                     (email, Some(outcome))
                 }
             })
