@@ -20,7 +20,7 @@ out="$root/target/lambda/template.$arch.yaml"
 python3 - "$arch" "$out" <<'PY'
 import re, sys
 arch, out = sys.argv[1], sys.argv[2]
-code = {"functions/ingest-orders": "abev-ingest-orders", "functions/view": "abev-view", "functions/access": "abev-access", "functions/events": "abev-events"}
+code = {"functions/ingest-orders": "abev-ingest-orders", "functions/view": "abev-view", "functions/access": "abev-access", "functions/events": "abev-events", "functions/notices": "abev-notices"}
 text = open("template.yaml").read()
 for folder, binary in code.items():
     line = f"CodeUri: {folder}\n"

@@ -15,7 +15,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-BINARIES=(abev-ingest-orders abev-view abev-access abev-events)
+BINARIES=(abev-ingest-orders abev-view abev-access abev-events abev-notices)
 arch="${ABEV_ARCH:-arm64}"
 
 "$root/scripts/install-sam.sh" lambda

@@ -23,6 +23,9 @@ pub mod events;
 pub mod http;
 #[cfg(feature = "service")]
 pub mod ingest;
+/// Expiry notices by e-mail (issue 20 part 2).
+#[cfg(feature = "service")]
+pub mod notices;
 #[cfg(feature = "service")]
 pub mod settings;
 #[cfg(feature = "service")]

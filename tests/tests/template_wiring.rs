@@ -838,3 +838,75 @@ fn the_events_role_reads_order_partitions_publishes_to_its_bus_and_writes_nothin
         assert_eq!(t["Resources"][r]["Condition"].as_str(), Some("HasEventsWebhook"), "{r}");
     }
 }
+
+// ---- expiry notices (issue 20 part 2) -----------------------------------------------------
+
+#[test]
+fn the_notices_function_runs_daily_on_a_scheduler_schedule_with_a_dead_letter_queue_and_alarms() {
+    let t = template();
+    let f = function(&t, "NoticesFunction");
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"].as_str(), Some("abev-notices"));
+    let manifest = std::fs::read_to_string(format!("{}/../functions/notices/Cargo.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(manifest.contains("name = \"abev-notices\"") && manifest.contains("[[bin]]"));
+    let workspace = std::fs::read_to_string(format!("{}/../Cargo.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(workspace.contains("\"functions/notices\""), "a workspace member");
+    assert!(include_str!("../../scripts/deploy.sh").contains("\"functions/notices\": \"abev-notices\""), "deploy ships its zip");
+    // Its environment names what `NoticesSettings::from_env` reads; the sender is a parameter.
+    let env = env_of(&t, f);
+    for var in ["ABEV_TABLE", abev::config::CURSOR_SECRET_ARN, "ABEV_NOTICES_FROM", "ABEV_WEB_URL", "ABEV_API_URL", "ABEV_ROLLOUT"] {
+        assert!(env.contains(var), "NoticesFunction lacks {var}");
+    }
+    let vars = &f["Properties"]["Environment"]["Variables"];
+    assert_eq!(tagged(&vars["ABEV_NOTICES_FROM"], "!Ref"), Some("NoticesFromAddress"));
+    assert_eq!(tagged(&vars[abev::config::CURSOR_SECRET_ARN], "!Ref"), Some("CursorKeySecret"));
+    assert!(t["Parameters"]["NoticesFromAddress"].is_mapping() && t["Parameters"]["NoticesSesIdentity"].is_mapping());
+    // The schedule: daily, the function, its own role, retries and a DLQ; off without a sender.
+    let schedule = &t["Resources"]["NoticesSchedule"];
+    assert_eq!(schedule["Type"].as_str(), Some("AWS::Scheduler::Schedule"));
+    let p = &schedule["Properties"];
+    let expression = p["ScheduleExpression"].as_str().unwrap();
+    assert!(expression == "rate(1 day)" || (expression.starts_with("cron(") && expression.contains("* * ? *")), "daily: {expression}");
+    assert_eq!(tagged(&p["Target"]["Arn"], "!GetAtt"), Some("NoticesFunction.Arn"));
+    assert_eq!(tagged(&p["Target"]["RoleArn"], "!GetAtt"), Some("NoticesSchedulerRole.Arn"));
+    assert_eq!(tagged(&p["Target"]["DeadLetterConfig"]["Arn"], "!GetAtt"), Some("NoticesDeadLetterQueue.Arn"));
+    assert!(p["Target"]["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some());
+    assert!(serde_norway::to_string(&p["State"]).unwrap().contains("HasNotices"), "enabled only with a sender");
+    let trust = serde_norway::to_string(&t["Resources"]["NoticesSchedulerRole"]["Properties"]["AssumeRolePolicyDocument"]).unwrap();
+    assert!(trust.contains("scheduler.amazonaws.com") && trust.contains("aws:SourceAccount"), "{trust}");
+    let invoke = statements(&t, "NoticesSchedulerRole");
+    let actions: BTreeSet<String> = invoke.iter().flat_map(|s| strings(&s["Action"])).collect();
+    assert_eq!(actions, BTreeSet::from(["lambda:InvokeFunction".to_string(), "sqs:SendMessage".to_string()]));
+    // A failed run: retried, then described on the same DLQ; alarms on both.
+    let on_failure = &f["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    assert_eq!(tagged(&on_failure["Destination"], "!GetAtt"), Some("NoticesDeadLetterQueue.Arn"));
+    assert!(alarm_on(&t, "AWS/Lambda", "Errors", ("FunctionName", "!Ref", "NoticesFunction")).is_some(), "notices errors");
+    assert!(alarm_on(&t, "AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", "!GetAtt", "NoticesDeadLetterQueue.QueueName"))
+        .is_some());
+    assert_eq!(tagged(&f["Properties"]["LoggingConfig"]["LogGroup"], "!Ref"), Some("NoticesLogGroup"));
+    // The DLQ takes only the notices roles' messages (the Scheduler's and Lambda's, with them).
+    only_these_send(&t, "NoticesDeadLetterQueue", &["NoticesRole", "NoticesSchedulerRole"]);
+}
+
+#[test]
+fn the_notices_role_writes_only_notice_partitions_and_sends_only_from_its_address() {
+    let t = template();
+    let derived = abev::store::keys::written_partitions();
+    let (_, patterns) = derived.iter().find(|(f, _)| *f == "notices").expect("notices in keys.rs");
+    assert_eq!(written_partitions(&t, "NoticesRole"), patterns.iter().cloned().collect::<BTreeSet<_>>());
+    assert_eq!(patterns, &vec!["NOTICE#*".to_string()]);
+    let statements = statements(&t, "NoticesRole");
+    let ses: Vec<&&Value> = statements.iter().filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("ses:"))).collect();
+    assert_eq!(ses.len(), 1);
+    assert_eq!(strings(&ses[0]["Action"]), vec!["ses:SendEmail".to_string()]);
+    assert_eq!(tagged(&ses[0]["Condition"]["StringEquals"]["ses:FromAddress"], "!Ref"), Some("NoticesFromAddress"));
+    assert!(serde_norway::to_string(&ses[0]["Resource"]).unwrap().contains(":identity/"), "one identity, not *");
+    for s in &statements {
+        assert_ne!(s["Resource"].as_str(), Some("*"), "no wildcard resource");
+    }
+    // The view writes the setting (PUT /v1/me/notices, the unsubscribe link), nothing of the sender's.
+    let view = written_partitions(&t, "ViewRole");
+    let e = abev::domain::Email::parse("bill@acme.example").unwrap();
+    assert!(view.iter().any(|p| like(p, &abev::store::keys::notice_settings(&e).pk)));
+    assert!(!view.iter().any(|p| like(p, &abev::store::keys::notice_lease(&e).pk)), "the view writes no claim or lease");
+    assert!(!patterns.iter().any(|p| like(p, &abev::store::keys::notice_settings(&e).pk)), "the sender never turns notices on");
+}

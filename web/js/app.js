@@ -8,6 +8,7 @@
 //   #/manage                        my sites, requests and approvals   screens/manage.js
 //   #/manage/SITE/members           a site's members                   screens/members.js
 //   #/renewals?within_days=N        what ends soon, with counts        screens/renewals.js
+//   #/settings                      expiry notices on/off              screens/settings.js
 // This module starts the page, keeps the session and routes.
 
 import { h, replace } from './dom.js';
@@ -21,6 +22,7 @@ import { entitlementView } from './screens/entitlement.js';
 import { manageView } from './screens/manage.js';
 import { membersView } from './screens/members.js';
 import { renewalsView } from './screens/renewals.js';
+import { settingsView } from './screens/settings.js';
 
 export { ACCESS_WORDS } from './ui.js';
 
@@ -103,6 +105,7 @@ function route(segments) {
   if (first === 'manage' && segments.length === 1) return { tab: 'manage', view: manageView };
   if (first === 'manage' && third === 'members' && segments.length === 3) return { tab: 'manage', view: membersView, site: second };
   if (first === 'renewals' && segments.length === 1) return { tab: 'renewals', view: renewalsView };
+  if (first === 'settings' && segments.length === 1) return { tab: 'settings', view: settingsView };
   return { tab: null, view: unknownView };
 }
 

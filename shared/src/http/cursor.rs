@@ -143,6 +143,14 @@ impl CursorKey {
     }
 }
 
+/// Issue 20 part 2: the unsubscribe links are signed with the same ring (a domain tag of their
+/// own keeps the two apart: `notices::token`).
+impl CursorKey {
+    pub fn unsubscribe_key(&self) -> crate::notices::token::UnsubscribeKey {
+        crate::notices::token::UnsubscribeKey::from_ring(self.keys.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,8 @@ pub mod etag;
 pub mod identity;
 pub mod list;
 pub mod memberships;
+/// Expiry notices' setting and unsubscribe link (issue 20 part 2).
+pub mod notices;
 pub mod openapi;
 pub mod problem;
 pub mod ratelimit;

@@ -57,6 +57,7 @@ Errors are RFC 9457 problem details (`application/problem+json`). Lists take `li
         (name = "domain-rules", description = "Domain rules: verified e-mail at a site's own domain is approved at once (issue 21)"),
         (name = "invitations", description = "Invitations: an address invited with a role becomes a member on its next signed-in call (issue 21)"),
         (name = "reviews", description = "Access reviews: a site's admins confirm or remove each member every N days (issue 21)"),
+        (name = "notices", description = "Expiry notices by e-mail: the caller's setting and the unsubscribe link (issue 20)"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -114,7 +115,16 @@ pub fn document() -> OpenApi {
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let mut paths = Paths::new();
     for route in route_docs() {
-        paths.add_path_operation(route.path, vec![route.http_method()], with_common_answers(route.operation));
+        let method = route.http_method();
+        let mut operation = with_common_answers(route.operation);
+        // Issue 20 part 2: a public route (the unsubscribe link) needs no token.
+        if super::view::PUBLIC_ROUTES.contains(&(route.method, route.path)) {
+            operation.security = Some(vec![SecurityRequirement::default()]);
+            for status in ["401", "429"] {
+                operation.responses.responses.remove(status);
+            }
+        }
+        paths.add_path_operation(route.path, vec![method], operation);
     }
     let own = OperationBuilder::new()
         .operation_id(Some("get_openapi"))
@@ -150,6 +160,8 @@ pub fn document() -> OpenApi {
     if let Some(components) = doc.components.as_mut() {
         // The renewal radar's wire types (issue 20).
         super::renewals::add_schemas(components);
+        // Expiry notices' wire types (issue 20 part 2).
+        super::notices::add_schemas(components);
         components.add_security_scheme(
             BEARER,
             SecurityScheme::Http(
@@ -238,6 +250,9 @@ mod tests {
         for route in route_docs() {
             let op = &doc["paths"][route.path][route.method.to_lowercase()];
             assert!(op.is_object(), "{} {} is missing", route.method, route.path);
+            if super::super::view::PUBLIC_ROUTES.contains(&(route.method, route.path)) {
+                continue;
+            }
             assert_eq!(op["security"], serde_json::json!([{BEARER: []}]), "{} {} needs the bearer token", route.method, route.path);
             let answers = op["responses"].as_object().unwrap();
             for status in ["401", "500", "503"] {

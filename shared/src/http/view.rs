@@ -6,6 +6,7 @@ use super::dto::{
 };
 use super::identity::Caller;
 use super::list::{ApiQuery, Cursor, EntitlementQuery, ListId, ListQuery, MAX_LIMIT};
+use super::notices::{__path_get_notices, __path_set_notices, __path_unsubscribe, get_notices, set_notices, unsubscribe};
 use super::problem::ApiError;
 use super::renewals::{__path_renewals, renewals};
 use super::routes::route_table;
@@ -34,11 +35,14 @@ route_table! {
     GET "/v1/entitlements/{serial}" => entitlement (__path_entitlement),
     GET "/v1/entitlements/{serial}/download" => download (__path_download),
     GET "/v1/renewals" => renewals (__path_renewals),
+    GET "/v1/me/notices" => get_notices (__path_get_notices),
+    PUT "/v1/me/notices" => set_notices (__path_set_notices),
+    GET "/v1/notices/unsubscribe" => unsubscribe (__path_unsubscribe),
 }
 
 /// Routes the view function serves without a token: in template.yaml each needs
 /// `Auth: { Authorizer: NONE }` on its HttpApi event (and the local authorizer lets it through).
-pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", super::openapi::OPENAPI_PATH)];
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", super::openapi::OPENAPI_PATH), ("GET", super::notices::UNSUBSCRIBE_ROUTE)];
 
 /// The view function's whole service (it also serves the OpenAPI document).
 pub fn router(state: impl Into<ViewState>) -> axum::Router {

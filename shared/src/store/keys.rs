@@ -62,6 +62,12 @@ pub const GSI3_SK: &str = "gsi3sk";
 pub const GSI4: &str = "gsi4";
 pub const GSI4_PK: &str = "gsi4pk";
 pub const GSI4_SK: &str = "gsi4sk";
+/// Expiry notices (issue 20 part 2): every line item by its end day, keys only. Keyed on
+/// attributes line items already carry (`ends_on`, `gsi1pk`), so no writer changes; a ship-to
+/// copy (no `gsi1pk`) is not in it.
+pub const GSI5: &str = "gsi5";
+pub const GSI5_PK: &str = "ends_on";
+pub const GSI5_SK: &str = GSI1_PK;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -76,6 +82,7 @@ pub fn key_attributes(index: Option<&str>) -> (&'static str, &'static str) {
         Some(GSI2) => (GSI2_PK, GSI2_SK),
         Some(GSI3) => (GSI3_PK, GSI3_SK),
         Some(GSI4) => (GSI4_PK, GSI4_SK),
+        Some(GSI5) => (GSI5_PK, GSI5_SK),
         _ => (PK, SK),
     }
 }
@@ -574,7 +581,11 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
         |_, s, _, _, x| review_due(x, x, s),
         |_, _, _, _, _| review_sweep_watermark(),
     ];
-    let view: &[Build] = &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x)];
+    let view: &[Build] =
+        &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x), |e, _, _, _, _| notice_settings(e)];
+    // Issue 20 part 2: the notices function writes only its own claims, digests and leases.
+    let notices: &[Build] =
+        &[|e, _, _, sn, x| notice_claim(e, sn, x, 7), |e, _, _, _, x| notice_digest(e, x), |e, _, _, _, _| notice_lease(e)];
     let samples = |n: &str| {
         let parsed = (
             Email::parse(&format!("{n}@{n}.example")),
@@ -597,10 +608,58 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
         let cut = x[..common].rfind('#').map_or(0, |i| i + 1);
         format!("{}*", &x[..cut])
     };
-    [("ingest", ingest), ("access", access), ("view", view)]
+    [("ingest", ingest), ("access", access), ("view", view), ("notices", notices)]
         .into_iter()
         .map(|(f, builds)| (f, builds.iter().map(pattern).collect::<BTreeSet<_>>().into_iter().collect()))
         .collect()
+}
+
+// ---- expiry notices (issue 20 part 2) ------------------------------------------------------
+//
+// | item | pk | sk | gsi5 (pk / sk) |
+// |---|---|---|---|
+// | an entitlement line (existing item; indexed by its own attributes) | `ORDER#{o}` | `LINE#{v}#{serial}` | `{ends_on}` / `SITE#{s}#ENT` |
+// | a notice claim: (contact, serial, end day, threshold), `pending` → `sent`, with its digest | `NOTICE#{e}` | `LINE#{serial}#{ends_on}#{t}` | |
+// | a digest SES accepted (the commit point of a send) | `NOTICE#{e}` | `DIGEST#{id}` | |
+// | a contact's run lease (one run at a time per contact) | `NOTICE#{e}` | `LEASE` | |
+// | a contact's notice setting (`enabled`) | `NOTICE_PREFS#{e}` | `SETTINGS` | |
+//
+// The notices function writes only `NOTICE#` partitions; the setting lives in a partition of
+// its own so the view function (which serves `PUT /v1/me/notices` and the unsubscribe link)
+// writes no `CONTACT#` partition and the notices function no setting.
+
+pub fn notice_pk(e: &Email) -> String {
+    format!("NOTICE#{e}")
+}
+pub const NOTICE_CLAIM_PREFIX: &str = "LINE#";
+pub const NOTICE_DIGEST_PREFIX: &str = "DIGEST#";
+/// A claim's sort key: the threshold zero-padded, so a line's claims sort by it.
+pub fn notice_claim(e: &Email, serial: &Serial, ends_on: &str, threshold: u32) -> Key {
+    Key::new(notice_pk(e), format!("{NOTICE_CLAIM_PREFIX}{serial}#{ends_on}#{threshold:03}"))
+}
+/// Reads a claim's sort key back: (serial, end day, threshold).
+pub fn parse_notice_claim(sk: &str) -> Option<(&str, &str, u32)> {
+    let rest = sk.strip_prefix(NOTICE_CLAIM_PREFIX)?;
+    let (rest, threshold) = rest.rsplit_once('#')?;
+    let (serial, day) = rest.rsplit_once('#')?;
+    Some((serial, day, threshold.parse().ok()?))
+}
+pub fn notice_digest(e: &Email, id: &str) -> Key {
+    Key::new(notice_pk(e), format!("{NOTICE_DIGEST_PREFIX}{id}"))
+}
+pub fn notice_lease(e: &Email) -> Key {
+    Key::new(notice_pk(e), "LEASE")
+}
+pub fn notice_settings(e: &Email) -> Key {
+    Key::new(format!("NOTICE_PREFS#{e}"), "SETTINGS")
+}
+/// The order a line item's partition key names (`ORDER#{o}`).
+pub fn order_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix("ORDER#")
+}
+/// The site a line item's `gsi1pk` names (`SITE#{s}#ENT`).
+pub fn site_of_entitlements_gsi1pk(gsi1pk: &str) -> Option<&str> {
+    gsi1pk.strip_prefix("SITE#")?.strip_suffix("#ENT")
 }
 
 #[cfg(test)]

@@ -135,3 +135,5 @@ pub(crate) fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T,
 pub(crate) fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, StoreError> {
     serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+// Issue 20 part 2: expiry notices' claims, digests, leases and settings.
+pub mod notices;

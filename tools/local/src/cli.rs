@@ -37,6 +37,9 @@ pub enum Command {
         /// The web page's files, served at / (local sign-in; docs/WEB.md).
         #[arg(long, default_value = "web")]
         web_dir: std::path::PathBuf,
+        /// Seconds between runs of the expiry notices (a daily EventBridge Scheduler schedule in AWS).
+        #[arg(long, default_value_t = 60)]
+        notices_every: u64,
     },
     /// Send the spec §2 worked example to the orders queue.
     Seed,
@@ -72,6 +75,16 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Print the expiry-notice e-mails moto's SES accepted from the local sender
+    /// (`make dev` runs the notices every --notices-every seconds).
+    Mail {
+        /// Every e-mail moto's SES holds, whoever sent it.
+        #[arg(long)]
+        all: bool,
+        /// One JSON object per line: message_id, from, to, subject, body.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a local bearer token for EMAIL (HS256, signed with ABEV_LOCAL_JWT_SECRET).
     Token {
         email: String,
@@ -88,6 +101,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             return Ok(());
         }
         Command::Validate { files } => return crate::messages::validate(files),
+        Command::Mail { all, json } => return crate::mail::print(&cli.sqs_url, *all, *json).await,
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut command, "abev-local", &mut std::io::stdout());
@@ -106,7 +120,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     let template = std::fs::read_to_string(&cli.template).map_err(|e| format!("reading {}: {e}", cli.template.display()))?;
     let stack = crate::infra::create(ddb, sqs, &template, &cli.stack).await.map_err(|e| e.to_string())?;
     match cli.command {
-        Command::Token { .. } | Command::Openapi | Command::Validate { .. } | Command::Completions { .. } => Ok(()),
+        Command::Token { .. } | Command::Openapi | Command::Validate { .. } | Command::Completions { .. } | Command::Mail { .. } => Ok(()),
         Command::Send { files } => crate::messages::send(sqs, stack.orders_queue(), &files).await,
         Command::DeadLetters { remove, hide_for, json } => {
             let letters = crate::messages::dead_letters(sqs, stack.orders_dlq(), hide_for, remove).await?;
@@ -137,7 +151,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             println!("sent {n} order messages to {}", stack.orders_queue());
             Ok(())
         }
-        Command::Up { port, retry_after, sweep_every, web_dir } => {
+        Command::Up { port, retry_after, sweep_every, web_dir, notices_every } => {
             let ingestor = abev::app::ingestor(&clients, &stack.ingest_settings());
             let source = EventSource {
                 sqs: sqs.clone(),
@@ -164,6 +178,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 let _ = rx.wait_for(|s| *s).await;
             };
             let server = tokio::spawn(crate::server::serve(app, listener, stopped(stop_rx.clone())));
+            // Expiry notices (issue 20 part 2): the daily schedule as a timer, SES as moto's.
+            let notifier = crate::mail::notifier(state.store.clone(), &cli.sqs_url, &cursor_secret, port).await?;
+            let notices = tokio::spawn(crate::mail::run_every(notifier, Duration::from_secs(notices_every), stopped(stop_rx.clone())));
             let sweeper = tokio::spawn(crate::sweep::run_every(state, Duration::from_secs(sweep_every), stopped(stop_rx.clone())));
             // The change-events function on the table's stream (issue 20).
             let (events_handler, mut stream) = crate::events::local(ddb, sqs, &cli.dynamodb_url, &cli.sqs_url, &stack.table).await?;
@@ -177,6 +194,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             }
             println!("Send orders with `make seed`; mint tokens with `target/debug/abev-local token EMAIL [--care]`. Ctrl-C stops.");
             println!("Change events: `target/debug/abev-local events --follow` prints them as they are published.");
+            println!("Expiry notices run every {notices_every} s; `target/debug/abev-local mail` prints the digests sent.");
             tracing::info!(table = %stack.table, orders_queue = %stack.orders_queue(), port, "local stack up");
             source
                 .run(&ingestor, async {
@@ -186,6 +204,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let _ = stop_tx.send(true);
             let _ = server.await;
             let _ = sweeper.await;
+            let _ = notices.await;
             let _ = events.await;
             Ok(())
         }

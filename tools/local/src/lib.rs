@@ -8,6 +8,8 @@ pub mod events;
 pub mod infra;
 pub mod jwt;
 pub mod local_auth;
+/// Expiry notices locally: the timer and `abev-local mail` (issue 20 part 2).
+pub mod mail;
 pub mod messages;
 pub mod oidc;
 pub mod seed;
