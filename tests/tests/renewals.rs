@@ -555,3 +555,76 @@ async fn random_worlds_radar_walks_equal_the_brute_force_reference_filtered_by_e
     }
     assert!(nonempty > 10, "the worlds give contacts renewals to compare ({nonempty})");
 }
+
+#[tokio::test]
+async fn an_ended_membership_shows_nothing_on_the_radar_before_the_sweep_removes_it() {
+    let t = TestStack::new().await;
+    let orders = world();
+    t.ingest(&orders.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let window = RenewalWindow::days_from(today(), 90);
+    assert!(!radar(&t, "bill@acme.example", window, 10).await.is_empty(), "bill sees ACME-1's renewals");
+
+    // bill's membership ended a minute ago; the sweep has not run yet (issue 21: checked on every read).
+    let bill = Email::parse("bill@acme.example").unwrap();
+    let key = abev::store::keys::membership(&bill, &SupportId::parse("ACME-1").unwrap());
+    let ended = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let stamp = abev::domain::access::Stamp::of(ended).as_str().to_string();
+    t.ddb
+        .update_item()
+        .table_name(&t.stack.table)
+        .set_key(Some(key.to_item()))
+        .update_expression("SET ends_at = :e")
+        .expression_attribute_values(":e", aws_sdk_dynamodb::types::AttributeValue::S(stamp))
+        .send()
+        .await
+        .unwrap();
+    assert!(view_in_window(&t, "bill@acme.example", window).await.is_empty(), "the view shows bill nothing");
+    for limit in [1, 100] {
+        assert!(radar(&t, "bill@acme.example", window, limit).await.is_empty(), "neither does the radar (pages of {limit})");
+    }
+}
+
+#[tokio::test]
+async fn a_resellers_contact_in_many_of_its_customers_sites_pays_no_listing_per_site() {
+    let t = TestStack::new().await;
+    // rep is the end-customer contact of 12 sites its organisation sold to (P1: a member of
+    // each) and a contact of the reseller (P2: a member of BIG-R, so R3 reaches every sale).
+    let mut orders = Vec::new();
+    for i in 0..12 {
+        let serials: Vec<(String, i64)> = (0..3).map(|j| (format!("R{i:02}-{j}"), (i * 7 + j * 11) % 85)).collect();
+        let lines: Vec<(&str, i64)> = serials.iter().map(|(s, d)| (s.as_str(), *d)).collect();
+        let site = format!("CUST-{i:02}");
+        orders.push(order(
+            &format!("OR-{i}"),
+            1,
+            "active",
+            (&site, &["rep@big.example"]),
+            Some(("BIG-R", &["rep@big.example"])),
+            None,
+            &lines,
+        ));
+    }
+    t.ingest(&orders.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let rep = "rep@big.example";
+    let window = RenewalWindow::days_from(today(), 90);
+    let months = months_in_window();
+    for limit in [1, 7, 100] {
+        assert_eq!(radar(&t, rep, window, limit).await, view_in_window(&t, rep, window).await, "pages of {limit}");
+    }
+    // Every line of its 13 member sites is one its organisation sold: the organisation's
+    // listing shows them all. (1) memberships, markers, ship-to reach; (2) the member sites'
+    // records in one BatchGet, one listing per end month of BIG-R's sales; (3) heads and sites.
+    let cost = first_page_cost(&t, rep).await;
+    assert_eq!((cost.sequential_rounds, cost.ddb_calls), (3, 3 + 1 + months + 1), "no listing per member site");
+
+    // A direct sale at one of them: that site (only) is listed, in one more round.
+    let direct = order("OD-1", 1, "active", ("CUST-03", &[]), None, None, &[("D1", 4), ("D2", 50)]);
+    t.ingest(&[&direct]).await;
+    for limit in [1, 7, 100] {
+        let walk = radar(&t, rep, window, limit).await;
+        assert_eq!(walk, view_in_window(&t, rep, window).await, "pages of {limit}");
+        assert!(walk.iter().any(|e| e.1 == "D1") && walk.iter().any(|e| e.1 == "D2"), "the direct sale shows to a member");
+    }
+    let cost = first_page_cost(&t, rep).await;
+    assert_eq!((cost.sequential_rounds, cost.ddb_calls), (4, 3 + 1 + months + months + 1), "one site listed");
+}

@@ -215,6 +215,23 @@ pub fn site_of_pk(pk: &str) -> Option<&str> {
 pub fn site_meta(s: &SupportId) -> Key {
     Key::new(site_pk(s), "META")
 }
+/// The site record's count of current lines sold by `seller` (`None`: direct sales), an
+/// attribute beside `entitlement_count` (their sum), written by the switch.
+pub fn lines_by(seller: Option<&SupportId>) -> String {
+    match seller {
+        Some(r) => format!("{LINES_BY_PREFIX}{r}"),
+        None => LINES_DIRECT.to_string(),
+    }
+}
+const LINES_BY_PREFIX: &str = "lines_by:";
+const LINES_DIRECT: &str = "lines_direct";
+/// The seller a [`lines_by`] attribute counts (`Some(None)`: direct sales).
+pub fn seller_of_lines_by(attribute: &str) -> Option<Option<SupportId>> {
+    if attribute == LINES_DIRECT {
+        return Some(None);
+    }
+    SupportId::parse(attribute.strip_prefix(LINES_BY_PREFIX)?).ok().map(Some)
+}
 /// A site's member roster (`SITE#{s}`/`MEMBER#{e}`): written and deleted in the same
 /// transactions as the membership, so a consistent query of the site lists every member
 /// (the members index `gsi1` is eventually consistent).

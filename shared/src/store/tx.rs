@@ -99,12 +99,27 @@ pub fn tx_update(
     values: Vec<(&'static str, AttributeValue)>,
     cond: Option<Cond>,
 ) -> Result<TransactWriteItem, StoreError> {
+    tx_update_named(table, key, expression, values, Vec::new(), cond)
+}
+
+/// [`tx_update`] with attribute names that are data (`names`: placeholder → attribute),
+/// besides the fixed placeholders of `keys::PLACEHOLDERS`.
+fn tx_update_named(
+    table: &str,
+    key: &Key,
+    expression: &str,
+    values: Vec<(&'static str, AttributeValue)>,
+    names: Vec<(&'static str, String)>,
+    cond: Option<Cond>,
+) -> Result<TransactWriteItem, StoreError> {
     let cond = cond.unwrap_or_default();
+    let mut all_names = cond.names(expression).unwrap_or_default();
+    all_names.extend(names.into_iter().map(|(placeholder, attr)| (placeholder.to_string(), attr)));
     let mut b = Update::builder()
         .table_name(table)
         .set_key(Some(key.to_item()))
         .update_expression(expression)
-        .set_expression_attribute_names(cond.names(expression))
+        .set_expression_attribute_names((!all_names.is_empty()).then_some(all_names))
         .set_expression_attribute_values(cond.values_with(values));
     if !cond.expr.is_empty() {
         b = b.condition_expression(&cond.expr);
@@ -125,6 +140,9 @@ pub struct SiteRecordChange {
     pub resells: bool,
     /// Conditional on the site not having resold (a membership written without a marker).
     pub unsold: bool,
+    /// Added to the site's current lines per seller (`None`: direct sales); at most two
+    /// sellers a change (a switch's old and new head).
+    pub sellers: std::collections::BTreeMap<Option<crate::domain::SupportId>, i64>,
 }
 
 /// The one writer of a site record: ingestion's counts and names and the access workflow's
@@ -154,11 +172,25 @@ pub fn tx_site_record(table: &str, site: &crate::domain::SupportId, change: &Sit
         });
     }
     let mut expression = format!("SET {}", set.join(", "));
+    let mut add = Vec::new();
     if change.entitlements != 0 {
-        expression.push_str(" ADD entitlement_count :d");
+        add.push("entitlement_count :d".to_string());
         values.push((":d", n(change.entitlements)));
     }
-    tx_update(table, &keys::site_meta(site), &expression, values, cond)
+    const SELLER_PLACEHOLDERS: [(&str, &str); 2] = [("#seller0", ":seller0"), ("#seller1", ":seller1")];
+    if change.sellers.len() > SELLER_PLACEHOLDERS.len() {
+        return Err(StoreError::Corrupt(format!("{} sellers changed at {site} in one write", change.sellers.len())));
+    }
+    let mut names = Vec::new();
+    for ((seller, delta), (name, value)) in change.sellers.iter().zip(SELLER_PLACEHOLDERS) {
+        add.push(format!("{name} {value}"));
+        names.push((name, keys::lines_by(seller.as_ref())));
+        values.push((value, n(*delta)));
+    }
+    if !add.is_empty() {
+        expression.push_str(&format!(" ADD {}", add.join(", ")));
+    }
+    tx_update_named(table, &keys::site_meta(site), &expression, values, names, cond)
 }
 
 /// One change of a contact's ship-to reach at a site (`CONTACT#{e}`/`SHIPTO#{s}`): the

@@ -63,24 +63,50 @@ pub(crate) struct SiteUpdate {
     pub site: SupportId,
     pub delta: i64,
     pub name: Option<String>,
+    /// Changes of the site's current lines per seller (see [`plan_seller_deltas`]).
+    pub sellers: BTreeMap<Seller, i64>,
 }
+
+/// Who sold an order's lines: its reseller organisation, `None` for a direct sale.
+pub(crate) type Seller = Option<SupportId>;
 
 /// Plans the site-record writes of a switch from the counters' deltas and the names read.
 pub(crate) fn plan_site_updates(
     deltas: &BTreeMap<SupportId, i64>,
+    sellers: &BTreeMap<SupportId, BTreeMap<Seller, i64>>,
     names: &BTreeMap<SupportId, String>,
     stored: &BTreeMap<SupportId, String>,
 ) -> Vec<SiteUpdate> {
     let mut sites: BTreeSet<&SupportId> = deltas.keys().collect();
     sites.extend(names.keys());
+    sites.extend(sellers.keys());
     sites
         .into_iter()
         .filter_map(|site| {
             let delta = deltas.get(site).copied().unwrap_or(0);
             let name = names.get(site).filter(|n| stored.get(site) != Some(*n)).cloned();
-            (delta != 0 || name.is_some()).then(|| SiteUpdate { site: site.clone(), delta, name })
+            let sellers = sellers.get(site).cloned().unwrap_or_default();
+            (delta != 0 || name.is_some() || !sellers.is_empty()).then(|| SiteUpdate { site: site.clone(), delta, name, sellers })
         })
         .collect()
+}
+
+/// A switch's changes to each site's count of current lines per seller, kept in the site
+/// record beside the exact total (`lines_by:{r}`, `lines_by:-`): the replaced version's
+/// lines out, the new one's in. The radar reads them to know, from one item, whether a
+/// reseller's listing already shows every current line of a site its contact is a member of.
+/// At most two sellers change per site (the old head's and the new one's).
+pub(crate) fn plan_seller_deltas(old: Option<&OrderHead>, new: &OrderHead) -> BTreeMap<SupportId, BTreeMap<Seller, i64>> {
+    let mut deltas: BTreeMap<SupportId, BTreeMap<Seller, i64>> = BTreeMap::new();
+    for (head, sign) in old.map(|h| (h, -1i64)).into_iter().chain(std::iter::once((new, 1i64))) {
+        *deltas.entry(head.end_customer.clone()).or_default().entry(head.reseller.clone()).or_default() +=
+            sign * head.entitlement_count as i64;
+    }
+    for per_seller in deltas.values_mut() {
+        per_seller.retain(|_, d| *d != 0);
+    }
+    deltas.retain(|_, per_seller| !per_seller.is_empty());
+    deltas
 }
 
 /// The switch's changes to ship-to reaches: the replaced version's contribution out, the new
@@ -197,14 +223,37 @@ mod tests {
         let deltas = BTreeMap::from([(sid("ACME-1"), 3), (sid("SKY-1"), 0)]);
         let names = BTreeMap::from([(sid("ACME-1"), "Acme".to_string()), (sid("SKY-1"), "Skynet".to_string())]);
         let stored = names.clone();
-        assert_eq!(plan_site_updates(&deltas, &names, &stored), vec![SiteUpdate { site: sid("ACME-1"), delta: 3, name: None }]);
+        let none = BTreeMap::new();
+        assert_eq!(
+            plan_site_updates(&deltas, &none, &names, &stored),
+            vec![SiteUpdate { site: sid("ACME-1"), delta: 3, name: None, sellers: BTreeMap::new() }]
+        );
         let renamed = BTreeMap::from([(sid("SKY-1"), "Skynet Ltd".to_string())]);
         let names2 = BTreeMap::from([(sid("SKY-1"), "Skynet Ltd".to_string())]);
-        assert!(plan_site_updates(&BTreeMap::new(), &names2, &renamed).is_empty());
+        assert!(plan_site_updates(&BTreeMap::new(), &none, &names2, &renamed).is_empty());
         assert_eq!(
-            plan_site_updates(&BTreeMap::new(), &names2, &stored),
-            vec![SiteUpdate { site: sid("SKY-1"), delta: 0, name: Some("Skynet Ltd".into()) }]
+            plan_site_updates(&BTreeMap::new(), &none, &names2, &stored),
+            vec![SiteUpdate { site: sid("SKY-1"), delta: 0, name: Some("Skynet Ltd".into()), sellers: BTreeMap::new() }]
         );
+    }
+
+    #[test]
+    fn a_switch_moves_a_sites_lines_from_the_old_seller_to_the_new_one() {
+        let first = plan_seller_deltas(None, &head("ACME-1", Some("SKY-1"), &[], 3));
+        assert_eq!(first, BTreeMap::from([(sid("ACME-1"), BTreeMap::from([(Some(sid("SKY-1")), 3)]))]));
+        // Resold → direct, one line more: SKY-1's three out, four direct in.
+        let direct = plan_seller_deltas(Some(&head("ACME-1", Some("SKY-1"), &[], 3)), &head("ACME-1", None, &[], 4));
+        assert_eq!(direct[&sid("ACME-1")], BTreeMap::from([(Some(sid("SKY-1")), -3), (None, 4)]));
+        // Moved to another site by the same reseller: out at one site, in at the other.
+        let moved = plan_seller_deltas(Some(&head("ACME-1", Some("SKY-1"), &[], 3)), &head("FARM-1", Some("SKY-1"), &[], 3));
+        assert_eq!((moved[&sid("ACME-1")][&Some(sid("SKY-1"))], moved[&sid("FARM-1")][&Some(sid("SKY-1"))]), (-3, 3));
+        // A redelivered content change with the same seller and count changes nothing.
+        let same = head("ACME-1", Some("SKY-1"), &[], 3);
+        assert!(plan_seller_deltas(Some(&same), &same).is_empty());
+        // The site-record write carries the seller change even when the total is unchanged.
+        let updates = plan_site_updates(&BTreeMap::new(), &direct, &BTreeMap::new(), &BTreeMap::new());
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].sellers.len(), 2);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Step 4: the switch — one transaction makes the staged version the current one.
 
 use super::entities::{tx_unsettled, UnsettledChange, VersionRecord};
-use super::plan::{party_names, plan_ship_to_reach, plan_site_updates, SiteUpdate};
+use super::plan::{party_names, plan_seller_deltas, plan_ship_to_reach, plan_site_updates, SiteUpdate};
 use super::{now_rfc3339, ApplyError, OrderHead};
 use crate::domain::{Order, SupportId};
 use crate::store::keys;
@@ -82,15 +82,22 @@ impl Store {
         // A reseller selling for the first time: its record says so from now on, and its
         // existing members get reseller markers before this version's provisioning completes.
         let first_sale = reseller.clone().filter(|r| new_count > 0 && !stored.get(r).is_some_and(|(_, resells)| *resells));
-        let mut updates = plan_site_updates(&site_delta, &names, &stored_names);
+        let sellers = plan_seller_deltas(old, &head);
+        let mut updates = plan_site_updates(&site_delta, &sellers, &names, &stored_names);
         if let Some(r) = &first_sale {
             if !updates.iter().any(|u| &u.site == r) {
-                updates.push(SiteUpdate { site: r.clone(), delta: 0, name: None });
+                updates.push(SiteUpdate { site: r.clone(), delta: 0, name: None, sellers: BTreeMap::new() });
             }
         }
         for update in updates {
             let resells = first_sale.as_ref() == Some(&update.site);
-            let change = SiteRecordChange { entitlements: update.delta, name: update.name, admin_count: None, resells, unsold: false };
+            let change = SiteRecordChange {
+                entitlements: update.delta,
+                name: update.name,
+                sellers: update.sellers,
+                resells,
+                ..SiteRecordChange::default()
+            };
             items.push(tx_site_record(&self.table, &update.site, &change)?);
         }
         for ((r, sid), delta) in sold_delta.iter().filter(|(_, d)| **d != 0) {

@@ -52,14 +52,22 @@ pub(crate) struct SiteRecord {
     pub name: String,
     pub entitlements: u64,
     pub view_enabled: bool,
+    /// The current lines per seller (`None`: direct sales), for orders switched since the
+    /// record kept them: each is at most the true count, `entitlements` is their exact sum.
+    pub sellers: BTreeMap<Option<SupportId>, i64>,
 }
 
 impl SiteRecord {
     fn from_item(site: &SupportId, item: &Item) -> SiteRecord {
+        let sellers = item
+            .iter()
+            .filter_map(|(attribute, value)| Some((keys::seller_of_lines_by(attribute)?, value.as_n().ok()?.parse::<i64>().ok()?)))
+            .collect();
         SiteRecord {
             name: get_s(item, "name").unwrap_or(site.as_str()).to_string(),
             entitlements: get_n(item, "entitlement_count").unwrap_or(0).max(0) as u64,
             view_enabled: view_enabled(item),
+            sellers,
         }
     }
 }
@@ -128,11 +136,20 @@ impl Store {
 
     /// Name, exact entitlement count and rollout flag of each site record.
     pub(crate) async fn site_records(&self, sites: impl Iterator<Item = &SupportId>) -> Result<HashMap<SupportId, SiteRecord>, StoreError> {
+        self.read_site_records("BatchGetItem sites", sites, false).await
+    }
+
+    async fn read_site_records(
+        &self,
+        op: &'static str,
+        sites: impl Iterator<Item = &SupportId>,
+        consistent: bool,
+    ) -> Result<HashMap<SupportId, SiteRecord>, StoreError> {
         let sites: Vec<SupportId> = sites.cloned().collect();
         if sites.is_empty() {
             return Ok(HashMap::new());
         }
-        let items = self.batch_get("BatchGetItem sites", sites.iter().map(keys::site_meta).collect(), false).await?;
+        let items = self.batch_get(op, sites.iter().map(keys::site_meta).collect(), consistent).await?;
         Ok(items
             .iter()
             .filter_map(|i| {

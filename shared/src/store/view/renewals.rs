@@ -21,7 +21,7 @@ use super::super::keys::{self, Item, Key};
 use super::super::orders::LineItem;
 use super::super::table::{Query, Range};
 use super::super::{from_item, get_s, Store, StoreError};
-use super::{membership_of, shown, Listing};
+use super::{in_force, membership_of, now_stamp, shown, Listing, SiteRecord};
 use crate::domain::access::Rollout;
 use crate::domain::entitlement::{EntitlementStatus, OrderHead, Page, SiteRef, VisibleEntitlement};
 use crate::domain::rules::{access, Placement, Reach};
@@ -254,24 +254,37 @@ impl Store {
         let start_day = keys::parse_renewal_position(&lower).map(|(d, _)| d).unwrap_or(window.from);
         let months = window.months_from(start_day);
 
-        // Round 1: the caller's own partition (consistent: a revocation is seen at once).
+        // Round 1: the caller's own partition (consistent: a revocation is seen at once; an
+        // ended membership shows nothing, swept or not).
         let pk = keys::contact_pk(email);
         let (memberships, resellers, reach) = futures::try_join!(
             self.query_all(Query::table("Query memberships", pk.clone(), Range::Prefix(keys::MEMBER_PREFIX.into()))),
             self.reseller_memberships(email),
             self.list(Query::table("Query ship-to reach", pk, Range::Prefix(keys::SHIP_TO_REACH_PREFIX.into())).limit(1)),
         )?;
-        let memberships: BTreeSet<SupportId> = memberships.iter().filter_map(membership_of).map(|(s, _)| s).collect();
+        let now = now_stamp();
+        let memberships: BTreeSet<SupportId> =
+            memberships.iter().filter(|i| in_force(i, &now)).filter_map(membership_of).map(|(s, _)| s).collect();
         let ships = !reach.items.is_empty();
 
-        // Round 2: one query per source and end month.
+        // Round 2: one query per end month of each reseller organisation's sales and of the
+        // caller's ship-to copies. A few member sites are listed at once; many are first
+        // looked up in their records, and only those holding lines no organisation of the
+        // caller sold are listed, in one more round.
         let range = || Range::Between(lower.clone(), until.clone());
-        let mut queries = Vec::new();
-        for month in &months {
-            for site in &memberships {
-                let q = Query::index("Query site renewals", keys::GSI3, keys::renewals_site_gsi3pk(site, month), range());
-                queries.push((Via::Index, q.limit(limit)));
+        let site_queries = |sites: &[&SupportId]| {
+            let mut queries = Vec::new();
+            for month in &months {
+                for site in sites {
+                    let q = Query::index("Query site renewals", keys::GSI3, keys::renewals_site_gsi3pk(site, month), range());
+                    queries.push((Via::Index, q.limit(limit)));
+                }
             }
+            queries
+        };
+        let look_up_first = memberships.len() > LISTED_AT_ONCE;
+        let mut queries = if look_up_first { Vec::new() } else { site_queries(&memberships.iter().collect::<Vec<_>>()) };
+        for month in &months {
             for reseller in &resellers {
                 let q = Query::index("Query reseller renewals", keys::GSI4, keys::renewals_sold_gsi4pk(reseller, month), range());
                 queries.push((Via::Index, q.limit(limit)));
@@ -281,21 +294,38 @@ impl Store {
                 queries.push((Via::ShipTo, q.limit(limit)));
             }
         }
-        let listings = futures::future::try_join_all(queries.into_iter().map(|(via, q)| async move {
-            let Listing { items, more } = self.list(q).await?;
-            let lines = items.into_iter().map(from_item::<LineItem>).collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, StoreError>(Listed { via, lines, more })
-        }))
-        .await?;
+        let member_records = async {
+            if look_up_first {
+                // Consistent: a site skipped must hold nothing the organisations' listings miss now.
+                self.read_site_records("BatchGetItem radar member sites", memberships.iter(), true).await
+            } else {
+                Ok(HashMap::new())
+            }
+        };
+        let (mut listings, member_records) = futures::try_join!(self.renewal_listings(queries), member_records)?;
+        let unlisted: Vec<&SupportId> = memberships
+            .iter()
+            .filter(|s| look_up_first && member_records.get(*s).is_some_and(|r| !listed_by_organisations(r, &resellers)))
+            .collect();
+        if !unlisted.is_empty() {
+            listings.extend(self.renewal_listings(site_queries(&unlisted)).await?);
+        }
         let Candidates { mut entries, listed, stop } = candidates(listings, limit);
 
-        // Round 3: the heads of the entries' orders and their sites' records, by key, in one
-        // consistent BatchGet (the indexes may still list a version that is no longer current).
+        // Round 3: the heads of the entries' orders and their sites' records (those not read
+        // in round 2), by key, in one consistent BatchGet (the indexes may still list a
+        // version that is no longer current).
         let orders: BTreeSet<&OrderId> = entries.values().map(|(l, _)| &l.order_id).collect();
-        let site_ids: BTreeSet<&SupportId> = entries.values().map(|(l, _)| &l.site).collect();
+        let site_ids: BTreeSet<&SupportId> = entries.values().map(|(l, _)| &l.site).filter(|s| !member_records.contains_key(*s)).collect();
         let by_key: Vec<Key> = orders.iter().map(|o| keys::order_head(o)).chain(site_ids.iter().map(|s| keys::site_meta(s))).collect();
         let read = if by_key.is_empty() { Vec::new() } else { self.batch_get("BatchGetItem radar heads and sites", by_key, true).await? };
         let (heads, mut sites) = heads_and_sites(read, rollout)?;
+        sites.extend(
+            member_records
+                .iter()
+                .filter(|(_, record)| rollout.shows(record.view_enabled))
+                .map(|(site, record)| (site.clone(), SiteRef { support_id: site.clone(), name: record.name.clone() })),
+        );
 
         let mut fetch = Vec::new();
         entries.retain(|_, (line, shipped)| match judge(email, line, *shipped, heads.get(&line.order_id), &listed) {
@@ -328,6 +358,32 @@ impl Store {
         let rules = RadarRules { memberships: &memberships, resellers: &resellers, window, today, after };
         Ok(page(entries, stop, &sites, &rules))
     }
+}
+
+impl Store {
+    /// Round 2's listings (and round 2b's), all at once.
+    async fn renewal_listings(&self, queries: Vec<(Via, Query)>) -> Result<Vec<Listed>, StoreError> {
+        futures::future::try_join_all(queries.into_iter().map(|(via, q)| async move {
+            let Listing { items, more } = self.list(q).await?;
+            let lines = items.into_iter().map(from_item::<LineItem>).collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, StoreError>(Listed { via, lines, more })
+        }))
+        .await
+    }
+}
+
+/// Member sites a page lists without reading their records first: a customer's one or two
+/// sites cost a query per end month and no extra round; beyond that, one BatchGet of the
+/// records (100 a call) decides which sites need listing at all.
+const LISTED_AT_ONCE: usize = 2;
+
+/// Whether the caller's reseller organisations' listings (`ENDS#SOLD#{r}`) already show every
+/// current line of a member site: the site's exact count is all theirs, or zero. Per-seller
+/// counts never exceed the truth (orders switched before they were kept are not in them),
+/// so a site is skipped only when it holds nothing else.
+pub(crate) fn listed_by_organisations(record: &SiteRecord, organisations: &BTreeSet<SupportId>) -> bool {
+    let theirs: i64 = organisations.iter().filter_map(|r| record.sellers.get(&Some(r.clone()))).sum();
+    record.entitlements == 0 || theirs == record.entitlements as i64
 }
 
 /// What round 3 read: the order heads, and the sites as the view names them.
@@ -381,6 +437,25 @@ mod tests {
             "status": if active { "active" } else { "cancelled" }, "ordered_at": "", "end_customer": site,
             "entitlement_count": 1, "updated_at": ""}))
         .unwrap()
+    }
+
+    #[test]
+    fn a_member_site_is_skipped_only_when_the_organisations_sold_all_its_current_lines() {
+        let record = |entitlements: u64, sellers: &[(Option<&str>, i64)]| SiteRecord {
+            name: "S".into(),
+            entitlements,
+            view_enabled: true,
+            sellers: sellers.iter().map(|(r, n)| (r.map(sid), *n)).collect(),
+        };
+        let sky = BTreeSet::from([sid("SKY-1")]);
+        assert!(listed_by_organisations(&record(5, &[(Some("SKY-1"), 5)]), &sky));
+        assert!(listed_by_organisations(&record(0, &[]), &sky), "nothing current: nothing to list");
+        assert!(!listed_by_organisations(&record(5, &[(Some("SKY-1"), 3), (None, 2)]), &sky), "a direct sale");
+        assert!(!listed_by_organisations(&record(5, &[(Some("SKY-1"), 3), (Some("OTHER-1"), 2)]), &sky), "another reseller's");
+        assert!(!listed_by_organisations(&record(5, &[]), &sky), "counts from before sellers were kept");
+        assert!(!listed_by_organisations(&record(5, &[(Some("SKY-1"), 5)]), &BTreeSet::new()), "no organisation");
+        let both = BTreeSet::from([sid("SKY-1"), sid("OTHER-1")]);
+        assert!(listed_by_organisations(&record(5, &[(Some("SKY-1"), 3), (Some("OTHER-1"), 2)]), &both));
     }
 
     #[test]
