@@ -62,12 +62,15 @@ pub const GSI3_SK: &str = "gsi3sk";
 pub const GSI4: &str = "gsi4";
 pub const GSI4_PK: &str = "gsi4pk";
 pub const GSI4_SK: &str = "gsi4sk";
-/// Expiry notices (issue 20 part 2): every line item by its end day, keys only. Keyed on
-/// attributes line items already carry (`ends_on`, `gsi1pk`), so no writer changes; a ship-to
-/// copy (no `gsi1pk`) is not in it.
+/// Expiry notices (issue 20 part 2): every line item by its end day, keys only, in
+/// [`GSI5_SHARDS`] partitions a day (`ENDS_ON#{day}#{shard}`, the shard from the serial):
+/// a day's lines in one partition would make a year-end, or one big order whose lines all
+/// end on one day (one site: the same sort key for all), a single hot index partition
+/// that throttles ingestion. A ship-to copy (no `gsi5pk`) is not in it.
 pub const GSI5: &str = "gsi5";
-pub const GSI5_PK: &str = "ends_on";
+pub const GSI5_PK: &str = "gsi5pk";
 pub const GSI5_SK: &str = GSI1_PK;
+pub const GSI5_SHARDS: u32 = 8;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -632,10 +635,27 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
 }
 
 // ---- expiry notices (issue 20 part 2) ------------------------------------------------------
+
+/// A line item's partition of the end-day index: its day and its serial's shard.
+pub fn ends_on_gsi5pk(ends_on: Day, serial: &Serial) -> String {
+    ends_on_shard_pk(ends_on, gsi5_shard(serial.as_str()))
+}
+/// Every partition of one end day.
+pub fn ends_on_gsi5pks(day: Day) -> impl Iterator<Item = String> {
+    (0..GSI5_SHARDS).map(move |shard| ends_on_shard_pk(day, shard))
+}
+fn ends_on_shard_pk(day: Day, shard: u32) -> String {
+    format!("ENDS_ON#{day}#{shard:02}")
+}
+/// A serial's shard: FNV-1a, stable across builds and machines (the std hasher is seeded).
+fn gsi5_shard(serial: &str) -> u32 {
+    let hash = serial.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % GSI5_SHARDS
+}
 //
 // | item | pk | sk | gsi5 (pk / sk) |
 // |---|---|---|---|
-// | an entitlement line (existing item; indexed by its own attributes) | `ORDER#{o}` | `LINE#{v}#{serial}` | `{ends_on}` / `SITE#{s}#ENT` |
+// | an entitlement line (existing item) | `ORDER#{o}` | `LINE#{v}#{serial}` | `ENDS_ON#{ends_on}#{shard}` / `SITE#{s}#ENT` |
 // | a notice claim: (contact, serial, end day, threshold), `pending` → `sent`, with its digest | `NOTICE#{e}` | `LINE#{serial}#{ends_on}#{t}` | |
 // | a digest SES accepted (the commit point of a send) | `NOTICE#{e}` | `DIGEST#{id}` | |
 // | a contact's run lease (one run at a time per contact) | `NOTICE#{e}` | `LEASE` | |
@@ -682,6 +702,21 @@ pub fn site_of_entitlements_gsi1pk(gsi1pk: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_days_lines_spread_over_every_end_day_shard() {
+        let day = Day::parse("2027-12-31").unwrap();
+        let mut per_shard = std::collections::BTreeMap::<String, usize>::new();
+        for i in 0..1000 {
+            *per_shard.entry(ends_on_gsi5pk(day, &Serial::parse(&format!("SN-{i:05}")).unwrap())).or_default() += 1;
+        }
+        let shards: Vec<String> = ends_on_gsi5pks(day).collect();
+        assert_eq!(per_shard.keys().cloned().collect::<Vec<_>>(), shards, "every shard used, none other");
+        assert!(per_shard.values().all(|n| *n <= 2 * 1000 / GSI5_SHARDS as usize), "{per_shard:?}");
+        // Pinned (FNV-1a 32): a stored item's shard must not move with a new build.
+        assert_eq!(ends_on_gsi5pk(day, &Serial::parse("S1").unwrap()), "ENDS_ON#2027-12-31#01");
+        assert_eq!(gsi5_shard("SN-00042"), 7);
+    }
 
     #[test]
     fn versions_sort_numerically() {

@@ -71,11 +71,13 @@ pub const DIGEST_RETENTION_DAYS: i64 = 180;
 
 impl Store {
     /// Every line item ending on `day`, any version (the radar decides what is current), from
-    /// the end-day index (`gsi5`, eventually consistent: a discovery list, not a visibility check).
+    /// the end-day index (`gsi5`, eventually consistent: a discovery list, not a visibility
+    /// check): one query per shard of the day, all at once.
     pub async fn lines_ending_on(&self, day: Day) -> Result<Vec<EndingLine>, StoreError> {
-        let q = Query::index("Query lines ending on a day", keys::GSI5, day.to_string(), Range::All);
-        let items = self.query_all(q).await?;
-        Ok(items.iter().filter_map(ending_line).collect())
+        let shards =
+            keys::ends_on_gsi5pks(day).map(|pk| self.query_all(Query::index("Query lines ending on a day", keys::GSI5, pk, Range::All)));
+        let items = futures::future::try_join_all(shards).await?;
+        Ok(items.iter().flatten().filter_map(ending_line).collect())
     }
 
     /// Order heads by id (eventually consistent: discovery only), absent ones left out.

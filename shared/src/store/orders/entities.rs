@@ -194,6 +194,8 @@ pub(crate) fn line_item(order: &Order, line: &Line) -> Result<Item, StoreError> 
         item.insert(keys::GSI4_PK.into(), s(keys::renewals_sold_gsi4pk(r, &month)));
         item.insert(keys::GSI4_SK.into(), s(keys::renewal_sk(line.ends_on, &line.serial, v)));
     }
+    // Expiry notices: by end day, sharded by serial (gsi5; its sort key is gsi1pk).
+    item.insert(keys::GSI5_PK.into(), s(keys::ends_on_gsi5pk(line.ends_on, &line.serial)));
     Ok(item)
 }
 
