@@ -52,6 +52,8 @@ pub struct Context {
     /// Set while the burst of orders is being ingested (for the breakdown of the pages).
     pub in_burst: AtomicBool,
     counter: AtomicU64,
+    /// Requests answered so far (a progress line every 500).
+    answered: AtomicU64,
     pub recorded: Mutex<BTreeMap<(Phase, Kind, Route), Samples>>,
     /// Loaded samples of the pages, split by whether the burst was being ingested.
     pub by_burst: Mutex<BTreeMap<(bool, Route), Samples>>,
@@ -68,6 +70,7 @@ impl Context {
             loaded: AtomicBool::new(false),
             in_burst: AtomicBool::new(false),
             counter: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
             recorded: Mutex::new(BTreeMap::new()),
             by_burst: Mutex::new(BTreeMap::new()),
         }
@@ -134,6 +137,10 @@ async fn call(
     };
     let elapsed = started.elapsed();
     let phase = if c.loaded.load(Ordering::Relaxed) { Phase::Loaded } else { Phase::Unloaded };
+    let answered = c.answered.fetch_add(1, Ordering::Relaxed) + 1;
+    if answered % 500 == 0 {
+        eprintln!("  {answered} requests answered ({phase:?}; this one {route} {status} in {} ms)", elapsed.as_millis());
+    }
     c.recorded.lock().expect("recorder").entry((phase, kind, route)).or_default().add(status, info.expected, elapsed);
     if phase == Phase::Loaded && info.page {
         let burst = c.in_burst.load(Ordering::Relaxed);

@@ -151,7 +151,6 @@ async fn main() -> Result<(), BoxError> {
 /// An order sent during the load.
 #[derive(Debug, Clone)]
 struct Sent {
-    spec: Spec,
     burst: bool,
     at: Instant,
 }
@@ -239,7 +238,7 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
         vec![world::INSTALLER.into(), world::SMALL_INSTALLER.into()],
         sites,
     ));
-    let goose_config = |users: usize| -> Result<GooseAttack, GooseError> {
+    let goose_config = |users: usize| -> Result<Box<GooseAttack>, GooseError> {
         let mut config = GooseConfiguration::default();
         config.quiet = 1;
         GooseAttack::initialize_with_config(config)?
@@ -267,7 +266,6 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
         .register_scenario(baseline)
         .set_default(GooseDefault::HatchRate, "1")?
         .set_default(GooseDefault::Iterations, s.baseline_iterations)?
-        .set_default(GooseDefault::RunTime, 600)?
         .execute()
         .await?;
     let baseline_wall = t0.elapsed();
@@ -276,7 +274,7 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
     progress(started, &format!("loaded: {} callers for {} s", s.users, s.seconds));
     ctx.loaded.store(true, Ordering::Relaxed);
     let (think_min, think_max) = (Duration::from_millis(s.think_ms.0), Duration::from_millis(s.think_ms.1));
-    let mut attack = goose_config(s.users)?
+    let mut attack = *goose_config(s.users)?
         .set_default(GooseDefault::HatchRate, "10")?
         .set_default(GooseDefault::RunTime, s.seconds)?;
     for (kind, weight) in MIX {
@@ -386,7 +384,7 @@ async fn send_orders(
             let sends = futures::future::join_all(burst.iter().map(|spec| send_order(sqs, queue, plan, spec))).await;
             for (spec, sent) in burst.into_iter().zip(sends) {
                 let (id, at) = sent?;
-                ledger.lock().expect("ledger").sent.insert(id, Sent { spec: spec.clone(), burst: true, at });
+                ledger.lock().expect("ledger").sent.insert(id, Sent { burst: true, at });
                 specs.push(spec);
             }
         }
@@ -399,7 +397,7 @@ async fn send_orders(
                 rep_member: false,
             };
             let (id, at) = send_order(sqs, queue, plan, &spec).await?;
-            ledger.lock().expect("ledger").sent.insert(id, Sent { spec: spec.clone(), burst: false, at });
+            ledger.lock().expect("ledger").sent.insert(id, Sent { burst: false, at });
             specs.push(spec);
             i += 1;
             next += every;
