@@ -228,9 +228,12 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
     progress(started, &format!("API on {base}"));
 
     // ---- who calls -------------------------------------------------------------------------
-    let mut customers: Vec<(String, String)> = (0..world::SITES).map(|k| (world::site_contact(k), world::site_id(k))).collect();
+    // The customer sites the world has orders for (a small world leaves some of the 500 empty:
+    // they and their contacts do not exist).
+    let filled: Vec<usize> = (0..world::SITES).filter(|k| plan.per_site[*k] > 0).collect();
+    let mut customers: Vec<(String, String)> = filled.iter().map(|k| (world::site_contact(*k), world::site_id(*k))).collect();
     customers.push((world::SMALL_CUSTOMER.into(), world::SMALL_SITE.into()));
-    let sites: Vec<String> = (0..world::SITES).map(world::site_id).collect();
+    let sites: Vec<String> = filled.iter().map(|k| world::site_id(*k)).collect();
     let ctx = flows::install(flows::Context::new(
         secret,
         customers,
@@ -454,7 +457,7 @@ fn print_report(r: &Report) -> bool {
     println!("Callers (goose scenarios, weights out of 50 → share of the {} callers), each visit then a think time of {}–{} ms:\n", s.users, s.think_ms.0, s.think_ms.1);
     println!("| caller | share | one visit |\n|---|---|---|");
     let what = |k: &str| match k {
-        flows::CUSTOMER => "a customer site's contact (one of the 500 `it@cust-nnnn` or the small customer): view, its site's first page (limit 100), one entitlement's detail",
+        flows::CUSTOMER => "a customer site's contact (`it@cust-nnnn` of a site the world has orders for, or the small customer): view, its site's first page (limit 100), one entitlement's detail",
         flows::JOINER => "a newcomer at a customer: `POST /v1/access-requests` to join its site (escalated to Care: no site has an admin), its own requests, `/v1/me`",
         flows::RESELLER => "`rep@res-big.example`: two pages of its view (limit 100; 500 sites), one listed site's first page, one detail",
         flows::SHIP_TO => "`installer@ship.example` or `small-installer@ship.example`: as the reseller",

@@ -80,6 +80,8 @@ pub fn expected_per_site(plan: &Plan, sent: &[Spec]) -> BTreeMap<String, u64> {
     for spec in sent {
         *expected.entry(world::site_id(spec.site)).or_default() += spec.lines as u64;
     }
+    // A site without orders does not exist (a small world leaves some of the 500 empty).
+    expected.retain(|_, n| *n > 0);
     expected
 }
 
@@ -135,7 +137,7 @@ pub async fn check(api: &Api, plan: &Plan, sent: &[Spec]) -> Walks {
     // Every customer site's entitlements, walked by its contact.
     let mut seen = BTreeMap::new();
     let (mut duplicates, mut failures) = (Vec::new(), Vec::new());
-    for k in 0..world::SITES {
+    for k in (0..world::SITES).filter(|k| expected.contains_key(&world::site_id(*k))) {
         match site_walk(api, &world::site_contact(k), &world::site_id(k)).await {
             Ok((count, unique)) => {
                 seen.insert(world::site_id(k), count);
@@ -146,7 +148,7 @@ pub async fn check(api: &Api, plan: &Plan, sent: &[Spec]) -> Walks {
             Err(e) => failures.push(e),
         }
     }
-    let label = format!("every customer site's entitlements walked by its contact ({} sites)", world::SITES);
+    let label = format!("every customer site's entitlements walked by its contact ({} sites)", expected.len());
     lines.push(match failures.first() {
         Some(e) => (false, format!("{label}: {} walks failed, first: {e}", failures.len())),
         None => describe(&label, &expected, &Ok(seen)),
@@ -167,7 +169,8 @@ mod tests {
             Spec { id: "BIG-X00000".into(), site: 7, lines: 1000, kind: Kind::Regular, rep_member: false },
         ];
         let expected = expected_per_site(&plan, &sent);
-        assert_eq!(expected.len(), world::SITES);
+        assert_eq!(expected.len(), (0..world::SITES).filter(|k| plan.per_site[*k] > 0 || *k == 7).count());
+        assert!(expected.values().all(|n| *n > 0), "no empty site is expected");
         assert_eq!(expected[&world::site_id(7)], plan.per_site[7] as u64 + 1010);
         assert_eq!(expected.values().sum::<u64>(), 2000 + 1010);
         // The load's serials never meet the world's (`B{id[4..]}-nnnn`).
