@@ -53,7 +53,7 @@ struct Settings {
     order_lines: usize,
     /// `ABEV_LOAD_BURST_ORDERS` [10] orders of 1,000 lines land at once in the middle.
     burst_orders: usize,
-    /// `ABEV_LOAD_BASELINE_ITERATIONS` [30]: unloaded visits of each kind.
+    /// `ABEV_LOAD_BASELINE_ITERATIONS` [20]: unloaded visits of each kind.
     baseline_iterations: usize,
     /// `ABEV_LOAD_THINK_MS` [1000-3000]: a caller's think time between visits.
     think_ms: (u64, u64),
@@ -77,7 +77,7 @@ impl Settings {
             orders_per_minute: env_usize("ABEV_LOAD_ORDERS_PER_MINUTE", 60).max(1),
             order_lines: env_usize("ABEV_LOAD_ORDER_LINES", 10).clamp(1, 1000),
             burst_orders: env_usize("ABEV_LOAD_BURST_ORDERS", 10),
-            baseline_iterations: env_usize("ABEV_LOAD_BASELINE_ITERATIONS", 30).max(5),
+            baseline_iterations: env_usize("ABEV_LOAD_BASELINE_ITERATIONS", 20).max(5),
             think_ms,
             max_rps: env_usize("ABEV_LOAD_MAX_RPS", 200).max(1),
         }
@@ -241,9 +241,13 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
         vec![world::INSTALLER.into(), world::SMALL_INSTALLER.into()],
         sites,
     ));
-    let goose_config = |users: usize| -> Result<Box<GooseAttack>, GooseError> {
+    let goose_config = |users: usize, iterations: usize| -> Result<Box<GooseAttack>, GooseError> {
         let mut config = GooseConfiguration::default();
         config.quiet = 1;
+        // On the configuration itself: goose 0.18 reads `iterations` from it before its
+        // defaults, and the default configuration's 0 (no limit) would win over
+        // `GooseDefault::Iterations`.
+        config.iterations = iterations;
         GooseAttack::initialize_with_config(config)?
             .set_default(GooseDefault::Host, base.as_str())?
             .set_default(GooseDefault::Users, users)?
@@ -265,10 +269,9 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
         .register_transaction(transaction!(flows_ship_to).set_name("ship-to"))
         .register_transaction(transaction!(flows_care).set_name("Care"));
     let t0 = Instant::now();
-    goose_config(1)?
+    goose_config(1, s.baseline_iterations)?
         .register_scenario(baseline)
         .set_default(GooseDefault::HatchRate, "1")?
-        .set_default(GooseDefault::Iterations, s.baseline_iterations)?
         .execute()
         .await?;
     let baseline_wall = t0.elapsed();
@@ -277,7 +280,7 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
     progress(started, &format!("loaded: {} callers for {} s", s.users, s.seconds));
     ctx.loaded.store(true, Ordering::Relaxed);
     let (think_min, think_max) = (Duration::from_millis(s.think_ms.0), Duration::from_millis(s.think_ms.1));
-    let mut attack = *goose_config(s.users)?
+    let mut attack = *goose_config(s.users, 0)?
         .set_default(GooseDefault::HatchRate, "10")?
         .set_default(GooseDefault::RunTime, s.seconds)?;
     for (kind, weight) in MIX {
