@@ -121,8 +121,13 @@ async fn call(
         builder = builder.header("content-type", "application/json").body(b.to_string());
     }
     let info = route_info(route);
-    let request =
-        GooseRequest::builder().method(method).path(path).name(route).expect_status_code(info.expected).set_request_builder(builder).build();
+    let request = GooseRequest::builder()
+        .method(method)
+        .path(path)
+        .name(route)
+        .expect_status_code(info.expected)
+        .set_request_builder(builder)
+        .build();
     let started = Instant::now();
     let answer = user.request(request).await?;
     let (status, json) = match answer.response {

@@ -102,8 +102,7 @@ impl Settings {
 }
 
 /// The proportions of the callers (goose scenario weights, out of 50).
-const MIX: [(&str, usize); 5] =
-    [(flows::CUSTOMER, 26), (flows::JOINER, 5), (flows::RESELLER, 4), (flows::SHIP_TO, 10), (flows::CARE, 5)];
+const MIX: [(&str, usize); 5] = [(flows::CUSTOMER, 26), (flows::JOINER, 5), (flows::RESELLER, 4), (flows::SHIP_TO, 10), (flows::CARE, 5)];
 
 /// Only the local stack: the URLs must be on 127.0.0.1 (or localhost).
 fn local_only(url: &str) -> Result<(), BoxError> {
@@ -183,14 +182,18 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
     let plan = Plan::new(s.n);
     let (messages, lines) = plan.totals();
     progress(started, &format!("world: {messages} order messages ({lines} lines) through the queue, {} pollers", s.pollers));
-    let source = EventSource { sqs: sqs.clone(), queue_url: stack.orders_queue().into(), wait: Duration::ZERO, retry_after: Duration::from_secs(1) };
+    let source =
+        EventSource { sqs: sqs.clone(), queue_url: stack.orders_queue().into(), wait: Duration::ZERO, retry_after: Duration::from_secs(1) };
     let built = world::build(&source, &ingestor, &plan, s.pollers).await?;
     progress(started, &format!("world: ingested in {:.1} s", built.wall.as_secs_f64()));
 
     // ---- the API over HTTP, and ingestion as the event source mapping runs it --------------
     let secret = "abev-load-secret".to_string();
-    let authorizer =
-        LocalAuthorizer { secret: secret.clone(), issuer: abev_local::jwt::LOCAL_ISSUER.into(), audience: abev_local::jwt::LOCAL_AUDIENCE.into() };
+    let authorizer = LocalAuthorizer {
+        secret: secret.clone(),
+        issuer: abev_local::jwt::LOCAL_ISSUER.into(),
+        audience: abev_local::jwt::LOCAL_AUDIENCE.into(),
+    };
     let routes = abev::http::Settings::from_env()?;
     let state = abev::app::access_state(&clients, &stack.access_settings("abev-load-cursor-secret", 14), &routes);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -199,7 +202,8 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let server = tokio::spawn(abev_local::server::serve(abev_local::server::app(state.clone(), authorizer), listener, stopped(stop_rx.clone())));
+    let server =
+        tokio::spawn(abev_local::server::serve(abev_local::server::app(state.clone(), authorizer), listener, stopped(stop_rx.clone())));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let polling = Arc::new(AtomicBool::new(true));
     let live_source = EventSource { wait: Duration::from_secs(1), retry_after: Duration::from_secs(5), ..source.clone() };
@@ -269,20 +273,15 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
         .register_transaction(transaction!(flows_ship_to).set_name("ship-to"))
         .register_transaction(transaction!(flows_care).set_name("Care"));
     let t0 = Instant::now();
-    goose_config(1, s.baseline_iterations)?
-        .register_scenario(baseline)
-        .set_default(GooseDefault::HatchRate, "1")?
-        .execute()
-        .await?;
+    goose_config(1, s.baseline_iterations)?.register_scenario(baseline).set_default(GooseDefault::HatchRate, "1")?.execute().await?;
     let baseline_wall = t0.elapsed();
 
     // ---- loaded: the mix, orders arriving, a burst in the middle -----------------------------
     progress(started, &format!("loaded: {} callers for {} s", s.users, s.seconds));
     ctx.loaded.store(true, Ordering::Relaxed);
     let (think_min, think_max) = (Duration::from_millis(s.think_ms.0), Duration::from_millis(s.think_ms.1));
-    let mut attack = *goose_config(s.users, 0)?
-        .set_default(GooseDefault::HatchRate, "10")?
-        .set_default(GooseDefault::RunTime, s.seconds)?;
+    let mut attack =
+        *goose_config(s.users, 0)?.set_default(GooseDefault::HatchRate, "10")?.set_default(GooseDefault::RunTime, s.seconds)?;
     for (kind, weight) in MIX {
         let t = match kind {
             flows::CUSTOMER => transaction!(flows_customer),
@@ -291,8 +290,9 @@ async fn run(clients: abev::app::Clients, stack: abev_local::infra::LocalStack, 
             flows::SHIP_TO => transaction!(flows_ship_to),
             _ => transaction!(flows_care),
         };
-        attack =
-            attack.register_scenario(scenario!(kind).set_weight(weight)?.set_wait_time(think_min, think_max)?.register_transaction(t.set_name(kind)));
+        attack = attack.register_scenario(
+            scenario!(kind).set_weight(weight)?.set_wait_time(think_min, think_max)?.register_transaction(t.set_name(kind)),
+        );
     }
     let orders = {
         let (sqs, queue, ledger, plan, s) = (sqs.clone(), stack.orders_queue().to_string(), ledger.clone(), plan.clone(), s.clone());
@@ -457,14 +457,19 @@ fn print_report(r: &Report) -> bool {
         r.world_wall.as_secs_f64(),
         s.pollers
     );
-    println!("Callers (goose scenarios, weights out of 50 → share of the {} callers), each visit then a think time of {}–{} ms:\n", s.users, s.think_ms.0, s.think_ms.1);
+    println!(
+        "Callers (goose scenarios, weights out of 50 → share of the {} callers), each visit then a think time of {}–{} ms:\n",
+        s.users, s.think_ms.0, s.think_ms.1
+    );
     println!("| caller | share | one visit |\n|---|---|---|");
-    let what = |k: &str| match k {
+    let what = |k: &str| {
+        match k {
         flows::CUSTOMER => "a customer site's contact (`it@cust-nnnn` of a site the world has orders for, or the small customer): view, its site's first page (limit 100), one entitlement's detail",
         flows::JOINER => "a newcomer at a customer: `POST /v1/access-requests` to join its site (escalated to Care: no site has an admin), its own requests, `/v1/me`",
         flows::RESELLER => "`rep@res-big.example`: two pages of its view (limit 100; 500 sites), one listed site's first page, one detail",
         flows::SHIP_TO => "`installer@ship.example` or `small-installer@ship.example`: as the reseller",
         _ => "an agent (`customer-care` group): the approvals list, one request, a site's members and history",
+    }
     };
     for (kind, weight) in MIX {
         println!("| {kind} | {}% | {} |", weight * 2, what(kind));
@@ -510,7 +515,15 @@ fn print_report(r: &Report) -> bool {
             times(ratio[1]),
             times(ratio[2]),
             times(target),
-            if row.page { if row.meets_target() == Some(true) { " ✓" } else { " ✗" } } else { "" },
+            if row.page {
+                if row.meets_target() == Some(true) {
+                    " ✓"
+                } else {
+                    " ✗"
+                }
+            } else {
+                ""
+            },
             row.throttled,
             row.errors
         );
@@ -521,11 +534,17 @@ fn print_report(r: &Report) -> bool {
     });
     println!(
         "\nStatuses over both phases: {}.\n",
-        statuses.iter().map(|(k, v)| format!("{} × {}", v, if *k == 0 { "no answer".to_string() } else { k.to_string() })).collect::<Vec<_>>().join(", ")
+        statuses
+            .iter()
+            .map(|(k, v)| format!("{} × {}", v, if *k == 0 { "no answer".to_string() } else { k.to_string() }))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    println!("**Target** (issue 22): the p99 of a page (`GET /v1/view`, a site's entitlements) under load at most {}× its unloaded p50 — {}.\n",
+    println!(
+        "**Target** (issue 22): the p99 of a page (`GET /v1/view`, a site's entitlements) under load at most {}× its unloaded p50 — {}.\n",
         report::TARGET,
-        if misses.is_empty() { "**met** for every caller".to_string() } else { format!("**not met** for {}", misses.join("; ")) });
+        if misses.is_empty() { "**met** for every caller".to_string() } else { format!("**not met** for {}", misses.join("; ")) }
+    );
     println!("The pages under load, while the burst was being ingested and outside it (every caller):\n");
     println!("| route | window | requests | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|");
     for ((burst, route), v) in r.by_burst {
@@ -574,7 +593,14 @@ fn print_report(r: &Report) -> bool {
     // Checks.
     let all_acked = r.ledger.sent.keys().all(|id| r.ledger.acknowledged.contains_key(id));
     let checks = [
-        (format!("every order sent under load acknowledged ({} of {})", r.ledger.acknowledged.len().min(r.ledger.sent.len()), r.ledger.sent.len()), all_acked),
+        (
+            format!(
+                "every order sent under load acknowledged ({} of {})",
+                r.ledger.acknowledged.len().min(r.ledger.sent.len()),
+                r.ledger.sent.len()
+            ),
+            all_acked,
+        ),
         (format!("the orders queue empty afterwards ({} left)", r.queue_left), r.queue_left == 0),
         (format!("the orders DLQ empty ({} messages)", r.dead), r.dead == 0),
         (format!("no error answers ({errors})"), errors == 0),

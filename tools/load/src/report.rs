@@ -118,10 +118,7 @@ pub struct RouteInfo {
 }
 
 /// The table's rows: one per (caller kind, route) seen under load, in that order.
-pub fn rows(
-    recorded: &BTreeMap<(Phase, Kind, Route), Samples>,
-    info: impl Fn(Route) -> RouteInfo,
-) -> Vec<Row> {
+pub fn rows(recorded: &BTreeMap<(Phase, Kind, Route), Samples>, info: impl Fn(Route) -> RouteInfo) -> Vec<Row> {
     let pct = |s: Option<&Samples>| {
         let s = s.cloned().unwrap_or_default();
         [s.quantile_ms(0.50), s.quantile_ms(0.95), s.quantile_ms(0.99)]
