@@ -143,7 +143,7 @@ async fn call(
     let elapsed = started.elapsed();
     let phase = if c.loaded.load(Ordering::Relaxed) { Phase::Loaded } else { Phase::Unloaded };
     let answered = c.answered.fetch_add(1, Ordering::Relaxed) + 1;
-    if answered % 500 == 0 {
+    if answered.is_multiple_of(500) {
         eprintln!("  {answered} requests answered ({phase:?}; this one {route} {status} in {} ms)", elapsed.as_millis());
     }
     c.recorded.lock().expect("recorder").entry((phase, kind, route)).or_default().add(status, info.expected, elapsed);
