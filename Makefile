@@ -42,4 +42,10 @@ test:
 bench:
 	@scripts/bench.sh
 
+## load: a mixed load test on the local stack (release build): 50 callers for 5 minutes while
+##   orders arrive and a 10,000-line burst lands; writes docs/BENCHMARKS-load.md (ABEV_LOAD_SECONDS=60 for a short try).
+.PHONY: load
+load:
+	@scripts/load.sh
+
 -include mk/*.mk

@@ -27,6 +27,8 @@ out="$(scripts/with-services.sh "${CARGO_TARGET_DIR:-target}/release/abev-bench"
   echo
   echo "$out"
   echo
+  # `make load`'s last report (issue 22), kept in its own file so that each target rewrites only its own figures.
+  if [ -f docs/BENCHMARKS-load.md ]; then cat docs/BENCHMARKS-load.md; echo; fi
   cat docs/benchmark-notes.md
 } > docs/BENCHMARKS.md
 cat docs/BENCHMARKS.md

@@ -7,6 +7,16 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeN
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// What one poll received and acknowledged.
+#[derive(Debug, Clone, Default)]
+pub struct Polled {
+    pub received: usize,
+    /// The SQS message ids of the messages the batch acknowledged (deleted from the queue).
+    pub acknowledged: Vec<String>,
+    /// When the ingestor answered the batch (none when nothing was received).
+    pub answered: Option<std::time::Instant>,
+}
+
 #[derive(Debug, Clone)]
 pub struct EventSource {
     pub sqs: aws_sdk_sqs::Client,
@@ -20,6 +30,14 @@ pub struct EventSource {
 impl EventSource {
     /// Receives one batch and hands it to `ingestor`. Returns how many messages it received.
     pub async fn poll_once(&self, ingestor: &Ingestor) -> Result<usize, String> {
+        self.poll_once_acknowledging(ingestor).await.map(|polled| polled.received)
+    }
+
+    /// [`EventSource::poll_once`], also telling which messages the batch acknowledged (all
+    /// but its failures: applied, duplicates and dead-lettered ones), when its response came
+    /// back — as in AWS, where the event source mapping deletes a batch's messages only after
+    /// the whole batch's response. `make load` measures the ingestion lag with it.
+    pub async fn poll_once_acknowledging(&self, ingestor: &Ingestor) -> Result<Polled, String> {
         let received = self
             .sqs
             .receive_message()
@@ -33,7 +51,7 @@ impl EventSource {
             .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
         let messages = received.messages.unwrap_or_default();
         if messages.is_empty() {
-            return Ok(0);
+            return Ok(Polled::default());
         }
         let mut receipts = HashMap::new();
         let mut event = SqsEvent::default();
@@ -49,6 +67,7 @@ impl EventSource {
             event.records.push(record);
         }
         let response = ingestor.handle_batch(event).await;
+        let answered = std::time::Instant::now();
         for failure in &response.batch_item_failures {
             if let Some(handle) = receipts.remove(&failure.item_identifier) {
                 let _ = self
@@ -61,6 +80,7 @@ impl EventSource {
                     .await;
             }
         }
+        let acknowledged: Vec<String> = receipts.keys().cloned().collect();
         let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
             .into_iter()
             .enumerate()
@@ -77,7 +97,7 @@ impl EventSource {
                 .await
                 .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
         }
-        Ok(messages.len())
+        Ok(Polled { received: messages.len(), acknowledged, answered: Some(answered) })
     }
 
     /// Polls until `stop` resolves.
