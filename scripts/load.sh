@@ -44,6 +44,8 @@ if [ -z "${ABEV_DYNAMODB_URL:-}" ]; then
 fi
 status=0
 scripts/with-services.sh "${CARGO_TARGET_DIR:-target}/release/abev-load" > "$out" || status=$?
+# goose prints its own progress ("N users hatched") on stdout: the report starts at its title.
+sed -i -n '/^## Mixed load/,$p' "$out"
 {
   sed -n '1,2p' "$out"
   echo "Produced by \`make load\` (\`scripts/load.sh\`) on $(date -u +%Y-%m-%d) from commit \`$commit\` ($(nproc) cores shared with other work, the \`release\` profile, $emulator, moto, the load generator in the same process as the API)."
