@@ -191,23 +191,24 @@ pub fn access_action() -> impl Strategy<Value = Action> {
 
 /// A [`world`] whose deliveries are interleaved with up to `max_access` access actions.
 pub fn scenario(max_access: usize) -> impl Strategy<Value = (Vec<Vec<Version>>, Vec<Action>)> {
-    world().prop_flat_map(move |(orders, deliveries)| {
-        let positions = deliveries.len() + 1;
-        (Just(orders), Just(deliveries), prop::collection::vec((0..positions, access_action()), 1..=max_access))
-    })
-    .prop_map(|(orders, deliveries, mut extra)| {
-        extra.sort_by_key(|(at, _)| *at); // stable: equal positions keep their drawn order
-        let mut actions = Vec::new();
-        let mut extra = extra.into_iter().peekable();
-        for (i, &(o, v)) in deliveries.iter().enumerate() {
-            while let Some((_, a)) = extra.next_if(|(at, _)| *at <= i) {
-                actions.push(a);
+    world()
+        .prop_flat_map(move |(orders, deliveries)| {
+            let positions = deliveries.len() + 1;
+            (Just(orders), Just(deliveries), prop::collection::vec((0..positions, access_action()), 1..=max_access))
+        })
+        .prop_map(|(orders, deliveries, mut extra)| {
+            extra.sort_by_key(|(at, _)| *at); // stable: equal positions keep their drawn order
+            let mut actions = Vec::new();
+            let mut extra = extra.into_iter().peekable();
+            for (i, &(o, v)) in deliveries.iter().enumerate() {
+                while let Some((_, a)) = extra.next_if(|(at, _)| *at <= i) {
+                    actions.push(a);
+                }
+                actions.push(Action::Deliver(o, v));
             }
-            actions.push(Action::Deliver(o, v));
-        }
-        actions.extend(extra.map(|(_, a)| a));
-        (orders, actions)
-    })
+            actions.extend(extra.map(|(_, a)| a));
+            (orders, actions)
+        })
 }
 
 /// A membership as the reference holds it: its role and whether its (past) end was set.
@@ -313,18 +314,18 @@ impl Reference {
 
     /// Every contact's view now.
     pub fn views(&self, orders: &[Vec<Version>]) -> BTreeMap<String, PlainView> {
-        let versions = self
-            .current
-            .iter()
-            .map(|(&o, &v)| (o, (&orders[o][v], orders[o][v].lines.iter().map(|l| serial(o, *l)).collect())))
-            .collect();
+        let versions =
+            self.current.iter().map(|(&o, &v)| (o, (&orders[o][v], orders[o][v].lines.iter().map(|l| serial(o, *l)).collect()))).collect();
         let in_force: BTreeSet<(usize, usize)> = self.members.iter().filter(|(_, h)| !h.ended).map(|(k, _)| *k).collect();
         views_for(&versions, |c, s| in_force.contains(&(c, s)))
     }
 }
 
 /// Every contact's view of `versions`, given who is a member (in force) where.
-pub fn views_for(versions: &BTreeMap<usize, (&Version, Vec<String>)>, member: impl Fn(usize, usize) -> bool) -> BTreeMap<String, PlainView> {
+pub fn views_for(
+    versions: &BTreeMap<usize, (&Version, Vec<String>)>,
+    member: impl Fn(usize, usize) -> bool,
+) -> BTreeMap<String, PlainView> {
     let mut views = BTreeMap::new();
     for (c, email) in CONTACTS.iter().enumerate() {
         let mut view = PlainView::new();
