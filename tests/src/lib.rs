@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod access_fixtures;
 pub mod sim;
 pub mod world;
 

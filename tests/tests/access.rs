@@ -6,21 +6,12 @@ use abev::access::{self, Actor, CareMessage, Created, EscalationReason, RequestK
 use abev::domain::{Email, Role, SupportId};
 use abev::http::dto::{AccessRequestView, HistoryItem};
 use abev_client::{ApiClient, ClientError, CreatedRequest, PageRequest};
+use abev_integration_tests::access_fixtures::{seeded, CARE};
 use abev_integration_tests::{worked_example, TestApp, TestStack};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use time::Duration;
-
-const CARE: &str = "carla@care.example";
-
-async fn seeded() -> (TestStack, TestApp) {
-    let t = TestStack::new().await;
-    let (orders, _) = worked_example();
-    t.ingest(&orders).await;
-    let app = TestApp::spawn(&t).await;
-    (t, app)
-}
 
 /// A raw JSON POST (for bodies the typed client would never send); problems are checked.
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {

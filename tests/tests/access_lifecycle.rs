@@ -6,46 +6,13 @@ use abev::access::{self, Actor};
 use abev::domain::{Email, OrderId, Serial, SupportId};
 use abev::store::metrics::measured;
 use abev_client::PageRequest;
-use abev_integration_tests::{order_json, worked_example, TestApp, TestStack};
+use abev_integration_tests::access_fixtures::{call, make_admin, seeded, CARE};
+use abev_integration_tests::{order_json, TestApp, TestStack};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const CARE: &str = "carla@care.example";
-
-async fn seeded() -> (TestStack, TestApp) {
-    let t = TestStack::new().await;
-    let (orders, _) = worked_example();
-    t.ingest(&orders).await;
-    let app = TestApp::spawn(&t).await;
-    (t, app)
-}
-
-/// A request with a JSON body as `token`; every error answer is checked to be a problem.
-async fn call(app: &TestApp, method: Method, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let response = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(token).json(&body).send().await.expect("request");
-    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (status, content_type, mut body) = TestApp::read(response).await;
-    if status >= 400 {
-        assert_eq!(content_type, "application/problem+json", "{status} {body}");
-        assert_eq!(body["status"], status, "{body}");
-        if let (Some(v), Some(map)) = (retry_after, body.as_object_mut()) {
-            map.insert("retry_after".into(), json!(v.parse::<u64>().expect("whole seconds")));
-        }
-    }
-    (status, body)
-}
-
 async fn claim(app: &TestApp, email: &str, serial: &str, order: &str) -> (u16, Value) {
     call(app, Method::POST, &app.token(email), "/v1/claims", json!({"serial": serial, "order_id": order})).await
-}
-
-/// Makes `email` an admin of `site`: ask, Care approves (the site has none yet).
-async fn make_admin(app: &TestApp, email: &str, site: &str) {
-    let (status, r) = call(app, Method::POST, &app.token(email), "/v1/access-requests", json!({"support_id": site, "role": "admin"})).await;
-    assert_eq!(status, 201, "{r}");
-    let id = r["request_id"].as_str().unwrap();
-    let (status, r) = call(app, Method::POST, &app.care_token(CARE), &format!("/v1/access-requests/{id}/approve"), json!(null)).await;
-    assert_eq!(status, 200, "{r}");
 }
 
 async fn my_sites(app: &TestApp, email: &str) -> Vec<(String, String)> {

@@ -9,30 +9,10 @@ use abev::access::{self, Actor};
 use abev::domain::{Email, Role, SupportId};
 use abev::store::metrics::measured;
 use abev_client::PageRequest;
-use abev_integration_tests::{worked_example, TestApp, TestStack};
+use abev_integration_tests::access_fixtures::{call, make_admin, seeded, CARE};
+use abev_integration_tests::{TestApp, TestStack};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-const CARE: &str = "carla@care.example";
-
-async fn seeded() -> (TestStack, TestApp) {
-    let t = TestStack::new().await;
-    let (orders, _) = worked_example();
-    t.ingest(&orders).await;
-    let app = TestApp::spawn(&t).await;
-    (t, app)
-}
-
-/// A request with a JSON body as `token`; every error answer is checked to be a problem.
-async fn call(app: &TestApp, method: Method, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let response = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(token).json(&body).send().await.expect("request");
-    let (status, content_type, body) = TestApp::read(response).await;
-    if status >= 400 {
-        assert_eq!(content_type, "application/problem+json", "{status} {body}");
-        assert_eq!(body["status"], status, "{body}");
-    }
-    (status, body)
-}
 
 /// A token whose `email_verified` claim is absent (an issuer that does not say).
 fn unverified_token(app: &TestApp, email: &str) -> String {
@@ -40,15 +20,6 @@ fn unverified_token(app: &TestApp, email: &str) -> String {
     claims.insert("sub".into(), email.into());
     claims.insert("email".into(), email.into());
     abev_local::jwt::mint(&app.secret, claims)
-}
-
-/// Makes `email` an admin of `site`: ask, Care approves (the site has none yet).
-async fn make_admin(app: &TestApp, email: &str, site: &str) {
-    let (status, r) = call(app, Method::POST, &app.token(email), "/v1/access-requests", json!({"support_id": site, "role": "admin"})).await;
-    assert_eq!(status, 201, "{r}");
-    let id = r["request_id"].as_str().unwrap();
-    let (status, r) = call(app, Method::POST, &app.care_token(CARE), &format!("/v1/access-requests/{id}/approve"), json!(null)).await;
-    assert_eq!(status, 200, "{r}");
 }
 
 async fn ask(app: &TestApp, token: &str, site: &str) -> (u16, Value) {

@@ -500,3 +500,68 @@ fn base64_url(raw: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
+
+/// Rollout waves: a site not yet in views is not announced to anyone who would see it
+/// there — not its members, not its orders' resellers or ship-to contacts — and once Care
+/// enables it, the next run announces it (each notice once, as for everyone).
+#[tokio::test]
+async fn in_rollout_waves_a_site_is_announced_only_once_it_is_enabled() {
+    let t = stack_with_world().await;
+    let mut n = Notices::new(&t, "https://api.example").await;
+    n.settings.rollout = Rollout::Waves;
+    let app = TestApp::spawn_with(&t, abev::http::Settings { rollout: Rollout::Waves, ..Default::default() }).await;
+    let care = app.care_client("carla@care.example");
+    let digests =
+        |mails: &[Sent]| -> BTreeMap<String, BTreeMap<String, u32>> { mails.iter().map(|m| (m.to.clone(), m.notices())).collect() };
+
+    let first = n.ses(&t).run(now(), None).await.unwrap();
+    assert_eq!((first.digests_sent, first.failed), (0, 0), "no site is in views yet: {first:?}");
+    assert!(n.sent().await.is_empty());
+
+    // ACME-1 joins the view: O-1's lines are announced to its member, its ship-to contact and
+    // its reseller's member — and nothing of FARM-1 or GLOBEX-1, still out.
+    assert!(care.set_rollout("ACME-1", true).await.unwrap().changed);
+    let second = n.ses(&t).run(now(), None).await.unwrap();
+    assert_eq!((second.digests_sent, second.failed), (3, 0), "{second:?}");
+    let o1 = BTreeMap::from([("S1".to_string(), 7), ("S2".to_string(), 30), ("S3".to_string(), 90)]);
+    assert_eq!(
+        digests(&n.sent().await),
+        BTreeMap::from([
+            ("bill@acme.example".to_string(), o1.clone()),
+            ("mary@skynet.example".to_string(), o1.clone()),
+            ("ted@data.example".to_string(), o1),
+        ]),
+        "mary's FARM-1 line (S5) waits for FARM-1"
+    );
+
+    // FARM-1 and GLOBEX-1 join: their lines now, and O-1's not again.
+    for site in ["FARM-1", "GLOBEX-1"] {
+        assert!(care.set_rollout(site, true).await.unwrap().changed);
+    }
+    let third = n.ses(&t).run(now(), None).await.unwrap();
+    assert_eq!((third.digests_sent, third.failed), (3, 0), "{third:?}");
+    let mails = n.sent().await;
+    assert_eq!(
+        digests(&mails[3..]),
+        BTreeMap::from([
+            ("fiona@farm.example".to_string(), BTreeMap::from([("S5".to_string(), 90)])),
+            ("gary@globex.example".to_string(), BTreeMap::from([("S8".to_string(), 90)])),
+            ("mary@skynet.example".to_string(), BTreeMap::from([("S5".to_string(), 90)])),
+        ])
+    );
+    // Everything announced once, exactly as under `everyone` in one run.
+    assert_eq!(announced(&mails), expected_once());
+
+    // A site taken out of views again is not announced any further (S3 reaches 30 days).
+    assert!(care.set_rollout("ACME-1", false).await.unwrap().changed);
+    let later = n.ses(&t).run(now() + time::Duration::days(55), None).await.unwrap();
+    let after = n.sent().await;
+    let announced_later: BTreeSet<&str> = after[mails.len()..]
+        .iter()
+        .flat_map(|m| m.body.lines())
+        .filter_map(|l| l.find("serial ").map(|at| &l[at + 7..]))
+        .map(|s| s.split(',').next().unwrap())
+        .collect();
+    assert!(!announced_later.contains("S3"), "ACME-1 is out of views: {later:?} {announced_later:?}");
+    assert!(announced_later.contains("S5"), "FARM-1 is still in: S5 reaches 7 days: {announced_later:?}");
+}

@@ -163,7 +163,7 @@ function focusHeading() {
 function updateHeader(session, tab) {
   const nav = document.getElementById('nav');
   nav.hidden = !session;
-  for (const [id, name] of [['nav-products', 'products'], ['nav-manage', 'manage'], ['nav-renewals', 'renewals']]) {
+  for (const [id, name] of [['nav-products', 'products'], ['nav-manage', 'manage'], ['nav-renewals', 'renewals'], ['nav-settings', 'settings']]) {
     const link = document.getElementById(id);
     if (tab === name) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');

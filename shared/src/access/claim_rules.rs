@@ -333,31 +333,19 @@ pub fn plan_claim_window(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::test_fixtures::{acme as site, actor, email};
     use crate::domain::OrderStatus;
 
     const NOW: OffsetDateTime = time::macros::datetime!(2026-12-04 10:00 UTC);
 
-    fn email(raw: &str) -> Email {
-        Email::parse(raw).unwrap()
-    }
     fn who(raw: &str) -> Actor {
-        Actor { email: email(raw), care: false }
+        actor(raw, false)
     }
     fn order() -> OrderId {
         OrderId::parse("O-1").unwrap()
     }
     fn serial(raw: &str) -> Serial {
         Serial::parse(raw).unwrap()
-    }
-    fn site(admins: i64) -> SiteMeta {
-        SiteMeta {
-            support_id: SupportId::parse("ACME-1").unwrap(),
-            name: "Acme Inc".into(),
-            admin_count: admins,
-            view_enabled: false,
-            resells: false,
-            claim_revocation_days: None,
-        }
     }
     fn head(status: OrderStatus) -> OrderHead {
         OrderHead {

@@ -318,23 +318,8 @@ pub fn plan_approve_by_rule(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::test_fixtures::{acme as site, actor, t0};
 
-    fn t0() -> OffsetDateTime {
-        time::macros::datetime!(2026-12-01 10:00:00 UTC)
-    }
-    fn site(admins: i64) -> SiteMeta {
-        SiteMeta {
-            support_id: SupportId::parse("ACME-1").unwrap(),
-            name: "Acme Inc".into(),
-            admin_count: admins,
-            view_enabled: false,
-            resells: false,
-            claim_revocation_days: None,
-        }
-    }
-    fn actor(email: &str, care: bool) -> Actor {
-        Actor { email: Email::parse(email).unwrap(), care }
-    }
     fn rule(domain: &str) -> DomainRule {
         DomainRule {
             support_id: SupportId::parse("ACME-1").unwrap(),

@@ -197,25 +197,10 @@ pub fn plan_accept(snap: AcceptSnapshot, invitee: &Email, now: OffsetDateTime) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::test_fixtures::{actor, email, site_meta, t0};
 
-    fn t0() -> OffsetDateTime {
-        time::macros::datetime!(2026-12-01 10:00:00 UTC)
-    }
     fn site(admins: i64) -> SiteMeta {
-        SiteMeta {
-            support_id: SupportId::parse("FARM-1").unwrap(),
-            name: "Farm Foods".into(),
-            admin_count: admins,
-            view_enabled: false,
-            resells: false,
-            claim_revocation_days: None,
-        }
-    }
-    fn actor(email: &str, care: bool) -> Actor {
-        Actor { email: Email::parse(email).unwrap(), care }
-    }
-    fn email(e: &str) -> Email {
-        Email::parse(e).unwrap()
+        site_meta("FARM-1", "Farm Foods", admins)
     }
     fn invitation(role: Role, at: OffsetDateTime) -> Invitation {
         Invitation {

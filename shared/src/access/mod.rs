@@ -50,6 +50,8 @@ pub mod request_expiry;
 pub mod review_rules;
 pub mod reviews;
 pub mod rules;
+#[cfg(test)]
+mod test_fixtures;
 
 use crate::domain::access::{day_of, parse_day};
 use crate::domain::{Email, Role, SupportId};

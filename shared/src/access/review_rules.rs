@@ -187,22 +187,10 @@ pub fn plan_next_round(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::test_fixtures::{acme, actor, t0};
 
-    fn t0() -> OffsetDateTime {
-        time::macros::datetime!(2026-12-01 10:00:00 UTC)
-    }
     fn site() -> SiteMeta {
-        SiteMeta {
-            support_id: SupportId::parse("ACME-1").unwrap(),
-            name: "Acme Inc".into(),
-            admin_count: 1,
-            view_enabled: false,
-            resells: false,
-            claim_revocation_days: None,
-        }
-    }
-    fn actor(email: &str, care: bool) -> Actor {
-        Actor { email: Email::parse(email).unwrap(), care }
+        acme(1)
     }
     fn standing(ends_at: Option<Stamp>) -> Option<MembershipStanding> {
         Some(MembershipStanding { role: Role::User, since: None, ends_at })
