@@ -92,7 +92,7 @@ pub(crate) fn plan_site_updates(
 }
 
 /// A switch's changes to each site's count of current lines per seller, kept in the site
-/// record beside the exact total (`lines_by:{r}`, `lines_by:-`): the replaced version's
+/// record beside the exact total (`lines_by:{r}`, `lines_direct`): the replaced version's
 /// lines out, the new one's in. The radar reads them to know, from one item, whether a
 /// reseller's listing already shows every current line of a site its contact is a member of.
 /// At most two sellers change per site (the old head's and the new one's).

@@ -21,7 +21,7 @@ use super::super::keys::{self, Item, Key};
 use super::super::orders::LineItem;
 use super::super::table::{Query, Range};
 use super::super::{from_item, get_s, Store, StoreError};
-use super::{in_force, membership_of, now_stamp, shown, Listing, SiteRecord};
+use super::{shown, Listing, SiteRecord};
 use crate::domain::access::Rollout;
 use crate::domain::entitlement::{EntitlementStatus, OrderHead, Page, SiteRef, VisibleEntitlement};
 use crate::domain::rules::{access, Placement, Reach};
@@ -258,13 +258,11 @@ impl Store {
         // ended membership shows nothing, swept or not).
         let pk = keys::contact_pk(email);
         let (memberships, resellers, reach) = futures::try_join!(
-            self.query_all(Query::table("Query memberships", pk.clone(), Range::Prefix(keys::MEMBER_PREFIX.into()))),
+            self.memberships(email),
             self.reseller_memberships(email),
             self.list(Query::table("Query ship-to reach", pk, Range::Prefix(keys::SHIP_TO_REACH_PREFIX.into())).limit(1)),
         )?;
-        let now = now_stamp();
-        let memberships: BTreeSet<SupportId> =
-            memberships.iter().filter(|i| in_force(i, &now)).filter_map(membership_of).map(|(s, _)| s).collect();
+        let memberships: BTreeSet<SupportId> = memberships.into_keys().collect();
         let ships = !reach.items.is_empty();
 
         // Round 2: one query per end month of each reseller organisation's sales and of the
