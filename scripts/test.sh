@@ -18,8 +18,13 @@ trap 'rm -f "$log"' EXIT
 status=0
 phase_failures=0
 # count_phase NAME EXIT_STATUS LOG_OFFSET: a failed phase that reported no failed test counts once.
+# Each phase's wall time is printed at the end (CI has a time limit; this says where it went).
+phase_started=$SECONDS
+phase_times=""
 count_phase() {
   local name="$1" code="$2" from="$3"
+  phase_times+="$(printf '  %-22s %5d s' "$name" $((SECONDS - phase_started)))"$'\n'
+  phase_started=$SECONDS
   if [ "$code" -ne 0 ]; then
     status=1
     local reported
@@ -45,6 +50,7 @@ scripts/test-browser.sh 2>&1 | tee -a "$log" || code=$?
 count_phase "browser tests" "$code" "$from"
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
   /^# pass [0-9]+$/ { p += $3 } /^# fail [0-9]+$/ { f += $3 } END { print p+0, f+0 }' "$log")
+printf 'phase times:\n%s' "$phase_times"
 [ -f "$log.phases" ] && cat "$log.phases" && rm -f "$log.phases"
 echo "tests: $passed passed, $((failed + phase_failures)) failed"
 exit "$status"
