@@ -492,8 +492,9 @@ async fn who_to_visit_comes_from_the_end_day_index_at_a_cost_that_follows_days_o
     let expected: BTreeSet<String> = expected_first_digests().into_keys().collect();
     assert_eq!(contacts, expected, "members of the lines' sites and resellers, and the ship-to contacts; not else@");
     // 91 days × 8 shard queries, one BatchGet of 3 heads (O-1, O-2, O-3; O-9 ends beyond the window),
-    // one members query per site: ACME-1, SKY-1, FARM-1, GLOBEX-1.
-    assert_eq!(cost.ddb_calls, 91 * u64::from(abev::store::keys::GSI5_SHARDS) + 1 + 4, "{cost:?}");
+    // one members query per site: ACME-1, SKY-1, FARM-1, GLOBEX-1; and 8 days of the membership
+    // end index (the access notice's week).
+    assert_eq!(cost.ddb_calls, 91 * u64::from(abev::store::keys::GSI5_SHARDS) + 1 + 4 + 8, "{cost:?}");
 }
 
 fn base64_url(raw: &str) -> String {
@@ -564,4 +565,51 @@ async fn in_rollout_waves_a_site_is_announced_only_once_it_is_enabled() {
         .collect();
     assert!(!announced_later.contains("S3"), "ACME-1 is out of views: {later:?} {announced_later:?}");
     assert!(announced_later.contains("S5"), "FARM-1 is still in: S5 reaches 7 days: {announced_later:?}");
+}
+
+/// The sites whose access the mail announces: the "Your access …" section's lines.
+fn access_announced(mail: &Sent) -> Vec<String> {
+    mail.body
+        .lines()
+        .filter(|l| l.contains("): your membership ends "))
+        .filter_map(|l| l.split('(').nth(1)?.split(')').next().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_member_lapsed_by_an_access_review_is_told_once_before_losing_access_and_a_confirmation_ends_the_notices() {
+    use abev::access;
+    use abev_integration_tests::access_fixtures::{call, seeded, CARE};
+    use reqwest::Method;
+    let (t, app) = seeded().await;
+    let care = app.care_token(CARE);
+    let (status, _) = call(&app, Method::PUT, &care, "/v1/sites/ACME-1/review-schedule", json!({"every_days": 10})).await;
+    assert_eq!(status, 200);
+    // Nobody confirms: the sweep after the deadline gives ACME-1's members an end a week on.
+    let lapsed = access::now() + time::Duration::days(11);
+    access::sweep(&app.state.workflow(), lapsed).await.unwrap();
+    let members = app.care_client(CARE).all_members("ACME-1").await.unwrap();
+    let lapsed_members: BTreeSet<String> = members.iter().filter(|m| m.ends_at.is_some()).map(|m| m.email.to_string()).collect();
+    assert_eq!(lapsed_members, BTreeSet::from(["alice@acme.example".to_string(), "bill@acme.example".to_string()]));
+
+    let n = Notices::new(&t, "https://api.example").await;
+    let run_at = lapsed + time::Duration::hours(1);
+    let report = n.ses(&t).run(run_at, None).await.unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let told = |mails: &[Sent]| -> BTreeMap<String, Vec<String>> {
+        mails.iter().map(|m| (m.to.clone(), access_announced(m))).filter(|(_, sites)| !sites.is_empty()).collect()
+    };
+    let mails = n.sent().await;
+    let expected: BTreeMap<String, Vec<String>> = lapsed_members.iter().map(|e| (e.clone(), vec!["ACME-1".to_string()])).collect();
+    assert_eq!(told(&mails), expected, "each lapsed member is told, once, of their own site");
+    let bill = mails.iter().find(|m| m.to == "bill@acme.example").unwrap();
+    assert!(bill.subject.starts_with("Your access to "), "{}", bill.subject);
+    assert!(bill.body.contains("https://web.example/#/manage"), "{}", bill.body);
+
+    // Care confirms bill in the notice week: his end goes. The next day's run tells nobody
+    // anything new of their access (alice was told already; bill has nothing ending).
+    let (status, _) = call(&app, Method::POST, &care, "/v1/sites/ACME-1/review/bill@acme.example", json!({"action": "confirm"})).await;
+    assert_eq!(status, 200);
+    n.ses(&t).run(run_at + time::Duration::days(1), None).await.unwrap();
+    assert_eq!(told(&n.sent().await), expected, "nothing new announced: {:?}", n.sent().await);
 }

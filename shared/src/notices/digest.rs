@@ -1,11 +1,13 @@
-//! The digest e-mail, pure: one message per contact and visit, the notices grouped by
-//! threshold (7, 30, 90 days), each line with its site, product, serial and end day, a link
+//! The digest e-mail, pure: one message per contact and visit — first the contact's own
+//! memberships that end soon (issue 21's access notice), then the lines' notices grouped by
+//! threshold (7, 30, 90 days), each line with its site, product, serial and end day — a link
 //! to the radar and the signed unsubscribe link. Plain text: it reads the same in every
 //! client, and no licence key is ever in it.
 
-use super::plan::{Due, THRESHOLDS};
+use super::plan::{AccessDue, Due, ACCESS_NOTICE, THRESHOLDS};
 use crate::domain::Email;
 use crate::store::view::Renewal;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// A message ready for the mailer.
@@ -35,6 +37,10 @@ impl Links {
     pub fn radar(&self) -> String {
         format!("{}/#/renewals", self.web_url.trim_end_matches('/'))
     }
+    /// Site Management, where a member sees their sites and asks for access.
+    pub fn manage(&self) -> String {
+        format!("{}/#/manage", self.web_url.trim_end_matches('/'))
+    }
     pub fn unsubscribe(&self, token: &str) -> String {
         format!("{}{UNSUBSCRIBE_PATH}?token={token}", self.api_url.trim_end_matches('/'))
     }
@@ -44,18 +50,78 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The digest of `due` (entries of `lines`) for `to`.
-pub fn render(to: &Email, due: &[Due], lines: &[Renewal], links: &Links, token: &str, digest_id: &str) -> OutgoingMail {
-    let soonest = due.iter().map(|d| d.days_left).min().unwrap_or_default();
-    let subject = format!(
-        "{} you can see {} within {} days",
-        plural(due.len(), "entitlement", "entitlements"),
-        if due.len() == 1 { "ends" } else { "end" },
-        THRESHOLDS.into_iter().find(|t| soonest <= i64::from(*t)).unwrap_or(THRESHOLDS[2])
-    );
+/// What one digest tells: `due` (entries of `lines`), and `access`, the contact's own
+/// memberships that end (`sites`: Support ID → name, where known).
+#[derive(Debug, Clone, Copy)]
+pub struct Contents<'a> {
+    pub due: &'a [Due],
+    pub lines: &'a [Renewal],
+    pub access: &'a [AccessDue],
+    pub sites: &'a BTreeMap<String, String>,
+}
+
+fn in_days(days_left: i64) -> String {
+    match days_left {
+        0 => "today".to_string(),
+        1 => "in 1 day".to_string(),
+        n => format!("in {n} days"),
+    }
+}
+
+/// A stored stamp as people read it: `2027-01-08 09:30 UTC`.
+fn readable(stamp: &str) -> String {
+    match (stamp.get(..10), stamp.get(11..16)) {
+        (Some(day), Some(hm)) => format!("{day} {hm} UTC"),
+        _ => stamp.to_string(),
+    }
+}
+
+fn subject(c: &Contents<'_>) -> String {
+    let mut parts = Vec::new();
+    if let [one] = c.access {
+        let name = c.sites.get(&one.claim.site).map_or_else(|| one.claim.site.clone(), |n| format!("{n} ({})", one.claim.site));
+        parts.push(format!("Your access to {name} ends {}", in_days(one.days_left)));
+    } else if !c.access.is_empty() {
+        parts.push(format!("Your access to {} account sites ends within {} days", c.access.len(), ACCESS_NOTICE.whole_days()));
+    }
+    if !c.due.is_empty() {
+        let soonest = c.due.iter().map(|d| d.days_left).min().unwrap_or_default();
+        parts.push(format!(
+            "{} you can see {} within {} days",
+            plural(c.due.len(), "entitlement", "entitlements"),
+            if c.due.len() == 1 { "ends" } else { "end" },
+            THRESHOLDS.into_iter().find(|t| soonest <= i64::from(*t)).unwrap_or(THRESHOLDS[2])
+        ));
+    }
+    parts.join("; ")
+}
+
+/// The digest of `contents` for `to`.
+pub fn render(to: &Email, contents: &Contents<'_>, links: &Links, token: &str, digest_id: &str) -> OutgoingMail {
+    let Contents { due, lines, access, sites } = *contents;
     let mut text = String::new();
     let _ = writeln!(text, "Hello {to},\n");
-    let _ = writeln!(text, "These entitlements you can see in the Entitlement View end soon:\n");
+    if !access.is_empty() {
+        let _ = writeln!(text, "Your access to these account sites ends soon:\n");
+        for a in access {
+            let name = sites.get(&a.claim.site).map_or(String::new(), |n| format!("{n} "));
+            let _ = writeln!(
+                text,
+                "  - {name}({}): your membership ends {} ({})",
+                a.claim.site,
+                readable(&a.claim.ends_at),
+                in_days(a.days_left)
+            );
+        }
+        let _ = writeln!(
+            text,
+            "\nTo keep it, ask one of the site's administrators to confirm you in its access review or to move\nthe end date; after the end you can ask for access again. Site Management: {}\n",
+            links.manage()
+        );
+    }
+    if !due.is_empty() {
+        let _ = writeln!(text, "These entitlements you can see in the Entitlement View end soon:\n");
+    }
     for threshold in THRESHOLDS {
         let mut group: Vec<&Due> = due.iter().filter(|d| d.claim.threshold == threshold).collect();
         if group.is_empty() {
@@ -66,25 +132,34 @@ pub fn render(to: &Email, due: &[Due], lines: &[Renewal], links: &Links, token: 
         for d in group {
             let Some(r) = lines.get(d.line) else { continue };
             let l = &r.entitlement.line.line;
-            let when = match d.days_left {
-                0 => "today".to_string(),
-                1 => "in 1 day".to_string(),
-                n => format!("in {n} days"),
-            };
             let _ = writeln!(
                 text,
-                "  - {} ({}), quantity {}: serial {}, ends {} ({when}); {} ({}), order {}",
-                l.product, l.sku, l.quantity, l.serial, l.ends_on, r.site.name, r.site.support_id, r.entitlement.line.order_id
+                "  - {} ({}), quantity {}: serial {}, ends {} ({}); {} ({}), order {}",
+                l.product,
+                l.sku,
+                l.quantity,
+                l.serial,
+                l.ends_on,
+                in_days(d.days_left),
+                r.site.name,
+                r.site.support_id,
+                r.entitlement.line.order_id
             );
         }
         let _ = writeln!(text);
     }
-    let _ = writeln!(text, "Plan your renewals on the radar: {}\n", links.radar());
-    let _ = writeln!(text, "You get this because you can see these entitlements. Each is announced once at 90, 30 and 7 days.");
+    if !due.is_empty() {
+        let _ = writeln!(text, "Plan your renewals on the radar: {}\n", links.radar());
+    }
+    let _ = writeln!(
+        text,
+        "You get this because you can see these entitlements or are a member of these sites. Each entitlement\nis announced once at 90, 30 and 7 days; the end of your own access to a site once, {} days before.",
+        ACCESS_NOTICE.whole_days()
+    );
     let unsubscribe_url = links.unsubscribe(token);
     let _ = writeln!(text, "No more of these e-mails: {unsubscribe_url}");
     let _ = writeln!(text, "(or turn them off under Settings in the Entitlement View).\n\nDigest {digest_id}");
-    OutgoingMail { to: to.clone(), subject, text, unsubscribe_url, digest_id: digest_id.to_string() }
+    OutgoingMail { to: to.clone(), subject: subject(contents), text, unsubscribe_url, digest_id: digest_id.to_string() }
 }
 
 #[cfg(test)]
@@ -121,7 +196,9 @@ mod tests {
             Due { line: 0, claim: NoticeClaimKey { serial: "S1".into(), ends_on: "2027-01-05".into(), threshold: 7 }, days_left: 4 },
         ];
         let links = Links { web_url: "https://web.example/".into(), api_url: "https://api.example".into() };
-        let mail = render(&Email::parse("bill@acme.example").unwrap(), &due, &lines, &links, "TOKEN", "d1");
+        let sites = BTreeMap::new();
+        let contents = Contents { due: &due, lines: &lines, access: &[], sites: &sites };
+        let mail = render(&Email::parse("bill@acme.example").unwrap(), &contents, &links, "TOKEN", "d1");
         assert_eq!(mail.subject, "2 entitlements you can see end within 7 days");
         let seven = mail.text.find("Ending within 7 days (1)").unwrap();
         let ninety = mail.text.find("Ending within 90 days (1)").unwrap();
@@ -131,5 +208,22 @@ mod tests {
         assert_eq!(mail.unsubscribe_url, "https://api.example/v1/notices/unsubscribe?token=TOKEN");
         assert!(mail.text.contains(&mail.unsubscribe_url));
         assert!(!mail.text.contains("SECRET-KEY"), "no licence key in an e-mail");
+    }
+
+    #[test]
+    fn an_access_notice_names_the_site_and_the_end_and_says_how_to_keep_it() {
+        let access = vec![AccessDue {
+            claim: crate::store::notices::AccessNoticeKey { site: "ACME-1".into(), ends_at: "2027-01-08T00:00:00.000000Z".into() },
+            days_left: 6,
+        }];
+        let sites = BTreeMap::from([("ACME-1".to_string(), "Acme Inc".to_string())]);
+        let links = Links { web_url: "https://web.example".into(), api_url: "https://api.example".into() };
+        let contents = Contents { due: &[], lines: &[], access: &access, sites: &sites };
+        let mail = render(&Email::parse("dana@acme.example").unwrap(), &contents, &links, "TOKEN", "d2");
+        assert_eq!(mail.subject, "Your access to Acme Inc (ACME-1) ends in 6 days");
+        assert!(mail.text.contains("  - Acme Inc (ACME-1): your membership ends 2027-01-08 00:00 UTC (in 6 days)"), "{}", mail.text);
+        assert!(mail.text.contains("https://web.example/#/manage"));
+        assert!(!mail.text.contains("#/renewals"), "no entitlement in it, no radar link:\n{}", mail.text);
+        assert!(mail.text.contains("No more of these e-mails: https://api.example/v1/notices/unsubscribe?token=TOKEN"));
     }
 }

@@ -2,16 +2,19 @@
 //! can see that ends within 90, 30 and 7 days, each (contact, line, threshold) once.
 //!
 //! A run: **who** — the line items ending in the next 90 days (the end-day index `gsi5`, one
-//! query per day), their orders' heads (current version, reseller, ship-to contacts), the
-//! members of their sites and resellers (`gsi1`): the contacts who may see one, never a Scan;
+//! query per day and shard), their orders' heads (current version, reseller, ship-to
+//! contacts), the members of their sites and resellers (`gsi1`): the contacts who may see one;
+//! and the members whose own membership ends within 7 days (`MEMBER_ENDS#{day}`, issue 21's
+//! access notice) — never a Scan;
 //! then per contact (a few at a time) a **visit**:
 //! 1. the setting (`NOTICE_PREFS#{e}`): off → nothing;
 //! 2. the contact's lease (`NOTICE#{e}`/`LEASE`, conditional): another run has it → skip;
-//! 3. read the contact's claims and sent digests, and walk the **radar** (`Store::renewals`:
-//!    the §2 rules, current versions of active orders only — a revoked or renewed line is not
-//!    on it) for 90 days;
+//! 3. read the contact's claims and sent digests, their memberships, and walk the **radar**
+//!    (`Store::renewals`: the §2 rules, current versions of active orders only — a revoked or
+//!    renewed line is not on it) for 90 days;
 //! 4. plan (pure, `plan.rs`): claims of a sent digest → mark sent; pending claims not due →
-//!    drop; what is due now → this digest;
+//!    drop; what is due now → this digest: lines at 90/30/7 days, and each membership of the
+//!    contact's own that ends within 7 days (once per end);
 //! 5. claim each notice **before** the send (`pending`, conditional: never over a sent one);
 //! 6. send (SES); 7. record the digest (`DIGEST#{id}`: the commit point); 8. mark the claims sent;
 //! 9. give the lease back.
@@ -25,15 +28,15 @@ pub mod mailer;
 pub mod plan;
 pub mod token;
 
-use crate::domain::access::Rollout;
-use crate::domain::{Day, Email, OrderId, Serial, SupportId};
-use crate::store::notices::EndingLine;
+use crate::domain::access::{day_of, Rollout};
+use crate::domain::{Day, Email, OrderId, SupportId};
+use crate::store::notices::{EndingLine, Noticed};
 use crate::store::view::{Renewal, RenewalWindow};
 use crate::store::{Store, StoreError};
 use digest::{Links, OutgoingMail};
 use futures::StreamExt;
 use mailer::{Mailer, SendError};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use token::UnsubscribeKey;
@@ -223,6 +226,16 @@ impl Notifier {
         for m in members {
             contacts.extend(m?);
         }
+        // Members whose own membership ends within the access notice's reach (issue 21: a
+        // lapsed review, an end date): the membership end index, one consistent query a day.
+        let access_days = (0..=plan::ACCESS_NOTICE.whole_days()).map(|d| day_of(today.0 + time::Duration::days(d)));
+        let ending = futures::stream::iter(access_days.map(|d| async move { self.store.memberships_ending_on(&d).await }))
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+            .await;
+        for e in ending {
+            contacts.extend(e?.into_iter().map(|m| m.email));
+        }
         Ok(contacts)
     }
 
@@ -252,40 +265,77 @@ impl Notifier {
         run: &str,
         started: Instant,
     ) -> Result<Visit, NoticeError> {
-        let (state, lines) = futures::try_join!(self.store.notice_state(email), self.radar(email, today))?;
+        let (state, lines, memberships) =
+            futures::try_join!(self.store.notice_state(email), self.radar(email, today), self.store.contact_memberships(email))?;
         let plan = plan::plan_contact(today, &lines, &state);
+        let access = plan::plan_access(now, &memberships, &state);
         for (claim, digest) in &plan.finish {
+            self.store.mark_notice_sent(email, claim, digest).await?;
+        }
+        for (claim, digest) in &access.finish {
             self.store.mark_notice_sent(email, claim, digest).await?;
         }
         for (claim, digest) in &plan.drop {
             self.store.drop_notice_claim(email, claim, digest).await?;
         }
-        if plan.send.is_empty() {
+        for (claim, digest) in &access.drop {
+            self.store.drop_notice_claim(email, claim, digest).await?;
+        }
+        if plan.send.is_empty() && access.send.is_empty() {
             return Ok(Visit::NothingDue);
         }
         let digest_id = uuid::Uuid::new_v4().simple().to_string();
         let mut due = Vec::with_capacity(plan.send.len());
         for d in plan.send {
-            let serial = Serial::parse(&d.claim.serial).map_err(|_| StoreError::Corrupt(format!("serial {}", d.claim.serial)))?;
-            if self.store.claim_notice(email, &serial, &d.claim.ends_on, d.claim.threshold, &digest_id, run).await? {
+            if self.store.claim_notice(email, &d.claim, &digest_id, run).await? {
                 due.push(d);
             }
         }
-        if due.is_empty() {
+        let mut access_due = Vec::with_capacity(access.send.len());
+        for d in access.send {
+            if self.store.claim_notice(email, &d.claim, &digest_id, run).await? {
+                access_due.push(d);
+            }
+        }
+        if due.is_empty() && access_due.is_empty() {
             return Ok(Visit::NothingDue);
         }
         if started.elapsed() + SEND_MARGIN > self.lease {
             return Ok(Visit::OutOfTime);
         }
-        let mail: OutgoingMail = digest::render(email, &due, &lines, &self.links, &self.key.sign(email), &digest_id);
+        let sites = self.site_names(&access_due).await?;
+        let mail: OutgoingMail = digest::render(
+            email,
+            &digest::Contents { due: &due, lines: &lines, access: &access_due, sites: &sites },
+            &self.links,
+            &self.key.sign(email),
+            &digest_id,
+        );
         let message_id = self.mailer.send(&mail).await?;
-        let notices: Vec<String> = due.iter().map(|d| format!("{}#{}#{}", d.claim.serial, d.claim.ends_on, d.claim.threshold)).collect();
+        let notices: Vec<String> = due.iter().map(|d| d.claim.label()).chain(access_due.iter().map(|d| d.claim.label())).collect();
         self.store.record_digest_sent(email, &digest_id, &message_id, &notices, &now.to_string()).await?;
         for d in &due {
             self.store.mark_notice_sent(email, &d.claim, &digest_id).await?;
         }
-        tracing::info!(contact = %email, digest = digest_id, message_id, notices = due.len(), "notice digest sent");
-        Ok(Visit::Sent { notices: due.len() })
+        for d in &access_due {
+            self.store.mark_notice_sent(email, &d.claim, &digest_id).await?;
+        }
+        let sent = due.len() + access_due.len();
+        tracing::info!(contact = %email, digest = digest_id, message_id, notices = sent, "notice digest sent");
+        Ok(Visit::Sent { notices: sent })
+    }
+
+    /// The names of the sites an access notice is about (a site record each; a site gone
+    /// since is named by its Support ID alone).
+    async fn site_names(&self, due: &[plan::AccessDue]) -> Result<BTreeMap<String, String>, StoreError> {
+        let mut names = BTreeMap::new();
+        for d in due {
+            let Ok(site) = SupportId::parse(&d.claim.site) else { continue };
+            if let Some(meta) = self.store.site_meta(&site).await? {
+                names.insert(d.claim.site.clone(), meta.name);
+            }
+        }
+        Ok(names)
     }
 
     /// What the radar shows the contact within the window, every page.

@@ -1,11 +1,15 @@
 //! The decisions of the expiry notices, pure: which threshold a line is due for, and what a
-//! contact's visit does with what it read (the lines the radar shows the contact, the claims
-//! and sent digests of the contact's notice partition).
+//! contact's visit does with what it read (the lines the radar shows the contact, the
+//! contact's own memberships that end, the claims and sent digests of the contact's notice
+//! partition).
 
+use crate::domain::access::Stamp;
 use crate::domain::Day;
-use crate::store::notices::{ClaimState, NoticeClaimKey, NoticeState};
+use crate::store::access::Membership;
+use crate::store::notices::{AccessNoticeKey, ClaimState, NoticeClaimKey, NoticeState};
 use crate::store::view::Renewal;
 use std::collections::{BTreeMap, BTreeSet};
+use time::{Duration, OffsetDateTime};
 
 /// The thresholds, tightest first: a line is announced when it ends within 90, 30 and 7 days.
 pub const THRESHOLDS: [u32; 3] = [7, 30, 90];
@@ -53,24 +57,43 @@ pub struct ContactPlan {
     pub send: Vec<Due>,
 }
 
+/// Claims as read: (identity, state).
+type ClaimsRead<'a, K> = Vec<(K, &'a ClaimState)>;
+
+/// Claims sorted out: those that count as sent (marked sent, or pending for a digest SES
+/// accepted), the latter to `finish` (mark them), and the pending ones of unsent digests.
+struct Settled<K> {
+    done: BTreeSet<K>,
+    finish: Vec<(K, String)>,
+    unsent: Vec<(K, String)>,
+}
+
+fn settle<K: Clone + Ord>(claims: ClaimsRead<'_, K>, sent_digests: &BTreeSet<String>) -> Settled<K> {
+    let mut out = Settled { done: BTreeSet::new(), finish: Vec::new(), unsent: Vec::new() };
+    for (key, state) in claims {
+        match state {
+            ClaimState::Sent { .. } => {
+                out.done.insert(key);
+            }
+            ClaimState::Pending { digest } if sent_digests.contains(digest) => {
+                out.finish.push((key.clone(), digest.clone()));
+                out.done.insert(key);
+            }
+            ClaimState::Pending { digest } => out.unsent.push((key, digest.clone())),
+        }
+    }
+    out
+}
+
 /// The plan of a visit: `lines` are what the radar shows the contact now (current versions of
 /// active orders, by the §2 rules), within the 90-day window.
 pub fn plan_contact(today: Day, lines: &[Renewal], state: &NoticeState) -> ContactPlan {
-    let mut plan = ContactPlan::default();
-    // Sent, per (serial, end day): claims marked sent, and pending ones whose digest was sent.
+    let Settled { done, finish, unsent } = settle(state.claims.iter().map(|c| (c.key(), &c.state)).collect(), &state.sent_digests);
+    let mut plan = ContactPlan { finish, ..ContactPlan::default() };
+    // Sent, per (serial, end day): the thresholds.
     let mut sent: BTreeMap<(String, String), BTreeSet<u32>> = BTreeMap::new();
-    for claim in &state.claims {
-        let done = match &claim.state {
-            ClaimState::Sent { .. } => true,
-            ClaimState::Pending { digest } if state.sent_digests.contains(digest) => {
-                plan.finish.push((claim.key(), digest.clone()));
-                true
-            }
-            ClaimState::Pending { .. } => false,
-        };
-        if done {
-            sent.entry((claim.serial.clone(), claim.ends_on.clone())).or_default().insert(claim.threshold);
-        }
+    for key in done {
+        sent.entry((key.serial, key.ends_on)).or_default().insert(key.threshold);
     }
     let none = BTreeSet::new();
     let mut seen = BTreeSet::new();
@@ -87,14 +110,53 @@ pub fn plan_contact(today: Day, lines: &[Renewal], state: &NoticeState) -> Conta
         }
     }
     let sending: BTreeSet<&NoticeClaimKey> = plan.send.iter().map(|d| &d.claim).collect();
-    for claim in &state.claims {
-        if let ClaimState::Pending { digest } = &claim.state {
-            if !state.sent_digests.contains(digest) && !sending.contains(&claim.key()) {
-                plan.drop.push((claim.key(), digest.clone()));
-            }
-        }
-    }
+    plan.drop = unsent.into_iter().filter(|(key, _)| !sending.contains(key)).collect();
     plan
+}
+
+/// How long before a membership ends its member is told (once per end): an access review's
+/// lapse gives a 7-day grace, so a lapsed member hears of it on the next daily run.
+pub const ACCESS_NOTICE: Duration = Duration::days(7);
+
+/// One access notice a visit sends: the contact's membership of `site` ends at `ends_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDue {
+    pub claim: AccessNoticeKey,
+    /// Whole days left (0: it ends within a day).
+    pub days_left: i64,
+}
+
+/// What a visit does about the contact's own memberships that end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessPlan {
+    pub finish: Vec<(AccessNoticeKey, String)>,
+    /// Pending for a digest never sent, and not due any more (the end was cleared — confirmed
+    /// in the review — or moved; the membership is gone): drop.
+    pub drop: Vec<(AccessNoticeKey, String)>,
+    /// Soonest first.
+    pub send: Vec<AccessDue>,
+}
+
+/// The access notices of a visit at `now`: each membership in force whose end is at most
+/// [`ACCESS_NOTICE`] away is announced once per (site, end). Whatever set the end — a lapsed
+/// review, an admin's date, an invitation's — the member hears of it before losing access.
+pub fn plan_access(now: OffsetDateTime, memberships: &[Membership], state: &NoticeState) -> AccessPlan {
+    let Settled { done, finish, unsent } =
+        settle(state.access_claims.iter().map(|c| (c.key.clone(), &c.state)).collect(), &state.sent_digests);
+    let mut send: Vec<AccessDue> = memberships
+        .iter()
+        .filter_map(|m| {
+            let ends_at = m.ends_at.as_deref()?;
+            let left = Stamp::stored(ends_at).instant()? - now;
+            let claim = AccessNoticeKey { site: m.support_id.to_string(), ends_at: ends_at.to_string() };
+            (left > Duration::ZERO && left <= ACCESS_NOTICE && !done.contains(&claim))
+                .then_some(AccessDue { claim, days_left: left.whole_days() })
+        })
+        .collect();
+    send.sort_by(|a, b| (&a.claim.ends_at, &a.claim.site).cmp(&(&b.claim.ends_at, &b.claim.site)));
+    let sending: BTreeSet<&AccessNoticeKey> = send.iter().map(|d| &d.claim).collect();
+    let drop = unsent.into_iter().filter(|(key, _)| !sending.contains(key)).collect();
+    AccessPlan { finish, drop, send }
 }
 
 #[cfg(test)]
@@ -102,7 +164,7 @@ mod tests {
     use super::*;
     use crate::domain::entitlement::{EntitlementStatus, LineItem, SiteRef, VisibleEntitlement};
     use crate::domain::{Access, Line, OrderId, SupportId};
-    use crate::store::notices::NoticeClaim;
+    use crate::store::notices::{AccessNoticeClaim, NoticeClaim};
 
     fn day(d: &str) -> Day {
         Day::parse(d).unwrap()
@@ -178,6 +240,7 @@ mod tests {
                 claim("S3", "2027-01-10", 30, ClaimState::Sent { digest: "a".into() }),
             ],
             sent_digests: BTreeSet::from(["a".to_string(), "b".to_string()]),
+            ..NoticeState::default()
         };
         let plan = plan_contact(today, &lines, &state);
         let key = |s: &str, d: &str, t: u32| NoticeClaimKey { serial: s.into(), ends_on: d.into(), threshold: t };
@@ -194,7 +257,69 @@ mod tests {
         let state = NoticeState {
             claims: vec![claim("S1", "2027-03-01", 90, ClaimState::Sent { digest: "a".into() })],
             sent_digests: BTreeSet::from(["a".to_string()]),
+            ..NoticeState::default()
         };
         assert_eq!(plan_contact(today, &lines, &state), ContactPlan::default());
+    }
+
+    fn member_of(site: &str, ends_at: Option<&str>) -> Membership {
+        Membership {
+            email: crate::domain::Email::parse("dana@acme.example").unwrap(),
+            support_id: SupportId::parse(site).unwrap(),
+            role: crate::domain::Role::User,
+            since: None,
+            ends_at: ends_at.map(str::to_string),
+        }
+    }
+
+    fn access_claim(site: &str, ends_at: &str, state: ClaimState) -> AccessNoticeClaim {
+        AccessNoticeClaim { key: AccessNoticeKey { site: site.into(), ends_at: ends_at.into() }, state }
+    }
+
+    #[test]
+    fn a_member_is_told_once_within_seven_days_of_their_membership_ending_whatever_set_the_end() {
+        let now = time::macros::datetime!(2027-01-01 12:00 UTC);
+        let memberships = vec![
+            member_of("A-1", Some("2027-01-04T12:00:00.000000Z")), // 3 days: due
+            member_of("B-1", Some("2027-01-08T12:00:00.000000Z")), // exactly 7 days: due
+            member_of("C-1", Some("2027-01-08T12:00:01.000000Z")), // a second beyond: not yet
+            member_of("D-1", None),                                // no end
+            member_of("E-1", Some("2027-01-02T11:00:00.000000Z")), // 23 hours: due, "today"
+        ];
+        let plan = plan_access(now, &memberships, &NoticeState::default());
+        let due: Vec<(&str, i64)> = plan.send.iter().map(|d| (d.claim.site.as_str(), d.days_left)).collect();
+        assert_eq!(due, vec![("E-1", 0), ("A-1", 3), ("B-1", 7)], "soonest first");
+
+        // Sent once (or pending for a digest SES accepted): not again for the same end.
+        let state = NoticeState {
+            access_claims: vec![
+                access_claim("A-1", "2027-01-04T12:00:00.000000Z", ClaimState::Sent { digest: "a".into() }),
+                access_claim("B-1", "2027-01-08T12:00:00.000000Z", pending("b")),
+                // E-1's end moved: the notice of the old end says nothing of the new one.
+                access_claim("E-1", "2027-01-01T00:00:00.000000Z", ClaimState::Sent { digest: "a".into() }),
+                // D-1's end was cleared (confirmed in the review) before its digest went: dropped.
+                access_claim("D-1", "2027-01-05T00:00:00.000000Z", pending("dead")),
+            ],
+            sent_digests: BTreeSet::from(["a".to_string(), "b".to_string()]),
+            ..NoticeState::default()
+        };
+        let plan = plan_access(now, &memberships, &state);
+        let due: Vec<&str> = plan.send.iter().map(|d| d.claim.site.as_str()).collect();
+        assert_eq!(due, vec!["E-1"]);
+        assert_eq!(
+            plan.finish,
+            vec![(AccessNoticeKey { site: "B-1".into(), ends_at: "2027-01-08T12:00:00.000000Z".into() }, "b".to_string())]
+        );
+        assert_eq!(
+            plan.drop,
+            vec![(AccessNoticeKey { site: "D-1".into(), ends_at: "2027-01-05T00:00:00.000000Z".into() }, "dead".to_string())]
+        );
+    }
+
+    #[test]
+    fn an_ended_membership_is_not_announced() {
+        let now = time::macros::datetime!(2027-01-01 12:00 UTC);
+        let plan = plan_access(now, &[member_of("A-1", Some("2027-01-01T12:00:00.000000Z"))], &NoticeState::default());
+        assert!(plan.send.is_empty(), "{plan:?}");
     }
 }

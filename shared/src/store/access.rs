@@ -131,7 +131,7 @@ pub struct Membership {
 }
 
 impl Membership {
-    fn from_item(item: &Item) -> Option<Membership> {
+    pub(super) fn from_item(item: &Item) -> Option<Membership> {
         Some(Membership {
             email: Email::parse(get_s(item, "email")?).ok()?,
             support_id: SupportId::parse(get_s(item, "support_id")?).ok()?,

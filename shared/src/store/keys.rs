@@ -604,8 +604,12 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
     let view: &[Build] =
         &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x), |e, _, _, _, _| notice_settings(e)];
     // Issue 20 part 2: the notices function writes only its own claims, digests and leases.
-    let notices: &[Build] =
-        &[|e, _, _, sn, x| notice_claim(e, sn, x, 7), |e, _, _, _, x| notice_digest(e, x), |e, _, _, _, _| notice_lease(e)];
+    let notices: &[Build] = &[
+        |e, _, _, sn, x| notice_claim(e, sn, x, 7),
+        |e, s, _, _, x| notice_access_claim(e, s.as_str(), x),
+        |e, _, _, _, x| notice_digest(e, x),
+        |e, _, _, _, _| notice_lease(e),
+    ];
     let samples = |n: &str| {
         let parsed = (
             Email::parse(&format!("{n}@{n}.example")),
@@ -680,6 +684,15 @@ pub fn parse_notice_claim(sk: &str) -> Option<(&str, &str, u32)> {
     let (rest, threshold) = rest.rsplit_once('#')?;
     let (serial, day) = rest.rsplit_once('#')?;
     Some((serial, day, threshold.parse().ok()?))
+}
+/// An access notice's claim (the contact's own membership of a site ends at `ends_at`).
+pub const NOTICE_ACCESS_PREFIX: &str = "ACCESS_ENDS#";
+pub fn notice_access_claim(e: &Email, site: &str, ends_at: &str) -> Key {
+    Key::new(notice_pk(e), format!("{NOTICE_ACCESS_PREFIX}{site}#{ends_at}"))
+}
+/// Reads an access notice claim's sort key back: (Support ID, end).
+pub fn parse_notice_access_claim(sk: &str) -> Option<(&str, &str)> {
+    sk.strip_prefix(NOTICE_ACCESS_PREFIX)?.split_once('#')
 }
 pub fn notice_digest(e: &Email, id: &str) -> Key {
     Key::new(notice_pk(e), format!("{NOTICE_DIGEST_PREFIX}{id}"))

@@ -3,12 +3,14 @@
 //! lease (`NOTICE#{e}`), and the contact's setting (`NOTICE_PREFS#{e}`). The decisions are in
 //! `crate::notices::plan`; this module only reads and writes.
 
+use super::access::Membership;
 use super::keys::{self, Item, Key};
 use super::table::{Query, Range};
 use super::tx::Cond;
 use super::{from_item, get_s, n, req_s, s, Store, StoreError};
+use crate::domain::access::Stamp;
 use crate::domain::entitlement::OrderHead;
-use crate::domain::{Day, Email, OrderId, Serial, SupportId};
+use crate::domain::{Day, Email, OrderId, SupportId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeSet, HashMap};
 
@@ -33,10 +35,20 @@ pub struct NoticeClaim {
     pub state: ClaimState,
 }
 
+/// One access notice claim: (contact, site, the membership's end) — the contact is told once,
+/// before their own membership of the site ends at `ends_at` (issue 21: a lapsed access review,
+/// an end date an admin set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessNoticeClaim {
+    pub key: AccessNoticeKey,
+    pub state: ClaimState,
+}
+
 /// What a contact's notice partition holds: its claims, the digests SES accepted, the lease.
 #[derive(Debug, Clone, Default)]
 pub struct NoticeState {
     pub claims: Vec<NoticeClaim>,
+    pub access_claims: Vec<AccessNoticeClaim>,
     pub sent_digests: BTreeSet<String>,
 }
 
@@ -129,15 +141,20 @@ impl Store {
         let mut state = NoticeState::default();
         for item in &items {
             let sk = req_s(item, keys::SK)?;
+            let claim_state = || {
+                let digest = get_s(item, DIGEST).unwrap_or_default().to_string();
+                match get_s(item, STATE) {
+                    Some(SENT) => ClaimState::Sent { digest },
+                    _ => ClaimState::Pending { digest },
+                }
+            };
             if let Some(id) = sk.strip_prefix(keys::NOTICE_DIGEST_PREFIX) {
                 state.sent_digests.insert(id.to_string());
             } else if let Some((serial, ends_on, threshold)) = keys::parse_notice_claim(sk) {
-                let digest = get_s(item, DIGEST).unwrap_or_default().to_string();
-                let claim_state = match get_s(item, STATE) {
-                    Some(SENT) => ClaimState::Sent { digest },
-                    _ => ClaimState::Pending { digest },
-                };
-                state.claims.push(NoticeClaim { serial: serial.into(), ends_on: ends_on.into(), threshold, state: claim_state });
+                state.claims.push(NoticeClaim { serial: serial.into(), ends_on: ends_on.into(), threshold, state: claim_state() });
+            } else if let Some((site, ends_at)) = keys::parse_notice_access_claim(sk) {
+                let key = AccessNoticeKey { site: site.into(), ends_at: ends_at.into() };
+                state.access_claims.push(AccessNoticeClaim { key, state: claim_state() });
             }
         }
         Ok(state)
@@ -164,20 +181,12 @@ impl Store {
 
     /// Reserves a notice for `digest` before the send: written if there is no claim yet, or
     /// only a pending one (a run that died before its send). `false`: it was sent already.
-    pub async fn claim_notice(
-        &self,
-        email: &Email,
-        serial: &Serial,
-        ends_on: &str,
-        threshold: u32,
-        digest: &str,
-        run: &str,
-    ) -> Result<bool, StoreError> {
-        let mut item = keys::notice_claim(email, serial, ends_on, threshold).to_item();
+    pub async fn claim_notice(&self, email: &Email, notice: &impl Noticed, digest: &str, run: &str) -> Result<bool, StoreError> {
+        let mut item = notice.claim_key(email).to_item();
         item.insert(STATE.into(), s(PENDING));
         item.insert(DIGEST.into(), s(digest));
         item.insert(RUN.into(), s(run));
-        item.insert(TTL.into(), n(epoch_after(ends_on, CLAIM_RETENTION_DAYS)));
+        item.insert(TTL.into(), n(epoch_after(notice.ends_on(), CLAIM_RETENTION_DAYS)));
         let cond = Cond::new("attribute_not_exists(#pk) OR notice_state = :pending").value(":pending", s(PENDING));
         self.put("PutItem notice claim", item, Some(cond)).await
     }
@@ -205,18 +214,65 @@ impl Store {
 
     /// Marks a claim sent (by its digest: idempotent, and a claim re-reserved for another
     /// digest meanwhile is left alone).
-    pub async fn mark_notice_sent(&self, email: &Email, claim: &NoticeClaimKey, digest: &str) -> Result<bool, StoreError> {
-        let key = claim.key(email);
+    pub async fn mark_notice_sent(&self, email: &Email, claim: &impl Noticed, digest: &str) -> Result<bool, StoreError> {
+        let key = claim.claim_key(email);
         let cond = Cond::new("notice_digest = :digest").value(":digest", s(digest));
         self.update("UpdateItem notice sent", &key, "SET notice_state = :sent", vec![(":sent", s(SENT))], Some(cond)).await
     }
 
     /// Drops a pending claim that is no longer due (its line was revoked, renewed, or its
     /// threshold passed before it was sent), only if still pending for that digest.
-    pub async fn drop_notice_claim(&self, email: &Email, claim: &NoticeClaimKey, digest: &str) -> Result<bool, StoreError> {
+    pub async fn drop_notice_claim(&self, email: &Email, claim: &impl Noticed, digest: &str) -> Result<bool, StoreError> {
         let cond =
             Cond::new("notice_state = :pending AND notice_digest = :digest").value(":pending", s(PENDING)).value(":digest", s(digest));
-        self.delete("DeleteItem notice claim", &claim.key(email), Some(cond)).await
+        self.delete("DeleteItem notice claim", &claim.claim_key(email), Some(cond)).await
+    }
+
+    /// The contact's memberships in force, each with its end if it has one (consistent: the
+    /// contact's partition).
+    pub async fn contact_memberships(&self, email: &Email) -> Result<Vec<Membership>, StoreError> {
+        let items = self.all_items("Query memberships", &keys::contact_pk(email), Some(keys::MEMBER_PREFIX)).await?;
+        let now = Stamp::of(time::OffsetDateTime::now_utc());
+        Ok(items.iter().filter_map(Membership::from_item).filter(|m| m.in_force(&now)).collect())
+    }
+}
+
+/// What a notice claim is about: its item in the contact's notice partition, the day after
+/// which it is kept [`CLAIM_RETENTION_DAYS`], and its name in a sent digest's record.
+pub trait Noticed {
+    fn claim_key(&self, email: &Email) -> Key;
+    fn ends_on(&self) -> &str;
+    fn label(&self) -> String;
+}
+
+impl Noticed for NoticeClaimKey {
+    fn claim_key(&self, email: &Email) -> Key {
+        self.key(email)
+    }
+    fn ends_on(&self) -> &str {
+        &self.ends_on
+    }
+    fn label(&self) -> String {
+        format!("{}#{}#{}", self.serial, self.ends_on, self.threshold)
+    }
+}
+
+/// An access notice's identity: the site and the membership's end (a new end is a new notice).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccessNoticeKey {
+    pub site: String,
+    pub ends_at: String,
+}
+
+impl Noticed for AccessNoticeKey {
+    fn claim_key(&self, email: &Email) -> Key {
+        keys::notice_access_claim(email, &self.site, &self.ends_at)
+    }
+    fn ends_on(&self) -> &str {
+        self.ends_at.get(..10).unwrap_or(&self.ends_at)
+    }
+    fn label(&self) -> String {
+        format!("{}{}#{}", keys::NOTICE_ACCESS_PREFIX, self.site, self.ends_at)
     }
 }
 
