@@ -7,7 +7,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, signIn, go, screenshot, assertAccessible, tokenFor, apiAs, walk } from './harness.js';
+import path from 'node:path';
+import { launch, openPage, signIn, go, screenshot, screenshots, assertAccessible, tokenFor, apiAs, walk } from './harness.js';
 
 const SITE = 'GLOBEX-1';
 const ADMIN = 'adam@globex.example';
@@ -156,6 +157,7 @@ test('"Show more claims" follows next_cursor, and the claims fit 375 px', async 
       assert.ok(await page.getByRole('button', { name: 'Revoke the claim of una@claims.example' }).isVisible());
       await assertAccessible(page, 'site claims at 375px');
       await screenshot(page, '44-phone-375-site-claims');
+      await page.locator('section[aria-labelledby="claims-title"]').screenshot({ path: path.join(screenshots, '45-phone-375-claims-section.png') });
     }, { viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true });
   } finally {
     for (const email of ['una@claims.example', 'vic@claims.example']) {

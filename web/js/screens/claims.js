@@ -43,7 +43,7 @@ export async function claimsSection(site) {
   } else {
     section.append(h('p', { class: 'empty' }, 'Nobody has claimed this site with a serial and order number.'));
   }
-  section.append(windowForm(site));
+  section.append(...windowForm(site));
   return section;
 }
 
@@ -77,14 +77,13 @@ function revokeButton(path, site, email) {
  * and the hint gives the default; each claim's "Revocable until" shows the window it got.
  */
 function windowForm(site) {
+  const hint = h('p', { class: 'hint', id: 'claim-window-hint' }, `A claim can be revoked for 0 to ${MAX_WINDOW_DAYS} days after it is made; `
+    + `${DEFAULT_WINDOW_DAYS} unless this site changed it. With 0 no claim can be revoked. A new window applies to the claims made after it.`);
   const days = h('input', { id: 'claim-window-days', type: 'number', min: '0', max: String(MAX_WINDOW_DAYS), step: '1', required: true,
-    inputmode: 'numeric', placeholder: String(DEFAULT_WINDOW_DAYS), 'aria-describedby': 'claim-window-hint' });
+    inputmode: 'numeric', 'aria-describedby': 'claim-window-hint' });
   const save = h('button', { type: 'submit' }, 'Save window');
   const form = h('form', { class: 'inline', id: 'claim-window-form' },
-    h('div', { class: 'field' }, h('label', { for: 'claim-window-days' }, 'Claims can be revoked for (days)'), days,
-      h('p', { class: 'hint', id: 'claim-window-hint' }, `0 to ${MAX_WINDOW_DAYS} days after the claim; ${DEFAULT_WINDOW_DAYS} unless changed. `
-        + 'With 0 a claim cannot be revoked. A new window applies to claims made from then on.')),
-    save);
+    h('div', { class: 'field' }, h('label', { for: 'claim-window-days' }, 'Claims can be revoked for (days)'), days), save);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     save.disabled = true;
@@ -100,5 +99,5 @@ function windowForm(site) {
       showFailure(err);
     }
   });
-  return form;
+  return [hint, form];
 }
