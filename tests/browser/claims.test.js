@@ -158,6 +158,8 @@ test('"Show more claims" follows next_cursor, and the claims fit 375 px', async 
       await assertAccessible(page, 'site claims at 375px');
       await screenshot(page, '44-phone-375-site-claims');
       await page.locator('section[aria-labelledby="claims-title"]').screenshot({ path: path.join(screenshots, '45-phone-375-claims-section.png') });
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await assertAccessible(page, 'site claims at 375px, dark theme');
     }, { viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true });
   } finally {
     for (const email of ['una@claims.example', 'vic@claims.example']) {
