@@ -74,13 +74,17 @@ test('a site administrator sees the claims of the site, revokes one within its w
       const api = (await walk(care, `/v1/sites/${SITE}/claims`, 'claims')).map((c) => c.email);
       assert.deepEqual(listed, api);
 
-      // Revoked from the page: the claim says so, and yan is no longer a member.
+      // Revoked from the page (after a confirmation that names whom): the claim says so, and
+      // yan is no longer a member.
+      const asked = [];
+      page.on('dialog', (d) => asked.push(d.message()));
       await page.getByRole('button', { name: 'Revoke the claim of yan@claims.example' }).click();
       await page.locator('#notice').getByText(`The claim of yan@claims.example was revoked; they are no longer a member of ${SITE}.`).waitFor();
       assert.equal(await row.getAttribute('data-status'), 'revoked');
       assert.match(await row.locator('td[data-label="State"]').textContent(), new RegExp(`^Revoked .* by ${ADMIN}$`));
       assert.equal(await row.getByRole('button').count(), 0, 'nothing more to revoke');
       assert.equal(await page.locator('#members tr[data-member="yan@claims.example"]').count(), 0);
+      assert.deepEqual(asked, [`Revoke yan@claims.example's claim of ${SITE}? They lose access to its products and may not claim it again.`]);
 
       // Revoked by Care meanwhile: the page's stale button answers the API's 409 in words.
       assert.equal((await apiAs(care, `/v1/sites/${SITE}/claims/xena%40claims.example`, { method: 'DELETE' })).status, 200);
