@@ -1,10 +1,11 @@
 // A site's administration page (site admins, Care): its members with Remove and their end
-// dates, and (issue 21) its domain rules, invitations, access review and history.
+// dates, and (issue 21) its claims, domain rules, invitations, access review and history.
 
 import { h, replace, table, tableRow } from '../dom.js';
 import { api, withQuery } from '../api.js';
 import { dateTime } from '../format.js';
 import { main, state, showFailure, setTitle, crumbs, moreButton, ROLE_WORDS } from '../ui.js';
+import { claimsSection } from './claims.js';
 import { rulesSection } from './rules.js';
 import { invitationsSection } from './invitations.js';
 import { historySection } from './history.js';
@@ -17,6 +18,7 @@ async function membersView({ site, current }) {
   // One after another: the API's per-caller bucket refuses a burst of parallel requests that
   // race for it (ratelimit.rs), and each is a few milliseconds.
   const first = await api(withQuery(path, { limit: 100 }));
+  const claims = await claimsSection(site);
   const rules = await rulesSection(site);
   const invitations = await invitationsSection(site);
   const review = await reviewSection(site);
@@ -43,7 +45,7 @@ async function membersView({ site, current }) {
       }));
     }
   }
-  content.push(rules, invitations, review, history);
+  content.push(claims, rules, invitations, review, history);
   replace(main, ...content);
 }
 
