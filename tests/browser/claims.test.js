@@ -92,12 +92,14 @@ test('a site administrator sees the claims of the site, revokes one within its w
       await page.locator('#alert').getByText(/The claim of xena@claims.example at GLOBEX-1 was already revoked\./).waitFor();
 
       // A window of 0 days: the next claim is active but cannot be revoked.
+      assert.equal(await page.getByLabel('Claims can be revoked for (days)').inputValue(), '7', 'the window in force: the default');
       await page.getByLabel('Claims can be revoked for (days)').fill('0');
       await page.getByRole('button', { name: 'Save window' }).click();
       await page.locator('#notice').getByText(`New claims of ${SITE} cannot be revoked.`).waitFor();
       const zoe = await claimAs('zoe@claims.example');
       assert.equal(zoe.revocable_until, zoe.claimed_at);
       await go(page, `#/manage/${SITE}/members`);
+      assert.equal(await page.getByLabel('Claims can be revoked for (days)').inputValue(), '0', 'the site\'s own window');
       const zoeRow = page.locator('#claims tr[data-claim="zoe@claims.example"]');
       assert.equal(await zoeRow.locator('td[data-label="State"]').textContent(), 'Active');
       assert.equal(await zoeRow.locator('td[data-label="Revoke"]').textContent(), 'Window closed');

@@ -140,6 +140,7 @@ async fn the_sites_admins_see_the_claim_and_may_revoke_it_within_the_window() {
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["claims"].as_array().unwrap().len(), 1);
     assert_eq!(listed["claims"][0]["email"], "zed@acme.example");
+    assert_eq!(listed["claim_revocation_days"], 7, "the default window: {listed}");
     // Not for a plain member, and worded like an unknown site.
     let (status, _) = call(&app, Method::GET, &app.token("alice@acme.example"), "/v1/sites/ACME-1/claims", json!(null)).await;
     assert_eq!(status, 404);
@@ -163,6 +164,8 @@ async fn the_sites_admins_see_the_claim_and_may_revoke_it_within_the_window() {
     assert_eq!((status, set["claim_revocation_days"].as_i64()), (200, Some(0)));
     let (status, _) = call(&app, Method::PUT, &bill, "/v1/sites/ACME-1/claim-window", json!({"claim_revocation_days": 91})).await;
     assert_eq!(status, 400);
+    let (_, listed) = call(&app, Method::GET, &bill, "/v1/sites/ACME-1/claims", json!(null)).await;
+    assert_eq!(listed["claim_revocation_days"], 0, "the site's own window: {listed}");
     assert_eq!(claim(&app, "yan@acme.example", "S1", "O-1").await.0, 201);
     let (status, closed) = call(&app, Method::DELETE, &bill, "/v1/sites/ACME-1/claims/yan@acme.example", json!(null)).await;
     assert_eq!(status, 409, "{closed}");

@@ -78,6 +78,9 @@ impl From<ClaimRecord> for ClaimView {
 pub struct ClaimsPage {
     pub claims: Vec<ClaimView>,
     pub next_cursor: Option<String>,
+    /// The site's revocation window for new claims, in days (its own, or the default).
+    #[schema(example = 7)]
+    pub claim_revocation_days: i64,
 }
 
 /// `PUT /v1/sites/{s}/claim-window`.
@@ -147,13 +150,16 @@ pub(crate) async fn site_claims(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<ClaimsPage>, ApiError> {
     let site = site_param(&raw_site)?;
-    access::require_site_manager(&state.workflow(), &Actor::from(&caller), &site).await?;
+    let workflow = state.workflow();
+    let meta = access::require_site_manager(&workflow, &Actor::from(&caller), &site).await?;
+    let window = crate::access::claim_rules::revocation_window(&meta, &workflow.limits.claims);
     let list = ListId::Claims(site.clone());
     let start: Option<PageKey> = Cursor::open(&state.cursors, q.cursor.as_ref(), &list, &caller.email)?;
     let (claims, next) = state.store.site_claims_page(&site, start.as_ref(), q.limit.get()).await?;
     Ok(Json(ClaimsPage {
         claims: claims.into_iter().map(Into::into).collect(),
         next_cursor: Cursor::seal(&state.cursors, next.as_ref(), &list, &caller.email),
+        claim_revocation_days: window.whole_days(),
     }))
 }
 

@@ -43,7 +43,7 @@ export async function claimsSection(site) {
   } else {
     section.append(h('p', { class: 'empty' }, 'Nobody has claimed this site with a serial and order number.'));
   }
-  section.append(...windowForm(site));
+  section.append(...windowForm(site, first.claim_revocation_days));
   return section;
 }
 
@@ -73,14 +73,14 @@ function revokeButton(path, site, email) {
 }
 
 /**
- * The site's window. No GET answers it (only the PUT echoes it), so the field starts empty
- * and the hint gives the default; each claim's "Revocable until" shows the window it got.
+ * The site's window (the claims list answers it: the site's own or the default); each
+ * claim's "Revocable until" shows the window it got.
  */
-function windowForm(site) {
+function windowForm(site, current) {
   const hint = h('p', { class: 'hint', id: 'claim-window-hint' }, `A claim can be revoked for 0 to ${MAX_WINDOW_DAYS} days after it is made; `
     + `${DEFAULT_WINDOW_DAYS} unless this site changed it. With 0 no claim can be revoked. A new window applies to the claims made after it.`);
   const days = h('input', { id: 'claim-window-days', type: 'number', min: '0', max: String(MAX_WINDOW_DAYS), step: '1', required: true,
-    inputmode: 'numeric', 'aria-describedby': 'claim-window-hint' });
+    inputmode: 'numeric', 'aria-describedby': 'claim-window-hint', value: Number.isInteger(current) ? String(current) : '' });
   const save = h('button', { type: 'submit' }, 'Save window');
   const form = h('form', { class: 'inline', id: 'claim-window-form' },
     h('div', { class: 'field' }, h('label', { for: 'claim-window-days' }, 'Claims can be revoked for (days)'), days), save);
