@@ -10,7 +10,7 @@ use abev::store::orders::{ApplyError, ApplyOptions, Checkpoints, Step};
 use abev::store::view::EntitlementFilter;
 use abev::store::{RetryPolicy, Store};
 use abev_local::event_source::EventSource;
-use abev_local::infra::LocalStack;
+use abev_local::infra::{LocalStack, TableStream};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -48,9 +48,10 @@ pub fn endpoints() -> (String, String) {
 }
 
 /// Deletes a test stack's table and queues when the stack goes (on a thread of its own: a
-/// test ends inside its runtime). DynamoDB Local keeps every table, its items and its stream
-/// in one SQLite database: left behind by ~300 tests, they made every later request of a
-/// `make test` run many times slower.
+/// test ends inside its runtime). DynamoDB Local keeps every table and its items in one
+/// SQLite database: left behind by ~300 tests, they made every later request of a `make test`
+/// run many times slower. (Stream records outlive even a deleted table: test stacks have no
+/// stream unless they read it, `TestStack::with_stream`.)
 pub struct StackCleanup {
     table: String,
     queues: Vec<String>,
@@ -77,21 +78,28 @@ impl Drop for StackCleanup {
 }
 
 impl TestStack {
+    /// A stack without the table's stream (`TableStream::Off`: in DynamoDB Local stream records
+    /// outlive their table and slow every later write; only the events tests read one).
     pub async fn new() -> TestStack {
         Self::with_options(ApplyOptions::default()).await
     }
 
+    /// A stack whose table has the template's stream (the change-events tests).
+    pub async fn with_stream() -> TestStack {
+        Self::build(ApplyOptions::default(), FaultPlan::default(), None, TableStream::AsTemplate).await
+    }
+
     pub async fn with_options(options: ApplyOptions) -> TestStack {
-        Self::build(options, FaultPlan::default(), None).await
+        Self::build(options, FaultPlan::default(), None, TableStream::Off).await
     }
 
     /// A stack whose DynamoDB fails like AWS at its worst, at `plan`'s rates, with the SDK's
     /// own retries off (as when their quota is spent): every fault reaches the store.
     pub async fn with_faults(plan: FaultPlan) -> TestStack {
-        Self::build(ApplyOptions::default(), plan, Some(1)).await
+        Self::build(ApplyOptions::default(), plan, Some(1), TableStream::Off).await
     }
 
-    async fn build(options: ApplyOptions, plan: FaultPlan, sdk_attempts: Option<u32>) -> TestStack {
+    async fn build(options: ApplyOptions, plan: FaultPlan, sdk_attempts: Option<u32>, stream: TableStream) -> TestStack {
         let (ddb_url, sqs_url) = endpoints();
         // Faults start once the stack exists: creating it is not under test.
         let faults = Arc::new(FaultInjector::new(FaultPlan { seed: plan.seed, ..FaultPlan::default() }));
@@ -99,7 +107,7 @@ impl TestStack {
         let clients = abev::app::Clients { dynamodb, sqs };
         let (ddb, sqs) = (clients.dynamodb.clone(), clients.sqs.clone());
         let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let stack = abev_local::infra::create(&ddb, &sqs, TEMPLATE, &name).await.unwrap_or_else(|e| {
+        let stack = abev_local::infra::create_with(&ddb, &sqs, TEMPLATE, &name, stream).await.unwrap_or_else(|e| {
             panic!("creating the test stack failed ({e}); is the local stack up? run `make test` or `scripts/services.sh start`")
         });
         faults.set_plan(plan);

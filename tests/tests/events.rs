@@ -132,7 +132,7 @@ fn serials(events: &[Value], kind: &str) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_change_a_user_sees_is_published_once_per_id_schema_valid_without_licence_keys() {
-    let t = TestStack::new().await;
+    let t = TestStack::with_stream().await;
     let (handler, mut source) = local_events(&t).await;
     let events = scenario(&t, &handler, &mut source).await;
     let v = validator();
@@ -193,7 +193,7 @@ async fn every_change_a_user_sees_is_published_once_per_id_schema_valid_without_
 
 #[tokio::test]
 async fn replaying_the_same_stream_records_gives_the_same_event_ids() {
-    let t = TestStack::new().await;
+    let t = TestStack::with_stream().await;
     let (handler, mut source) = local_events(&t).await;
     let events = scenario(&t, &handler, &mut source).await;
     let first: BTreeSet<String> = events.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
@@ -234,7 +234,7 @@ impl Publisher for RefusesOne {
 
 #[tokio::test]
 async fn an_event_that_cannot_be_published_fails_its_record_and_the_batch_resumes_there() {
-    let t = TestStack::new().await;
+    let t = TestStack::with_stream().await;
     t.ingest(&[&order_json("O-1", 1, "active", ("ACME-1", &["bill@acme.example"]), None, None, &["S1", "S2"])]).await;
     let records = all_records(&t).await;
     let (handler, _) = local_events(&t).await;

@@ -124,7 +124,15 @@ async fn main() -> Result<(), BoxError> {
     local_only(&sqs_url)?;
     let clients = abev::app::Clients::local(&ddb_url, &sqs_url);
     let template = std::fs::read_to_string("template.yaml")?;
-    let stack = abev_local::infra::create(&clients.dynamodb, &clients.sqs, &template, &format!("load{}", std::process::id())).await?;
+    // No stream (nothing here reads it; DynamoDB Local slows every write as stream records pile up).
+    let stack = abev_local::infra::create_with(
+        &clients.dynamodb,
+        &clients.sqs,
+        &template,
+        &format!("load{}", std::process::id()),
+        abev_local::infra::TableStream::Off,
+    )
+    .await?;
     progress(started, &format!("stack {} created", stack.table));
     // World build + baseline + load + drain + walks; past this the run stops whatever it is doing.
     let deadline = Duration::from_secs(settings.seconds as u64 * 2 + 1800);
