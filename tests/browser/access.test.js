@@ -4,28 +4,11 @@
 // each checked against the API, with axe-core, and at 375 px. Uses GLOBEX-1 (claim) and
 // OTHER-1 (administration), which the other files' assertions do not depend on.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, signIn, go, screenshot, assertAccessible, tokenFor, apiAs } from './harness.js';
+import { browserSuite, signIn, go, screenshot, assertAccessible, tokenFor, apiAs } from './harness.js';
 
-let browser;
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
-
-async function withPage(fn, options) {
-  const { context, page, problems } = await openPage(browser, options);
-  try {
-    await fn(page, context).catch(async (e) => {
-      // What the page showed, and what went wrong in it, beside the failure.
-      const shown = await page.locator('main').textContent().catch(() => '');
-      e.message += `\npage: ${shown.slice(0, 600)}\nproblems: ${JSON.stringify(problems)}`;
-      throw e;
-    });
-    assert.deepEqual(problems, [], 'no script errors and no Content-Security-Policy violations');
-  } finally {
-    await context.close();
-  }
-}
+const { withPage } = browserSuite();
 
 test('a serial and its order number make the claimant a member at once, and one answer for a wrong pair', async () => {
   await withPage(async (page) => {

@@ -5,31 +5,15 @@
 // API, with axe-core, at 375 px. GLOBEX-1 is left as the other files expect it: its
 // administrator and the claimants made here removed, the window back at 7 days.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { launch, openPage, signIn, go, screenshot, screenshots, assertAccessible, tokenFor, apiAs, walk } from './harness.js';
+import { browserSuite, signIn, go, screenshot, screenshots, assertAccessible, tokenFor, apiAs, walk } from './harness.js';
 
 const SITE = 'GLOBEX-1';
 const ADMIN = 'adam@globex.example';
 
-let browser;
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
-
-async function withPage(fn, options) {
-  const { context, page, problems } = await openPage(browser, options);
-  try {
-    await fn(page, context).catch(async (e) => {
-      const shown = await page.locator('main').textContent().catch(() => '');
-      e.message += `\npage: ${shown.slice(0, 600)}\nproblems: ${JSON.stringify(problems)}`;
-      throw e;
-    });
-    assert.deepEqual(problems, [], 'no script errors and no Content-Security-Policy violations');
-  } finally {
-    await context.close();
-  }
-}
+const { withPage } = browserSuite();
 
 async function claimAs(email) {
   const r = await apiAs(await tokenFor(email), '/v1/claims', { method: 'POST', body: JSON.stringify({ serial: 'S5', order_id: 'O-3' }) });

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '../..');
@@ -45,6 +46,33 @@ export async function openPage(browser, options = {}) {
   });
   page.on('dialog', (d) => d.accept());
   return { context, page, problems };
+}
+
+/**
+ * One browser per test file (launched before its tests, closed after them) and `withPage`:
+ * `fn(page, context)` in a fresh context and page, closed whatever happens. A failure says
+ * what the page showed and the problems it collected; a test whose page had script errors or
+ * Content-Security-Policy violations fails. `browser()` is the browser itself, for a test that
+ * opens contexts of its own.
+ */
+export function browserSuite() {
+  let browser;
+  before(async () => { browser = await launch(); });
+  after(async () => { await browser?.close(); });
+  async function withPage(fn, options) {
+    const { context, page, problems } = await openPage(browser, options);
+    try {
+      await fn(page, context).catch(async (e) => {
+        const shown = await page.locator('main').textContent().catch(() => '');
+        e.message += `\npage: ${shown.slice(0, 600)}\nproblems: ${JSON.stringify(problems)}`;
+        throw e;
+      });
+      assert.deepEqual(problems, [], 'no script errors and no Content-Security-Policy violations');
+    } finally {
+      await context.close();
+    }
+  }
+  return { withPage, browser: () => browser };
 }
 
 /** The number of the render the page shows now (main[data-render]). */

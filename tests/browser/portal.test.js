@@ -2,17 +2,15 @@
 // spec §2 worked example seeded (scripts/test-browser.sh). The tests run in this order and
 // build on each other: ted's approved request of test 6 is part of the later views.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import {
-  BASE, expectedViews, launch, openPage, signIn, go, screenshot, tokenFor, apiAs, walk,
+  browserSuite, BASE, expectedViews, openPage, signIn, go, screenshot, tokenFor, apiAs, walk,
   assertAccessible, viewShownBy, csvOf, renderCount, rendered,
 } from './harness.js';
-
-let browser;
 
 /** The status of a GET of `path` exactly as written (fetch would normalise `..` away). */
 function rawStatus(path) {
@@ -24,18 +22,8 @@ function rawStatus(path) {
 }
 const CSV_COLUMNS = ['site', 'serial', 'sku', 'product', 'quantity', 'starts_on', 'ends_on', 'status', 'order_id', 'access'];
 
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
-
-async function withPage(fn, options) {
-  const { context, page, problems } = await openPage(browser, options);
-  try {
-    await fn(page);
-    assert.deepEqual(problems, [], 'no script errors and no Content-Security-Policy violations');
-  } finally {
-    await context.close();
-  }
-}
+const suite = browserSuite();
+const { withPage } = suite;
 
 test('the local host serves the page, its config and the local sign-in', async () => {
   // Every body is read: an unread one keeps node's connection (and the test run) open.
@@ -232,7 +220,7 @@ test('a stranger sees an empty view, and a serial URL of someone else\'s entitle
 });
 
 test('§2 story: ted requests FARM-1, a Care agent approves it in the page, ted sees S4 and copies its licence key', async () => {
-  const { context: tedContext, page: ted, problems: tedProblems } = await openPage(browser);
+  const { context: tedContext, page: ted, problems: tedProblems } = await openPage(suite.browser());
   try {
     // Ted signs in with the keyboard only.
     await ted.goto(`${BASE}/#/manage`);

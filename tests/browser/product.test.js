@@ -4,24 +4,12 @@
 // expiring rows, the dark theme, keyboard-only sorting, the rollout empty state, the
 // download button, CSV formula neutralisation, the OIDC callback's nonce and state.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { BASE, launch, openPage, signIn, go, screenshot, assertAccessible, renderCount, rendered } from './harness.js';
+import { browserSuite, BASE, signIn, go, screenshot, assertAccessible, renderCount, rendered } from './harness.js';
 
-let browser;
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
-
-async function withPage(fn, options) {
-  const { context, page, problems } = await openPage(browser, options);
-  try {
-    await fn(page, context);
-    assert.deepEqual(problems, [], 'no script errors and no Content-Security-Policy violations');
-  } finally {
-    await context.close();
-  }
-}
+const { withPage } = browserSuite();
 
 const day = (offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
 

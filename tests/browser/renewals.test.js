@@ -2,24 +2,12 @@
 // the worked example seeded (scripts/test-browser.sh): the counts at a glance are the sums of
 // the radar's pages, the list is the API's walk soonest first, and the CSV export is that list.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { launch, openPage, signIn, go, screenshot, assertAccessible, tokenFor, walk, csvOf } from './harness.js';
+import { browserSuite, signIn, go, screenshot, assertAccessible, tokenFor, walk, csvOf } from './harness.js';
 
-let browser;
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
-
-async function withPage(fn, options) {
-  const { context, page, problems } = await openPage(browser, options);
-  try {
-    await fn(page, context);
-    assert.deepEqual(problems, [], 'no script errors and no Content-Security-Policy violations');
-  } finally {
-    await context.close();
-  }
-}
+const { withPage } = browserSuite();
 
 const day = (offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
 const COLUMNS = ['site', 'site_name', 'serial', 'sku', 'product', 'quantity', 'starts_on', 'ends_on', 'days_left', 'status', 'order_id', 'access'];

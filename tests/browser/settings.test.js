@@ -4,23 +4,11 @@
 // with axe-core and at 375 px. Uses oscar@other.example, whose notices setting no other file
 // reads, and leaves it as it found it.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, signIn, go, screenshot, assertAccessible, tokenFor, apiAs } from './harness.js';
+import { browserSuite, signIn, go, screenshot, assertAccessible, tokenFor, apiAs } from './harness.js';
 
-let browser;
-before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
-
-async function withPage(fn, options) {
-  const { context, page, problems } = await openPage(browser, options);
-  try {
-    await fn(page, context);
-    assert.deepEqual(problems, [], 'no script errors and no Content-Security-Policy violations');
-  } finally {
-    await context.close();
-  }
-}
+const { withPage } = browserSuite();
 
 const WHO = 'oscar@other.example';
 
