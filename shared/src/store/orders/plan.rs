@@ -70,20 +70,19 @@ pub(crate) struct SiteUpdate {
 /// Who sold an order's lines: its reseller organisation, `None` for a direct sale.
 pub(crate) type Seller = Option<SupportId>;
 
-/// Plans the site-record writes of a switch from the counters' deltas and the names read.
+/// Plans the site-record writes of a switch from its per-seller deltas ([`plan_seller_deltas`]:
+/// a site's exact count moves by their sum) and the names read.
 pub(crate) fn plan_site_updates(
-    deltas: &BTreeMap<SupportId, i64>,
     sellers: &BTreeMap<SupportId, BTreeMap<Seller, i64>>,
     names: &BTreeMap<SupportId, String>,
     stored: &BTreeMap<SupportId, String>,
 ) -> Vec<SiteUpdate> {
-    let mut sites: BTreeSet<&SupportId> = deltas.keys().collect();
+    let mut sites: BTreeSet<&SupportId> = sellers.keys().collect();
     sites.extend(names.keys());
-    sites.extend(sellers.keys());
     sites
         .into_iter()
         .filter_map(|site| {
-            let delta = deltas.get(site).copied().unwrap_or(0);
+            let delta = sellers.get(site).map_or(0, |per_seller| per_seller.values().sum());
             let name = names.get(site).filter(|n| stored.get(site) != Some(*n)).cloned();
             let sellers = sellers.get(site).cloned().unwrap_or_default();
             (delta != 0 || name.is_some() || !sellers.is_empty()).then(|| SiteUpdate { site: site.clone(), delta, name, sellers })
@@ -220,19 +219,20 @@ mod tests {
 
     #[test]
     fn a_reseller_whose_name_is_unchanged_is_not_written() {
-        let deltas = BTreeMap::from([(sid("ACME-1"), 3), (sid("SKY-1"), 0)]);
+        // SKY-1 resold three lines at ACME-1: ACME-1's count moves, SKY-1's record does not.
+        let sellers = plan_seller_deltas(None, &head("ACME-1", Some("SKY-1"), &[], 3));
         let names = BTreeMap::from([(sid("ACME-1"), "Acme".to_string()), (sid("SKY-1"), "Skynet".to_string())]);
         let stored = names.clone();
         let none = BTreeMap::new();
         assert_eq!(
-            plan_site_updates(&deltas, &none, &names, &stored),
-            vec![SiteUpdate { site: sid("ACME-1"), delta: 3, name: None, sellers: BTreeMap::new() }]
+            plan_site_updates(&sellers, &names, &stored),
+            vec![SiteUpdate { site: sid("ACME-1"), delta: 3, name: None, sellers: BTreeMap::from([(Some(sid("SKY-1")), 3)]) }]
         );
         let renamed = BTreeMap::from([(sid("SKY-1"), "Skynet Ltd".to_string())]);
         let names2 = BTreeMap::from([(sid("SKY-1"), "Skynet Ltd".to_string())]);
-        assert!(plan_site_updates(&BTreeMap::new(), &none, &names2, &renamed).is_empty());
+        assert!(plan_site_updates(&none, &names2, &renamed).is_empty());
         assert_eq!(
-            plan_site_updates(&BTreeMap::new(), &none, &names2, &stored),
+            plan_site_updates(&none, &names2, &stored),
             vec![SiteUpdate { site: sid("SKY-1"), delta: 0, name: Some("Skynet Ltd".into()), sellers: BTreeMap::new() }]
         );
     }
@@ -251,9 +251,13 @@ mod tests {
         let same = head("ACME-1", Some("SKY-1"), &[], 3);
         assert!(plan_seller_deltas(Some(&same), &same).is_empty());
         // The site-record write carries the seller change even when the total is unchanged.
-        let updates = plan_site_updates(&BTreeMap::new(), &direct, &BTreeMap::new(), &BTreeMap::new());
+        let updates = plan_site_updates(&direct, &BTreeMap::new(), &BTreeMap::new());
         assert_eq!(updates.len(), 1);
-        assert_eq!(updates[0].sellers.len(), 2);
+        assert_eq!((updates[0].delta, updates[0].sellers.len()), (1, 2), "the total moves by the sellers' sum");
+        // A reseller change at an unchanged total still writes the site record (its sellers).
+        let swapped = plan_seller_deltas(Some(&head("ACME-1", Some("SKY-1"), &[], 3)), &head("ACME-1", Some("DATA-1"), &[], 3));
+        let updates = plan_site_updates(&swapped, &BTreeMap::new(), &BTreeMap::new());
+        assert_eq!((updates.len(), updates[0].delta, updates[0].sellers.len()), (1, 0, 2));
     }
 
     #[test]

@@ -64,26 +64,15 @@ impl Store {
         };
         let mut items = vec![tx_put(&self.table, head_item, Some(condition))?];
 
-        // Exact counters: remove what the old version contributed, add the new one's.
-        let mut site_delta: BTreeMap<SupportId, i64> = BTreeMap::new();
-        let mut sold_delta: BTreeMap<(SupportId, SupportId), i64> = BTreeMap::new();
-        if let Some(h) = old {
-            *site_delta.entry(h.end_customer.clone()).or_default() -= h.entitlement_count as i64;
-            if let Some(r) = &h.reseller {
-                *sold_delta.entry((r.clone(), h.end_customer.clone())).or_default() -= h.entitlement_count as i64;
-            }
-        }
-        *site_delta.entry(site.clone()).or_default() += new_count as i64;
-        if let Some(r) = &reseller {
-            *sold_delta.entry((r.clone(), site.clone())).or_default() += new_count as i64;
-        }
         let names = party_names(order);
         let stored_names: BTreeMap<SupportId, String> = stored.iter().map(|(s, (name, _))| (s.clone(), name.clone())).collect();
         // A reseller selling for the first time: its record says so from now on, and its
         // existing members get reseller markers before this version's provisioning completes.
         let first_sale = reseller.clone().filter(|r| new_count > 0 && !stored.get(r).is_some_and(|(_, resells)| *resells));
+        // Exact counters: what the old version contributed out, the new one's in, per site and
+        // seller (a site's count moves by the sum; a reseller's sold counter by its share).
         let sellers = plan_seller_deltas(old, &head);
-        let mut updates = plan_site_updates(&site_delta, &sellers, &names, &stored_names);
+        let mut updates = plan_site_updates(&sellers, &names, &stored_names);
         if let Some(r) = &first_sale {
             if !updates.iter().any(|u| &u.site == r) {
                 updates.push(SiteUpdate { site: r.clone(), delta: 0, name: None, sellers: BTreeMap::new() });
@@ -100,7 +89,8 @@ impl Store {
             };
             items.push(tx_site_record(&self.table, &update.site, &change)?);
         }
-        for ((r, sid), delta) in sold_delta.iter().filter(|(_, d)| **d != 0) {
+        let sold = sellers.iter().flat_map(|(sid, per_seller)| per_seller.iter().filter_map(move |(r, d)| Some((r.as_ref()?, sid, d))));
+        for (r, sid, delta) in sold {
             // The customer's name rides on the counter, so a reseller's sites page needs no
             // site records.
             let mut values = vec![(":r", s(r.as_str())), (":s", s(sid.as_str())), (":d", n(*delta))];
