@@ -42,6 +42,12 @@ test:
 bench:
 	@scripts/bench.sh
 
+## profile: a flame graph of the bench in our own process (release optimisation, symbols kept; perf +
+##   inferno): target/profile/{flamegraph,page-flamegraph}.svg and top.txt (docs/BENCHMARKS.md).
+.PHONY: profile
+profile:
+	@scripts/profile.sh
+
 ## load: a mixed load test on the local stack (release build): 50 callers for 5 minutes while
 ##   orders arrive and a 10,000-line burst lands; writes docs/BENCHMARKS-load.md (ABEV_LOAD_SECONDS=60 for a short try).
 .PHONY: load

@@ -2,14 +2,17 @@
 # the test scripts that drive the API from outside (scripts/schemathesis.sh,
 # scripts/test-browser.sh).
 #   start_seeded_host NAME LOG [PORT]
-# builds abev-local, serves a stack named after NAME on PORT (a free one by default),
-# seeds the worked example and waits until it is ingested. Sets `base` (the URL) and
+# builds abev-local (with the workspace's other targets), serves a stack named after NAME on
+# PORT (a free one by default), seeds the worked example and waits until it is ingested. Sets `base` (the URL) and
 # `local_bin`; the host is stopped when the calling script exits. Needs DynamoDB Local and
 # moto (scripts/with-services.sh).
 
 start_seeded_host() {
   local name=$1 log=$2 port=${3:-}
-  nice -n 10 "${CARGO:-cargo}" build --quiet -p abev-local --bin abev-local
+  # Built as `cargo test --workspace` builds (every target, so the same feature set: the
+  # tests' tokio `test-util` and dev-dependencies change the features of most crates): after
+  # the test phase of `make test` this only links; `-p abev-local` alone rebuilt ~300 crates.
+  nice -n 10 "${CARGO:-cargo}" build --quiet --workspace --all-targets
   local_bin=target/debug/abev-local
   [ -n "$port" ] || port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
   local stack="$name-$(date +%s)-$$"
