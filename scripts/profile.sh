@@ -25,8 +25,9 @@ RUSTFLAGS="${RUSTFLAGS:-} -C force-frame-pointers=yes" CARGO_TARGET_DIR="$target
 bin="$target/profiling-fp/profiling/abev-bench"
 out="$root/target/profile"
 mkdir -p "$out"
-scripts/with-services.sh true
-ABEV_BENCH_N="${ABEV_BENCH_N:-10000}" perf record --quiet -F 499 --call-graph fp -o "$out/perf.data" -- "$bin" > "$out/bench.md"
+# perf follows the bench only: the services run on their own (started here if need be).
+ABEV_BENCH_N="${ABEV_BENCH_N:-10000}" scripts/with-services.sh \
+  perf record --quiet -F 499 --call-graph fp -o "$out/perf.data" -- "$bin" > "$out/bench.md"
 perf script -i "$out/perf.data" 2>/dev/null | "$tools/bin/inferno-collapse-perf" > "$out/stacks.folded"
 "$tools/bin/inferno-flamegraph" --title "abev-bench (ABEV_BENCH_N=${ABEV_BENCH_N:-10000})" < "$out/stacks.folded" > "$out/flamegraph.svg"
 grep 'abev::http::' "$out/stacks.folded" > "$out/page.folded" || true

@@ -2,6 +2,7 @@
 // building blocks (breadcrumbs, access words, "Show more").
 
 import { h, replace } from './dom.js';
+import { api, withQuery } from './api.js';
 
 export const main = document.getElementById('main');
 const alertBox = document.getElementById('alert');
@@ -87,6 +88,22 @@ export function moreButton(label, load) {
     }
   });
   return button;
+}
+
+/**
+ * "Show more" under a table whose first page of `path` ended at `cursor`: each click reads the
+ * next page (`limit` a page) and appends a `row` for each of its `key` items. Nothing ('') when
+ * the first page was the last.
+ */
+export function moreRows(label, { tbl, path, key, row, cursor, limit = 100 }) {
+  if (!cursor) return '';
+  let next = cursor;
+  return moreButton(label, async () => {
+    const page = await api(withQuery(path, { limit, cursor: next }));
+    tbl.tBodies[0].append(...page[key].map(row));
+    next = page.next_cursor;
+    return Boolean(next);
+  });
 }
 
 export function failureView(e) {

@@ -5,7 +5,7 @@
 import { h, table, tableRow } from '../dom.js';
 import { api, withQuery } from '../api.js';
 import { dateTime } from '../format.js';
-import { state, showFailure, moreButton } from '../ui.js';
+import { state, showFailure, moreRows } from '../ui.js';
 
 /** The API's window for a site that set none (claim_rules.rs, ClaimLimits::default). */
 const DEFAULT_WINDOW_DAYS = 7;
@@ -31,15 +31,7 @@ export async function claimsSection(site) {
   if (first.claims.length) {
     const tbl = table(`Claims of ${site}`, columns, first.claims.map(row), { id: 'claims', class: 'data' });
     section.append(tbl);
-    let cursor = first.next_cursor;
-    if (cursor) {
-      section.append(moreButton('Show more claims', async () => {
-        const page = await api(withQuery(path, { limit: 100, cursor }));
-        tbl.tBodies[0].append(...page.claims.map(row));
-        cursor = page.next_cursor;
-        return Boolean(cursor);
-      }));
-    }
+    section.append(moreRows('Show more claims', { tbl, path, key: 'claims', row, cursor: first.next_cursor }));
   } else {
     section.append(h('p', { class: 'empty' }, 'Nobody has claimed this site with a serial and order number.'));
   }

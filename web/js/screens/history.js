@@ -3,7 +3,7 @@
 import { h, table, tableRow } from '../dom.js';
 import { api, withQuery } from '../api.js';
 import { dateTime } from '../format.js';
-import { moreButton, ROLE_WORDS } from '../ui.js';
+import { moreRows, ROLE_WORDS } from '../ui.js';
 
 const ACTION_WORDS = {
   request_created: 'Asked for access',
@@ -44,14 +44,6 @@ export async function historySection(site) {
   }
   const tbl = table(`History of ${site}, newest first`, columns, first.entries.map(row), { id: 'history', class: 'data' });
   section.append(tbl);
-  let cursor = first.next_cursor;
-  if (cursor) {
-    section.append(moreButton('Show older history', async () => {
-      const page = await api(withQuery(path, { limit: 50, cursor }));
-      tbl.tBodies[0].append(...page.entries.map(row));
-      cursor = page.next_cursor;
-      return Boolean(cursor);
-    }));
-  }
+  section.append(moreRows('Show older history', { tbl, path, key: 'entries', row, cursor: first.next_cursor, limit: 50 }));
   return section;
 }

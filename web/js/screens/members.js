@@ -4,7 +4,7 @@
 import { h, replace, table, tableRow } from '../dom.js';
 import { api, withQuery } from '../api.js';
 import { dateTime } from '../format.js';
-import { main, state, showFailure, setTitle, crumbs, moreButton, ROLE_WORDS } from '../ui.js';
+import { main, state, showFailure, setTitle, crumbs, moreRows, ROLE_WORDS } from '../ui.js';
 import { claimsSection } from './claims.js';
 import { rulesSection } from './rules.js';
 import { invitationsSection } from './invitations.js';
@@ -29,21 +29,13 @@ async function membersView({ site, current }) {
   const columns = ['E-mail', 'Role', 'Member since', 'Ends', 'Remove'];
   const row = (m) => tableRow(columns, [m.email, ROLE_WORDS[m.role] || m.role, dateTime(m.since), endDateForm(site, m),
     removeButton(site, m.email)], { 'data-member': m.email });
-  let cursor = first.next_cursor;
   const content = [crumbs(['Site Management', '#/manage'], [`Members of ${id}`]), h('h1', {}, `Members of ${id}`)];
   if (!first.members.length) {
     content.push(h('p', { class: 'empty' }, 'This site has no members.'));
   } else {
     const tbl = table(`Members of ${id}`, columns, first.members.map(row), { id: 'members', class: 'data' });
     content.push(tbl);
-    if (cursor) {
-      content.push(moreButton('Show more members', async () => {
-        const page = await api(withQuery(path, { limit: 100, cursor }));
-        page.members.forEach((m) => tbl.querySelector('tbody').append(row(m)));
-        cursor = page.next_cursor;
-        return Boolean(cursor);
-      }));
-    }
+    content.push(moreRows('Show more members', { tbl, path, key: 'members', row, cursor: first.next_cursor }));
   }
   content.push(claims, rules, invitations, review, history);
   replace(main, ...content);
