@@ -76,11 +76,20 @@ fn readable(stamp: &str) -> String {
     }
 }
 
+/// When a membership ends, from whole days left: an instant, so 0 is "within a day", not "today".
+fn access_in_days(days_left: i64) -> String {
+    if days_left == 0 {
+        "within a day".to_string()
+    } else {
+        in_days(days_left)
+    }
+}
+
 fn subject(c: &Contents<'_>) -> String {
     let mut parts = Vec::new();
     if let [one] = c.access {
         let name = c.sites.get(&one.claim.site).map_or_else(|| one.claim.site.clone(), |n| format!("{n} ({})", one.claim.site));
-        parts.push(format!("Your access to {name} ends {}", in_days(one.days_left)));
+        parts.push(format!("Your access to {name} ends {}", access_in_days(one.days_left)));
     } else if !c.access.is_empty() {
         parts.push(format!("Your access to {} account sites ends within {} days", c.access.len(), ACCESS_NOTICE.whole_days()));
     }
@@ -110,7 +119,7 @@ pub fn render(to: &Email, contents: &Contents<'_>, links: &Links, token: &str, d
                 "  - {name}({}): your membership ends {} ({})",
                 a.claim.site,
                 readable(&a.claim.ends_at),
-                in_days(a.days_left)
+                access_in_days(a.days_left)
             );
         }
         let _ = writeln!(
@@ -225,5 +234,10 @@ mod tests {
         assert!(mail.text.contains("https://web.example/#/manage"));
         assert!(!mail.text.contains("#/renewals"), "no entitlement in it, no radar link:\n{}", mail.text);
         assert!(mail.text.contains("No more of these e-mails: https://api.example/v1/notices/unsubscribe?token=TOKEN"));
+        // An end is an instant: less than a day left is "within a day", whatever the calendar says.
+        let soon = vec![AccessDue { days_left: 0, ..access[0].clone() }];
+        let contents = Contents { due: &[], lines: &[], access: &soon, sites: &sites };
+        let mail = render(&Email::parse("dana@acme.example").unwrap(), &contents, &links, "TOKEN", "d3");
+        assert_eq!(mail.subject, "Your access to Acme Inc (ACME-1) ends within a day");
     }
 }
