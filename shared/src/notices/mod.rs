@@ -269,34 +269,18 @@ impl Notifier {
             futures::try_join!(self.store.notice_state(email), self.radar(email, today), self.store.contact_memberships(email))?;
         let plan = plan::plan_contact(today, &lines, &state);
         let access = plan::plan_access(now, &memberships, &state);
-        for (claim, digest) in &plan.finish {
+        for (claim, digest) in settled(&plan.finish).chain(settled(&access.finish)) {
             self.store.mark_notice_sent(email, claim, digest).await?;
         }
-        for (claim, digest) in &access.finish {
-            self.store.mark_notice_sent(email, claim, digest).await?;
-        }
-        for (claim, digest) in &plan.drop {
-            self.store.drop_notice_claim(email, claim, digest).await?;
-        }
-        for (claim, digest) in &access.drop {
+        for (claim, digest) in settled(&plan.drop).chain(settled(&access.drop)) {
             self.store.drop_notice_claim(email, claim, digest).await?;
         }
         if plan.send.is_empty() && access.send.is_empty() {
             return Ok(Visit::NothingDue);
         }
         let digest_id = uuid::Uuid::new_v4().simple().to_string();
-        let mut due = Vec::with_capacity(plan.send.len());
-        for d in plan.send {
-            if self.store.claim_notice(email, &d.claim, &digest_id, run).await? {
-                due.push(d);
-            }
-        }
-        let mut access_due = Vec::with_capacity(access.send.len());
-        for d in access.send {
-            if self.store.claim_notice(email, &d.claim, &digest_id, run).await? {
-                access_due.push(d);
-            }
-        }
+        let due = self.claim_each(email, plan.send, |d| &d.claim, &digest_id, run).await?;
+        let access_due = self.claim_each(email, access.send, |d| &d.claim, &digest_id, run).await?;
         if due.is_empty() && access_due.is_empty() {
             return Ok(Visit::NothingDue);
         }
@@ -312,17 +296,33 @@ impl Notifier {
             &digest_id,
         );
         let message_id = self.mailer.send(&mail).await?;
-        let notices: Vec<String> = due.iter().map(|d| d.claim.label()).chain(access_due.iter().map(|d| d.claim.label())).collect();
+        let sent: Vec<&dyn Noticed> =
+            due.iter().map(|d| &d.claim as &dyn Noticed).chain(access_due.iter().map(|d| &d.claim as &dyn Noticed)).collect();
+        let notices: Vec<String> = sent.iter().map(|c| c.label()).collect();
         self.store.record_digest_sent(email, &digest_id, &message_id, &notices, &now.to_string()).await?;
-        for d in &due {
-            self.store.mark_notice_sent(email, &d.claim, &digest_id).await?;
+        for claim in &sent {
+            self.store.mark_notice_sent(email, *claim, &digest_id).await?;
         }
-        for d in &access_due {
-            self.store.mark_notice_sent(email, &d.claim, &digest_id).await?;
+        tracing::info!(contact = %email, digest = digest_id, message_id, notices = sent.len(), "notice digest sent");
+        Ok(Visit::Sent { notices: sent.len() })
+    }
+
+    /// Reserves each notice of `due` for `digest` (`claim_notice`); those sent already are left out.
+    async fn claim_each<T>(
+        &self,
+        email: &Email,
+        due: Vec<T>,
+        claim: impl Fn(&T) -> &dyn Noticed,
+        digest: &str,
+        run: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut claimed = Vec::with_capacity(due.len());
+        for d in due {
+            if self.store.claim_notice(email, claim(&d), digest, run).await? {
+                claimed.push(d);
+            }
         }
-        let sent = due.len() + access_due.len();
-        tracing::info!(contact = %email, digest = digest_id, message_id, notices = sent, "notice digest sent");
-        Ok(Visit::Sent { notices: sent })
+        Ok(claimed)
     }
 
     /// The names of the sites an access notice is about (a site record each; a site gone
@@ -352,6 +352,11 @@ impl Notifier {
             }
         }
     }
+}
+
+/// Claims with their digests, as the store takes them.
+fn settled<K: Noticed>(claims: &[(K, String)]) -> impl Iterator<Item = (&dyn Noticed, &str)> {
+    claims.iter().map(|(k, d)| (k as &dyn Noticed, d.as_str()))
 }
 
 /// The notices function's handler, built from the environment (`main` calls it after

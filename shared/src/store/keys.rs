@@ -605,7 +605,7 @@ pub fn written_partitions() -> Vec<(&'static str, Vec<String>)> {
         &[|_, _, _, sn, x| entitlement_audit(sn, x, x), |_, _, _, _, x| rate_bucket(x), |e, _, _, _, _| notice_settings(e)];
     // Issue 20 part 2: the notices function writes only its own claims, digests and leases.
     let notices: &[Build] = &[
-        |e, _, _, sn, x| notice_claim(e, sn, x, 7),
+        |e, _, _, sn, x| notice_claim(e, sn.as_str(), x, 7),
         |e, s, _, _, x| notice_access_claim(e, s.as_str(), x),
         |e, _, _, _, x| notice_digest(e, x),
         |e, _, _, _, _| notice_lease(e),
@@ -675,7 +675,7 @@ pub fn notice_pk(e: &Email) -> String {
 pub const NOTICE_CLAIM_PREFIX: &str = "LINE#";
 pub const NOTICE_DIGEST_PREFIX: &str = "DIGEST#";
 /// A claim's sort key: the threshold zero-padded, so a line's claims sort by it.
-pub fn notice_claim(e: &Email, serial: &Serial, ends_on: &str, threshold: u32) -> Key {
+pub fn notice_claim(e: &Email, serial: &str, ends_on: &str, threshold: u32) -> Key {
     Key::new(notice_pk(e), format!("{NOTICE_CLAIM_PREFIX}{serial}#{ends_on}#{threshold:03}"))
 }
 /// Reads a claim's sort key back: (serial, end day, threshold).

@@ -181,7 +181,7 @@ impl Store {
 
     /// Reserves a notice for `digest` before the send: written if there is no claim yet, or
     /// only a pending one (a run that died before its send). `false`: it was sent already.
-    pub async fn claim_notice(&self, email: &Email, notice: &impl Noticed, digest: &str, run: &str) -> Result<bool, StoreError> {
+    pub async fn claim_notice(&self, email: &Email, notice: &dyn Noticed, digest: &str, run: &str) -> Result<bool, StoreError> {
         let mut item = notice.claim_key(email).to_item();
         item.insert(STATE.into(), s(PENDING));
         item.insert(DIGEST.into(), s(digest));
@@ -214,7 +214,7 @@ impl Store {
 
     /// Marks a claim sent (by its digest: idempotent, and a claim re-reserved for another
     /// digest meanwhile is left alone).
-    pub async fn mark_notice_sent(&self, email: &Email, claim: &impl Noticed, digest: &str) -> Result<bool, StoreError> {
+    pub async fn mark_notice_sent(&self, email: &Email, claim: &dyn Noticed, digest: &str) -> Result<bool, StoreError> {
         let key = claim.claim_key(email);
         let cond = Cond::new("notice_digest = :digest").value(":digest", s(digest));
         self.update("UpdateItem notice sent", &key, "SET notice_state = :sent", vec![(":sent", s(SENT))], Some(cond)).await
@@ -222,7 +222,7 @@ impl Store {
 
     /// Drops a pending claim that is no longer due (its line was revoked, renewed, or its
     /// threshold passed before it was sent), only if still pending for that digest.
-    pub async fn drop_notice_claim(&self, email: &Email, claim: &impl Noticed, digest: &str) -> Result<bool, StoreError> {
+    pub async fn drop_notice_claim(&self, email: &Email, claim: &dyn Noticed, digest: &str) -> Result<bool, StoreError> {
         let cond =
             Cond::new("notice_state = :pending AND notice_digest = :digest").value(":pending", s(PENDING)).value(":digest", s(digest));
         self.delete("DeleteItem notice claim", &claim.claim_key(email), Some(cond)).await
@@ -239,7 +239,7 @@ impl Store {
 
 /// What a notice claim is about: its item in the contact's notice partition, the day after
 /// which it is kept [`CLAIM_RETENTION_DAYS`], and its name in a sent digest's record.
-pub trait Noticed {
+pub trait Noticed: Sync {
     fn claim_key(&self, email: &Email) -> Key;
     fn ends_on(&self) -> &str;
     fn label(&self) -> String;
@@ -247,7 +247,7 @@ pub trait Noticed {
 
 impl Noticed for NoticeClaimKey {
     fn claim_key(&self, email: &Email) -> Key {
-        self.key(email)
+        keys::notice_claim(email, &self.serial, &self.ends_on, self.threshold)
     }
     fn ends_on(&self) -> &str {
         &self.ends_on
@@ -282,16 +282,6 @@ pub struct NoticeClaimKey {
     pub serial: String,
     pub ends_on: String,
     pub threshold: u32,
-}
-
-impl NoticeClaimKey {
-    fn key(&self, email: &Email) -> Key {
-        // Serials come from stored claims and lines, already valid; the key is built as stored.
-        Key {
-            pk: keys::notice_pk(email),
-            sk: format!("{}{}#{}#{:03}", keys::NOTICE_CLAIM_PREFIX, self.serial, self.ends_on, self.threshold),
-        }
-    }
 }
 
 impl NoticeClaim {
