@@ -91,6 +91,28 @@ export function moreButton(label, load) {
 }
 
 /**
+ * A danger button that DELETEs `path` — after the person accepts `confirm`, when there is one —
+ * and re-renders the page with `notice`; a failure is shown and the button works again.
+ */
+export function deleteButton({ label, ariaLabel, confirm, path, notice }) {
+  const button = h('button', { type: 'button', class: 'danger', 'aria-label': ariaLabel }, label);
+  button.addEventListener('click', async () => {
+    // eslint-disable-next-line no-alert
+    if (confirm && !window.confirm(confirm)) return;
+    button.disabled = true;
+    try {
+      await api(path, { method: 'DELETE' });
+      state.pendingNotice = notice;
+      state.render('notice');
+    } catch (e) {
+      button.disabled = false;
+      showFailure(e);
+    }
+  });
+  return button;
+}
+
+/**
  * "Show more" under a table whose first page of `path` ended at `cursor`: each click reads the
  * next page (`limit` a page) and appends a `row` for each of its `key` items. Nothing ('') when
  * the first page was the last.

@@ -5,7 +5,7 @@
 import { h, table, tableRow } from '../dom.js';
 import { api, withQuery } from '../api.js';
 import { dateTime } from '../format.js';
-import { state, showFailure, moreRows } from '../ui.js';
+import { state, showFailure, moreRows, deleteButton } from '../ui.js';
 
 /** The API's window for a site that set none (claim_rules.rs, ClaimLimits::default). */
 const DEFAULT_WINDOW_DAYS = 7;
@@ -47,21 +47,13 @@ function stateOf(c) {
 }
 
 function revokeButton(path, site, email) {
-  const button = h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke the claim of ${email}` }, 'Revoke');
-  button.addEventListener('click', async () => {
-    // eslint-disable-next-line no-alert
-    if (!window.confirm(`Revoke ${email}'s claim of ${site}? They lose access to its products and may not claim it again.`)) return;
-    button.disabled = true;
-    try {
-      await api(`${path}/${encodeURIComponent(email)}`, { method: 'DELETE' });
-      state.pendingNotice = `The claim of ${email} was revoked; they are no longer a member of ${site}.`;
-      state.render('notice');
-    } catch (e) {
-      button.disabled = false;
-      showFailure(e);
-    }
+  return deleteButton({
+    label: 'Revoke',
+    ariaLabel: `Revoke the claim of ${email}`,
+    confirm: `Revoke ${email}'s claim of ${site}? They lose access to its products and may not claim it again.`,
+    path: `${path}/${encodeURIComponent(email)}`,
+    notice: `The claim of ${email} was revoked; they are no longer a member of ${site}.`,
   });
-  return button;
 }
 
 /**

@@ -5,7 +5,7 @@
 import { h, table, tableRow } from '../dom.js';
 import { api, withQuery } from '../api.js';
 import { dateTime } from '../format.js';
-import { state, showFailure, ROLE_WORDS } from '../ui.js';
+import { state, showFailure, ROLE_WORDS, deleteButton } from '../ui.js';
 
 export async function invitationsSection(site) {
   const path = `/v1/sites/${encodeURIComponent(site)}/invitations`;
@@ -50,17 +50,10 @@ export async function invitationsSection(site) {
 }
 
 function withdrawButton(path, email) {
-  const button = h('button', { type: 'button', class: 'danger', 'aria-label': `Withdraw the invitation of ${email}` }, 'Withdraw');
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    try {
-      await api(`${path}/${encodeURIComponent(email)}`, { method: 'DELETE' });
-      state.pendingNotice = `The invitation of ${email} was withdrawn.`;
-      state.render('notice');
-    } catch (e) {
-      button.disabled = false;
-      showFailure(e);
-    }
+  return deleteButton({
+    label: 'Withdraw',
+    ariaLabel: `Withdraw the invitation of ${email}`,
+    path: `${path}/${encodeURIComponent(email)}`,
+    notice: `The invitation of ${email} was withdrawn.`,
   });
-  return button;
 }

@@ -4,7 +4,7 @@
 import { h, replace, table, tableRow } from '../dom.js';
 import { api, withQuery } from '../api.js';
 import { dateTime } from '../format.js';
-import { main, state, showFailure, setTitle, crumbs, moreRows, ROLE_WORDS } from '../ui.js';
+import { main, state, showFailure, setTitle, crumbs, moreRows, ROLE_WORDS, deleteButton } from '../ui.js';
 import { claimsSection } from './claims.js';
 import { rulesSection } from './rules.js';
 import { invitationsSection } from './invitations.js';
@@ -65,20 +65,12 @@ function endDateForm(site, m) {
 }
 
 function removeButton(site, email) {
-  const button = h('button', { type: 'button', class: 'danger', 'aria-label': `Remove ${email}` }, 'Remove');
-  button.addEventListener('click', async () => {
-    // eslint-disable-next-line no-alert
-    if (!window.confirm(`Remove ${email} from ${site}? They lose access to its products.`)) return;
-    button.disabled = true;
-    try {
-      await api(`/v1/sites/${encodeURIComponent(site)}/members/${encodeURIComponent(email)}`, { method: 'DELETE' });
-      state.pendingNotice = `${email} was removed from ${site}.`;
-      state.render('notice');
-    } catch (e) {
-      button.disabled = false;
-      showFailure(e);
-    }
+  return deleteButton({
+    label: 'Remove',
+    ariaLabel: `Remove ${email}`,
+    confirm: `Remove ${email} from ${site}? They lose access to its products.`,
+    path: `/v1/sites/${encodeURIComponent(site)}/members/${encodeURIComponent(email)}`,
+    notice: `${email} was removed from ${site}.`,
   });
-  return button;
 }
 

@@ -4,7 +4,7 @@
 import { h, table, tableRow } from '../dom.js';
 import { api } from '../api.js';
 import { dateTime } from '../format.js';
-import { state, showFailure } from '../ui.js';
+import { state, showFailure, deleteButton } from '../ui.js';
 
 export async function rulesSection(site) {
   const path = `/v1/sites/${encodeURIComponent(site)}/domain-rules`;
@@ -41,17 +41,10 @@ export async function rulesSection(site) {
 }
 
 function removeButton(path, domain) {
-  const button = h('button', { type: 'button', class: 'danger', 'aria-label': `Remove the rule for @${domain}` }, 'Remove');
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    try {
-      await api(`${path}/${encodeURIComponent(domain)}`, { method: 'DELETE' });
-      state.pendingNotice = `The rule for @${domain} was removed; requests from there wait for an administrator again.`;
-      state.render('notice');
-    } catch (e) {
-      button.disabled = false;
-      showFailure(e);
-    }
+  return deleteButton({
+    label: 'Remove',
+    ariaLabel: `Remove the rule for @${domain}`,
+    path: `${path}/${encodeURIComponent(domain)}`,
+    notice: `The rule for @${domain} was removed; requests from there wait for an administrator again.`,
   });
-  return button;
 }
