@@ -1,5 +1,6 @@
 //! Order ingestion against DynamoDB Local and moto (spec §3).
 
+use abev::domain::SupportId;
 use abev::store::orders::{ApplyOptions, Step};
 use abev_integration_tests::{crash_after, order_json, worked_example, TestStack};
 
@@ -261,4 +262,38 @@ async fn an_overtaken_delivery_writes_no_line_after_the_newer_versions_cleanup()
         .count;
     assert_eq!(lines_of_v2, 0);
     assert_eq!(t.view("c@cust.example", 10).await["CUST-R"].keys().collect::<Vec<_>>(), ["R00"]);
+}
+
+/// Issue 22 part 2: two orders of one site switched at once, by different sellers. The
+/// reseller's order read the site's counts before the direct sale switched; its switch is
+/// conditional on that read, so it reads them again instead of marking its counter `sole`
+/// (which would give a member of the site the reseller's count, not the site's).
+#[tokio::test]
+async fn a_switch_that_read_a_sites_counts_before_another_orders_switch_reads_them_again() {
+    let t = TestStack::new().await;
+    let by_reseller =
+        order_json("O-R", 1, "active", ("CUST-S", &["rep@res.example"]), Some(("RES-S", &["rep@res.example"])), None, &["R1"]);
+    let direct = order_json("O-D", 1, "active", ("CUST-S", &[]), None, None, &["D1", "D2"]);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let slow =
+        abev::ingest::Ingestor { options: abev_integration_tests::pause_after(Step::Staged(1), barrier.clone()), ..t.ingestor.clone() };
+    let worker = tokio::spawn(async move { slow.handle_message("m", &by_reseller).await });
+    barrier.wait().await; // staged, and the site's counts read (nothing there yet)
+    t.ingest(&[&direct]).await;
+    barrier.wait().await;
+    assert!(worker.await.unwrap().acknowledged());
+    let counter = t
+        .ddb
+        .get_item()
+        .table_name(&t.stack.table)
+        .set_key(Some(abev::store::keys::sold_counter(&SupportId::parse("RES-S").unwrap(), &SupportId::parse("CUST-S").unwrap()).to_item()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_ne!(counter.get("sole").and_then(|v| v.as_bool().ok()), Some(&true), "{counter:?}");
+    // The reseller's contact, a member of the site (P1), sees the site's three lines.
+    assert_eq!(t.view("rep@res.example", 10).await["CUST-S"].len(), 3);
 }

@@ -254,34 +254,40 @@ pub enum RoleWrite {
 
 /// The one writer of a membership item (ingestion's provisioning and the access workflow's
 /// decisions): creates it if needed, keeps `since`.
+///
+/// `sold_by`: the reseller of the order whose provisioning creates the membership (P1), kept
+/// as a hint for the sites page — such a site's count is likely on that reseller's counter
+/// ([`keys::SOLE`]), so its record is not read up front. A stale hint costs a round, never a
+/// wrong count.
 pub fn tx_membership(
     table: &str,
     email: &Email,
     site: &SupportId,
     role: RoleWrite,
     now: &str,
+    sold_by: Option<&SupportId>,
     cond: Option<Cond>,
 ) -> Result<TransactWriteItem, StoreError> {
     let (role_expr, gsk_expr, role) = match role {
         RoleWrite::KeepOrUser => ("if_not_exists(#role, :role)", "if_not_exists(gsi1sk, :gsk)", Role::User),
         RoleWrite::Set(role) => (":role", ":gsk", role),
     };
-    tx_update(
-        table,
-        &keys::membership(email, site),
-        &format!(
-            "SET #role = {role_expr}, email = :email, support_id = :sid, gsi1pk = :gpk, gsi1sk = {gsk_expr}, since = if_not_exists(since, :now)"
-        ),
-        vec![
-            (":role", s(role.as_str())),
-            (":email", s(email.as_str())),
-            (":sid", s(site.as_str())),
-            (":gpk", s(keys::site_members_gsi1pk(site))),
-            (":gsk", s(keys::member_gsi1sk(role, email))),
-            (":now", s(now)),
-        ],
-        cond,
-    )
+    let mut expression = format!(
+        "SET #role = {role_expr}, email = :email, support_id = :sid, gsi1pk = :gpk, gsi1sk = {gsk_expr}, since = if_not_exists(since, :now)"
+    );
+    let mut values = vec![
+        (":role", s(role.as_str())),
+        (":email", s(email.as_str())),
+        (":sid", s(site.as_str())),
+        (":gpk", s(keys::site_members_gsi1pk(site))),
+        (":gsk", s(keys::member_gsi1sk(role, email))),
+        (":now", s(now)),
+    ];
+    if let Some(r) = sold_by {
+        expression.push_str(&format!(", {0} = if_not_exists({0}, :sold_by)", keys::SOLD_BY));
+        values.push((":sold_by", s(r.as_str())));
+    }
+    tx_update(table, &keys::membership(email, site), &expression, values, cond)
 }
 
 /// Sets a membership's role (creating the membership if needed), keeping `since`.
@@ -293,7 +299,7 @@ pub fn tx_set_membership(
     now: &str,
     cond: Cond,
 ) -> Result<TransactWriteItem, StoreError> {
-    tx_membership(table, email, site, RoleWrite::Set(role), now, Some(cond))
+    tx_membership(table, email, site, RoleWrite::Set(role), now, None, Some(cond))
 }
 
 /// Moves a site's admin count from `seen` to `new`, failing if it is no longer `seen`.
@@ -1024,7 +1030,7 @@ mod tests {
         // Alone: a check of the site record. With the admin count moving: one write carrying both.
         assert_eq!(conditions_on_site_record(&tx_items("t", &[set(false)]).unwrap()), ["attribute_not_exists(resells)"]);
         let with_count = tx_items("t", &[set(false), Write::SetAdminCount { site: site.clone(), seen: 1, new: 2 }]).unwrap();
-        assert_eq!(conditions_on_site_record(&with_count), ["(admin_count = :seen_admins) AND attribute_not_exists(resells)"]);
+        assert_eq!(conditions_on_site_record(&with_count), ["(admin_count = :seen_admins) AND (attribute_not_exists(resells))"]);
         // A site that resells: the marker is written, and nothing is conditioned on it.
         let sold = tx_items("t", &[set(true)]).unwrap();
         assert!(conditions_on_site_record(&sold).is_empty());

@@ -33,6 +33,9 @@ pub(crate) struct SoldCounter {
     /// The customer's name as the reseller's latest order gave it.
     #[serde(default)]
     pub name: Option<String>,
+    /// The reseller sold every current line of the site (`keys::SOLE`): the count is the site's.
+    #[serde(default)]
+    pub sole: bool,
 }
 
 /// A contact's ship-to reach at one site (`CONTACT#{e}` / `SHIPTO#{s}`): the current

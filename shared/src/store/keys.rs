@@ -228,6 +228,14 @@ pub fn lines_by(seller: Option<&SupportId>) -> String {
 }
 const LINES_BY_PREFIX: &str = "lines_by:";
 const LINES_DIRECT: &str = "lines_direct";
+/// The site record's revision of its counts, bumped by every switch that moves them.
+pub const COUNTS_REVISION: &str = "counts_revision";
+/// On a reseller counter (`SOLD#{r}`/`TO#{s}`): the reseller sold every current line of the
+/// site, so the counter's count is the site's.
+pub const SOLE: &str = "sole";
+/// On a membership provisioned from an order (P1): that order's reseller, a hint that the
+/// site's count is on its counter (see [`SOLE`]).
+pub const SOLD_BY: &str = "sold_by";
 /// The seller a [`lines_by`] attribute counts (`Some(None)`: direct sales).
 pub fn seller_of_lines_by(attribute: &str) -> Option<Option<SupportId>> {
     if attribute == LINES_DIRECT {

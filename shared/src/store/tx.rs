@@ -32,7 +32,18 @@ impl Cond {
     }
     /// This condition, and the site record does not say the site has resold.
     pub fn and_site_unsold(self) -> Cond {
-        Cond { expr: format!("({}) AND {}", self.expr, Cond::site_unsold().expr), values: self.values }
+        self.and(Cond::site_unsold())
+    }
+    /// Both conditions.
+    pub fn and(self, other: Cond) -> Cond {
+        Cond { expr: format!("({}) AND ({})", self.expr, other.expr), values: self.values.into_iter().chain(other.values).collect() }
+    }
+    /// A site record's counts are at the revision `seen` (0: none was written yet).
+    pub fn site_counts_at(seen: u64) -> Cond {
+        match seen {
+            0 => Cond::new(format!("attribute_not_exists({})", keys::COUNTS_REVISION)),
+            _ => Cond::new(format!("{} = :seen_revision", keys::COUNTS_REVISION)).value(":seen_revision", super::n(seen)),
+        }
     }
     /// The expression, or `None` for "no condition".
     pub(crate) fn expression(&self) -> Option<String> {
@@ -143,6 +154,10 @@ pub struct SiteRecordChange {
     /// Added to the site's current lines per seller (`None`: direct sales); at most two
     /// sellers a change (a switch's old and new head).
     pub sellers: std::collections::BTreeMap<Option<crate::domain::SupportId>, i64>,
+    /// The counts move from the revision the switch read them at: conditional on it, and
+    /// bumped, so that what the switch decided from that read (the reseller counters' `sole`
+    /// marks) holds when it commits. `Some(0)`: the record had no revision yet.
+    pub counted_from: Option<u64>,
 }
 
 /// The one writer of a site record: ingestion's counts and names and the access workflow's
@@ -171,6 +186,12 @@ pub fn tx_site_record(table: &str, site: &crate::domain::SupportId, change: &Sit
             None => Cond::site_unsold(),
         });
     }
+    if let Some(seen) = change.counted_from {
+        cond = Some(match cond {
+            Some(c) => c.and(Cond::site_counts_at(seen)),
+            None => Cond::site_counts_at(seen),
+        });
+    }
     let mut expression = format!("SET {}", set.join(", "));
     let mut add = Vec::new();
     if change.entitlements != 0 {
@@ -186,6 +207,10 @@ pub fn tx_site_record(table: &str, site: &crate::domain::SupportId, change: &Sit
         add.push(format!("{name} {value}"));
         names.push((name, keys::lines_by(seller.as_ref())));
         values.push((value, n(*delta)));
+    }
+    if change.counted_from.is_some() {
+        add.push(format!("{} :one_revision", keys::COUNTS_REVISION));
+        values.push((":one_revision", n(1)));
     }
     if !add.is_empty() {
         expression.push_str(&format!(" ADD {}", add.join(", ")));

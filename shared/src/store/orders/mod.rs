@@ -42,11 +42,15 @@ use plan::Decision;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use switch::SwitchOutcome;
 
 /// The most lines one staging transaction holds (no ship-to contacts): see
 /// [`plan::lines_per_chunk`].
 pub const LINES_PER_CHUNK: usize = 49;
 const HEAD_ATTEMPTS: usize = 3;
+/// Switches of one version, each after reading the site records again, while other orders'
+/// switches keep moving a site's counts; then the message is retried by SQS.
+const COUNTS_ATTEMPTS: usize = 10;
 
 /// What applying a message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +155,7 @@ impl Store {
     /// Applies one parsed order message: the one commit loop over the steps above.
     pub async fn apply_order(&self, order: &Order, options: &ApplyOptions) -> Result<ApplyOutcome, ApplyError> {
         let digest = order.digest();
-        for _ in 0..HEAD_ATTEMPTS {
+        'decide: for _ in 0..HEAD_ATTEMPTS {
             let head = self.order_head(&order.order_id, true).await?;
             options.reached(Step::HeadRead).await?;
             match plan::decide(head.as_ref(), order, &digest) {
@@ -177,21 +181,30 @@ impl Store {
             options.reached(Step::VersionRecorded).await?;
             checked?;
             // The site records the switch decides on are read while staging goes on.
-            let (staged, stored) = futures::join!(self.stage(order, head.as_ref(), options), self.site_records_for_switch(order));
+            let (staged, stored) =
+                futures::join!(self.stage(order, head.as_ref(), options), self.site_records_for_switch(order, head.as_ref()));
             if !staged? {
                 continue;
             }
-            match self.switch(order, &digest, head.as_ref(), &stored?).await? {
-                Some(known) => {
-                    options.reached(Step::Switched).await?;
-                    self.provision(order, Some(known), options).await?;
-                    self.finish(&order.order_id, Some(order.version), options).await?;
-                    return Ok(ApplyOutcome::Applied { replaced: head.map(|h| h.current_version) });
+            let mut stored = stored?;
+            for _ in 0..COUNTS_ATTEMPTS {
+                match self.switch(order, &digest, head.as_ref(), &stored).await? {
+                    SwitchOutcome::Switched(known) => {
+                        options.reached(Step::Switched).await?;
+                        self.provision(order, Some(known), options).await?;
+                        self.finish(&order.order_id, Some(order.version), options).await?;
+                        return Ok(ApplyOutcome::Applied { replaced: head.map(|h| h.current_version) });
+                    }
+                    SwitchOutcome::HeadMoved => continue 'decide,
+                    SwitchOutcome::CountsMoved => stored = self.site_records_for_switch(order, head.as_ref()).await?,
                 }
-                // Another version moved the head meanwhile (or this switch committed and its
-                // answer was lost): decide again from the head as it is now.
-                None => continue,
             }
+            return Err(StoreError::Unavailable {
+                op: "apply order",
+                code: "SiteCountsContention".into(),
+                message: "the site's counts kept moving".into(),
+            }
+            .into());
         }
         Err(StoreError::Unavailable { op: "apply order", code: "HeadContention".into(), message: "the order head kept moving".into() }
             .into())

@@ -108,6 +108,58 @@ pub(crate) fn plan_seller_deltas(old: Option<&OrderHead>, new: &OrderHead) -> BT
     deltas
 }
 
+/// A site's current lines as its record counts them, read consistently before a switch: the
+/// exact total, the split per seller (complete only once every current order of the site was
+/// switched since the record kept it) and the revision every switch that moves them bumps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SiteCounts {
+    pub total: i64,
+    pub sellers: BTreeMap<Seller, i64>,
+    pub revision: u64,
+}
+
+impl SiteCounts {
+    /// The reseller that sold every current line of the site, when one did and the split is
+    /// known to be complete (an order switched before the record kept the split leaves its
+    /// sum short of the total for good, and then no seller is sole).
+    pub fn sole_reseller(&self) -> Option<&SupportId> {
+        let complete = self.sellers.values().sum::<i64>() == self.total && self.sellers.values().all(|c| *c >= 0);
+        if self.total <= 0 || !complete {
+            return None;
+        }
+        self.sellers.iter().find(|(_, c)| **c == self.total).and_then(|(seller, _)| seller.as_ref())
+    }
+
+    fn after(&self, deltas: &BTreeMap<Seller, i64>) -> SiteCounts {
+        let mut next = self.clone();
+        for (seller, delta) in deltas {
+            *next.sellers.entry(seller.clone()).or_default() += delta;
+            next.total += delta;
+        }
+        next
+    }
+}
+
+/// The `sole` marks a switch moves on the reseller counters (`SOLD#{r}`/`TO#{s}`) of one site:
+/// a counter is marked while its reseller sold every current line of the site, so a sites page
+/// can take a member site's exact count from the counter it already queries instead of reading
+/// the site record. At most two marks move per site (the reseller that stops being sole and
+/// the one that becomes it), whatever the number of sellers.
+pub(crate) fn plan_sole_marks(before: &SiteCounts, deltas: &BTreeMap<Seller, i64>) -> BTreeMap<SupportId, bool> {
+    let after = before.after(deltas);
+    let (was, is) = (before.sole_reseller(), after.sole_reseller());
+    let mut marks = BTreeMap::new();
+    if was != is {
+        if let Some(r) = was {
+            marks.insert(r.clone(), false);
+        }
+        if let Some(r) = is {
+            marks.insert(r.clone(), true);
+        }
+    }
+    marks
+}
+
 /// The switch's changes to ship-to reaches: the replaced version's contribution out, the new
 /// one's in, one change per (contact, site); changes that cancel out are left out.
 pub(crate) fn plan_ship_to_reach(
@@ -174,6 +226,51 @@ pub(crate) fn may_forget(item: &UnsettledItem, site: &SupportId, current: Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn counts(total: i64, sellers: &[(Option<&str>, i64)], revision: u64) -> SiteCounts {
+        SiteCounts { total, sellers: sellers.iter().map(|(s, c)| (s.map(sid), *c)).collect(), revision }
+    }
+
+    fn deltas(of: &[(Option<&str>, i64)]) -> BTreeMap<Seller, i64> {
+        of.iter().map(|(s, d)| (s.map(sid), *d)).collect()
+    }
+
+    #[test]
+    fn a_reseller_is_sole_only_while_it_sold_every_current_line_of_a_complete_split() {
+        assert_eq!(counts(5, &[(Some("SKY-1"), 5)], 1).sole_reseller(), Some(&sid("SKY-1")));
+        assert_eq!(counts(6, &[(Some("SKY-1"), 5), (None, 1)], 1).sole_reseller(), None, "a direct line");
+        assert_eq!(counts(6, &[(Some("SKY-1"), 5), (Some("DATA-1"), 1)], 1).sole_reseller(), None);
+        assert_eq!(
+            counts(5, &[(Some("SKY-1"), 5), (Some("DATA-1"), 0)], 1).sole_reseller(),
+            Some(&sid("SKY-1")),
+            "a seller with none left"
+        );
+        assert_eq!(counts(4, &[(None, 4)], 1).sole_reseller(), None, "direct sales have no counter");
+        assert_eq!(counts(0, &[(Some("SKY-1"), 0)], 1).sole_reseller(), None, "nothing current");
+        // An order switched before the split was kept: the sum stays short of the total.
+        assert_eq!(counts(8, &[(Some("SKY-1"), 5)], 1).sole_reseller(), None);
+        assert_eq!(counts(5, &[(Some("SKY-1"), 7), (Some("DATA-1"), -2)], 1).sole_reseller(), None, "a negative share");
+    }
+
+    #[test]
+    fn sole_marks_move_only_when_the_sole_reseller_changes() {
+        let empty = SiteCounts::default();
+        assert_eq!(plan_sole_marks(&empty, &deltas(&[(Some("SKY-1"), 3)])), BTreeMap::from([(sid("SKY-1"), true)]), "a first sale");
+        let sky = counts(3, &[(Some("SKY-1"), 3)], 1);
+        assert!(plan_sole_marks(&sky, &deltas(&[(Some("SKY-1"), 2)])).is_empty(), "more of the same seller");
+        assert_eq!(plan_sole_marks(&sky, &deltas(&[(None, 1)])), BTreeMap::from([(sid("SKY-1"), false)]), "a direct sale joins");
+        assert_eq!(
+            plan_sole_marks(&sky, &deltas(&[(Some("SKY-1"), -3), (Some("DATA-1"), 3)])),
+            BTreeMap::from([(sid("SKY-1"), false), (sid("DATA-1"), true)]),
+            "an order moved to another reseller"
+        );
+        let shared = counts(4, &[(Some("SKY-1"), 3), (None, 1)], 2);
+        assert_eq!(plan_sole_marks(&shared, &deltas(&[(None, -1)])), BTreeMap::from([(sid("SKY-1"), true)]), "the other lines leave");
+        // Nothing current: the mark goes too, or a later direct sale would be hidden behind it.
+        assert_eq!(plan_sole_marks(&sky, &deltas(&[(Some("SKY-1"), -3)])), BTreeMap::from([(sid("SKY-1"), false)]));
+        let legacy = counts(9, &[(Some("SKY-1"), 3)], 0);
+        assert!(plan_sole_marks(&legacy, &deltas(&[(Some("SKY-1"), 1)])).is_empty(), "an incomplete split marks nothing");
+    }
     use crate::domain::OrderId;
 
     fn sid(s: &str) -> SupportId {

@@ -99,6 +99,7 @@ impl Store {
                             site,
                             crate::store::access::RoleWrite::KeepOrUser,
                             &now,
+                            reseller.filter(|r| site == end && *r != site),
                             None,
                         )?);
                         items.push(tx_put(&self.table, crate::store::access::roster_item(email, site), None)?);

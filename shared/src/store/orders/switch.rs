@@ -1,13 +1,13 @@
 //! Step 4: the switch — one transaction makes the staged version the current one.
 
 use super::entities::{tx_unsettled, UnsettledChange, VersionRecord};
-use super::plan::{party_names, plan_seller_deltas, plan_ship_to_reach, plan_site_updates, SiteUpdate};
+use super::plan::{party_names, plan_seller_deltas, plan_ship_to_reach, plan_site_updates, plan_sole_marks, SiteCounts, SiteUpdate};
 use super::{now_rfc3339, ApplyError, OrderHead};
 use crate::domain::{Order, SupportId};
 use crate::store::keys;
 use crate::store::table::TxError;
 use crate::store::tx::{tx_put, tx_ship_to_reach, tx_site_record, tx_update, Cond, SiteRecordChange};
-use crate::store::{get_s, n, s, Store, StoreError};
+use crate::store::{get_n, get_s, n, s, Store, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,17 +27,39 @@ impl ProvisioningState {
     }
 }
 
+/// The counter's `sole` mark (`keys::SOLE`).
+const SOLE_IS: &str = "sole = :sole";
+
+/// A site record as the switch reads it (consistently, while staging goes on).
+#[derive(Debug, Clone, Default)]
+pub(super) struct StoredSite {
+    pub name: Option<String>,
+    pub resells: bool,
+    pub counts: SiteCounts,
+}
+
+/// How a switch ended.
+pub(super) enum SwitchOutcome {
+    /// The version is current: what provisioning would read.
+    Switched(ProvisioningState),
+    /// Another version moved the head meanwhile (or this switch committed and its answer was
+    /// lost): decide again from the head as it is now.
+    HeadMoved,
+    /// Another order's switch moved a site's counts since they were read: read them again
+    /// and switch again (the staged lines stand).
+    CountsMoved,
+}
+
 impl Store {
     /// Moves the head to `order` (conditional on `old`, the head staging checked) with the exact
     /// counters and the sites' unsettled items, and marks the version record switched.
-    /// `Ok(None)`: the head moved meanwhile (or this switch committed and its answer was lost).
     pub(super) async fn switch(
         &self,
         order: &Order,
         digest: &str,
         old: Option<&OrderHead>,
-        stored: &BTreeMap<SupportId, (String, bool)>,
-    ) -> Result<Option<ProvisioningState>, ApplyError> {
+        stored: &BTreeMap<SupportId, StoredSite>,
+    ) -> Result<SwitchOutcome, ApplyError> {
         let now = now_rfc3339();
         let o = &order.order_id;
         let site = &order.end_customer.site.support_id;
@@ -65,10 +87,11 @@ impl Store {
         let mut items = vec![tx_put(&self.table, head_item, Some(condition))?];
 
         let names = party_names(order);
-        let stored_names: BTreeMap<SupportId, String> = stored.iter().map(|(s, (name, _))| (s.clone(), name.clone())).collect();
+        let stored_names: BTreeMap<SupportId, String> =
+            stored.iter().filter_map(|(s, record)| Some((s.clone(), record.name.clone()?))).collect();
         // A reseller selling for the first time: its record says so from now on, and its
         // existing members get reseller markers before this version's provisioning completes.
-        let first_sale = reseller.clone().filter(|r| new_count > 0 && !stored.get(r).is_some_and(|(_, resells)| *resells));
+        let first_sale = reseller.clone().filter(|r| new_count > 0 && !stored.get(r).is_some_and(|record| record.resells));
         // Exact counters: what the old version contributed out, the new one's in, per site and
         // seller (a site's count moves by the sum; a reseller's sold counter by its share).
         let sellers = plan_seller_deltas(old, &head);
@@ -78,30 +101,54 @@ impl Store {
                 updates.push(SiteUpdate { site: r.clone(), delta: 0, name: None, sellers: BTreeMap::new() });
             }
         }
+        // Where counts move, the switch is conditional on the revision it read them at, so the
+        // reseller counters' `sole` marks planned from that read are exact when it commits.
+        let mut counted_at = Vec::new();
         for update in updates {
             let resells = first_sale.as_ref() == Some(&update.site);
+            let counted_from = (!update.sellers.is_empty()).then(|| stored.get(&update.site).map_or(0, |r| r.counts.revision));
             let change = SiteRecordChange {
                 entitlements: update.delta,
                 name: update.name,
                 sellers: update.sellers,
                 resells,
+                counted_from,
                 ..SiteRecordChange::default()
             };
+            if counted_from.is_some() {
+                counted_at.push(items.len());
+            }
             items.push(tx_site_record(&self.table, &update.site, &change)?);
         }
-        let sold = sellers.iter().flat_map(|(sid, per_seller)| per_seller.iter().filter_map(move |(r, d)| Some((r.as_ref()?, sid, d))));
-        for (r, sid, delta) in sold {
+        let mut counters: BTreeMap<(SupportId, SupportId), (i64, Option<bool>)> = BTreeMap::new();
+        for (sid, per_seller) in &sellers {
+            for (r, delta) in per_seller.iter().filter_map(|(r, d)| Some((r.as_ref()?, *d))) {
+                counters.entry((r.clone(), sid.clone())).or_default().0 += delta;
+            }
+            let before = stored.get(sid).map(|r| r.counts.clone()).unwrap_or_default();
+            for (r, sole) in plan_sole_marks(&before, per_seller) {
+                counters.entry((r, sid.clone())).or_default().1 = Some(sole);
+            }
+        }
+        for ((r, sid), (delta, sole)) in counters {
             // The customer's name rides on the counter, so a reseller's sites page needs no
             // site records.
-            let mut values = vec![(":r", s(r.as_str())), (":s", s(sid.as_str())), (":d", n(*delta))];
-            let expression = match names.get(sid) {
-                Some(name) => {
-                    values.push((":name", s(name.clone())));
-                    "SET reseller = :r, support_id = :s, #name = :name ADD entitlements :d"
-                }
-                None => "SET reseller = :r, support_id = :s ADD entitlements :d",
-            };
-            items.push(tx_update(&self.table, &keys::sold_counter(r, sid), expression, values, None)?);
+            let mut values = vec![(":r", s(r.as_str())), (":s", s(sid.as_str()))];
+            let mut set = vec!["reseller = :r", "support_id = :s"];
+            if let Some(name) = names.get(&sid) {
+                values.push((":name", s(name.clone())));
+                set.push("#name = :name");
+            }
+            if let Some(sole) = sole {
+                values.push((":sole", AttributeValue::Bool(sole)));
+                set.push(SOLE_IS);
+            }
+            let mut expression = format!("SET {}", set.join(", "));
+            if delta != 0 {
+                values.push((":d", n(delta)));
+                expression.push_str(" ADD entitlements :d");
+            }
+            items.push(tx_update(&self.table, &keys::sold_counter(&r, &sid), &expression, values, None)?);
         }
         // Each ship-to contact's reach: the old version's contribution out, the new one's in.
         for ((email, sid), change) in plan_ship_to_reach(old, &head, &order.end_customer.site.name) {
@@ -124,28 +171,59 @@ impl Store {
         let kept = Cond::new("attribute_not_exists(abandoned)");
         items.push(tx_update(&self.table, &keys::order_version(o, order.version), &record_set, record_values, Some(kept))?);
         let record_index = items.len() - 1;
-        let end_resells = stored.get(site).is_some_and(|(_, resells)| *resells);
+        let end_resells = stored.get(site).is_some_and(|record| record.resells);
+        let failed = |codes: &[String], index: usize| codes.get(index).map(String::as_str) == Some("ConditionalCheckFailed");
         match self.transact("TransactWriteItems switch order version", items).await {
             // What provisioning would read: this switch created the version's state.
-            Ok(()) => Ok(Some(ProvisioningState { provisioned: BTreeSet::new(), fan_out: first_sale, fan_out_after: None, end_resells })),
-            Err(TxError::Cancelled(codes)) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => Ok(None),
-            Err(TxError::Cancelled(codes)) if codes.get(record_index).map(String::as_str) == Some("ConditionalCheckFailed") => {
+            Ok(()) => Ok(SwitchOutcome::Switched(ProvisioningState {
+                provisioned: BTreeSet::new(),
+                fan_out: first_sale,
+                fan_out_after: None,
+                end_resells,
+            })),
+            Err(TxError::Cancelled(codes)) if failed(&codes, 0) => Ok(SwitchOutcome::HeadMoved),
+            Err(TxError::Cancelled(codes)) if failed(&codes, record_index) => {
                 Err(ApplyError::Abandoned { order_id: o.clone(), version: order.version })
             }
+            Err(TxError::Cancelled(codes)) if counted_at.iter().any(|i| failed(&codes, *i)) => Ok(SwitchOutcome::CountsMoved),
             Err(e) => Err(e.into_apply()),
         }
     }
 
-    /// The stored names of some sites and whether each has resold, read consistently: a
-    /// reseller's first sale is decided from it.
-    pub(super) async fn site_records_for_switch(&self, order: &Order) -> Result<BTreeMap<SupportId, (String, bool)>, StoreError> {
-        let items = self.batch_get("BatchGetItem site names", party_names(order).keys().map(keys::site_meta).collect(), true).await?;
+    /// The records of the sites a switch of `order` and of `old` writes (names, whether each
+    /// has resold, counts), read consistently: a reseller's first sale and the `sole` marks
+    /// are decided from them.
+    pub(super) async fn site_records_for_switch(
+        &self,
+        order: &Order,
+        old: Option<&OrderHead>,
+    ) -> Result<BTreeMap<SupportId, StoredSite>, StoreError> {
+        let mut sites: BTreeSet<SupportId> = party_names(order).into_keys().collect();
+        sites.extend(old.map(|h| h.end_customer.clone()));
+        let items = self.batch_get("BatchGetItem site names", sites.iter().map(keys::site_meta).collect(), true).await?;
         Ok(items
             .iter()
             .filter_map(|i| {
                 let site = SupportId::parse(keys::site_of_pk(get_s(i, keys::PK)?)?).ok()?;
-                Some((site, (get_s(i, "name")?.to_string(), crate::store::items::site_resells(i))))
+                let record = StoredSite {
+                    name: get_s(i, "name").map(str::to_string),
+                    resells: crate::store::items::site_resells(i),
+                    counts: site_counts(i),
+                };
+                Some((site, record))
             })
             .collect())
+    }
+}
+
+/// A site record's counts: the total, the split per seller, the revision.
+fn site_counts(item: &crate::store::keys::Item) -> SiteCounts {
+    SiteCounts {
+        total: get_n(item, "entitlement_count").unwrap_or(0),
+        sellers: item
+            .iter()
+            .filter_map(|(attribute, value)| Some((keys::seller_of_lines_by(attribute)?, value.as_n().ok()?.parse::<i64>().ok()?)))
+            .collect(),
+        revision: get_n(item, keys::COUNTS_REVISION).unwrap_or(0).max(0) as u64,
     }
 }

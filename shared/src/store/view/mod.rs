@@ -10,13 +10,16 @@
 //!
 //! - sites page: 2 sequential rounds — (1) one page of memberships, one page of ship-to
 //!   reaches and the reseller markers; (2) one `SOLD#{r}` page per reseller organisation the
-//!   caller belongs to and the site records of the member sites on the page (names, counts);
-//! - entitlements page: 2 rounds — (1) the membership, ship-to reach and site record (one
-//!   BatchGet), the reseller markers and the site's unsettled orders (`UNSETTLED#{o}`: orders whose entries
-//!   there are not all current, with their current version); (2) one listing per source (the
-//!   site's index for a member, each reseller's index, the caller's ship-to copies). A serial
-//!   seen only through an older version's entry costs a third round (its current line by key:
-//!   rare, between a switch and its cleanup);
+//!   caller belongs to and the site records of the member sites on the page (names, counts),
+//!   but for member sites whose count a reseller counter marked `sole` likely gives (a third
+//!   round reads those it does not);
+//! - entitlements page: 3 rounds — (1) the membership, ship-to reach and site record (one
+//!   BatchGet), the reseller markers and the site's unsettled orders (`UNSETTLED#{o}`: orders
+//!   whose entries there are not all current, with their current version); (2) one listing per
+//!   source (the site's index for a member, each reseller's index, the caller's ship-to
+//!   copies); (3) the unsettled orders again and the heads of the page's other orders (an
+//!   index may list an entry of a version that is no longer current), and the current line of
+//!   a serial seen only through an older version's entry, by key (rare);
 //! - detail: 4 rounds — the claim, the order head, the line with the caller's membership,
 //!   grant and reseller marker, the audit write.
 //!
@@ -58,6 +61,12 @@ pub(crate) struct SiteRecord {
 }
 
 impl SiteRecord {
+    /// What a reseller counter marked `sole` tells of its site: the exact count (and the name
+    /// the reseller's latest order gave it), in views (counters are read only when every site is).
+    fn counted(site: &SupportId, entitlements: u64, name: Option<String>) -> SiteRecord {
+        SiteRecord { name: name.unwrap_or_else(|| site.to_string()), entitlements, view_enabled: true, sellers: BTreeMap::new() }
+    }
+
     fn from_item(site: &SupportId, item: &Item) -> SiteRecord {
         let sellers = item
             .iter()
@@ -194,7 +203,10 @@ impl Store {
         let reaches: BTreeMap<SupportId, ShipToReach> =
             ship_to.items.iter().map(ShipToReach::from_item).filter_map(|r| Some((r.support_id.clone()?, r))).collect();
 
-        // Round 2: what each reseller sold, per customer site, and the member sites' records.
+        // Round 2: what each reseller sold, per customer site, and the member sites' records —
+        // except those of sites the caller became a member of through an order one of its
+        // reseller organisations sold (P1): that counter, marked `sole`, likely gives the
+        // site's exact count. Those no counter covers after all are read in a third round.
         let sold_range = match after {
             Some(a) => Range::After(format!("{}{a}", keys::SOLD_PREFIX)),
             None => Range::Prefix(keys::SOLD_PREFIX.into()),
@@ -204,7 +216,19 @@ impl Store {
                 Query::table("Query reseller customer sites", keys::sold_pk(r), sold_range.clone()).eventually_consistent().limit(limit),
             )
         }));
-        let (sold_listings, mut records) = futures::try_join!(sold_listings, self.site_records(memberships.keys()))?;
+        let likely_covered: BTreeSet<SupportId> = if rollout == Rollout::Everyone {
+            members
+                .items
+                .iter()
+                .filter(|i| in_force(i, &now) && sold_by_one_of(i, &resellers))
+                .filter_map(membership_of)
+                .map(|(s, _)| s)
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let read_now = memberships.keys().filter(|s| !likely_covered.contains(*s));
+        let (sold_listings, mut records) = futures::try_join!(sold_listings, self.site_records(read_now))?;
 
         let mut frontier: Option<SupportId> = None;
         let mut stop_at = |more: bool, last: Option<SupportId>| {
@@ -215,12 +239,18 @@ impl Store {
         stop_at(members.more, memberships.keys().next_back().cloned());
         stop_at(ship_to.more, reaches.keys().next_back().cloned());
         let mut sold: BTreeMap<SupportId, (u64, Option<String>)> = BTreeMap::new();
+        // Sites whose every current line one of the caller's resellers sold: (count, name).
+        let mut sole: HashMap<SupportId, (u64, Option<String>)> = HashMap::new();
         for listing in &sold_listings {
             let mut last = None;
             for item in &listing.items {
                 let counter: SoldCounter = from_item(item.clone())?;
+                let count = counter.entitlements.max(0) as u64;
+                if counter.sole {
+                    sole.insert(counter.support_id.clone(), (count, counter.name.clone()));
+                }
                 let entry = sold.entry(counter.support_id.clone()).or_default();
-                entry.0 += counter.entitlements.max(0) as u64;
+                entry.0 += count;
                 entry.1 = entry.1.take().or(counter.name);
                 last = Some(counter.support_id);
             }
@@ -228,6 +258,14 @@ impl Store {
         }
         let within = |site: &SupportId| frontier.as_ref().is_none_or(|f| site <= f);
         let candidates: BTreeSet<&SupportId> = memberships.keys().chain(reaches.keys()).chain(sold.keys()).filter(|s| within(s)).collect();
+
+        // Round 3, for member sites on the page that no `sole` counter covers.
+        let uncovered: Vec<&SupportId> =
+            memberships.keys().filter(|s| within(s) && !records.contains_key(*s) && !sole.contains_key(*s)).collect();
+        records.extend(self.site_records(uncovered.into_iter()).await?);
+        for (site, (count, name)) in sole.into_iter().filter(|(s, _)| memberships.contains_key(s)) {
+            records.entry(site.clone()).or_insert_with(|| SiteRecord::counted(&site, count, name));
+        }
 
         // Rollout waves: sites not (yet) in views are left out, which needs every candidate's record.
         if rollout != Rollout::Everyone {
@@ -418,6 +456,11 @@ pub(crate) fn now_stamp() -> String {
 }
 
 /// A membership item as (site, role).
+/// A membership provisioned from an order sold by one of `resellers` ([`keys::SOLD_BY`]).
+fn sold_by_one_of(item: &Item, resellers: &BTreeSet<SupportId>) -> bool {
+    get_s(item, keys::SOLD_BY).and_then(|r| SupportId::parse(r).ok()).is_some_and(|r| resellers.contains(&r))
+}
+
 fn membership_of(item: &Item) -> Option<(SupportId, Role)> {
     Some((SupportId::parse(get_s(item, "support_id")?).ok()?, Role::parse(get_s(item, "role")?).ok()?))
 }
