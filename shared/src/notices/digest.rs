@@ -85,11 +85,15 @@ fn access_in_days(days_left: i64) -> String {
     }
 }
 
+/// A site as the mail names it: "Name (SUPPORT-ID)", or the Support ID alone.
+fn site_label(sites: &BTreeMap<String, String>, site: &str) -> String {
+    sites.get(site).map_or_else(|| site.to_string(), |name| format!("{name} ({site})"))
+}
+
 fn subject(c: &Contents<'_>) -> String {
     let mut parts = Vec::new();
     if let [one] = c.access {
-        let name = c.sites.get(&one.claim.site).map_or_else(|| one.claim.site.clone(), |n| format!("{n} ({})", one.claim.site));
-        parts.push(format!("Your access to {name} ends {}", access_in_days(one.days_left)));
+        parts.push(format!("Your access to {} ends {}", site_label(c.sites, &one.claim.site), access_in_days(one.days_left)));
     } else if !c.access.is_empty() {
         parts.push(format!("Your access to {} account sites ends within {} days", c.access.len(), ACCESS_NOTICE.whole_days()));
     }
@@ -113,11 +117,10 @@ pub fn render(to: &Email, contents: &Contents<'_>, links: &Links, token: &str, d
     if !access.is_empty() {
         let _ = writeln!(text, "Your access to these account sites ends soon:\n");
         for a in access {
-            let name = sites.get(&a.claim.site).map_or(String::new(), |n| format!("{n} "));
             let _ = writeln!(
                 text,
-                "  - {name}({}): your membership ends {} ({})",
-                a.claim.site,
+                "  - {}: your membership ends {} ({})",
+                site_label(sites, &a.claim.site),
                 readable(&a.claim.ends_at),
                 access_in_days(a.days_left)
             );

@@ -44,18 +44,32 @@ pub struct Due {
     pub days_left: i64,
 }
 
-/// What one visit of a contact does.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ContactPlan {
+/// What one visit of a contact does about one kind of notice (`K`: a claim's identity, `D`:
+/// a notice to send).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitPlan<K, D> {
     /// Claims still pending for a digest SES accepted (the run died before marking them):
     /// mark them sent, never send them again.
-    pub finish: Vec<(NoticeClaimKey, String)>,
+    pub finish: Vec<(K, String)>,
     /// Claims pending for a digest that was never recorded as sent and that are not due any
-    /// more (the line was revoked, renewed, hidden, or a tighter threshold came first): drop.
-    pub drop: Vec<(NoticeClaimKey, String)>,
+    /// more: drop. (Lines: revoked, renewed, hidden, or a tighter threshold came first.
+    /// Access: the end was cleared — confirmed in the review — or moved, or the membership
+    /// is gone.)
+    pub drop: Vec<(K, String)>,
     /// The notices of this visit's digest, soonest first.
-    pub send: Vec<Due>,
+    pub send: Vec<D>,
 }
+
+impl<K, D> Default for VisitPlan<K, D> {
+    fn default() -> Self {
+        VisitPlan { finish: Vec::new(), drop: Vec::new(), send: Vec::new() }
+    }
+}
+
+/// What a visit does about the lines the contact can see that end.
+pub type ContactPlan = VisitPlan<NoticeClaimKey, Due>;
+/// What a visit does about the contact's own memberships that end.
+pub type AccessPlan = VisitPlan<AccessNoticeKey, AccessDue>;
 
 /// Claims as read: (identity, state).
 type ClaimsRead<'a, K> = Vec<(K, &'a ClaimState)>;
@@ -124,17 +138,6 @@ pub struct AccessDue {
     pub claim: AccessNoticeKey,
     /// Whole days left (0: it ends within a day).
     pub days_left: i64,
-}
-
-/// What a visit does about the contact's own memberships that end.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AccessPlan {
-    pub finish: Vec<(AccessNoticeKey, String)>,
-    /// Pending for a digest never sent, and not due any more (the end was cleared — confirmed
-    /// in the review — or moved; the membership is gone): drop.
-    pub drop: Vec<(AccessNoticeKey, String)>,
-    /// Soonest first.
-    pub send: Vec<AccessDue>,
 }
 
 /// The access notices of a visit at `now`: each membership in force whose end is at most

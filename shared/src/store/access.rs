@@ -130,8 +130,14 @@ pub struct Membership {
     pub ends_at: Option<String>,
 }
 
+/// The memberships among `items` still in force now (an ended one is gone, swept or not).
+fn in_force_now(items: &[Item]) -> Vec<Membership> {
+    let now = Stamp::of(time::OffsetDateTime::now_utc());
+    items.iter().filter_map(Membership::from_item).filter(|m| m.in_force(&now)).collect()
+}
+
 impl Membership {
-    pub(super) fn from_item(item: &Item) -> Option<Membership> {
+    fn from_item(item: &Item) -> Option<Membership> {
         Some(Membership {
             email: Email::parse(get_s(item, "email")?).ok()?,
             support_id: SupportId::parse(get_s(item, "support_id")?).ok()?,
@@ -429,8 +435,14 @@ impl Store {
         let pk = keys::contact_pk(email);
         let listing = Listing { op: "Query memberships", index: None, pk, prefix: Some(keys::MEMBER_PREFIX), forward: true };
         let page = self.page(&listing, start, limit, false).await?;
-        let now = Stamp::of(time::OffsetDateTime::now_utc());
-        Ok((page.items.iter().filter_map(Membership::from_item).filter(|m| m.in_force(&now)).collect(), page.next))
+        Ok((in_force_now(&page.items), page.next))
+    }
+
+    /// All of a contact's memberships in force, each with its end if it has one (consistent:
+    /// the contact's partition). For the notices run, which needs them whole.
+    pub async fn contact_memberships(&self, email: &Email) -> Result<Vec<Membership>, StoreError> {
+        let items = self.all_items("Query memberships", &keys::contact_pk(email), Some(keys::MEMBER_PREFIX)).await?;
+        Ok(in_force_now(&items))
     }
 
     /// A page of a site's members: admins first, then by e-mail.

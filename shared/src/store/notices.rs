@@ -3,12 +3,10 @@
 //! lease (`NOTICE#{e}`), and the contact's setting (`NOTICE_PREFS#{e}`). The decisions are in
 //! `crate::notices::plan`; this module only reads and writes.
 
-use super::access::Membership;
 use super::keys::{self, Item, Key};
 use super::table::{Query, Range};
 use super::tx::Cond;
 use super::{from_item, get_s, n, req_s, s, Store, StoreError};
-use crate::domain::access::Stamp;
 use crate::domain::entitlement::OrderHead;
 use crate::domain::{Day, Email, OrderId, SupportId};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -226,14 +224,6 @@ impl Store {
         let cond =
             Cond::new("notice_state = :pending AND notice_digest = :digest").value(":pending", s(PENDING)).value(":digest", s(digest));
         self.delete("DeleteItem notice claim", &claim.claim_key(email), Some(cond)).await
-    }
-
-    /// The contact's memberships in force, each with its end if it has one (consistent: the
-    /// contact's partition).
-    pub async fn contact_memberships(&self, email: &Email) -> Result<Vec<Membership>, StoreError> {
-        let items = self.all_items("Query memberships", &keys::contact_pk(email), Some(keys::MEMBER_PREFIX)).await?;
-        let now = Stamp::of(time::OffsetDateTime::now_utc());
-        Ok(items.iter().filter_map(Membership::from_item).filter(|m| m.in_force(&now)).collect())
     }
 }
 
