@@ -240,9 +240,9 @@ async fn a_first_resales_fan_out_resumes_where_it_stopped() {
     let sale = order_json("O-SALE", 1, "active", ("ACME-1", &[MEMBER]), Some(("SKY-1", &[RESELLER])), None, &["SALE-1"]);
     let no_retries = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
     let fragile = abev::ingest::Ingestor { store: t.store.clone().with_retry(no_retries), ..t.ingestor.clone() };
-    // Transactions: staging (2), the switch (1), then the fan-out's markers, one per page of
-    // 50 members: the second page's fails.
-    t.faults.script_nth("TransactWriteItems", 5, Fault::Error);
+    // Transactions: staging (1: one line), the switch (1), then the fan-out's markers, one per
+    // page of 50 members: the second page's fails.
+    t.faults.script_nth("TransactWriteItems", 4, Fault::Error);
     assert!(!fragile.handle_message("s", &sale).await.acknowledged());
     let record = t
         .ddb

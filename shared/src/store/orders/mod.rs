@@ -187,8 +187,9 @@ impl Store {
                 continue;
             }
             let mut stored = stored?;
+            let mut forget_unsettled = head.is_none();
             for _ in 0..COUNTS_ATTEMPTS {
-                match self.switch(order, &digest, head.as_ref(), &stored).await? {
+                match self.switch(order, &digest, head.as_ref(), &stored, forget_unsettled).await? {
                     SwitchOutcome::Switched(known) => {
                         options.reached(Step::Switched).await?;
                         self.provision(order, Some(known), options).await?;
@@ -197,6 +198,7 @@ impl Store {
                     }
                     SwitchOutcome::HeadMoved => continue 'decide,
                     SwitchOutcome::CountsMoved => stored = self.site_records_for_switch(order, head.as_ref()).await?,
+                    SwitchOutcome::OthersStaged => forget_unsettled = false,
                 }
             }
             return Err(StoreError::Unavailable {

@@ -38,6 +38,12 @@ pub(crate) fn lines_per_chunk(ship_to_contacts: usize) -> usize {
     (98 / (2 + ship_to_contacts)).max(1)
 }
 
+/// Lines in the first staging transaction, which also writes the ship-to grants, the site's
+/// unsettled item, the version record and the head check (100 items at most).
+pub(crate) fn lines_in_first_chunk(ship_to_contacts: usize) -> usize {
+    97usize.saturating_sub(ship_to_contacts) / (2 + ship_to_contacts)
+}
+
 /// Who holds a serial this order wants, as far as the order can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Holder {
@@ -364,6 +370,11 @@ mod tests {
             assert!(lines >= 1 && 2 + lines * (2 + contacts) <= 100, "{contacts} contacts: {lines} lines");
         }
         assert_eq!(lines_per_chunk(0), 49);
+        for contacts in 0..=40 {
+            let lines = lines_in_first_chunk(contacts);
+            assert!(lines >= 1 && contacts + 3 + lines * (2 + contacts) <= 100, "{contacts} contacts: {lines} lines");
+        }
+        assert_eq!(lines_in_first_chunk(0), 48);
     }
 
     #[test]

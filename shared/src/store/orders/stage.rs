@@ -1,7 +1,7 @@
 //! Steps 2–3: record the version's receipt, check the serials, and stage the version.
 
 use super::entities::{line_item, shipped_item, tx_unsettled, UnsettledChange, VersionRecord};
-use super::plan::{holder_of, lines_per_chunk, Holder};
+use super::plan::{holder_of, lines_in_first_chunk, lines_per_chunk, Holder};
 use super::{now_rfc3339, ApplyError, ApplyOptions, Step};
 use crate::domain::entitlement::OrderHead;
 use crate::domain::{Email, Line, Order, OrderId, Serial, DIGEST_VERSION};
@@ -78,11 +78,11 @@ impl Store {
         })
     }
 
-    /// Stages the version. First the site's unsettled item learns of it (with the ship-to
-    /// grants, checked against the head as read): readers then trust only the order's current
-    /// entries there. Then claims, lines and copies are written in transactions, **in serial
-    /// order** (two orders that share serials meet at the smallest shared one: one of them
-    /// wins), each checking the head has not moved past this version.
+    /// Stages the version. The site's unsettled item learns of it (with the ship-to grants,
+    /// checked against the head as read) in the same transaction as the first lines: readers
+    /// then trust only the order's current entries there. Claims, lines and copies are written
+    /// **in serial order** (two orders that share serials meet at the smallest shared one: one
+    /// of them wins), each later transaction checking the head has not moved past this version.
     /// `Ok(false)`: the head moved since it was read; decide again.
     pub(super) async fn stage(&self, order: &Order, head: Option<&OrderHead>, options: &ApplyOptions) -> Result<bool, ApplyError> {
         let (o, v) = (&order.order_id, order.version);
@@ -109,25 +109,37 @@ impl Store {
             Some(h) => Cond::new("current_version = :hv").value(":hv", n(h.current_version)),
         };
         items.push(tx_check(&self.table, &keys::order_head(o), head_is)?);
-        match self.transact("TransactWriteItems stage grants and unsettled", items).await {
-            Ok(()) => {}
-            Err(TxError::Cancelled(codes)) if codes.last().map(String::as_str) == Some("ConditionalCheckFailed") => return Ok(false),
-            Err(e) => return Err(e.into_apply()),
-        }
+        let head_check = items.len() - 1;
         let mut lines: Vec<&Line> = order.lines.iter().collect();
         lines.sort_by(|a, b| a.serial.cmp(&b.serial));
-        for (index, chunk) in lines.chunks(lines_per_chunk(ship_to.len())).enumerate() {
+        let (first, rest) = lines.split_at(lines_in_first_chunk(ship_to.len()).min(lines.len()));
+        let claims_from = items.len();
+        items.extend(self.chunk_writes(order, first, &ship_to)?);
+        match self.transact("TransactWriteItems stage grants, unsettled and first lines", items).await {
+            Ok(()) => {}
+            Err(TxError::Cancelled(codes)) if codes.get(head_check).map(String::as_str) == Some("ConditionalCheckFailed") => {
+                return Ok(false)
+            }
+            Err(TxError::Cancelled(codes)) => return Err(self.refused(&codes, claims_from, first).await?),
+            Err(e) => return Err(e.into_apply()),
+        }
+        let mut staged = 0;
+        if !first.is_empty() {
+            staged += 1;
+            options.reached(Step::Staged(staged)).await?;
+        }
+        for chunk in rest.chunks(lines_per_chunk(ship_to.len())) {
             if !self.stage_chunk(order, chunk, &ship_to).await? {
                 return Ok(false);
             }
-            options.reached(Step::Staged(index + 1)).await?;
+            staged += 1;
+            options.reached(Step::Staged(staged)).await?;
         }
         Ok(true)
     }
 
-    /// One staging transaction: the head check, the chunk's claims, its lines and their copies
-    /// (a cancelled version lists nothing, so it writes only claims).
-    /// `Ok(false)`: the head moved past this version.
+    /// One staging transaction after the first: the head check, the chunk's claims, its lines
+    /// and their copies. `Ok(false)`: the head moved past this version.
     async fn stage_chunk(&self, order: &Order, chunk: &[&Line], ship_to: &[&Email]) -> Result<bool, ApplyError> {
         let (o, v) = (&order.order_id, order.version);
         // A version given up by a final exit writes nothing more (until a new staging takes the
@@ -135,6 +147,27 @@ impl Store {
         let kept = Cond::new("attribute_not_exists(abandoned)");
         let mut items =
             vec![tx_check(&self.table, &keys::order_head(o), head_not_past(v))?, tx_check(&self.table, &keys::order_version(o, v), kept)?];
+        items.extend(self.chunk_writes(order, chunk, ship_to)?);
+        match self.transact("TransactWriteItems stage lines", items).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Cancelled(codes)) => {
+                if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+                    return Ok(false);
+                }
+                if codes.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+                    return Err(ApplyError::Abandoned { order_id: o.clone(), version: v });
+                }
+                Err(self.refused(&codes, 2, chunk).await?)
+            }
+            Err(other) => Err(other.into_apply()),
+        }
+    }
+
+    /// A chunk's writes: its claims (in the chunk's order), then its lines and their copies (a
+    /// cancelled version lists nothing, so it writes only claims).
+    fn chunk_writes(&self, order: &Order, chunk: &[&Line], ship_to: &[&Email]) -> Result<Vec<TransactWriteItem>, ApplyError> {
+        let (o, v) = (&order.order_id, order.version);
+        let mut items = Vec::new();
         for line in chunk {
             // Free, ours, or given back by every version that held it.
             let mine = Cond::new("attribute_not_exists(#pk) OR order_id = :o OR attribute_not_exists(versions)").value(":o", s(o.as_str()));
@@ -154,27 +187,18 @@ impl Store {
                 }
             }
         }
-        match self.transact("TransactWriteItems stage lines", items).await {
-            Ok(()) => Ok(true),
-            Err(TxError::Cancelled(codes)) => {
-                if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") {
-                    return Ok(false);
-                }
-                if codes.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
-                    return Err(ApplyError::Abandoned { order_id: o.clone(), version: v });
-                }
-                let taken = codes.iter().skip(2).position(|c| c == "ConditionalCheckFailed").and_then(|i| chunk.get(i));
-                match taken {
-                    Some(line) => Err(self.serial_refusal(&line.serial).await?),
-                    None => Err(StoreError::Unavailable {
-                        op: "stage lines",
-                        code: "TransactionCanceled".into(),
-                        message: format!("{codes:?}"),
-                    }
-                    .into()),
-                }
+        Ok(items)
+    }
+
+    /// Why a staging transaction was cancelled other than by its head check: the claim it
+    /// could not take (its claims start at `claims_from`, in `chunk`'s order), or contention.
+    async fn refused(&self, codes: &[String], claims_from: usize, chunk: &[&Line]) -> Result<ApplyError, StoreError> {
+        let taken = codes.iter().skip(claims_from).position(|c| c == "ConditionalCheckFailed").and_then(|i| chunk.get(i));
+        match taken {
+            Some(line) => self.serial_refusal(&line.serial).await,
+            None => {
+                Ok(StoreError::Unavailable { op: "stage lines", code: "TransactionCanceled".into(), message: format!("{codes:?}") }.into())
             }
-            Err(other) => Err(other.into_apply()),
         }
     }
 

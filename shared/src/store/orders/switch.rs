@@ -6,7 +6,7 @@ use super::{now_rfc3339, ApplyError, OrderHead};
 use crate::domain::{Order, SupportId};
 use crate::store::keys;
 use crate::store::table::TxError;
-use crate::store::tx::{tx_put, tx_ship_to_reach, tx_site_record, tx_update, Cond, SiteRecordChange};
+use crate::store::tx::{tx_delete, tx_put, tx_ship_to_reach, tx_site_record, tx_update, Cond, SiteRecordChange};
 use crate::store::{get_n, get_s, n, s, Store, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +48,8 @@ pub(super) enum SwitchOutcome {
     /// Another order's switch moved a site's counts since they were read: read them again
     /// and switch again (the staged lines stand).
     CountsMoved,
+    /// The site's unsettled item names another version staged there: switch again, keeping it.
+    OthersStaged,
 }
 
 impl Store {
@@ -59,6 +61,7 @@ impl Store {
         digest: &str,
         old: Option<&OrderHead>,
         stored: &BTreeMap<SupportId, StoredSite>,
+        forget_unsettled: bool,
     ) -> Result<SwitchOutcome, ApplyError> {
         let now = now_rfc3339();
         let o = &order.order_id;
@@ -156,7 +159,17 @@ impl Store {
         }
         // The site's listings: this version is the current one; at the site the order moved
         // away from (if it did), nothing of it is current any more.
-        items.push(tx_unsettled(&self.table, site, o, UnsettledChange::Switched { version: order.version, active: order.is_active() })?);
+        // A first version that is the only one ever staged at its site leaves nothing there a
+        // listing could take for current: its unsettled item goes in the switch (conditional on
+        // that), not in a later settle (a read, a head read and a delete).
+        let unsettled_at = items.len();
+        items.push(if forget_unsettled {
+            let only_this = Cond::new("staged = :only AND attribute_not_exists(#current)")
+                .value(":only", AttributeValue::Ns(vec![order.version.to_string()]));
+            tx_delete(&self.table, &keys::unsettled(site, o), Some(only_this))?
+        } else {
+            tx_unsettled(&self.table, site, o, UnsettledChange::Switched { version: order.version, active: order.is_active() })?
+        });
         if let Some(moved_from) = old.map(|h| &h.end_customer).filter(|s| *s != site) {
             items.push(tx_unsettled(&self.table, moved_from, o, UnsettledChange::MovedAway { version: order.version })?);
         }
@@ -186,6 +199,7 @@ impl Store {
                 Err(ApplyError::Abandoned { order_id: o.clone(), version: order.version })
             }
             Err(TxError::Cancelled(codes)) if counted_at.iter().any(|i| failed(&codes, *i)) => Ok(SwitchOutcome::CountsMoved),
+            Err(TxError::Cancelled(codes)) if forget_unsettled && failed(&codes, unsettled_at) => Ok(SwitchOutcome::OthersStaged),
             Err(e) => Err(e.into_apply()),
         }
     }
