@@ -301,22 +301,25 @@ async fn a_switch_that_read_a_sites_counts_before_another_orders_switch_reads_th
 /// Issue 22 part 3: what a new order costs, as budgets (calls and sequential rounds are
 /// exact). Rounds: (1) the head; (2) the version's receipt and the serials' claims; (3) the
 /// first staging transaction — grants, the site's unsettled item and the first 48 lines
-/// together — beside the site records the switch decides on; one more per further chunk of
-/// 49 lines; the switch, which also forgets the unsettled item of a first version staged
-/// alone; provisioning's read of what is held and its memberships; the finish's read of the
-/// versions and of the (gone) unsettled item.
+/// together — beside the site records the switch decides on and what provisioning would find
+/// held; one more per further chunk of 49 lines; the switch, which also forgets the unsettled
+/// item of a first version staged alone and, when every membership the order gives holds
+/// already, marks provisioning done; else provisioning's read and its memberships; the
+/// finish's read of the versions and of the (gone) unsettled item.
 #[tokio::test]
 async fn a_new_order_costs_its_budget_of_calls_and_rounds() {
     use abev::store::metrics::measured;
     let t = TestStack::new().await;
-    for (lines, chunks) in [(1usize, 1u64), (48, 1), (100, 3)] {
-        let serials: Vec<String> = (0..lines).map(|i| format!("N{lines}-{i:03}")).collect();
+    // (lines, staging chunks, whether the contact is a member already)
+    for (lines, chunks, member) in [(1usize, 1u64, false), (1, 1, true), (48, 1, true), (100, 3, true)] {
+        let serials: Vec<String> = (0..lines).map(|i| format!("N{lines}{member}-{i:03}")).collect();
         let serials: Vec<&str> = serials.iter().map(String::as_str).collect();
-        let body = order_json(&format!("O-N{lines}"), 1, "active", ("CUST-N", &["n@cust.example"]), None, None, &serials);
+        let body = order_json(&format!("O-N{lines}{member}"), 1, "active", ("CUST-N", &["n@cust.example"]), None, None, &serials);
         let order = abev::domain::Order::parse(body.as_bytes()).unwrap();
         let (applied, cost) = measured(t.store.apply_order(&order, &ApplyOptions::default())).await;
         assert!(applied.is_ok(), "{applied:?}");
-        let rounds = 2 + chunks + 1 + 2 + 2;
-        assert_eq!((cost.ddb_calls, cost.sequential_rounds), (rounds + 2, rounds), "{lines} lines: {cost:?}");
+        let provisioning = if member { 0 } else { 2 };
+        let rounds = 2 + chunks + 1 + provisioning + 2;
+        assert_eq!((cost.ddb_calls, cost.sequential_rounds), (rounds + 3, rounds), "{lines} lines, member {member}: {cost:?}");
     }
 }

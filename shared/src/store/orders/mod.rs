@@ -180,16 +180,20 @@ impl Store {
             recorded?;
             options.reached(Step::VersionRecorded).await?;
             checked?;
-            // The site records the switch decides on are read while staging goes on.
-            let (staged, stored) =
-                futures::join!(self.stage(order, head.as_ref(), options), self.site_records_for_switch(order, head.as_ref()));
+            // What the switch decides on — the site records, what provisioning would find held —
+            // is read while staging goes on.
+            let (staged, stored, held) = futures::join!(
+                self.stage(order, head.as_ref(), options),
+                self.site_records_for_switch(order, head.as_ref()),
+                self.held_for_switch(order)
+            );
             if !staged? {
                 continue;
             }
-            let mut stored = stored?;
+            let (mut stored, held) = (stored?, held?);
             let mut forget_unsettled = head.is_none();
             for _ in 0..COUNTS_ATTEMPTS {
-                match self.switch(order, &digest, head.as_ref(), &stored, forget_unsettled).await? {
+                match self.switch(order, &digest, head.as_ref(), &stored, &held, forget_unsettled).await? {
                     SwitchOutcome::Switched(known) => {
                         options.reached(Step::Switched).await?;
                         self.provision(order, Some(known), options).await?;

@@ -44,6 +44,32 @@ pub(crate) fn lines_in_first_chunk(ship_to_contacts: usize) -> usize {
     97usize.saturating_sub(ship_to_contacts) / (2 + ship_to_contacts)
 }
 
+/// The provisioning chunks a switch may mark done itself: all of them when every membership
+/// the version gives (P1/P2) and every reseller marker those need are held already, as read
+/// consistently while staging went on; else none (provisioning runs after the switch). Not at
+/// a reseller's first sale (its fan-out runs in provisioning). A membership removed between
+/// the read and the switch stays removed, as if it had been removed just after provisioning.
+pub(crate) fn provisioned_by_switch(
+    order: &Order,
+    held: &BTreeMap<crate::store::keys::Key, crate::store::keys::Item>,
+    end_resells: bool,
+    first_sale: bool,
+    per_chunk: usize,
+) -> Vec<u64> {
+    use crate::store::keys;
+    let memberships: Vec<(Email, SupportId)> = crate::domain::provisioning(order).memberships.into_iter().collect();
+    let end = &order.end_customer.site.support_id;
+    let reseller = order.reseller.as_ref().map(|r| &r.site.support_id);
+    let all_held = memberships.iter().all(|(email, site)| {
+        let needs_marker = Some(site) == reseller || (site == end && end_resells);
+        held.contains_key(&keys::membership(email, site)) && (!needs_marker || held.contains_key(&keys::reseller_marker(email, site)))
+    });
+    if first_sale || !all_held {
+        return Vec::new();
+    }
+    (0..memberships.len().div_ceil(per_chunk) as u64).collect()
+}
+
 /// Who holds a serial this order wants, as far as the order can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Holder {

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Memberships per provisioning transaction: three items each at most (membership, roster
 /// entry, reseller marker), with the version record and a site check under the 100-item limit.
-const MEMBERSHIPS_PER_CHUNK: usize = 32;
+pub(super) const MEMBERSHIPS_PER_CHUNK: usize = 32;
 /// Members per page of a first resale's fan-out.
 const FAN_OUT_PAGE: usize = 50;
 const SITE_ATTEMPTS: usize = 3;
@@ -138,6 +138,15 @@ impl Store {
         }
         Err(StoreError::Unavailable { op: "provision", code: "SiteContention".into(), message: "the site record kept moving".into() }
             .into())
+    }
+
+    /// What a version's provisioning would find held (its memberships and their reseller
+    /// markers, read consistently), read while staging goes on: when it all holds already —
+    /// a repeat customer's order — the switch marks provisioning done and no round is spent
+    /// on it ([`super::plan::provisioned_by_switch`]).
+    pub(super) async fn held_for_switch(&self, order: &Order) -> Result<BTreeMap<keys::Key, Item>, StoreError> {
+        let memberships: Vec<(Email, SupportId)> = provisioning(order).memberships.into_iter().collect();
+        self.held_items(&memberships.iter().collect::<Vec<_>>()).await
     }
 
     /// Which of these memberships and reseller markers exist, by key (read consistently).

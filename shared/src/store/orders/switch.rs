@@ -1,7 +1,10 @@
 //! Step 4: the switch — one transaction makes the staged version the current one.
 
 use super::entities::{tx_unsettled, UnsettledChange, VersionRecord};
-use super::plan::{party_names, plan_seller_deltas, plan_ship_to_reach, plan_site_updates, plan_sole_marks, SiteCounts, SiteUpdate};
+use super::plan::{
+    party_names, plan_seller_deltas, plan_ship_to_reach, plan_site_updates, plan_sole_marks, provisioned_by_switch, SiteCounts, SiteUpdate,
+};
+use super::provision::MEMBERSHIPS_PER_CHUNK;
 use super::{now_rfc3339, ApplyError, OrderHead};
 use crate::domain::{Order, SupportId};
 use crate::store::keys;
@@ -61,6 +64,7 @@ impl Store {
         digest: &str,
         old: Option<&OrderHead>,
         stored: &BTreeMap<SupportId, StoredSite>,
+        held: &BTreeMap<keys::Key, keys::Item>,
         forget_unsettled: bool,
     ) -> Result<SwitchOutcome, ApplyError> {
         let now = now_rfc3339();
@@ -180,16 +184,22 @@ impl Store {
             record_set.push_str(", fan_out = :r");
             record_values.push((":r", s(r.as_str())));
         }
+        // A repeat customer's order: every membership and marker it gives holds already.
+        let end_resells = stored.get(site).is_some_and(|record| record.resells);
+        let provisioned = provisioned_by_switch(order, held, end_resells, first_sale.is_some(), MEMBERSHIPS_PER_CHUNK);
+        if !provisioned.is_empty() {
+            record_set.push_str(" ADD provisioned :chunks");
+            record_values.push((":chunks", AttributeValue::Ns(provisioned.iter().map(u64::to_string).collect())));
+        }
         // A version a final exit gave up is not switched in.
         let kept = Cond::new("attribute_not_exists(abandoned)");
         items.push(tx_update(&self.table, &keys::order_version(o, order.version), &record_set, record_values, Some(kept))?);
         let record_index = items.len() - 1;
-        let end_resells = stored.get(site).is_some_and(|record| record.resells);
         let failed = |codes: &[String], index: usize| codes.get(index).map(String::as_str) == Some("ConditionalCheckFailed");
         match self.transact("TransactWriteItems switch order version", items).await {
             // What provisioning would read: this switch created the version's state.
             Ok(()) => Ok(SwitchOutcome::Switched(ProvisioningState {
-                provisioned: BTreeSet::new(),
+                provisioned: provisioned.into_iter().collect(),
                 fan_out: first_sale,
                 fan_out_after: None,
                 end_resells,
