@@ -320,6 +320,9 @@ async fn a_new_order_costs_its_budget_of_calls_and_rounds() {
         assert!(applied.is_ok(), "{applied:?}");
         let provisioning = if member { 0 } else { 2 };
         let rounds = 2 + chunks + 1 + provisioning + 2;
-        assert_eq!((cost.ddb_calls, cost.sequential_rounds), (rounds + 3, rounds), "{lines} lines, member {member}: {cost:?}");
+        // Calls are exact; rounds are at most the budget (the reads beside the staging may
+        // still be in flight when a later chunk starts, which then shares their round).
+        assert_eq!(cost.ddb_calls, rounds + 3, "{lines} lines, member {member}: {cost:?}");
+        assert!((rounds - chunks + 1..=rounds).contains(&cost.sequential_rounds), "{lines} lines, member {member}: {cost:?}");
     }
 }
