@@ -355,6 +355,12 @@ impl TestApp {
 }
 
 impl TestStack {
+    /// The table's item at `key` as stored, read consistently (bypassing the store: what a
+    /// test checks the store wrote).
+    pub async fn stored_item(&self, key: &abev::store::keys::Key) -> Option<abev::store::keys::Item> {
+        self.ddb.get_item().table_name(&self.stack.table).set_key(Some(key.to_item())).consistent_read(true).send().await.unwrap().item
+    }
+
     /// One site's entitlements as `email` sees them, walked `page_size` at a time; `None`
     /// when the site is not visible to them at all.
     pub async fn site_view(&self, email: &str, site: &str, page_size: usize) -> Option<BTreeMap<String, Vec<String>>> {

@@ -282,17 +282,8 @@ async fn a_switch_that_read_a_sites_counts_before_another_orders_switch_reads_th
     t.ingest(&[&direct]).await;
     barrier.wait().await;
     assert!(worker.await.unwrap().acknowledged());
-    let counter = t
-        .ddb
-        .get_item()
-        .table_name(&t.stack.table)
-        .set_key(Some(abev::store::keys::sold_counter(&SupportId::parse("RES-S").unwrap(), &SupportId::parse("CUST-S").unwrap()).to_item()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let key = abev::store::keys::sold_counter(&SupportId::parse("RES-S").unwrap(), &SupportId::parse("CUST-S").unwrap());
+    let counter = t.stored_item(&key).await.unwrap();
     assert_ne!(counter.get("sole").and_then(|v| v.as_bool().ok()), Some(&true), "{counter:?}");
     // The reseller's contact, a member of the site (P1), sees the site's three lines.
     assert_eq!(t.view("rep@res.example", 10).await["CUST-S"].len(), 3);

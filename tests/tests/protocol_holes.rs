@@ -244,17 +244,7 @@ async fn a_first_resales_fan_out_resumes_where_it_stopped() {
     // page of 50 members: the second page's fails.
     t.faults.script_nth("TransactWriteItems", 4, Fault::Error);
     assert!(!fragile.handle_message("s", &sale).await.acknowledged());
-    let record = t
-        .ddb
-        .get_item()
-        .table_name(&t.stack.table)
-        .set_key(Some(abev::store::keys::order_version(&abev::domain::OrderId::parse("O-SALE").unwrap(), 1).to_item()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let record = t.stored_item(&abev::store::keys::order_version(&abev::domain::OrderId::parse("O-SALE").unwrap(), 1)).await.unwrap();
     let after = record.get("fan_out_after").and_then(|a| a.as_s().ok()).cloned();
     assert_eq!(after.as_deref(), Some(members[49].as_str()), "the first page is noted as done");
     t.ingest(&[&sale]).await;

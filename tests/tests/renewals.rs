@@ -246,8 +246,7 @@ async fn a_version_staged_or_replaced_never_shows_its_entries_and_a_moved_order_
     assert!(!switching.handle_message("m2", &v2).await.acknowledged());
     let v1_line =
         abev::store::keys::order_line(&abev::domain::OrderId::parse("O-M").unwrap(), 1, &abev::domain::Serial::parse("M1").unwrap());
-    let stored = t.ddb.get_item().table_name(&t.stack.table).set_key(Some(v1_line.to_item())).consistent_read(true).send().await.unwrap();
-    assert!(stored.item.is_some(), "version 1's lines are still stored");
+    assert!(t.stored_item(&v1_line).await.is_some(), "version 1's lines are still stored");
     for limit in [1, 2, 100] {
         assert!(radar(&t, "ted@data.example", window, limit).await.is_empty(), "ted was dropped by v2");
         assert!(radar(&t, "gary@globex.example", window, limit).await.is_empty(), "nothing of the order is at GLOBEX-1 now");

@@ -205,10 +205,6 @@ async fn remove_attribute(t: &TestStack, key: &abev::store::keys::Key, attribute
         .unwrap();
 }
 
-async fn item(t: &TestStack, key: &abev::store::keys::Key) -> Option<abev::store::keys::Item> {
-    t.ddb.get_item().table_name(&t.stack.table).set_key(Some(key.to_item())).consistent_read(true).send().await.unwrap().item
-}
-
 /// Issue defect 4: every switch wrote the reseller's site record (to set its name), so
 /// every order of a reseller passed through one item.
 #[tokio::test]
@@ -220,12 +216,12 @@ async fn orders_of_a_reseller_whose_name_is_unchanged_do_not_write_its_site_reco
     remove_attribute(&t, &reseller, "support_id").await;
     let other_customer = order_json("O-H2", 1, "active", ("BETA-1", &["b@beta.example"]), Some(("SKY-1", &[RESELLER])), None, &["H9"]);
     t.ingest(&[&other_customer]).await;
-    assert!(!item(&t, &reseller).await.unwrap().contains_key("support_id"), "the reseller's record was written");
+    assert!(!t.stored_item(&reseller).await.unwrap().contains_key("support_id"), "the reseller's record was written");
     // A renamed reseller is written, once.
     let renamed = order_json("O-H3", 1, "active", ("BETA-1", &["b@beta.example"]), Some(("SKY-1", &[RESELLER])), None, &["H8"])
         .replace("\"SKY-1 Ltd\"", "\"Skynet Group\"");
     t.ingest(&[&renamed]).await;
-    let record = item(&t, &reseller).await.unwrap();
+    let record = t.stored_item(&reseller).await.unwrap();
     assert_eq!(record["name"].as_s().unwrap(), "Skynet Group");
 }
 
@@ -293,6 +289,6 @@ async fn unsettled_orders_hide_what_is_not_current_and_are_forgotten_once_the_in
     t.ingest(&[&order("O-U", 2, &v2)]).await;
     assert_eq!(count_items(&t, "SITE#ACME-1", abev::store::keys::UNSETTLED_PREFIX).await, 0, "forgotten once checked");
     assert_views(&t, &expected(&v2), &[1, 2, 50], "v2 current").await;
-    let record = item(&t, &abev::store::keys::order_version(&abev::domain::OrderId::parse("O-U").unwrap(), 1)).await.unwrap();
+    let record = t.stored_item(&abev::store::keys::order_version(&abev::domain::OrderId::parse("O-U").unwrap(), 1)).await.unwrap();
     assert_eq!(record.get("gone").and_then(|g| g.as_bool().ok()), Some(&true), "version 1 is recorded gone");
 }
