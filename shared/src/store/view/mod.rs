@@ -455,12 +455,12 @@ pub(crate) fn now_stamp() -> String {
     crate::domain::access::Stamp::of(time::OffsetDateTime::now_utc()).as_str().to_string()
 }
 
-/// A membership item as (site, role).
 /// A membership provisioned from an order sold by one of `resellers` ([`keys::SOLD_BY`]).
 fn sold_by_one_of(item: &Item, resellers: &BTreeSet<SupportId>) -> bool {
     get_s(item, keys::SOLD_BY).and_then(|r| SupportId::parse(r).ok()).is_some_and(|r| resellers.contains(&r))
 }
 
+/// A membership item as (site, role).
 fn membership_of(item: &Item) -> Option<(SupportId, Role)> {
     Some((SupportId::parse(get_s(item, "support_id")?).ok()?, Role::parse(get_s(item, "role")?).ok()?))
 }
