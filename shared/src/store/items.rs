@@ -70,6 +70,14 @@ impl ShipToReach {
     }
 }
 
+/// A site record's current lines per seller (`lines_by:{r}`, `lines_direct` → `None`).
+pub(crate) fn site_sellers(site_record: &super::keys::Item) -> std::collections::BTreeMap<Option<SupportId>, i64> {
+    site_record
+        .iter()
+        .filter_map(|(attribute, value)| Some((super::keys::seller_of_lines_by(attribute)?, value.as_n().ok()?.parse::<i64>().ok()?)))
+        .collect()
+}
+
 /// Whether a site record says the site has resold (its members carry reseller markers).
 pub(crate) fn site_resells(site_record: &super::keys::Item) -> bool {
     site_record.get("resells").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)

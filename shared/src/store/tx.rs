@@ -174,24 +174,19 @@ pub fn tx_site_record(table: &str, site: &crate::domain::SupportId, change: &Sit
         set.push("resells = :resells".into());
         values.push((":resells", AttributeValue::Bool(true)));
     }
-    let mut cond: Option<Cond> = None;
+    let mut conds = Vec::new();
     if let Some((seen, new)) = change.admin_count {
         set.push("admin_count = :new_admins".into());
         values.push((":new_admins", n(new)));
-        cond = Some(Cond::admin_count_is(seen));
+        conds.push(Cond::admin_count_is(seen));
     }
     if change.unsold {
-        cond = Some(match cond {
-            Some(c) => c.and_site_unsold(),
-            None => Cond::site_unsold(),
-        });
+        conds.push(Cond::site_unsold());
     }
     if let Some(seen) = change.counted_from {
-        cond = Some(match cond {
-            Some(c) => c.and(Cond::site_counts_at(seen)),
-            None => Cond::site_counts_at(seen),
-        });
+        conds.push(Cond::site_counts_at(seen));
     }
+    let cond = conds.into_iter().reduce(Cond::and);
     let mut expression = format!("SET {}", set.join(", "));
     let mut add = Vec::new();
     if change.entitlements != 0 {

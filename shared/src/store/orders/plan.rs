@@ -44,6 +44,12 @@ pub(crate) fn lines_in_first_chunk(ship_to_contacts: usize) -> usize {
     97usize.saturating_sub(ship_to_contacts) / (2 + ship_to_contacts)
 }
 
+/// Whether a membership of `site` given by an order needs a reseller marker beside it: at the
+/// order's reseller, and at its end customer when that site resells itself (R3).
+pub(crate) fn needs_reseller_marker(site: &SupportId, end: &SupportId, reseller: Option<&SupportId>, end_resells: bool) -> bool {
+    Some(site) == reseller || (site == end && end_resells)
+}
+
 /// The provisioning chunks a switch may mark done itself: all of them when every membership
 /// the version gives (P1/P2) and every reseller marker those need are held already, as read
 /// consistently while staging went on; else none (provisioning runs after the switch). Not at
@@ -61,8 +67,8 @@ pub(crate) fn provisioned_by_switch(
     let end = &order.end_customer.site.support_id;
     let reseller = order.reseller.as_ref().map(|r| &r.site.support_id);
     let all_held = memberships.iter().all(|(email, site)| {
-        let needs_marker = Some(site) == reseller || (site == end && end_resells);
-        held.contains_key(&keys::membership(email, site)) && (!needs_marker || held.contains_key(&keys::reseller_marker(email, site)))
+        held.contains_key(&keys::membership(email, site))
+            && (!needs_reseller_marker(site, end, reseller, end_resells) || held.contains_key(&keys::reseller_marker(email, site)))
     });
     if first_sale || !all_held {
         return Vec::new();
@@ -258,6 +264,11 @@ pub(crate) fn may_forget(item: &UnsettledItem, site: &SupportId, current: Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::OrderId;
+
+    fn sid(s: &str) -> SupportId {
+        SupportId::parse(s).unwrap()
+    }
 
     fn counts(total: i64, sellers: &[(Option<&str>, i64)], revision: u64) -> SiteCounts {
         SiteCounts { total, sellers: sellers.iter().map(|(s, c)| (s.map(sid), *c)).collect(), revision }
@@ -302,11 +313,6 @@ mod tests {
         assert_eq!(plan_sole_marks(&sky, &deltas(&[(Some("SKY-1"), -3)])), BTreeMap::from([(sid("SKY-1"), false)]));
         let legacy = counts(9, &[(Some("SKY-1"), 3)], 0);
         assert!(plan_sole_marks(&legacy, &deltas(&[(Some("SKY-1"), 1)])).is_empty(), "an incomplete split marks nothing");
-    }
-    use crate::domain::OrderId;
-
-    fn sid(s: &str) -> SupportId {
-        SupportId::parse(s).unwrap()
     }
 
     fn head(site: &str, reseller: Option<&str>, contacts: &[&str], count: u64) -> OrderHead {

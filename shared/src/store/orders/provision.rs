@@ -2,6 +2,7 @@
 //! of a site's members at its first resale.
 
 use super::entities::{membership_as_read, reseller_marker_item, VersionRecord};
+use super::plan::needs_reseller_marker;
 use super::switch::ProvisioningState;
 use super::{now_rfc3339, ApplyError, ApplyOptions, Step};
 use crate::domain::{provisioning, Email, Order, SupportId};
@@ -105,8 +106,7 @@ impl Store {
                         items.push(tx_put(&self.table, crate::store::access::roster_item(email, site), None)?);
                         writes_end_member |= site == end && Some(site) != reseller;
                     }
-                    let needs_marker = Some(site) == reseller || (site == end && end_resells);
-                    if needs_marker && !held.contains_key(&keys::reseller_marker(email, site)) {
+                    if needs_reseller_marker(site, end, reseller, end_resells) && !held.contains_key(&keys::reseller_marker(email, site)) {
                         // A membership held already may end: its marker carries the end, and
                         // is written only if the membership still reads as it did.
                         let ends_at = membership.and_then(ends_at_of);

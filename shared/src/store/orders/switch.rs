@@ -30,9 +30,6 @@ impl ProvisioningState {
     }
 }
 
-/// The counter's `sole` mark (`keys::SOLE`).
-const SOLE_IS: &str = "sole = :sole";
-
 /// A site record as the switch reads it (consistently, while staging goes on).
 #[derive(Debug, Clone, Default)]
 pub(super) struct StoredSite {
@@ -141,14 +138,14 @@ impl Store {
             // The customer's name rides on the counter, so a reseller's sites page needs no
             // site records.
             let mut values = vec![(":r", s(r.as_str())), (":s", s(sid.as_str()))];
-            let mut set = vec!["reseller = :r", "support_id = :s"];
+            let mut set = vec!["reseller = :r".to_string(), "support_id = :s".to_string()];
             if let Some(name) = names.get(&sid) {
                 values.push((":name", s(name.clone())));
-                set.push("#name = :name");
+                set.push("#name = :name".to_string());
             }
             if let Some(sole) = sole {
                 values.push((":sole", AttributeValue::Bool(sole)));
-                set.push(SOLE_IS);
+                set.push(format!("{} = :sole", keys::SOLE));
             }
             let mut expression = format!("SET {}", set.join(", "));
             if delta != 0 {
@@ -244,10 +241,7 @@ impl Store {
 fn site_counts(item: &crate::store::keys::Item) -> SiteCounts {
     SiteCounts {
         total: get_n(item, "entitlement_count").unwrap_or(0),
-        sellers: item
-            .iter()
-            .filter_map(|(attribute, value)| Some((keys::seller_of_lines_by(attribute)?, value.as_n().ok()?.parse::<i64>().ok()?)))
-            .collect(),
+        sellers: crate::store::items::site_sellers(item),
         revision: get_n(item, keys::COUNTS_REVISION).unwrap_or(0).max(0) as u64,
     }
 }

@@ -68,10 +68,7 @@ impl SiteRecord {
     }
 
     fn from_item(site: &SupportId, item: &Item) -> SiteRecord {
-        let sellers = item
-            .iter()
-            .filter_map(|(attribute, value)| Some((keys::seller_of_lines_by(attribute)?, value.as_n().ok()?.parse::<i64>().ok()?)))
-            .collect();
+        let sellers = super::items::site_sellers(item);
         SiteRecord {
             name: get_s(item, "name").unwrap_or(site.as_str()).to_string(),
             entitlements: get_n(item, "entitlement_count").unwrap_or(0).max(0) as u64,
@@ -216,18 +213,9 @@ impl Store {
                 Query::table("Query reseller customer sites", keys::sold_pk(r), sold_range.clone()).eventually_consistent().limit(limit),
             )
         }));
-        let likely_covered: BTreeSet<SupportId> = if rollout == Rollout::Everyone {
-            members
-                .items
-                .iter()
-                .filter(|i| in_force(i, &now) && sold_by_one_of(i, &resellers))
-                .filter_map(membership_of)
-                .map(|(s, _)| s)
-                .collect()
-        } else {
-            BTreeSet::new()
-        };
-        let read_now = memberships.keys().filter(|s| !likely_covered.contains(*s));
+        let hinted: BTreeSet<SupportId> =
+            members.items.iter().filter(|i| sold_by_one_of(i, &resellers)).filter_map(membership_of).map(|(s, _)| s).collect();
+        let read_now = memberships.keys().filter(|s| rollout != Rollout::Everyone || !hinted.contains(*s));
         let (sold_listings, mut records) = futures::try_join!(sold_listings, self.site_records(read_now))?;
 
         let mut frontier: Option<SupportId> = None;
