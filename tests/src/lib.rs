@@ -423,6 +423,15 @@ impl Checkpoints for PauseAfter {
     }
 }
 
+/// The test's side of a [`pause_after`] barrier: fails, as the paused delivery does, when the
+/// other side does not come within the same limit (the interleaving did not happen), instead of
+/// waiting for ever.
+pub async fn meet(barrier: &tokio::sync::Barrier, what: &str) {
+    if tokio::time::timeout(PAUSE_LIMIT, barrier.wait()).await.is_err() {
+        panic!("waited {PAUSE_LIMIT:?} for the paused delivery ({what}): the interleaving under test did not happen");
+    }
+}
+
 /// Options that stop applying an order right after `step`, as a Lambda killed there.
 pub fn crash_after(step: Step) -> ApplyOptions {
     ApplyOptions::with_checkpoints(Arc::new(CrashAfter(step)))

@@ -244,9 +244,9 @@ async fn an_overtaken_delivery_writes_no_line_after_the_newer_versions_cleanup()
         abev::ingest::Ingestor { options: abev_integration_tests::pause_after(Step::Staged(1), barrier.clone()), ..t.ingestor.clone() };
     let v2_body = v2.clone();
     let v2_worker = tokio::spawn(async move { slow.handle_message("m", &v2_body).await });
-    barrier.wait().await; // v2 wrote its first staging transaction
+    abev_integration_tests::meet(&barrier, "v2 wrote its first staging transaction").await;
     t.ingest(&[&v3]).await;
-    barrier.wait().await; // v2 goes on: its second transaction is refused, it finds itself stale
+    abev_integration_tests::meet(&barrier, "v2 goes on: its second transaction is refused, it finds itself stale").await;
     assert_eq!(v2_worker.await.unwrap(), abev::ingest::MessageOutcome::Stale);
     let lines_of_v2 = t
         .ddb
@@ -278,9 +278,9 @@ async fn a_switch_that_read_a_sites_counts_before_another_orders_switch_reads_th
     let slow =
         abev::ingest::Ingestor { options: abev_integration_tests::pause_after(Step::Staged(1), barrier.clone()), ..t.ingestor.clone() };
     let worker = tokio::spawn(async move { slow.handle_message("m", &by_reseller).await });
-    barrier.wait().await; // staged, and the site's counts read (nothing there yet)
+    abev_integration_tests::meet(&barrier, "staged, and the site's counts read (nothing there yet)").await;
     t.ingest(&[&direct]).await;
-    barrier.wait().await;
+    abev_integration_tests::meet(&barrier, "let go").await;
     assert!(worker.await.unwrap().acknowledged());
     let key = abev::store::keys::sold_counter(&SupportId::parse("RES-S").unwrap(), &SupportId::parse("CUST-S").unwrap());
     let counter = t.stored_item(&key).await.unwrap();

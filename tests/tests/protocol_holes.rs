@@ -84,10 +84,10 @@ async fn a_duplicate_delivery_recording_the_version_late_keeps_the_switchs_progr
     let late = with_options(&t, pause_after(Step::HeadRead, barrier.clone()));
     let late_body = body.clone();
     let late_copy = tokio::spawn(async move { late.handle_message("copy-b", &late_body).await });
-    barrier.wait().await; // copy B has read the (absent) head
-                          // Copy A switches and dies before provisioning.
+    abev_integration_tests::meet(&barrier, "copy B has read the (absent) head").await;
+    // Copy A switches and dies before provisioning.
     assert!(!with_options(&t, crash_after(Step::Switched)).handle_message("copy-a", &body).await.acknowledged());
-    barrier.wait().await; // copy B goes on: records the version, finds the head moved
+    abev_integration_tests::meet(&barrier, "copy B goes on: records the version, finds the head moved").await;
     assert!(late_copy.await.unwrap().acknowledged());
     t.ingest(&[&body]).await; // copy A's redelivery
     let member = t.view(MEMBER, 10).await;

@@ -122,9 +122,9 @@ async fn two_versions_delivered_concurrently_end_at_the_higher_at_every_interlea
         let v2 = order("O-V", 2, &v2_lines);
         let v3 = order("O-V", 3, &v3_lines);
         let slow_delivery = tokio::spawn(async move { slow.handle_message("v2", &v2).await });
-        barrier.wait().await; // v2 got to `step` ...
+        abev_integration_tests::meet(&barrier, "v2 got to `step`").await;
         t.ingest(&[&v3]).await; // ... v3 is applied whole ...
-        barrier.wait().await; // ... and v2 goes on.
+        abev_integration_tests::meet(&barrier, "v2 goes on").await;
         let outcome = slow_delivery.await.unwrap();
         assert!(outcome.acknowledged(), "{step:?}: {outcome:?}");
         assert_views(&t, &expected(&v3_lines), &[1, 2, 3], &format!("v2 paused after {step:?}")).await;
